@@ -1,0 +1,86 @@
+//! # shardloop
+//!
+//! Python asyncio's *transports and protocols* for Rust, on a thread-per-core
+//! runtime built on [`mio`].
+//!
+//! You write a [`Protocol`]: plain callbacks — `connection_made`,
+//! `data_received`, `eof_received`, `connection_lost`, `pause_writing`,
+//! `resume_writing` — each with an empty default. shardloop owns the
+//! sockets, the buffering and the flow control, and runs one instance of
+//! your protocol per connection on the loop that owns that connection. The
+//! protocol talks back through its [`Transport`]: `write`, `writelines`,
+//! `write_eof`, `close`, `abort`, `pause_reading`, `set_write_buffer_limits`,
+//! `get_extra_info`… with asyncio's names and asyncio's rules.
+//!
+//! ## The shape
+//!
+//! * An [`EventLoop`] is one *shard*: a single-threaded `mio::Poll` that owns
+//!   its connections outright — a generation-checked slab of transports and
+//!   protocol instances, one read buffer shared by all of them, its
+//!   callbacks and timers. Nothing it owns is `Send` (a [`Transport`] cannot
+//!   leave its thread; the compiler checks), so nothing on the per-message
+//!   path locks or touches an atomic.
+//! * Callbacks receive `&mut Transport` rather than storing it: the loop owns
+//!   the transport, and a protocol is never re-entered from inside one of its
+//!   own transport calls. Flow-control callbacks triggered by a `write` are
+//!   delivered as soon as the current callback returns.
+//! * To act on a connection from elsewhere (a timer, another connection),
+//!   keep its [`ConnectionHandle`] and use [`EventLoop::with_transport`] or
+//!   [`EventLoop::with_connection`].
+//!
+//! The contract — numbered T1… (transports), P1… (protocols), L1… (loop) in
+//! the project's design notes — is stated on the method that keeps each
+//! rule, and every rule has a test named after it.
+//!
+//! ## An echo server
+//!
+//! ```
+//! use shardloop::{EventLoop, Protocol, Transport};
+//!
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, transport: &mut Transport, data: &[u8]) {
+//!         // Never blocks: what the kernel does not take now is queued.
+//!         let _ = transport.write(data);
+//!     }
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let mut lp = EventLoop::new()?;
+//! let server = lp.create_server(|| Echo, "127.0.0.1:0")?;
+//! let addr = server.sockets()[0].as_inet().unwrap();
+//!
+//! // A plain blocking client on another thread, then stop the loop.
+//! let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+//!     use std::io::{Read, Write};
+//!     let mut s = std::net::TcpStream::connect(addr)?;
+//!     s.write_all(b"hello")?;
+//!     let mut buf = [0; 5];
+//!     s.read_exact(&mut buf)?;
+//!     Ok(buf.to_vec())
+//! });
+//! lp.run_until(|_| client.is_finished())?;
+//! assert_eq!(client.join().unwrap()?, b"hello");
+//! server.close();
+//! server.wait_closed(&mut lp)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A real server calls `lp.run_forever()` instead; see the examples in
+//! `framework/examples/`, which follow the asyncio documentation's own.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod protocol;
+mod server;
+pub mod shard;
+pub mod transport;
+
+pub use error::TransportError;
+pub use protocol::Protocol;
+pub use server::Server;
+pub use shard::{ConnectionHandle, EventLoop, Handle, LoopConfig, LoopHandle};
+pub use transport::{Address, ConnectedSocket, ExtraInfo, Transport};

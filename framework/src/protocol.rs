@@ -1,0 +1,86 @@
+//! The stream [`Protocol`] trait: the callbacks a user implements (P1–P6,
+//! P8, P10).
+
+use std::any::Any;
+use std::io;
+
+use crate::transport::Transport;
+
+/// A streaming protocol, as asyncio's `asyncio.Protocol`: one instance per
+/// connection, driven by the loop that owns the connection (TCP, Unix
+/// sockets; TLS and pipes later).
+///
+/// Every callback has an empty default (P1), so implement only what you
+/// need. Each receives `&mut` access to the connection's [`Transport`]
+/// instead of storing it as asyncio protocols do: the transport is owned by
+/// the loop, and a protocol is never re-entered from inside one of its own
+/// transport calls (P10).
+///
+/// **State machine (P6)**, enforced by the loop:
+/// `connection_made → data_received* → eof_received? → connection_lost`.
+/// `connection_made` and `connection_lost` are called exactly once per
+/// successful connection; every other callback comes between them (P2).
+///
+/// A panic inside a callback is caught: it is logged, the connection is
+/// aborted and `connection_lost` receives an error; the shard serves on.
+pub trait Protocol: 'static {
+    /// The connection is established. Called once, first (P2).
+    fn connection_made(&mut self, transport: &mut Transport) {
+        let _ = transport;
+    }
+
+    /// Some data arrived (P4): never empty, always in order, chunked
+    /// arbitrarily. The slice borrows the shard's read buffer; copy what you
+    /// need to keep. Never called after `eof_received` (P5) nor while
+    /// reading is paused (T5).
+    fn data_received(&mut self, transport: &mut Transport, data: &[u8]) {
+        let _ = (transport, data);
+    }
+
+    /// The peer will send no more data (it shut down its write side).
+    /// Called at most once (P5).
+    ///
+    /// Return `false` (the default) and the transport closes itself; return
+    /// `true` to keep the connection half-open and close it yourself later.
+    /// Transports that cannot half-close (TLS) close regardless.
+    fn eof_received(&mut self, transport: &mut Transport) -> bool {
+        let _ = transport;
+        false
+    }
+
+    /// The connection is closed. Called exactly once, last (P2).
+    ///
+    /// `error` is `None` after a regular EOF or a local `close`/`abort`; it
+    /// holds the cause otherwise — reset, timeout, a panic in a callback
+    /// (P3). The transport is already closing: writes are dropped.
+    fn connection_lost(&mut self, transport: &mut Transport, error: Option<io::Error>) {
+        let _ = (transport, error);
+    }
+
+    /// The write buffer went *strictly over* the high-water mark (P8).
+    /// Called once; not again, however far the buffer grows, until
+    /// `resume_writing`. When triggered by a `write` inside another
+    /// callback, it is delivered as soon as that callback returns, before any
+    /// other event of the connection (P10).
+    fn pause_writing(&mut self, transport: &mut Transport) {
+        let _ = transport;
+    }
+
+    /// The write buffer drained to the low-water mark *or under* (P8).
+    /// Called once per `pause_writing`, always after it.
+    fn resume_writing(&mut self, transport: &mut Transport) {
+        let _ = transport;
+    }
+}
+
+/// Object-safe view of a protocol that can also be downcast to its concrete
+/// type, so loop callbacks can reach a connection's protocol by handle.
+pub(crate) trait DynProtocol: Protocol {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<P: Protocol> DynProtocol for P {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,189 @@
+//! Servers on a loop: binding listeners, accepting until `WouldBlock`,
+//! backing off when out of descriptors, closing (L2).
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::rc::Rc;
+
+use mio::Registry;
+
+use super::{token_of, Core, Entry, EntryKey, EventLoop};
+use crate::protocol::{DynProtocol, Protocol};
+use crate::server::{Server, ServerShared};
+use crate::transport::listener::{AcceptError, ListenSocket};
+
+/// Makes one protocol instance per accepted connection.
+pub(crate) type Factory = Rc<RefCell<dyn FnMut() -> Box<dyn DynProtocol>>>;
+
+pub(crate) struct Listener {
+    socket: ListenSocket,
+    factory: Factory,
+    server: Rc<ServerShared>,
+    /// Out of descriptors: a timer will try again.
+    backing_off: bool,
+}
+
+impl EventLoop {
+    /// Serves TCP on every address `addr` resolves to (L2): each accepted
+    /// connection gets `factory()` as its protocol, and `connection_made` on
+    /// this loop. Port 0 binds a free port, readable from
+    /// [`Server::sockets`]. Failing to bind (address in use…) is returned
+    /// here, naming the address, and nothing stays bound.
+    pub fn create_server<P, F>(
+        &mut self,
+        factory: F,
+        addr: impl ToSocketAddrs,
+    ) -> io::Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        if addrs.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "address resolved to nothing",
+            ));
+        }
+        let backlog = self.core.config.backlog;
+        let sockets = addrs
+            .iter()
+            .map(|a| {
+                ListenSocket::bind_tcp(*a, backlog)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        self.serve(sockets, factory, Vec::new())
+    }
+
+    /// Serves a Unix stream socket at `path` (L2). A stale socket file is
+    /// replaced; the file is removed when the server closes.
+    pub fn create_unix_server<P, F>(
+        &mut self,
+        factory: F,
+        path: impl AsRef<Path>,
+    ) -> io::Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        let path = path.as_ref();
+        let socket = ListenSocket::bind_unix(path, self.core.config.backlog).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}: {e}", path.display()),
+            )
+        })?;
+        self.serve(vec![socket], factory, vec![path.to_path_buf()])
+    }
+
+    fn serve<P, F>(
+        &mut self,
+        sockets: Vec<ListenSocket>,
+        mut factory: F,
+        unix_paths: Vec<std::path::PathBuf>,
+    ) -> io::Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        let addresses = sockets
+            .iter()
+            .map(ListenSocket::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let shared = Rc::new(ServerShared::new(addresses, unix_paths));
+        let factory: Factory = Rc::new(RefCell::new(move || {
+            Box::new(factory()) as Box<dyn DynProtocol>
+        }));
+        for socket in sockets {
+            let key = self.core.entries.insert(Entry::Listener(Listener {
+                socket,
+                factory: Rc::clone(&factory),
+                server: Rc::clone(&shared),
+                backing_off: false,
+            }));
+            let Some(Entry::Listener(l)) = self.core.entries.get_mut(key) else {
+                unreachable!()
+            };
+            if let Err(e) = l.socket.register(self.poll.registry(), token_of(key)) {
+                self.core.entries.remove(key);
+                self.close_listeners(&shared);
+                return Err(e);
+            }
+            shared.listeners.borrow_mut().push(key);
+        }
+        Ok(Server::new(shared, self.core.handle.clone()))
+    }
+
+    /// Closes a server's listening sockets and removes its socket files.
+    pub(crate) fn close_listeners(&mut self, shared: &ServerShared) {
+        for key in shared.listeners.borrow_mut().drain(..) {
+            self.core.entries.remove(key);
+        }
+        for path in shared.unix_paths() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn resume_accepting(&mut self, key: EntryKey) {
+        if let Some(Entry::Listener(l)) = self.core.entries.get_mut(key) {
+            l.backing_off = false;
+            self.core.accept_ready(self.poll.registry(), key);
+        }
+    }
+}
+
+impl Core {
+    /// Accepts until `WouldBlock`. An error of one connection skips it; a
+    /// shortage of descriptors or memory stops accepting for
+    /// `accept_backoff` (the kernel backlog holds the rest) — never a busy
+    /// loop, never a dead listener.
+    pub(crate) fn accept_ready(&mut self, registry: &Registry, key: EntryKey) {
+        let (factory, server) = match self.entries.get(key) {
+            Some(Entry::Listener(l)) if !l.backing_off && !l.server.is_closed() => {
+                (Rc::clone(&l.factory), Rc::clone(&l.server))
+            }
+            _ => return,
+        };
+        loop {
+            let Some(Entry::Listener(l)) = self.entries.get_mut(key) else {
+                return;
+            };
+            match l.socket.accept() {
+                Ok((stream, peer)) => {
+                    let made = panic::catch_unwind(AssertUnwindSafe(|| (factory.borrow_mut())()));
+                    let Ok(protocol) = made else {
+                        tracing::error!(%peer, "protocol factory panicked; connection dropped");
+                        continue;
+                    };
+                    if let Err(e) = self.adopt(
+                        registry,
+                        stream,
+                        Some(peer.clone()),
+                        protocol,
+                        Some(Rc::clone(&server)),
+                    ) {
+                        tracing::warn!(%peer, error = %e, "cannot register accepted connection");
+                    }
+                }
+                Err(e) => match AcceptError::classify(&e) {
+                    AcceptError::Drained => return,
+                    AcceptError::Connection => {
+                        tracing::debug!(error = %e, "accept failed for one connection; skipped");
+                    }
+                    AcceptError::Resources => {
+                        l.backing_off = true;
+                        let delay = self.config.accept_backoff;
+                        tracing::warn!(error = %e, ?delay, "out of resources while accepting; backing off");
+                        self.handle
+                            .call_later(delay, move |lp| lp.resume_accepting(key));
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}

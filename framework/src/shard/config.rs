@@ -1,0 +1,47 @@
+//! Settings of one shard's loop.
+
+use std::time::Duration;
+
+use crate::transport::flow::{DEFAULT_HIGH, DEFAULT_LOW};
+
+/// Tunables of an [`EventLoop`](crate::EventLoop). Start from
+/// [`LoopConfig::default`] and change the fields you need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoopConfig {
+    /// Size of the one read buffer the shard shares among all its
+    /// connections; `data_received` never gets more than this at once.
+    pub read_buffer_size: usize,
+    /// `TCP_NODELAY` on every TCP connection (default on: a framework that
+    /// answers requests should not wait for Nagle).
+    pub tcp_nodelay: bool,
+    /// Initial high-water mark of every transport's write buffer.
+    pub write_buffer_high: usize,
+    /// Initial low-water mark of every transport's write buffer.
+    pub write_buffer_low: usize,
+    /// How long a closed connection keeps draining unread input before its
+    /// socket is dropped (T3's lingering close).
+    pub linger_timeout: Duration,
+    /// `listen()` backlog of servers.
+    pub backlog: u32,
+    /// Most readiness events taken from the kernel per poll.
+    pub events_capacity: usize,
+    /// How long a listener waits before accepting again after running out of
+    /// descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+    pub accept_backoff: Duration,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            read_buffer_size: 64 * 1024,
+            tcp_nodelay: true,
+            write_buffer_high: DEFAULT_HIGH,
+            write_buffer_low: DEFAULT_LOW,
+            linger_timeout: Duration::from_secs(5),
+            backlog: 1024,
+            events_capacity: 1024,
+            accept_backoff: Duration::from_millis(100),
+        }
+    }
+}

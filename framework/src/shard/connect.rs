@@ -1,0 +1,188 @@
+//! Client connections and adopted sockets (L2): `create_connection` by
+//! address, by Unix path, or from an already connected socket.
+
+use std::io;
+use std::net::ToSocketAddrs;
+use std::path::Path;
+use std::rc::Rc;
+
+use mio::{Interest, Registry};
+
+use super::connection::Connection;
+use super::{token_of, ConnectionHandle, Core, Entry, EventLoop};
+use crate::protocol::{DynProtocol, Protocol};
+use crate::server::ServerShared;
+use crate::transport::flow::FlowControl;
+use crate::transport::socket::{Address, ConnectedSocket, Stream};
+use crate::transport::Transport;
+
+/// A non-blocking connect in progress.
+pub(crate) struct Connecting {
+    stream: Stream,
+    result: Option<io::Result<()>>,
+}
+
+impl Connecting {
+    /// Any event on a connecting socket may mean completion: the pending
+    /// socket error tells failure, a peer address tells success.
+    pub(crate) fn on_event(&mut self, _ev: &mio::event::Event) {
+        if self.result.is_some() {
+            return;
+        }
+        self.result = match self.stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(Err(e)),
+            Ok(None) => match self.stream.peer_addr() {
+                Ok(_) => Some(Ok(())),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
+                Err(e) => Some(Err(e)),
+            },
+        };
+    }
+}
+
+impl EventLoop {
+    /// Connects to `addr` (each resolved address in turn) and runs the loop
+    /// until the connection is established or fails, as asyncio's
+    /// `run_until_complete(create_connection(...))`. On success the protocol
+    /// from `factory` has received `connection_made`; a refused connection is
+    /// returned as the error, and no callback runs.
+    pub fn create_connection<P: Protocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        addr: impl ToSocketAddrs,
+    ) -> io::Result<ConnectionHandle> {
+        let mut last_err = None;
+        for a in addr.to_socket_addrs()? {
+            let connected =
+                mio::net::TcpStream::connect(a).and_then(|s| self.finish_connect(Stream::Tcp(s)));
+            match connected {
+                Ok(stream) => return self.adopt_client(stream, Some(Address::Inet(a)), factory),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
+        }))
+    }
+
+    /// Connects to the Unix stream socket at `path`, as `create_connection`.
+    pub fn create_unix_connection<P: Protocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        path: impl AsRef<Path>,
+    ) -> io::Result<ConnectionHandle> {
+        let path = path.as_ref();
+        let stream = self.finish_connect(Stream::Unix(mio::net::UnixStream::connect(path)?))?;
+        self.adopt_client(
+            stream,
+            Some(Address::Unix(Some(path.to_path_buf()))),
+            factory,
+        )
+    }
+
+    /// Wraps an already connected socket — TCP, or Unix such as one end of a
+    /// socketpair — in a transport (asyncio's `create_connection(sock=...)`;
+    /// the seed's register-socket example). `connection_made` is called
+    /// before this returns.
+    pub fn create_connection_with_socket<P: Protocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        socket: impl Into<ConnectedSocket>,
+    ) -> io::Result<ConnectionHandle> {
+        let stream = Stream::from_connected(socket.into())?;
+        let peer = stream.peer_addr().ok();
+        self.adopt_client(stream, peer, factory)
+    }
+
+    fn adopt_client<P: Protocol>(
+        &mut self,
+        stream: Stream,
+        peer: Option<Address>,
+        factory: impl FnOnce() -> P,
+    ) -> io::Result<ConnectionHandle> {
+        let protocol: Box<dyn DynProtocol> = Box::new(factory());
+        self.core
+            .adopt(self.poll.registry(), stream, peer, protocol, None)
+    }
+
+    /// Runs the loop until the non-blocking connect of `stream` completes.
+    fn finish_connect(&mut self, stream: Stream) -> io::Result<Stream> {
+        let key = self.core.entries.insert(Entry::Connecting(Connecting {
+            stream,
+            result: None,
+        }));
+        let Some(Entry::Connecting(c)) = self.core.entries.get_mut(key) else {
+            unreachable!()
+        };
+        if let Err(e) = c
+            .stream
+            .register(self.poll.registry(), token_of(key), Interest::WRITABLE)
+        {
+            self.core.entries.remove(key);
+            return Err(e);
+        }
+        let ran = self.run_until(|lp| {
+            matches!(lp.core.entries.get(key), Some(Entry::Connecting(c)) if c.result.is_some())
+        });
+        let Some(Entry::Connecting(mut c)) = self.core.entries.remove(key) else {
+            unreachable!()
+        };
+        let _ = c.stream.deregister(self.poll.registry());
+        ran?;
+        match c.result {
+            Some(Ok(())) => Ok(c.stream),
+            Some(Err(e)) => Err(e),
+            None => Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the loop was stopped before the connection completed",
+            )),
+        }
+    }
+}
+
+impl Core {
+    /// Makes a connection of an open socket: slab entry, registration,
+    /// `connection_made`.
+    pub(crate) fn adopt(
+        &mut self,
+        registry: &Registry,
+        stream: Stream,
+        peer: Option<Address>,
+        protocol: Box<dyn DynProtocol>,
+        server: Option<Rc<ServerShared>>,
+    ) -> io::Result<ConnectionHandle> {
+        if self.config.tcp_nodelay {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        }
+        let flow =
+            FlowControl::with_limits(self.config.write_buffer_high, self.config.write_buffer_low);
+        let lp = self.handle.clone();
+        let key = self.entries.insert_with_key(|k| {
+            Entry::Conn(Connection {
+                transport: Transport::new(stream, ConnectionHandle(k), lp, flow, peer),
+                protocol,
+                server: None,
+            })
+        });
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            unreachable!()
+        };
+        let registered = match conn.transport.io.as_mut() {
+            Some(io) => io.register(registry, token_of(key), Interest::READABLE),
+            None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        };
+        if let Err(e) = registered {
+            self.entries.remove(key);
+            return Err(e);
+        }
+        if let Some(server) = server {
+            server.connection_opened();
+            conn.server = Some(server);
+        }
+        let mut ctx = Core::ctx(registry, &mut self.read_buf, &mut self.deferred);
+        conn.made(&mut ctx);
+        Ok(ConnectionHandle(key))
+    }
+}

@@ -1,0 +1,285 @@
+//! One stream connection as the loop drives it: the transport, the user's
+//! protocol, and the event handling between them (reads, flushes, and the
+//! follow-up after every callback).
+//!
+//! Hot path (DESIGN.md §3): a readable event reads into the shard's one read
+//! buffer and hands a slice of it to `data_received`; a short read means the
+//! socket is drained (epoll reports every later arrival as a new edge), so
+//! one request costs one `read`, and the protocol's `write` costs one
+//! `write`. Nothing here allocates, locks or touches an atomic per message.
+
+use std::io;
+use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use mio::{Interest, Registry, Token};
+
+use super::EntryKey;
+use crate::protocol::DynProtocol;
+use crate::server::ServerShared;
+use crate::transport::flow::FlowEvent;
+use crate::transport::stream::{is_transient, EofWrite, State};
+use crate::transport::Transport;
+
+/// What the loop lends a connection while it handles one event.
+pub(crate) struct Ctx<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) read_buf: &'a mut [u8],
+    /// Connections to revisit at the start of the next iteration:
+    /// `connection_lost` due, or reading resumed with input pending.
+    pub(crate) deferred: &'a mut Vec<EntryKey>,
+}
+
+/// What the loop must do with the entry after an event.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    Keep,
+    /// Remove the entry (a lingering close finished).
+    Remove,
+}
+
+pub(crate) struct Connection {
+    pub(crate) transport: Transport,
+    pub(crate) protocol: Box<dyn DynProtocol>,
+    /// The server that accepted it, whose live count it holds.
+    pub(crate) server: Option<Rc<ServerShared>>,
+}
+
+impl Connection {
+    fn token(&self) -> Token {
+        super::token_of(self.transport.handle().0)
+    }
+
+    /// Runs one protocol callback; a panic is logged and turned into a
+    /// fatal error of this connection only.
+    #[inline]
+    fn invoke<R>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn DynProtocol, &mut Transport) -> R,
+    ) -> Option<R> {
+        let (p, t) = (&mut *self.protocol, &mut self.transport);
+        match panic::catch_unwind(AssertUnwindSafe(|| f(p, t))) {
+            Ok(r) => Some(r),
+            Err(payload) => {
+                let msg = panic_message(&*payload);
+                tracing::error!(callback = what, panic = %msg, "protocol callback panicked; aborting its connection");
+                self.transport.fail(io::Error::other(format!(
+                    "protocol panicked in {what}: {msg}"
+                )));
+                None
+            }
+        }
+    }
+
+    /// Delivers `connection_made` (T1, P2).
+    pub(crate) fn made(&mut self, ctx: &mut Ctx<'_>) {
+        self.invoke("connection_made", |p, t| p.connection_made(t));
+        self.settle(ctx);
+    }
+
+    /// Handles one readiness event.
+    #[inline]
+    pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &mio::event::Event) -> Next {
+        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        match self.transport.state {
+            State::Lost => {
+                return if readable {
+                    self.linger_drain(ctx)
+                } else {
+                    Next::Keep
+                };
+            }
+            State::Finishing => return Next::Keep,
+            State::Open | State::Closing => {}
+        }
+        if readable {
+            self.transport.read_ready = true;
+            if self.transport.delivers_input() {
+                // After the peer's FIN was seen, read to the end even if a
+                // read comes back short: no later edge would report it.
+                self.read(ctx, ev.is_read_closed() || ev.is_error());
+            }
+        }
+        if (ev.is_writable() || ev.is_write_closed()) && !self.transport.buffer.is_empty() {
+            self.flush(ctx);
+        }
+        Next::Keep
+    }
+
+    /// Reads and delivers input until the socket is drained, reading is
+    /// paused, or the transport closes. With `to_would_block` it reads until
+    /// `WouldBlock` even after a short read.
+    pub(crate) fn read(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
+        while self.transport.delivers_input() {
+            let Some(io) = self.transport.io.as_mut() else {
+                return;
+            };
+            match io.read(ctx.read_buf) {
+                Ok(0) => {
+                    self.transport.read_ready = false;
+                    self.transport.eof_seen = true;
+                    let keep = self.invoke("eof_received", |p, t| p.eof_received(t));
+                    if keep != Some(true) {
+                        self.transport.close();
+                    }
+                    self.settle(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    let drained = n < ctx.read_buf.len() && !to_would_block;
+                    if drained {
+                        self.transport.read_ready = false;
+                    }
+                    let data = &ctx.read_buf[..n];
+                    self.invoke("data_received", |p, t| p.data_received(t, data));
+                    self.settle(ctx);
+                    if drained {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.transport.read_ready = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.transport.fail(e);
+                    self.settle(ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends what is queued (one vectored write per attempt), then applies
+    /// what a drain implies: a pending `write_eof`, a pending close, and
+    /// `resume_writing` once at or under the low mark.
+    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        let t = &mut self.transport;
+        while !t.buffer.is_empty() {
+            let Some(io) = t.io.as_mut() else { break };
+            match io.write_vectored(&t.buffer.io_slices()) {
+                Ok(0) => break,
+                Ok(n) => t.buffer.consume(n),
+                Err(e) if is_transient(&e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    t.fail(e);
+                    break;
+                }
+            }
+        }
+        if t.buffer.is_empty() {
+            t.needs_settle = true;
+            if t.eof_write == EofWrite::Pending {
+                t.eof_write = EofWrite::Done;
+                if let Some(Err(e)) = t.io.as_ref().map(|io| io.shutdown(Shutdown::Write)) {
+                    t.fail(e);
+                }
+            }
+        }
+        if t.flow.after_drain(t.buffer.len()) == FlowEvent::Resume {
+            self.invoke("resume_writing", |p, t| p.resume_writing(t));
+        }
+        self.settle(ctx);
+    }
+
+    /// Acts on what the last callback (or flush) changed: delivers a due
+    /// `pause_writing` (P10), finishes a close whose queue is empty,
+    /// schedules `connection_lost` or a resumed read, and keeps WRITABLE
+    /// interest registered exactly while something is queued.
+    #[inline]
+    pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) {
+        while self.transport.needs_settle {
+            self.transport.needs_settle = false;
+            if self.transport.pause_pending {
+                self.transport.pause_pending = false;
+                self.invoke("pause_writing", |p, t| p.pause_writing(t));
+                continue;
+            }
+            self.settle_state(ctx);
+        }
+    }
+
+    fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
+        let token = self.token();
+        let t = &mut self.transport;
+        if t.state == State::Closing && t.buffer.is_empty() {
+            // Flushed: send FIN now; connection_lost follows next iteration.
+            if let Some(io) = &t.io {
+                let _ = io.shutdown(Shutdown::Write);
+            }
+            t.state = State::Finishing;
+        }
+        match t.state {
+            State::Finishing => ctx.deferred.push(t.handle().0),
+            State::Open if std::mem::take(&mut t.read_resumed) => ctx.deferred.push(t.handle().0),
+            _ => {}
+        }
+        let want_writable = !t.buffer.is_empty();
+        if want_writable != t.writable_registered {
+            if let Some(io) = t.io.as_mut() {
+                let interest = if want_writable {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                match io.reregister(ctx.registry, token, interest) {
+                    Ok(()) => t.writable_registered = want_writable,
+                    Err(e) => {
+                        t.fail(e);
+                        ctx.deferred.push(t.handle().0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers `connection_lost` (P2, P3) if it is due. Returns whether the
+    /// socket should linger (T3) rather than be dropped with the entry.
+    pub(crate) fn deliver_lost(&mut self) -> Option<bool> {
+        if self.transport.state != State::Finishing {
+            return None;
+        }
+        self.transport.state = State::Lost;
+        let error = self.transport.error.take();
+        self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
+        if let Some(server) = self.server.take() {
+            server.connection_closed();
+        }
+        // Input we never read would make the kernel answer the FIN with a
+        // reset: keep draining it unless the peer already closed.
+        Some(self.transport.io.is_some() && !self.transport.eof_seen)
+    }
+
+    /// Reads and discards input of a lingering close until the peer closes.
+    fn linger_drain(&mut self, ctx: &mut Ctx<'_>) -> Next {
+        let Some(io) = self.transport.io.as_mut() else {
+            return Next::Remove;
+        };
+        loop {
+            match io.read(ctx.read_buf) {
+                Ok(0) => return Next::Remove,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Remove,
+            }
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

@@ -1,0 +1,371 @@
+//! The single-threaded event loop of one shard, on `mio`.
+//!
+//! One [`EventLoop`] owns, outright: a `mio::Poll`, a generation-checked
+//! slab of entries (connections, listeners, connections in progress), one
+//! read buffer shared by every connection, and the shard's callbacks and
+//! timers. Nothing in it is `Send`: the compiler keeps it on its thread.
+//!
+//! One iteration: deliver what the previous iteration deferred
+//! (`connection_lost`, resumed reads), run the callbacks that were ready,
+//! poll, dispatch readiness events, move due timers to the ready queue.
+
+mod accept;
+mod config;
+mod connect;
+mod connection;
+mod scheduler;
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Registry, Token};
+use slotmap::{new_key_type, Key, KeyData, SlotMap};
+
+pub use config::LoopConfig;
+pub use scheduler::{Handle, LoopHandle};
+
+use crate::protocol::Protocol;
+use crate::transport::flow::resolve_limits;
+use crate::transport::stream::State;
+use crate::transport::Transport;
+use accept::Listener;
+use connect::Connecting;
+use connection::{Connection, Ctx, Next};
+
+new_key_type! {
+    /// Slab key of a loop entry; its generation makes stale keys miss.
+    pub(crate) struct EntryKey;
+}
+
+#[inline]
+pub(crate) fn token_of(key: EntryKey) -> Token {
+    Token(key.data().as_ffi() as usize)
+}
+
+#[inline]
+fn key_of(token: Token) -> EntryKey {
+    KeyData::from_ffi(token.0 as u64).into()
+}
+
+/// Identifies one connection of a loop. Generation-checked: once the
+/// connection is gone the handle matches nothing, even when its slot is
+/// reused by a newer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionHandle(pub(crate) EntryKey);
+
+pub(crate) enum Entry {
+    Conn(Connection),
+    Listener(Listener),
+    Connecting(Connecting),
+}
+
+/// Everything but the poller, so event dispatch can borrow it mutably while
+/// iterating the poller's events.
+pub(crate) struct Core {
+    entries: SlotMap<EntryKey, Entry>,
+    read_buf: Box<[u8]>,
+    deferred: Vec<EntryKey>,
+    /// The previous `deferred`, kept to reuse its allocation.
+    spare: Vec<EntryKey>,
+    handle: LoopHandle,
+    config: LoopConfig,
+}
+
+/// The event loop of one shard (asyncio's event loop, L1–L2).
+///
+/// Runs callbacks (`call_soon`, `call_later`, `call_at`), servers
+/// (`create_server`, `create_unix_server`) and client connections
+/// (`create_connection`…), each connection driving one
+/// [`Protocol`] instance. Everything it owns stays on its thread.
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    core: Core,
+    running: bool,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("entries", &self.core.entries.len())
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    /// A loop with the default [`LoopConfig`].
+    pub fn new() -> io::Result<Self> {
+        Self::with_config(LoopConfig::default())
+    }
+
+    /// A loop with `config`; invalid write-buffer limits (low above high)
+    /// are an `InvalidInput` error.
+    pub fn with_config(config: LoopConfig) -> io::Result<Self> {
+        resolve_limits(
+            Some(config.write_buffer_high),
+            Some(config.write_buffer_low),
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Ok(Self {
+            poll: Poll::new()?,
+            events: Events::with_capacity(config.events_capacity.max(1)),
+            core: Core {
+                entries: SlotMap::with_key(),
+                read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
+                deferred: Vec::new(),
+                spare: Vec::new(),
+                handle: LoopHandle::new(),
+                config,
+            },
+            running: false,
+        })
+    }
+
+    /// The loop's settings.
+    pub fn config(&self) -> &LoopConfig {
+        &self.core.config
+    }
+
+    /// A clonable handle for scheduling from places that cannot borrow the
+    /// loop (protocol callbacks reach it as `transport.get_loop()`).
+    pub fn handle(&self) -> &LoopHandle {
+        &self.core.handle
+    }
+
+    /// Runs `f` on the next iteration (L1); see [`LoopHandle::call_soon`].
+    pub fn call_soon(&self, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
+        self.core.handle.call_soon(f)
+    }
+
+    /// Runs `f` after `delay` (L1); the [`Handle`] cancels it.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
+        self.core.handle.call_later(delay, f)
+    }
+
+    /// Runs `f` at `when` (L1); the [`Handle`] cancels it.
+    pub fn call_at(&self, when: Instant, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
+        self.core.handle.call_at(when, f)
+    }
+
+    /// Makes `run_forever` (or `run_until`) return after the current
+    /// iteration. Called before the loop runs, the next run does one
+    /// iteration and returns, as in asyncio.
+    pub fn stop(&self) {
+        self.core.handle.stop();
+    }
+
+    /// Runs until [`stop`](Self::stop) is called (L1).
+    pub fn run_forever(&mut self) -> io::Result<()> {
+        self.run_until(|_| false)
+    }
+
+    /// Runs until `done` returns true (checked before every iteration) or
+    /// the loop is stopped: the way a client program runs until its work is
+    /// done. Calling it from inside a callback of the same loop is an error,
+    /// as asyncio's "This event loop is already running".
+    pub fn run_until(&mut self, mut done: impl FnMut(&mut EventLoop) -> bool) -> io::Result<()> {
+        if self.running {
+            return Err(io::Error::other("this event loop is already running"));
+        }
+        self.running = true;
+        let result = loop {
+            if done(self) {
+                break Ok(());
+            }
+            self.core.run_deferred(self.poll.registry());
+            self.run_ready();
+            // Deferred work and callbacks may have finished the job: check
+            // again before the poll that could block for ever.
+            if done(self) {
+                break Ok(());
+            }
+            match self.poll_once() {
+                Ok(true) => break Ok(()),
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.running = false;
+        result
+    }
+
+    /// Polls (without blocking when work is pending), dispatches the events
+    /// and moves due timers to the ready queue. Returns whether `stop` was
+    /// asked for.
+    fn poll_once(&mut self) -> io::Result<bool> {
+        let timeout = if self.core.deferred.is_empty() {
+            self.core.handle.sched.poll_timeout(Instant::now())
+        } else {
+            Some(Duration::ZERO)
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let registry = self.poll.registry();
+        for ev in self.events.iter() {
+            self.core.dispatch(registry, ev);
+        }
+        self.core.handle.sched.collect_due(Instant::now());
+        Ok(self.core.handle.sched.take_stop())
+    }
+
+    /// Runs the callbacks ready at the start of this step; those they
+    /// schedule wait for the next iteration. A panicking callback is logged
+    /// and the loop goes on.
+    fn run_ready(&mut self) {
+        for _ in 0..self.core.handle.sched.ready_len() {
+            let Some(entry) = self.core.handle.sched.pop_ready() else {
+                break;
+            };
+            let Some(f) = entry else { continue }; // cancelled
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %msg, "loop callback panicked");
+            }
+        }
+    }
+
+    /// Number of connections alive (from `connection_made` to
+    /// `connection_lost`).
+    pub fn connection_count(&self) -> usize {
+        self.core
+            .entries
+            .values()
+            .filter(|e| matches!(e, Entry::Conn(c) if c.transport.state != State::Lost))
+            .count()
+    }
+
+    /// Whether the connection is alive: `connection_made` was delivered and
+    /// `connection_lost` not yet.
+    pub fn is_connected(&self, handle: ConnectionHandle) -> bool {
+        matches!(self.core.entries.get(handle.0), Some(Entry::Conn(c)) if c.transport.state != State::Lost)
+    }
+
+    /// Calls `f` with the connection's transport, from outside its protocol
+    /// (a timer, another connection). Whatever `f` triggers — a
+    /// `pause_writing`, a close — is acted on before this returns. `None`
+    /// when the connection is gone.
+    pub fn with_transport<R>(
+        &mut self,
+        handle: ConnectionHandle,
+        f: impl FnOnce(&mut Transport) -> R,
+    ) -> Option<R> {
+        self.with_connection_dyn(handle, |_, t| f(t))
+    }
+
+    /// Calls `f` with the connection's protocol, downcast to `P`, and its
+    /// transport. `None` when the connection is gone or its protocol is not
+    /// a `P`.
+    pub fn with_connection<P: Protocol, R>(
+        &mut self,
+        handle: ConnectionHandle,
+        f: impl FnOnce(&mut P, &mut Transport) -> R,
+    ) -> Option<R> {
+        self.with_connection_dyn(handle, |p, t| {
+            p.as_any_mut().downcast_mut::<P>().map(|p| f(p, t))
+        })
+        .flatten()
+    }
+
+    fn with_connection_dyn<R>(
+        &mut self,
+        handle: ConnectionHandle,
+        f: impl FnOnce(&mut dyn crate::protocol::DynProtocol, &mut Transport) -> R,
+    ) -> Option<R> {
+        let core = &mut self.core;
+        let Some(Entry::Conn(conn)) = core.entries.get_mut(handle.0) else {
+            return None;
+        };
+        if conn.transport.state == State::Lost {
+            return None;
+        }
+        let r = f(&mut *conn.protocol, &mut conn.transport);
+        let mut ctx = Ctx {
+            registry: self.poll.registry(),
+            read_buf: &mut core.read_buf,
+            deferred: &mut core.deferred,
+        };
+        conn.settle(&mut ctx);
+        Some(r)
+    }
+}
+
+impl Core {
+    fn ctx<'a>(
+        registry: &'a Registry,
+        read_buf: &'a mut [u8],
+        deferred: &'a mut Vec<EntryKey>,
+    ) -> Ctx<'a> {
+        Ctx {
+            registry,
+            read_buf,
+            deferred,
+        }
+    }
+
+    #[inline]
+    fn dispatch(&mut self, registry: &Registry, ev: &mio::event::Event) {
+        let key = key_of(ev.token());
+        match self.entries.get_mut(key) {
+            Some(Entry::Conn(conn)) => {
+                let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
+                if conn.on_event(&mut ctx, ev) == Next::Remove {
+                    self.entries.remove(key);
+                }
+            }
+            Some(Entry::Listener(_)) => self.accept_ready(registry, key),
+            Some(Entry::Connecting(c)) => c.on_event(ev),
+            None => {} // stale: the entry is gone
+        }
+    }
+
+    /// Delivers what earlier iterations deferred: `connection_lost` (then
+    /// drops the socket or lets it linger) and reads resumed by
+    /// `resume_reading`.
+    fn run_deferred(&mut self, registry: &Registry) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::replace(&mut self.deferred, std::mem::take(&mut self.spare));
+        for key in batch.drain(..) {
+            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+                continue;
+            };
+            match conn.deliver_lost() {
+                Some(true) => {
+                    self.handle
+                        .call_later(self.config.linger_timeout, move |lp| {
+                            lp.core.drop_lingering(key)
+                        });
+                }
+                Some(false) => {
+                    self.entries.remove(key);
+                }
+                None => {
+                    let t = &conn.transport;
+                    if t.read_ready && t.delivers_input() {
+                        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
+                        conn.read(&mut ctx, true);
+                    }
+                }
+            }
+        }
+        self.spare = batch;
+    }
+
+    /// The linger time of a closed connection ran out: drop its socket.
+    fn drop_lingering(&mut self, key: EntryKey) {
+        if matches!(self.entries.get(key), Some(Entry::Conn(c)) if c.transport.state == State::Lost)
+        {
+            self.entries.remove(key);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Callbacks and timers of one shard: `call_soon`, `call_later`, `call_at`,
+//! `stop` (L1).
+//!
+//! The queues sit behind an `Rc` so that a protocol callback — which runs
+//! while the loop itself is borrowed — can still schedule work through its
+//! transport's [`LoopHandle`]. The loop never holds a borrow of these queues
+//! while user code runs, so the `RefCell`s are never contended.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slotmap::{new_key_type, SlotMap};
+
+use super::EventLoop;
+
+new_key_type! {
+    /// Identifies one scheduled callback; generation-checked, so a stale
+    /// handle never cancels a newer callback.
+    pub(crate) struct CallbackKey;
+}
+
+/// A callback run by the loop with full access to it.
+pub(crate) type Callback = Box<dyn FnOnce(&mut EventLoop)>;
+
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    callbacks: RefCell<SlotMap<CallbackKey, Callback>>,
+    ready: RefCell<VecDeque<CallbackKey>>,
+    timers: RefCell<BinaryHeap<Reverse<(Instant, u64, CallbackKey)>>>,
+    seq: Cell<u64>,
+    stopping: Cell<bool>,
+}
+
+impl Scheduler {
+    fn insert(&self, f: Callback) -> CallbackKey {
+        self.callbacks.borrow_mut().insert(f)
+    }
+
+    /// Moves every due timer to the ready queue; returns how many.
+    pub(crate) fn collect_due(&self, now: Instant) -> usize {
+        let mut timers = self.timers.borrow_mut();
+        let callbacks = self.callbacks.borrow();
+        let mut ready = self.ready.borrow_mut();
+        let mut n = 0;
+        while let Some(Reverse((when, _, key))) = timers.peek().copied() {
+            if when > now {
+                break;
+            }
+            timers.pop();
+            if callbacks.contains_key(key) {
+                ready.push_back(key);
+                n += 1;
+            }
+        }
+        // Cancelled timers stay in the heap until due; rebuild it when they
+        // dominate so that a connection re-arming an idle timer on every
+        // message cannot grow the heap without bound.
+        if timers.len() > 64 && timers.len() > 2 * callbacks.len() {
+            timers.retain(|Reverse((_, _, k))| callbacks.contains_key(*k));
+        }
+        n
+    }
+
+    /// How long the loop may block in `poll`: zero when callbacks are ready,
+    /// until the next timer otherwise, forever when there is none.
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.borrow().is_empty() || self.stopping.get() {
+            return Some(Duration::ZERO);
+        }
+        let timers = self.timers.borrow();
+        timers.peek().map(|Reverse((when, _, _))| {
+            // Round up to the next millisecond: epoll's resolution; rounding
+            // down would wake early and spin until the deadline.
+            let d = when.saturating_duration_since(now);
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            Duration::from_millis(ms as u64)
+        })
+    }
+
+    /// Number of callbacks ready now (those scheduled while running them wait
+    /// for the next iteration, as in asyncio).
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+
+    /// Takes the next ready callback, if it was not cancelled.
+    pub(crate) fn pop_ready(&self) -> Option<Option<Callback>> {
+        let key = self.ready.borrow_mut().pop_front()?;
+        Some(self.callbacks.borrow_mut().remove(key))
+    }
+
+    pub(crate) fn take_stop(&self) -> bool {
+        self.stopping.replace(false)
+    }
+}
+
+/// A cheap, clonable reference to a shard's loop, usable from inside
+/// protocol callbacks (where the [`EventLoop`] itself is busy calling you).
+///
+/// It is `!Send`: work for another shard goes through that shard's
+/// cross-shard handle, never through this.
+#[derive(Clone)]
+pub struct LoopHandle {
+    pub(crate) sched: Rc<Scheduler>,
+}
+
+impl std::fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopHandle").finish_non_exhaustive()
+    }
+}
+
+impl LoopHandle {
+    pub(crate) fn new() -> Self {
+        Self {
+            sched: Rc::new(Scheduler::default()),
+        }
+    }
+
+    /// Runs `f` on a later iteration of the loop, after the callbacks
+    /// already scheduled (FIFO), with full access to the loop.
+    pub fn call_soon(&self, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
+        let key = self.sched.insert(Box::new(f));
+        self.sched.ready.borrow_mut().push_back(key);
+        self.handle(key)
+    }
+
+    /// Runs `f` once `delay` has passed. Callbacks due at the same time run
+    /// in the order they were scheduled.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
+        self.call_at(Instant::now() + delay, f)
+    }
+
+    /// Runs `f` at `when` (or as soon as possible after it).
+    pub fn call_at(&self, when: Instant, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
+        let key = self.sched.insert(Box::new(f));
+        let seq = self.sched.seq.get();
+        self.sched.seq.set(seq + 1);
+        self.sched
+            .timers
+            .borrow_mut()
+            .push(Reverse((when, seq, key)));
+        self.handle(key)
+    }
+
+    /// Asks `run_forever` to return once the current iteration is done.
+    pub fn stop(&self) {
+        self.sched.stopping.set(true);
+    }
+
+    /// The loop's clock (monotonic), as asyncio's `loop.time()`.
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn handle(&self, key: CallbackKey) -> Handle {
+        Handle {
+            key,
+            sched: Rc::clone(&self.sched),
+        }
+    }
+}
+
+/// A scheduled callback, as returned by `call_soon`, `call_later` and
+/// `call_at`; [`Handle::cancel`] prevents it from running.
+pub struct Handle {
+    key: CallbackKey,
+    sched: Rc<Scheduler>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}
+
+impl Handle {
+    /// Cancels the callback. Does nothing if it already ran or was
+    /// cancelled; dropping the handle does *not* cancel.
+    pub fn cancel(&self) {
+        self.sched.callbacks.borrow_mut().remove(self.key);
+    }
+
+    /// True once the callback was cancelled or has started running.
+    pub fn cancelled(&self) -> bool {
+        !self.sched.callbacks.borrow().contains_key(self.key)
+    }
+}

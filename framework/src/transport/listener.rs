@@ -1,0 +1,101 @@
+//! Listening sockets of servers: binding (with `socket2`, so the options
+//! are set before `bind`) and accepting.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use mio::net::{TcpListener, UnixListener};
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::socket::{Address, Stream};
+
+/// A bound, listening, non-blocking socket.
+#[derive(Debug)]
+pub(crate) enum ListenSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// How to react to an `accept` error.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AcceptError {
+    /// Nothing more to accept now.
+    Drained,
+    /// Concerned one connection (aborted before accept…): skip it.
+    Connection,
+    /// Out of descriptors or memory: stop accepting for a while.
+    Resources,
+}
+
+impl AcceptError {
+    pub(crate) fn classify(e: &io::Error) -> Self {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return AcceptError::Drained;
+        }
+        match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                AcceptError::Resources
+            }
+            _ => AcceptError::Connection,
+        }
+    }
+}
+
+impl ListenSocket {
+    /// Binds a TCP listener with `SO_REUSEADDR` (as asyncio does on Unix),
+    /// `IPV6_V6ONLY` for IPv6 addresses, non-blocking.
+    pub(crate) fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<Self> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        sock.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            sock.set_only_v6(true)?;
+        }
+        sock.set_nonblocking(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(backlog.min(i32::MAX as u32) as i32)?;
+        Ok(ListenSocket::Tcp(TcpListener::from_std(sock.into())))
+    }
+
+    /// Binds a Unix-socket listener at `path`. A stale socket file left by
+    /// an earlier process is removed first (as asyncio does); any other
+    /// kind of file there is an error.
+    pub(crate) fn bind_unix(path: &Path, backlog: u32) -> io::Result<Self> {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if meta.file_type().is_socket() {
+                std::fs::remove_file(path)?;
+            }
+        }
+        let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        sock.set_nonblocking(true)?;
+        sock.bind(&SockAddr::unix(path)?)?;
+        sock.listen(backlog.min(i32::MAX as u32) as i32)?;
+        let std_listener: std::os::unix::net::UnixListener = sock.into();
+        Ok(ListenSocket::Unix(UnixListener::from_std(std_listener)))
+    }
+
+    pub(crate) fn accept(&self) -> io::Result<(Stream, Address)> {
+        match self {
+            ListenSocket::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Address::Inet(a))),
+            ListenSocket::Unix(l) => l
+                .accept()
+                .map(|(s, a)| (Stream::Unix(s), Address::from_unix(&a))),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<Address> {
+        match self {
+            ListenSocket::Tcp(l) => l.local_addr().map(Address::Inet),
+            ListenSocket::Unix(l) => l.local_addr().map(|a| Address::from_unix(&a)),
+        }
+    }
+
+    pub(crate) fn register(&mut self, reg: &Registry, token: Token) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => reg.register(l, token, Interest::READABLE),
+            ListenSocket::Unix(l) => reg.register(l, token, Interest::READABLE),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Transports: the loop-owned side of a connection that protocols write to.
+//!
+//! The stream transport ([`Transport`]) serves TCP and Unix sockets; the
+//! write queue ([`write_buffer`]) and flow-control rules ([`flow`]) are
+//! written once here for every transport kind.
+
+pub mod flow;
+pub(crate) mod listener;
+pub(crate) mod socket;
+pub(crate) mod stream;
+pub(crate) mod write_buffer;
+
+use std::os::fd::RawFd;
+
+pub use socket::{Address, ConnectedSocket};
+pub use stream::Transport;
+
+/// A value returned by `get_extra_info` (T4). Which names exist depends on
+/// the transport kind; more variants arrive with TLS, pipes and
+/// subprocesses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtraInfo {
+    /// `"peername"` or `"sockname"`.
+    Address(Address),
+    /// `"socket"`: the raw descriptor, borrowed — valid while the transport
+    /// is open; do not close it.
+    Socket(RawFd),
+}

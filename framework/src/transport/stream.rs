@@ -1,0 +1,393 @@
+//! The stream [`Transport`]: what a [`Protocol`](crate::Protocol) calls to
+//! write, close and control flow on its TCP or Unix connection (T3–T13).
+//!
+//! Methods here never call back into the protocol (P10). They record what
+//! happened; the loop acts on it as soon as the current callback returns.
+
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+
+use super::flow::{resolve_limits, FlowControl, FlowEvent};
+use super::socket::{Address, Stream};
+use super::write_buffer::WriteBuffer;
+use super::ExtraInfo;
+use crate::error::TransportError;
+use crate::shard::{ConnectionHandle, LoopHandle};
+
+/// Where a transport is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Reading and writing.
+    Open,
+    /// `close()` was called: flushing the queue, receiving nothing.
+    Closing,
+    /// `connection_lost` is due on the next loop iteration.
+    Finishing,
+    /// `connection_lost` was delivered; the socket may still linger.
+    Lost,
+}
+
+/// Whether `write_eof` was asked for, and whether the socket is shut yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EofWrite {
+    No,
+    /// Shut down the write side once the queue drains.
+    Pending,
+    Done,
+}
+
+/// Most parts `writelines` hands to one `writev`; bigger lists take several.
+const MAX_IOV: usize = 64;
+
+/// A stream transport over TCP or a Unix socket, owned by its shard's loop.
+///
+/// Made by the loop (`create_server`, `create_connection`…), never by user
+/// code (T1), and handed to every [`Protocol`](crate::Protocol) callback as
+/// `&mut Transport`. It is `!Send` (T2): it can never leave its shard.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<shardloop::Transport>();
+/// ```
+#[derive(Debug)]
+pub struct Transport {
+    pub(crate) io: Option<Stream>,
+    handle: ConnectionHandle,
+    lp: LoopHandle,
+    pub(crate) state: State,
+    reading_paused: bool,
+    /// The kernel may hold input (or EOF) we have not read: set when a read
+    /// stopped before `WouldBlock` or readiness arrived while paused.
+    pub(crate) read_ready: bool,
+    /// `resume_reading` found input pending: the loop reads it next iteration.
+    pub(crate) read_resumed: bool,
+    /// The peer's EOF was read.
+    pub(crate) eof_seen: bool,
+    pub(crate) eof_write: EofWrite,
+    pub(crate) buffer: WriteBuffer,
+    pub(crate) flow: FlowControl,
+    /// `pause_writing` must be delivered when the current callback returns.
+    pub(crate) pause_pending: bool,
+    /// Something changed that the loop must look at after this callback.
+    pub(crate) needs_settle: bool,
+    pub(crate) writable_registered: bool,
+    /// The error `connection_lost` will report.
+    pub(crate) error: Option<io::Error>,
+    peer: Option<Address>,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        io: Stream,
+        handle: ConnectionHandle,
+        lp: LoopHandle,
+        flow: FlowControl,
+        peer: Option<Address>,
+    ) -> Self {
+        Self {
+            io: Some(io),
+            handle,
+            lp,
+            state: State::Open,
+            reading_paused: false,
+            read_ready: false,
+            read_resumed: false,
+            eof_seen: false,
+            eof_write: EofWrite::No,
+            buffer: WriteBuffer::default(),
+            flow,
+            pause_pending: false,
+            needs_settle: false,
+            writable_registered: false,
+            error: None,
+            peer,
+        }
+    }
+
+    /// This connection's handle, for reaching it later from a loop callback
+    /// ([`EventLoop::with_transport`](crate::EventLoop::with_transport)).
+    pub fn handle(&self) -> ConnectionHandle {
+        self.handle
+    }
+
+    /// The loop this transport lives on: schedule callbacks or stop it.
+    pub fn get_loop(&self) -> &LoopHandle {
+        &self.lp
+    }
+
+    /// Writes `data` without blocking (T11).
+    ///
+    /// When nothing is queued the socket is tried at once and only what the
+    /// kernel refuses is copied into the queue, flushed when the socket is
+    /// writable. Bytes leave in the order written. Empty data is a no-op.
+    ///
+    /// Errors: [`TransportError::EofWritten`] after [`write_eof`](Self::write_eof);
+    /// [`TransportError::Closed`] after `close`/`abort` or once the
+    /// connection is lost — the data is dropped. A write that pushes the
+    /// queue strictly over the high-water mark makes the loop call
+    /// `pause_writing` as soon as the current callback returns (P8, P10).
+    pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        self.check_writable()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut rest = data;
+        if self.buffer.is_empty() {
+            match self.try_send(|io| io.write(data)) {
+                Some(n) if n == data.len() => return Ok(()),
+                Some(n) => rest = &data[n..],
+                None if self.state != State::Open => return Err(TransportError::Closed),
+                None => {}
+            }
+        }
+        self.buffer.push(rest);
+        self.after_grow();
+        Ok(())
+    }
+
+    /// Writes every part in turn, exactly as that many [`write`](Self::write)
+    /// calls would, but with one vectored syscall when the socket takes it
+    /// all (T12). Obeys flow control like `write`.
+    pub fn writelines<B: AsRef<[u8]>>(&mut self, parts: &[B]) -> Result<(), TransportError> {
+        self.check_writable()?;
+        let mut parts = parts;
+        while !parts.is_empty() && self.buffer.is_empty() {
+            let batch = &parts[..parts.len().min(MAX_IOV)];
+            parts = &parts[batch.len()..];
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut total = 0;
+            for (slot, part) in iov.iter_mut().zip(batch) {
+                *slot = IoSlice::new(part.as_ref());
+                total += part.as_ref().len();
+            }
+            if total == 0 {
+                continue;
+            }
+            let sent = match self.try_send(|io| io.write_vectored(&iov[..batch.len()])) {
+                Some(n) => n,
+                None if self.state != State::Open => return Err(TransportError::Closed),
+                None => 0,
+            };
+            if sent < total {
+                self.queue_after(batch, sent);
+            }
+        }
+        for part in parts {
+            self.buffer.push(part.as_ref());
+        }
+        self.after_grow();
+        Ok(())
+    }
+
+    /// Queues what follows the first `sent` bytes of `batch`.
+    fn queue_after<B: AsRef<[u8]>>(&mut self, batch: &[B], mut sent: usize) {
+        for part in batch {
+            let part = part.as_ref();
+            if sent >= part.len() {
+                sent -= part.len();
+            } else {
+                self.buffer.push(&part[sent..]);
+                sent = 0;
+            }
+        }
+    }
+
+    fn check_writable(&self) -> Result<(), TransportError> {
+        if self.state != State::Open {
+            return Err(TransportError::Closed);
+        }
+        if self.eof_write != EofWrite::No {
+            return Err(TransportError::EofWritten);
+        }
+        Ok(())
+    }
+
+    /// One non-blocking send; `None` when nothing was sent (would block, or
+    /// a fatal error, which is recorded).
+    #[inline]
+    fn try_send(&mut self, send: impl FnOnce(&mut Stream) -> io::Result<usize>) -> Option<usize> {
+        let io = self.io.as_mut()?;
+        match send(io) {
+            Ok(n) => Some(n),
+            Err(e) if is_transient(&e) => None,
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn after_grow(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        if self.flow.after_grow(self.buffer.len()) == FlowEvent::Pause {
+            self.pause_pending = true;
+        }
+        if !self.writable_registered || self.pause_pending {
+            self.needs_settle = true;
+        }
+    }
+
+    /// Shuts down the write side once everything queued is sent; data can
+    /// still be received (T13). A second call does nothing.
+    ///
+    /// Errors: [`TransportError::Closed`] on a closing or lost transport.
+    pub fn write_eof(&mut self) -> Result<(), TransportError> {
+        if self.state != State::Open {
+            return Err(TransportError::Closed);
+        }
+        if self.eof_write != EofWrite::No {
+            return Ok(());
+        }
+        if self.buffer.is_empty() {
+            self.eof_write = EofWrite::Done;
+            if let Some(Err(e)) = self.io.as_ref().map(|io| io.shutdown(Shutdown::Write)) {
+                self.fail(e);
+            }
+        } else {
+            self.eof_write = EofWrite::Pending;
+        }
+        Ok(())
+    }
+
+    /// True for TCP and Unix sockets, which can half-close (T7).
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Closes the transport (T3): receiving stops at once; what is queued is
+    /// flushed; then `connection_lost(None)` is called once, on a later loop
+    /// iteration. A second call does nothing.
+    ///
+    /// After the flush the write side is shut down and input is discarded
+    /// until the peer closes or a short linger time passes, so the kernel
+    /// never answers unread input with a reset that would destroy the tail
+    /// of what was just sent: the peer receives every byte, then a clean FIN.
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closing;
+            self.needs_settle = true;
+        }
+    }
+
+    /// Closes at once (T6): queued data is dropped, nothing more is
+    /// received, and `connection_lost(None)` follows on a later loop
+    /// iteration — never inside `abort()`.
+    pub fn abort(&mut self) {
+        if matches!(self.state, State::Open | State::Closing) {
+            self.buffer.clear();
+            self.io = None;
+            self.state = State::Finishing;
+            self.needs_settle = true;
+        }
+    }
+
+    /// Records a fatal error: like `abort`, but `connection_lost` gets `e`.
+    pub(crate) fn fail(&mut self, e: io::Error) {
+        if matches!(self.state, State::Open | State::Closing) {
+            self.error = Some(e);
+            self.abort();
+        }
+    }
+
+    /// True from `close()` or `abort()` on, and once the connection is lost.
+    pub fn is_closing(&self) -> bool {
+        self.state != State::Open
+    }
+
+    /// Stops `data_received` (and `eof_received`) until
+    /// [`resume_reading`](Self::resume_reading) (T5). Whatever arrives
+    /// meanwhile stays in the kernel and is delivered after resuming, in
+    /// order. Idempotent.
+    pub fn pause_reading(&mut self) {
+        self.reading_paused = true;
+    }
+
+    /// Resumes delivery (T5): data and EOF that arrived while paused are
+    /// delivered on a later loop iteration, in order. Idempotent; does
+    /// nothing on a closing transport.
+    pub fn resume_reading(&mut self) {
+        if self.reading_paused && self.state == State::Open {
+            self.reading_paused = false;
+            if self.read_ready {
+                self.read_resumed = true;
+                self.needs_settle = true;
+            }
+        }
+    }
+
+    /// Whether data is being delivered: not paused and not closing.
+    pub fn is_reading(&self) -> bool {
+        !self.reading_paused && self.state == State::Open
+    }
+
+    /// Whether received data may be delivered to the protocol now.
+    #[inline]
+    pub(crate) fn delivers_input(&self) -> bool {
+        !self.reading_paused && self.state == State::Open && !self.eof_seen
+    }
+
+    /// Bytes queued and not yet handed to the kernel (T8).
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The write-buffer limits as `(low, high)` (T9).
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        self.flow.limits()
+    }
+
+    /// Sets the flow-control marks (T10): no high and no low → 64 KiB and
+    /// 16 KiB; only low → high = 4 × low; only high → low = high / 4, so a
+    /// high of 0 forces low to 0 (then `pause_writing` fires whenever the
+    /// buffer is non-empty). Low above high is an error and changes nothing.
+    /// The buffer is re-checked at once, which may pause.
+    pub fn set_write_buffer_limits(
+        &mut self,
+        high: Option<usize>,
+        low: Option<usize>,
+    ) -> Result<(), TransportError> {
+        let (high, low) = resolve_limits(high, low)?;
+        if self.flow.set_limits(high, low, self.buffer.len()) == FlowEvent::Pause {
+            self.pause_pending = true;
+            self.needs_settle = true;
+        }
+        Ok(())
+    }
+
+    /// Optional transport information (T4), as asyncio's
+    /// `get_extra_info(name, default)`: `"peername"` and `"sockname"` give an
+    /// [`ExtraInfo::Address`], `"socket"` the raw descriptor
+    /// ([`ExtraInfo::Socket`]). An unknown name — or information no longer
+    /// available, such as the socket after `abort` — returns `default`.
+    pub fn get_extra_info(&self, name: &str, default: Option<ExtraInfo>) -> Option<ExtraInfo> {
+        let found = match name {
+            "peername" => self.peername().map(ExtraInfo::Address),
+            "sockname" => self.sockname().map(ExtraInfo::Address),
+            "socket" => self.io.as_ref().map(|io| ExtraInfo::Socket(io.as_raw_fd())),
+            _ => None,
+        };
+        found.or(default)
+    }
+
+    /// The remote address, remembered from when the connection was made.
+    pub fn peername(&self) -> Option<Address> {
+        self.peer.clone()
+    }
+
+    /// The local address of the socket (`None` once it is closed).
+    pub fn sockname(&self) -> Option<Address> {
+        self.io.as_ref().and_then(|io| io.local_addr().ok())
+    }
+}
+
+/// Errors after which the socket is still fine: try again later.
+#[inline]
+pub(crate) fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
