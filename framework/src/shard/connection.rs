@@ -199,6 +199,9 @@ impl Connection {
             self.transport.needs_settle = false;
             if self.transport.pause_pending {
                 self.transport.pause_pending = false;
+                // Deliver first (P10), then come back for the state change
+                // that the same write made (e.g. WRITABLE interest).
+                self.transport.needs_settle = true;
                 self.invoke("pause_writing", |p, t| p.pause_writing(t));
                 continue;
             }
