@@ -1,0 +1,136 @@
+//! Bad input: a misbehaving peer or a buggy protocol loses its own
+//! connection only; the loop keeps serving the rest.
+
+mod util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
+
+use shardloop::{EventLoop, Protocol, Transport};
+use util::*;
+
+struct EchoOrPanic;
+impl Protocol for EchoOrPanic {
+    fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
+        if data.starts_with(b"panic") {
+            panic!("protocol bug triggered by the peer");
+        }
+        t.write(data).unwrap();
+    }
+}
+
+fn echo_once(s: &mut std::net::TcpStream, msg: &[u8]) -> Vec<u8> {
+    s.write_all(msg).unwrap();
+    let mut buf = vec![0; msg.len()];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn a_panic_in_a_callback_aborts_only_its_connection() {
+    let mut lp = EventLoop::new().unwrap();
+    let log = new_log();
+    let l = log.clone();
+    let server = lp
+        .create_server(
+            move || {
+                Probe::new(&l).data(|t, d, _| {
+                    if d.starts_with(b"panic") {
+                        panic!("protocol bug triggered by the peer");
+                    }
+                    t.write(d).unwrap();
+                })
+            },
+            "127.0.0.1:0",
+        )
+        .unwrap();
+    let addr = inet(&server);
+    let peers = std::thread::spawn(move || {
+        let mut good = connect(addr);
+        assert_eq!(echo_once(&mut good, b"before"), b"before");
+        let mut bad = connect(addr);
+        bad.write_all(b"panic now").unwrap();
+        let bad_end = read_to_end(&mut bad); // closed by the server
+        assert_eq!(echo_once(&mut good, b"after"), b"after");
+        bad_end.map(|v| v.len())
+    });
+    let bad_end = run_until_joined(&mut lp, peers);
+    assert!(matches!(bad_end, Ok(0)) || bad_end.is_err());
+    run_until_log(&mut lp, &log, |e| has_lost(e));
+    let evs = log.borrow().clone();
+    assert!(evs.contains(&Ev::Lost(Some(ErrorKind::Other))), "{evs:?}");
+    assert_eq!(lp.connection_count(), 1, "the good connection lives on");
+}
+
+#[test]
+fn a_panic_in_the_trait_impl_is_contained_too() {
+    let mut lp = EventLoop::new().unwrap();
+    let server = lp.create_server(|| EchoOrPanic, "127.0.0.1:0").unwrap();
+    let addr = inet(&server);
+    let peers = std::thread::spawn(move || {
+        let mut bad = connect(addr);
+        bad.write_all(b"panic").unwrap();
+        let _ = read_to_end(&mut bad);
+        let mut good = connect(addr);
+        echo_once(&mut good, b"still serving")
+    });
+    assert_eq!(run_until_joined(&mut lp, peers), b"still serving");
+}
+
+#[test]
+fn resetting_half_closing_and_silent_peers_affect_only_themselves() {
+    let mut lp = EventLoop::new().unwrap();
+    let server = lp
+        .create_server(
+            || Probe::new(&new_log()).data(|t, d, _| t.write(d).unwrap()),
+            "127.0.0.1:0",
+        )
+        .unwrap();
+    let addr = inet(&server);
+    let peers = std::thread::spawn(move || {
+        let _silent = connect(addr); // connects and never sends
+        let mut half = connect(addr);
+        half.write_all(b"half").unwrap();
+        half.shutdown(std::net::Shutdown::Write).unwrap();
+        let half_got = read_to_end(&mut half).unwrap();
+        for _ in 0..20 {
+            let mut r = connect(addr);
+            r.write_all(&[0; 1000]).unwrap();
+            socket2::SockRef::from(&r).set_linger(Some(Duration::ZERO)).unwrap();
+            drop(r); // reset with data in flight
+        }
+        let mut good = connect(addr);
+        (half_got, echo_once(&mut good, b"unaffected"))
+    });
+    let (half_got, good) = run_until_joined(&mut lp, peers);
+    assert_eq!(half_got, b"half");
+    assert_eq!(good, b"unaffected");
+}
+
+#[test]
+fn a_panicking_factory_drops_only_that_connection() {
+    let mut lp = EventLoop::new().unwrap();
+    let mut n = 0;
+    let server = lp
+        .create_server(
+            move || {
+                n += 1;
+                if n == 1 {
+                    panic!("factory bug");
+                }
+                EchoOrPanic
+            },
+            "127.0.0.1:0",
+        )
+        .unwrap();
+    let addr = inet(&server);
+    let peers = std::thread::spawn(move || {
+        let mut first = connect(addr);
+        let first_end = read_to_end(&mut first).map(|v| v.len());
+        let mut second = connect(addr);
+        (first_end, echo_once(&mut second, b"second"))
+    });
+    let (first_end, second) = run_until_joined(&mut lp, peers);
+    assert!(matches!(first_end, Ok(0)) || first_end.is_err());
+    assert_eq!(second, b"second");
+}
