@@ -99,7 +99,9 @@ fn l1_a_panicking_callback_is_logged_and_the_loop_goes_on() {
 #[test]
 fn l2_address_in_use_is_returned_naming_the_address() {
     let mut lp = EventLoop::new().unwrap();
-    let first = lp.create_server(|| Probe::new(&new_log()), "127.0.0.1:0").unwrap();
+    let first = lp
+        .create_server(|| Probe::new(&new_log()), "127.0.0.1:0")
+        .unwrap();
     let addr = inet(&first);
     let err = lp
         .create_server(|| Probe::new(&new_log()), addr)
@@ -114,13 +116,25 @@ fn l2_connection_refused_is_returned_from_create_connection() {
     // A bound socket that does not listen: connecting to it is refused, and
     // holding it keeps anyone else from taking the port meanwhile.
     let holder = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    holder.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    holder
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
     let addr = holder.local_addr().unwrap().as_socket().unwrap();
     let log = new_log();
     let l = log.clone();
-    let err = lp.create_connection(move || Probe::new(&l), addr).unwrap_err();
+    let err = lp
+        .create_connection(move || Probe::new(&l), addr)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
-    assert!(log.borrow().is_empty(), "no callback for a failed connection");
+    assert!(
+        log.borrow().is_empty(),
+        "no callback for a failed connection"
+    );
     assert_eq!(lp.connection_count(), 0);
 }
 
@@ -129,7 +143,9 @@ fn l2_server_close_stops_accepting_and_wait_closed_waits_for_its_connections() {
     let mut lp = EventLoop::new().unwrap();
     let log = new_log();
     let l = log.clone();
-    let server = lp.create_server(move || Probe::new(&l), "127.0.0.1:0").unwrap();
+    let server = lp
+        .create_server(move || Probe::new(&l), "127.0.0.1:0")
+        .unwrap();
     assert!(server.is_serving());
     let addr = inet(&server);
     let c = log.clone();
@@ -153,7 +169,9 @@ fn stale_connection_handles_never_reach_a_newer_connection() {
     let mut lp = EventLoop::new().unwrap();
     let log = new_log();
     let l = log.clone();
-    let server = lp.create_server(move || Probe::new(&l), "127.0.0.1:0").unwrap();
+    let server = lp
+        .create_server(move || Probe::new(&l), "127.0.0.1:0")
+        .unwrap();
     let addr = inet(&server);
     let c = new_log();
     let c2 = c.clone();
@@ -175,10 +193,14 @@ fn stale_connection_handles_never_reach_a_newer_connection() {
 #[test]
 fn with_connection_reaches_the_protocol_by_its_type() {
     let mut lp = EventLoop::new().unwrap();
-    let server = lp.create_server(|| Probe::new(&new_log()), "127.0.0.1:0").unwrap();
+    let server = lp
+        .create_server(|| Probe::new(&new_log()), "127.0.0.1:0")
+        .unwrap();
     let log = new_log();
     let l = log.clone();
-    let h = lp.create_connection(move || Probe::new(&l), inet(&server)).unwrap();
+    let h = lp
+        .create_connection(move || Probe::new(&l), inet(&server))
+        .unwrap();
     let n = lp.with_connection(h, |p: &mut Probe, t| {
         p.log.borrow_mut().push(Ev::Mark("reached"));
         t.write(b"hi").map(|_| 1)
@@ -186,6 +208,10 @@ fn with_connection_reaches_the_protocol_by_its_type() {
     assert_eq!(n, Some(Ok(1)));
     struct Other;
     impl shardloop::Protocol for Other {}
-    assert_eq!(lp.with_connection(h, |_: &mut Other, _| ()), None, "wrong type");
+    assert_eq!(
+        lp.with_connection(h, |_: &mut Other, _| ()),
+        None,
+        "wrong type"
+    );
     assert_eq!(log.borrow()[1], Ev::Mark("reached"));
 }

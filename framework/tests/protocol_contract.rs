@@ -50,7 +50,9 @@ fn p6_state_machine_and_p4_data_in_order_never_empty() {
     .unwrap();
     let log = new_log();
     let l = log.clone();
-    let server = lp.create_server(move || Probe::new(&l), "127.0.0.1:0").unwrap();
+    let server = lp
+        .create_server(move || Probe::new(&l), "127.0.0.1:0")
+        .unwrap();
     let addr = inet(&server);
     let data = pattern(1 << 20);
     let d2 = data.clone();
@@ -71,8 +73,12 @@ fn p6_state_machine_and_p4_data_in_order_never_empty() {
     run_until_log(&mut lp, &log, has_lost);
     let evs = log.borrow().clone();
     assert_state_machine(&evs);
-    assert!(evs.iter().all(|e| !matches!(e, Ev::Data(d) if d.is_empty())));
-    assert!(evs.iter().all(|e| !matches!(e, Ev::Data(d) if d.len() > 4096)));
+    assert!(evs
+        .iter()
+        .all(|e| !matches!(e, Ev::Data(d) if d.is_empty())));
+    assert!(evs
+        .iter()
+        .all(|e| !matches!(e, Ev::Data(d) if d.len() > 4096)));
     assert!(received(&evs) == data);
     assert!(evs.contains(&Ev::Eof));
     assert_eq!(evs.last(), Some(&Ev::Lost(None)), "P3: regular EOF is None");
@@ -105,7 +111,10 @@ fn p5_eof_received_true_keeps_half_open_and_we_can_still_write() {
         s.shutdown(Shutdown::Write).unwrap();
         read_to_end(&mut s)
     });
-    assert_eq!(run_until_joined(&mut lp, client).unwrap(), b"you said: hello");
+    assert_eq!(
+        run_until_joined(&mut lp, client).unwrap(),
+        b"you said: hello"
+    );
     run_until_log(&mut lp, &log, has_lost);
     assert_state_machine(&log.borrow());
 }
@@ -115,7 +124,9 @@ fn p5_eof_received_false_closes_the_transport() {
     let mut lp = EventLoop::new().unwrap();
     let log = new_log();
     let l = log.clone();
-    let server = lp.create_server(move || Probe::new(&l), "127.0.0.1:0").unwrap();
+    let server = lp
+        .create_server(move || Probe::new(&l), "127.0.0.1:0")
+        .unwrap();
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);
@@ -132,7 +143,9 @@ fn p3_connection_lost_reports_a_reset() {
     let mut lp = EventLoop::new().unwrap();
     let log = new_log();
     let l = log.clone();
-    let server = lp.create_server(move || Probe::new(&l), "127.0.0.1:0").unwrap();
+    let server = lp
+        .create_server(move || Probe::new(&l), "127.0.0.1:0")
+        .unwrap();
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let s = connect(addr);
@@ -146,7 +159,10 @@ fn p3_connection_lost_reports_a_reset() {
     run_until_log(&mut lp, &log, has_lost);
     let evs = log.borrow().clone();
     assert_state_machine(&evs);
-    assert_eq!(evs.last(), Some(&Ev::Lost(Some(ErrorKind::ConnectionReset))));
+    assert_eq!(
+        evs.last(),
+        Some(&Ev::Lost(Some(ErrorKind::ConnectionReset)))
+    );
 }
 
 #[test]

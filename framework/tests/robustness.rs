@@ -56,7 +56,7 @@ fn a_panic_in_a_callback_aborts_only_its_connection() {
     });
     let bad_end = run_until_joined(&mut lp, peers);
     assert!(matches!(bad_end, Ok(0)) || bad_end.is_err());
-    run_until_log(&mut lp, &log, |e| has_lost(e));
+    run_until_log(&mut lp, &log, has_lost);
     let evs = log.borrow().clone();
     assert!(evs.contains(&Ev::Lost(Some(ErrorKind::Other))), "{evs:?}");
     assert_eq!(lp.connection_count(), 1, "the good connection lives on");
@@ -96,7 +96,9 @@ fn resetting_half_closing_and_silent_peers_affect_only_themselves() {
         for _ in 0..20 {
             let mut r = connect(addr);
             r.write_all(&[0; 1000]).unwrap();
-            socket2::SockRef::from(&r).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&r)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(r); // reset with data in flight
         }
         let mut good = connect(addr);

@@ -19,7 +19,9 @@ const BIG: usize = 8 << 20;
 /// marks and writes what the rule needs. The client starts reading when
 /// told; the server closes on `resume_writing`. Returns the server log and
 /// the byte count the client received.
-fn flow_scenario(setup: impl Fn(&mut Transport, usize, &Log) + Clone + 'static) -> (Vec<Ev>, usize) {
+fn flow_scenario(
+    setup: impl Fn(&mut Transport, usize, &Log) + Clone + 'static,
+) -> (Vec<Ev>, usize) {
     let mut lp = EventLoop::new().unwrap();
     let log = new_log();
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -47,7 +49,9 @@ fn flow_scenario(setup: impl Fn(&mut Transport, usize, &Log) + Clone + 'static) 
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect_small(addr);
-        go_rx.recv_timeout(DEADLINE).expect("server never signalled");
+        go_rx
+            .recv_timeout(DEADLINE)
+            .expect("server never signalled");
         read_to_end(&mut s).map(|v| v.len())
     });
     let n = run_until_joined(&mut lp, client).unwrap();
@@ -64,14 +68,21 @@ fn pauses(evs: &[Ev]) -> Vec<usize> {
 
 fn resumes(evs: &[Ev]) -> Vec<usize> {
     evs.iter()
-        .filter_map(|e| if let Ev::Resume(n) = e { Some(*n) } else { None })
+        .filter_map(|e| {
+            if let Ev::Resume(n) = e {
+                Some(*n)
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
 #[test]
 fn p8_queue_exactly_at_high_does_not_pause() {
     let (evs, n) = flow_scenario(|t, q, _| {
-        t.set_write_buffer_limits(Some(q + 100), Some(1000)).unwrap();
+        t.set_write_buffer_limits(Some(q + 100), Some(1000))
+            .unwrap();
         t.write(&[1; 100]).unwrap();
         assert_eq!(t.get_write_buffer_size(), q + 100);
         t.close(); // never paused, so no resume would close it
@@ -84,7 +95,8 @@ fn p8_queue_exactly_at_high_does_not_pause() {
 #[test]
 fn p8_one_byte_over_high_pauses_once_and_drain_to_low_resumes_once() {
     let (evs, n) = flow_scenario(|t, q, _| {
-        t.set_write_buffer_limits(Some(q + 100), Some(1000)).unwrap();
+        t.set_write_buffer_limits(Some(q + 100), Some(1000))
+            .unwrap();
         t.write(&[1; 100]).unwrap();
         t.write(&[2]).unwrap(); // strictly over: pause
         t.write(&[3; 5000]).unwrap(); // grows further: no second pause
@@ -109,7 +121,10 @@ fn p10_pause_is_delivered_when_the_writing_callback_returns_with_size_visible() 
     });
     // Inside `made` the write went over high; pause_writing came right after
     // the callback returned (after the mark), seeing the full buffer.
-    let mark = evs.iter().position(|e| *e == Ev::Mark("setup done")).unwrap();
+    let mark = evs
+        .iter()
+        .position(|e| *e == Ev::Mark("setup done"))
+        .unwrap();
     match &evs[mark + 1] {
         Ev::Pause(size) => assert!(*size > 0),
         other => panic!("expected pause right after the callback, got {other:?}"),
@@ -144,7 +159,10 @@ fn t10_setting_limits_rechecks_the_buffer_at_once() {
         t.set_write_buffer_limits(Some(q - 1), None).unwrap();
         log.borrow_mut().push(Ev::Mark("limits set"));
     });
-    let mark = evs.iter().position(|e| *e == Ev::Mark("limits set")).unwrap();
+    let mark = evs
+        .iter()
+        .position(|e| *e == Ev::Mark("limits set"))
+        .unwrap();
     assert!(matches!(evs[mark + 2], Ev::Pause(_)), "{:?}", &evs[mark..]);
     assert_eq!(pauses(&evs).len(), 1);
     assert_eq!(resumes(&evs).len(), 1);
@@ -239,12 +257,22 @@ fn t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost() {
     let addr = inet(&server);
     let client = std::thread::spawn(move || read_slowly(&mut connect(addr), 1 << 20));
     let got = run_until_joined(&mut lp, client).expect("clean EOF, no reset");
-    assert!(got == pattern(BIG), "all {} bytes in order (got {})", BIG, got.len());
+    assert!(
+        got == pattern(BIG),
+        "all {} bytes in order (got {})",
+        BIG,
+        got.len()
+    );
     run_until_log(&mut lp, &log, has_lost);
     let evs = log.borrow().clone();
     assert_eq!(
         evs,
-        vec![Ev::Made, Ev::Mark("closed"), Ev::Lost(None), Ev::Mark("lost checked")]
+        vec![
+            Ev::Made,
+            Ev::Mark("closed"),
+            Ev::Lost(None),
+            Ev::Mark("lost checked")
+        ]
     );
 }
 
@@ -362,7 +390,11 @@ fn t4_get_extra_info_names_and_default() {
     assert_eq!(peer, Some(ExtraInfo::Address(Address::Inet(client_addr))));
     assert_eq!(local, Some(ExtraInfo::Address(Address::Inet(addr))));
     assert!(matches!(sock, Some(ExtraInfo::Socket(fd)) if fd >= 0));
-    assert_eq!(unknown, Some(ExtraInfo::Socket(-7)), "unknown name gives the default");
+    assert_eq!(
+        unknown,
+        Some(ExtraInfo::Socket(-7)),
+        "unknown name gives the default"
+    );
     assert_eq!(none, None);
 }
 
@@ -401,14 +433,22 @@ fn t5_pause_reading_holds_data_and_eof_until_resume_in_order() {
     // Let data and EOF reach the paused transport; keep the loop turning.
     run_until(&mut lp, |_| sent_rx.try_recv().is_ok());
     turn_for(&mut lp, Duration::from_millis(100));
-    assert_eq!(*log.borrow(), vec![Ev::Made], "nothing delivered while paused");
+    assert_eq!(
+        *log.borrow(),
+        vec![Ev::Made],
+        "nothing delivered while paused"
+    );
     let h = conn.get().unwrap();
     lp.with_transport(h, |t| {
         t.resume_reading();
         t.resume_reading(); // idempotent
         assert!(t.is_reading());
     });
-    assert_eq!(*log.borrow(), vec![Ev::Made], "delivery is on a later iteration");
+    assert_eq!(
+        *log.borrow(),
+        vec![Ev::Made],
+        "delivery is on a later iteration"
+    );
     run_until_log(&mut lp, &log, has_lost);
     let evs = log.borrow().clone();
     assert_eq!(received(&evs), data);
@@ -521,7 +561,12 @@ fn t11_writes_never_block_and_keep_order_through_the_queue() {
     let addr = inet(&server);
     let client = std::thread::spawn(move || read_slowly(&mut connect(addr), 1 << 20));
     let got = run_until_joined(&mut lp, client).unwrap();
-    assert!(got == data, "order kept ({} of {} bytes)", got.len(), data.len());
+    assert!(
+        got == data,
+        "order kept ({} of {} bytes)",
+        got.len(),
+        data.len()
+    );
 }
 
 #[test]
@@ -627,10 +672,15 @@ fn t1_the_loop_makes_transports_and_calls_connection_made_on_both_sides() {
     let (slog, clog) = (new_log(), new_log());
     let l = slog.clone();
     let server = lp
-        .create_server(move || Probe::new(&l).data(|t, d, _| {
-            let _ = t.write(d);
-            t.close();
-        }), "127.0.0.1:0")
+        .create_server(
+            move || {
+                Probe::new(&l).data(|t, d, _| {
+                    let _ = t.write(d);
+                    t.close();
+                })
+            },
+            "127.0.0.1:0",
+        )
         .unwrap();
     let c = clog.clone();
     let h = lp
@@ -639,7 +689,11 @@ fn t1_the_loop_makes_transports_and_calls_connection_made_on_both_sides() {
             inet(&server),
         )
         .unwrap();
-    assert_eq!(*clog.borrow(), vec![Ev::Made], "made before create_connection returns");
+    assert_eq!(
+        *clog.borrow(),
+        vec![Ev::Made],
+        "made before create_connection returns"
+    );
     assert!(lp.is_connected(h));
     run_until_log(&mut lp, &clog, has_lost);
     run_until_log(&mut lp, &slog, has_lost);

@@ -75,7 +75,9 @@ fn l2_unix_server_replaces_a_stale_socket_file() {
     let path = temp_socket_path("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // leaves the file
     assert!(path.exists());
-    let server = lp.create_unix_server(|| Probe::new(&new_log()), &path).unwrap();
+    let server = lp
+        .create_unix_server(|| Probe::new(&new_log()), &path)
+        .unwrap();
     let client = std::thread::spawn({
         let path = path.clone();
         move || UnixStream::connect(path).map(|_| ())

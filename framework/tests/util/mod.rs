@@ -117,7 +117,9 @@ impl Protocol for Probe {
         self.keep_open
     }
     fn connection_lost(&mut self, t: &mut Transport, error: Option<io::Error>) {
-        self.log.borrow_mut().push(Ev::Lost(error.map(|e| e.kind())));
+        self.log
+            .borrow_mut()
+            .push(Ev::Lost(error.map(|e| e.kind())));
         if let Some(f) = &mut self.on_lost {
             f(t, &self.log);
         }
