@@ -3,7 +3,7 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -700,4 +700,44 @@ fn t1_the_loop_makes_transports_and_calls_connection_made_on_both_sides() {
     assert_eq!(received(&clog.borrow()), b"ping");
     assert!(!lp.is_connected(h));
     assert_eq!(slog.borrow()[0], Ev::Made);
+}
+
+/// Reads `TCP_NODELAY` of a transport's socket through its raw descriptor.
+fn nodelay_of(t: &Transport) -> bool {
+    let Some(ExtraInfo::Socket(fd)) = t.get_extra_info("socket", None) else {
+        panic!("no socket");
+    };
+    // SAFETY: the descriptor belongs to the open transport for the whole
+    // call; it is only borrowed for one getsockopt.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    socket2::SockRef::from(&fd).nodelay().unwrap()
+}
+
+#[test]
+fn tcp_nodelay_is_on_by_default_and_configurable() {
+    for wanted in [true, false] {
+        let mut config = shardloop::LoopConfig::default();
+        assert!(config.tcp_nodelay, "default on");
+        config.tcp_nodelay = wanted;
+        let mut lp = EventLoop::with_config(config).unwrap();
+        let server = lp
+            .create_server(|| Probe::new(&new_log()), "127.0.0.1:0")
+            .unwrap();
+        let log = new_log();
+        let l = log.clone();
+        let h = lp
+            .create_connection(move || Probe::new(&l), inet(&server))
+            .unwrap();
+        assert_eq!(lp.with_transport(h, |t| nodelay_of(t)), Some(wanted));
+    }
+}
+
+#[test]
+fn a_loop_config_with_low_above_high_is_rejected() {
+    let mut config = shardloop::LoopConfig::default();
+    config.write_buffer_high = 10;
+    config.write_buffer_low = 20;
+    let err = EventLoop::with_config(config).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("low-water limit (20)"), "{err}");
 }
