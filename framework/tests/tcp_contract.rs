@@ -741,3 +741,43 @@ fn a_loop_config_with_low_above_high_is_rejected() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("low-water limit (20)"), "{err}");
 }
+
+#[test]
+fn p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes() {
+    let mut lp = EventLoop::new().unwrap();
+    let log = new_log();
+    let l = log.clone();
+    let server = lp
+        .create_server(
+            move || {
+                Probe::new(&l).made(|t, _| {
+                    t.write(&pattern(BIG)).unwrap(); // far over high: paused
+                })
+            },
+            "127.0.0.1:0",
+        )
+        .unwrap();
+    let addr = inet(&server);
+    let (paused_tx, paused_rx) = mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let s = connect_small(addr);
+        paused_rx.recv_timeout(DEADLINE).unwrap();
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s); // unread data + linger 0: reset
+    });
+    run_until_log(&mut lp, &log, |e| {
+        e.iter().any(|e| matches!(e, Ev::Pause(_)))
+    });
+    paused_tx.send(()).unwrap();
+    run_until_joined(&mut lp, client);
+    run_until_log(&mut lp, &log, has_lost);
+    let evs = log.borrow().clone();
+    assert!(resumes(&evs).is_empty(), "{:?}", &evs);
+    assert!(
+        matches!(evs.last(), Some(Ev::Lost(Some(_)))),
+        "{:?}",
+        evs.last()
+    );
+}

@@ -45,7 +45,9 @@ impl EventLoop {
     /// until the connection is established or fails, as asyncio's
     /// `run_until_complete(create_connection(...))`. On success the protocol
     /// from `factory` has received `connection_made`; a refused connection is
-    /// returned as the error, and no callback runs.
+    /// returned as the error, and no callback runs. Like asyncio's
+    /// `run_until_complete`, it cannot be called from a callback of the loop
+    /// it runs (that returns an "already running" error).
     pub fn create_connection<P: Protocol>(
         &mut self,
         factory: impl FnOnce() -> P,

@@ -183,7 +183,9 @@ impl Connection {
                 }
             }
         }
-        if t.flow.after_drain(t.buffer.len()) == FlowEvent::Resume {
+        // A fatal error emptied the queue too, but that is no drain: the
+        // protocol hears connection_lost next, not resume_writing.
+        if t.state != State::Finishing && t.flow.after_drain(t.buffer.len()) == FlowEvent::Resume {
             self.invoke("resume_writing", |p, t| p.resume_writing(t));
         }
         self.settle(ctx);

@@ -369,3 +369,17 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection costs its slab entry plus the protocol: keep the
+    /// entry small (DESIGN.md §4: ≤ 1 KiB of RSS per idle connection, the
+    /// kernel's socket included).
+    #[test]
+    fn an_idle_connection_entry_stays_small() {
+        let size = std::mem::size_of::<Entry>();
+        assert!(size <= 192, "Entry is {size} bytes");
+    }
+}
