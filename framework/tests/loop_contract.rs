@@ -141,11 +141,7 @@ fn l2_connection_refused_is_returned_from_create_connection() {
 #[test]
 fn l2_server_close_stops_accepting_and_wait_closed_waits_for_its_connections() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(move || Probe::new(&l), "127.0.0.1:0")
-        .unwrap();
+    let (log, server) = serve(&mut lp, Probe::new);
     assert!(server.is_serving());
     let addr = inet(&server);
     let c = log.clone();
@@ -167,11 +163,7 @@ fn l2_server_close_stops_accepting_and_wait_closed_waits_for_its_connections() {
 #[test]
 fn stale_connection_handles_never_reach_a_newer_connection() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(move || Probe::new(&l), "127.0.0.1:0")
-        .unwrap();
+    let (_log, server) = serve(&mut lp, Probe::new);
     let addr = inet(&server);
     let c = new_log();
     let c2 = c.clone();

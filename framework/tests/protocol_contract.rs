@@ -48,11 +48,7 @@ fn p6_state_machine_and_p4_data_in_order_never_empty() {
         c
     })
     .unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(move || Probe::new(&l), "127.0.0.1:0")
-        .unwrap();
+    let (log, server) = serve(&mut lp, Probe::new);
     let addr = inet(&server);
     let data = pattern(1 << 20);
     let d2 = data.clone();
@@ -87,23 +83,16 @@ fn p6_state_machine_and_p4_data_in_order_never_empty() {
 #[test]
 fn p5_eof_received_true_keeps_half_open_and_we_can_still_write() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).keep_open().eof(|t, log| {
-                    // The peer is done sending; answer afterwards, then close.
-                    let got = received(&log.borrow());
-                    t.write(b"you said: ").unwrap();
-                    t.write(&got).unwrap();
-                    assert!(!t.is_closing());
-                    t.close();
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).keep_open().eof(|t, log| {
+            // The peer is done sending; answer afterwards, then close.
+            let got = received(&log.borrow());
+            t.write(b"you said: ").unwrap();
+            t.write(&got).unwrap();
+            assert!(!t.is_closing());
+            t.close();
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);
@@ -122,11 +111,7 @@ fn p5_eof_received_true_keeps_half_open_and_we_can_still_write() {
 #[test]
 fn p5_eof_received_false_closes_the_transport() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(move || Probe::new(&l), "127.0.0.1:0")
-        .unwrap();
+    let (log, server) = serve(&mut lp, Probe::new);
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);
@@ -141,11 +126,7 @@ fn p5_eof_received_false_closes_the_transport() {
 #[test]
 fn p3_connection_lost_reports_a_reset() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(move || Probe::new(&l), "127.0.0.1:0")
-        .unwrap();
+    let (log, server) = serve(&mut lp, Probe::new);
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let s = connect(addr);
@@ -168,21 +149,14 @@ fn p3_connection_lost_reports_a_reset() {
 #[test]
 fn p2_connection_made_and_lost_exactly_once_when_closed_from_both_sides_at_once() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).data(|t, d, _| {
-                    let _ = t.write(d);
-                    t.close();
-                    t.abort(); // abort while closing: still one lost
-                    t.close();
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).data(|t, d, _| {
+            let _ = t.write(d);
+            t.close();
+            t.abort(); // abort while closing: still one lost
+            t.close();
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);

@@ -29,21 +29,14 @@ fn echo_once(s: &mut std::net::TcpStream, msg: &[u8]) -> Vec<u8> {
 #[test]
 fn a_panic_in_a_callback_aborts_only_its_connection() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).data(|t, d, _| {
-                    if d.starts_with(b"panic") {
-                        panic!("protocol bug triggered by the peer");
-                    }
-                    t.write(d).unwrap();
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).data(|t, d, _| {
+            if d.starts_with(b"panic") {
+                panic!("protocol bug triggered by the peer");
+            }
+            t.write(d).unwrap();
+        })
+    });
     let addr = inet(&server);
     let peers = std::thread::spawn(move || {
         let mut good = connect(addr);

@@ -184,29 +184,22 @@ fn p8_writelines_pauses_like_write() {
 #[test]
 fn t10_limits_defaults_derivations_and_invalid() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).made(|t, log| {
-                    assert_eq!(t.get_write_buffer_limits(), (16384, 65536));
-                    t.set_write_buffer_limits(None, Some(1000)).unwrap();
-                    assert_eq!(t.get_write_buffer_limits(), (1000, 4000));
-                    t.set_write_buffer_limits(Some(1000), None).unwrap();
-                    assert_eq!(t.get_write_buffer_limits(), (250, 1000));
-                    let err = t.set_write_buffer_limits(Some(10), Some(20)).unwrap_err();
-                    assert_eq!(err, TransportError::InvalidLimits { high: 10, low: 20 });
-                    assert_eq!(t.get_write_buffer_limits(), (250, 1000), "unchanged");
-                    t.set_write_buffer_limits(None, None).unwrap();
-                    assert_eq!(t.get_write_buffer_limits(), (16384, 65536));
-                    log.borrow_mut().push(Ev::Mark("checked"));
-                    t.close();
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).made(|t, log| {
+            assert_eq!(t.get_write_buffer_limits(), (16384, 65536));
+            t.set_write_buffer_limits(None, Some(1000)).unwrap();
+            assert_eq!(t.get_write_buffer_limits(), (1000, 4000));
+            t.set_write_buffer_limits(Some(1000), None).unwrap();
+            assert_eq!(t.get_write_buffer_limits(), (250, 1000));
+            let err = t.set_write_buffer_limits(Some(10), Some(20)).unwrap_err();
+            assert_eq!(err, TransportError::InvalidLimits { high: 10, low: 20 });
+            assert_eq!(t.get_write_buffer_limits(), (250, 1000), "unchanged");
+            t.set_write_buffer_limits(None, None).unwrap();
+            assert_eq!(t.get_write_buffer_limits(), (16384, 65536));
+            log.borrow_mut().push(Ev::Mark("checked"));
+            t.close();
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || read_to_end(&mut connect(addr)));
     run_until_joined(&mut lp, client).unwrap();
@@ -229,31 +222,24 @@ fn t8_write_buffer_size_counts_only_unsent_bytes() {
 #[test]
 fn t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l)
-                    .made(|t, log| {
-                        t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
-                        for chunk in pattern(BIG).chunks(100_003) {
-                            t.write(chunk).unwrap();
-                        }
-                        assert!(t.get_write_buffer_size() > 0);
-                        t.close();
-                        assert!(t.is_closing());
-                        t.close(); // a second close does nothing
-                        log.borrow_mut().push(Ev::Mark("closed"));
-                    })
-                    .lost(|t, log| {
-                        assert_eq!(t.get_write_buffer_size(), 0, "flushed before lost");
-                        log.borrow_mut().push(Ev::Mark("lost checked"));
-                    })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l)
+            .made(|t, log| {
+                t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
+                for chunk in pattern(BIG).chunks(100_003) {
+                    t.write(chunk).unwrap();
+                }
+                assert!(t.get_write_buffer_size() > 0);
+                t.close();
+                assert!(t.is_closing());
+                t.close(); // a second close does nothing
+                log.borrow_mut().push(Ev::Mark("closed"));
+            })
+            .lost(|t, log| {
+                assert_eq!(t.get_write_buffer_size(), 0, "flushed before lost");
+                log.borrow_mut().push(Ev::Mark("lost checked"));
+            })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || read_slowly(&mut connect(addr), 1 << 20));
     let got = run_until_joined(&mut lp, client).expect("clean EOF, no reset");
@@ -279,20 +265,13 @@ fn t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost() {
 #[test]
 fn t3_close_stops_receiving_at_once() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).data(|t, _, _| {
-                    // Close on the first chunk; whatever follows is never delivered.
-                    t.close();
-                    assert!(!t.is_reading());
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).data(|t, _, _| {
+            // Close on the first chunk; whatever follows is never delivered.
+            t.close();
+            assert!(!t.is_reading());
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);
@@ -315,22 +294,15 @@ fn t3_close_stops_receiving_at_once() {
 #[test]
 fn t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).data(|t, _, log| {
-                    if !t.is_closing() {
-                        t.write(b"goodbye").unwrap();
-                        t.close();
-                        log.borrow_mut().push(Ev::Mark("closed"));
-                    }
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).data(|t, _, log| {
+            if !t.is_closing() {
+                t.write(b"goodbye").unwrap();
+                t.close();
+                log.borrow_mut().push(Ev::Mark("closed"));
+            }
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let s = connect(addr);
@@ -461,28 +433,21 @@ fn t5_pause_reading_holds_data_and_eof_until_resume_in_order() {
 #[test]
 fn t6_abort_discards_queue_and_lost_follows_later() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).made(|t, log| {
-                    t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
-                    t.write(&pattern(BIG)).unwrap();
-                    assert!(t.get_write_buffer_size() > 0);
-                    t.abort();
-                    assert!(t.is_closing());
-                    assert_eq!(t.get_write_buffer_size(), 0, "queue dropped");
-                    assert!(!has_lost(&log.borrow()), "not inside abort()");
-                    t.abort(); // again: nothing
-                    t.close(); // after abort: nothing
-                    assert_eq!(t.write(b"x"), Err(TransportError::Closed));
-                    log.borrow_mut().push(Ev::Mark("aborted"));
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).made(|t, log| {
+            t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
+            t.write(&pattern(BIG)).unwrap();
+            assert!(t.get_write_buffer_size() > 0);
+            t.abort();
+            assert!(t.is_closing());
+            assert_eq!(t.get_write_buffer_size(), 0, "queue dropped");
+            assert!(!has_lost(&log.borrow()), "not inside abort()");
+            t.abort(); // again: nothing
+            t.close(); // after abort: nothing
+            assert_eq!(t.write(b"x"), Err(TransportError::Closed));
+            log.borrow_mut().push(Ev::Mark("aborted"));
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect_small(addr);
@@ -508,21 +473,14 @@ fn t6_abort_discards_queue_and_lost_follows_later() {
 #[test]
 fn t7_can_write_eof_for_tcp() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).made(|t, log| {
-                    if t.can_write_eof() {
-                        log.borrow_mut().push(Ev::Mark("can"));
-                    }
-                    t.close();
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).made(|t, log| {
+            if t.can_write_eof() {
+                log.borrow_mut().push(Ev::Mark("can"));
+            }
+            t.close();
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || read_to_end(&mut connect(addr)));
     run_until_joined(&mut lp, client).unwrap();
@@ -534,30 +492,23 @@ fn t11_writes_never_block_and_keep_order_through_the_queue() {
     let mut lp = EventLoop::new().unwrap();
     let data = pattern(8 << 20);
     let d2 = data.clone();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                let d2 = d2.clone();
-                Probe::new(&l).made(move |t, _| {
-                    t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
-                    // Uneven sizes, some direct, most queued behind the rest.
-                    let mut rest = &d2[..];
-                    let mut size = 1;
-                    while !rest.is_empty() {
-                        let n = size.min(rest.len());
-                        t.write(&rest[..n]).unwrap();
-                        rest = &rest[n..];
-                        size = size * 3 % 70_001 + 1;
-                    }
-                    t.write(b"").unwrap(); // empty is a no-op
-                    t.close();
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (_log, server) = serve(&mut lp, move |l| {
+        let d2 = d2.clone();
+        Probe::new(l).made(move |t, _| {
+            t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
+            // Uneven sizes, some direct, most queued behind the rest.
+            let mut rest = &d2[..];
+            let mut size = 1;
+            while !rest.is_empty() {
+                let n = size.min(rest.len());
+                t.write(&rest[..n]).unwrap();
+                rest = &rest[n..];
+                size = size * 3 % 70_001 + 1;
+            }
+            t.write(b"").unwrap(); // empty is a no-op
+            t.close();
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || read_slowly(&mut connect(addr), 1 << 20));
     let got = run_until_joined(&mut lp, client).unwrap();
@@ -572,26 +523,19 @@ fn t11_writes_never_block_and_keep_order_through_the_queue() {
 #[test]
 fn t11_write_after_write_eof_is_an_error_and_after_close_is_dropped() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).keep_open().data(|t, _, log| {
-                    t.write(b"one").unwrap();
-                    t.write_eof().unwrap();
-                    t.write_eof().unwrap(); // second: nothing
-                    assert_eq!(t.write(b"two"), Err(TransportError::EofWritten));
-                    assert_eq!(t.writelines(&[b"two"]), Err(TransportError::EofWritten));
-                    t.close();
-                    assert_eq!(t.write(b"three"), Err(TransportError::Closed));
-                    assert_eq!(t.write_eof(), Err(TransportError::Closed));
-                    log.borrow_mut().push(Ev::Mark("checked"));
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).keep_open().data(|t, _, log| {
+            t.write(b"one").unwrap();
+            t.write_eof().unwrap();
+            t.write_eof().unwrap(); // second: nothing
+            assert_eq!(t.write(b"two"), Err(TransportError::EofWritten));
+            assert_eq!(t.writelines(&[b"two"]), Err(TransportError::EofWritten));
+            t.close();
+            assert_eq!(t.write(b"three"), Err(TransportError::Closed));
+            assert_eq!(t.write_eof(), Err(TransportError::Closed));
+            log.borrow_mut().push(Ev::Mark("checked"));
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);
@@ -634,21 +578,14 @@ fn t12_writelines_equals_the_writes_in_turn() {
 #[test]
 fn t13_write_eof_flushes_then_half_closes_and_data_still_arrives() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).made(|t, _| {
-                    t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
-                    t.write(&pattern(4 << 20)).unwrap();
-                    t.write_eof().unwrap(); // queued: shut down after the drain
-                    assert!(!t.is_closing());
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).made(|t, _| {
+            t.set_write_buffer_limits(Some(1 << 30), None).unwrap();
+            t.write(&pattern(4 << 20)).unwrap();
+            t.write_eof().unwrap(); // queued: shut down after the drain
+            assert!(!t.is_closing());
+        })
+    });
     let addr = inet(&server);
     let client = std::thread::spawn(move || {
         let mut s = connect(addr);
@@ -745,18 +682,11 @@ fn a_loop_config_with_low_above_high_is_rejected() {
 #[test]
 fn p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes() {
     let mut lp = EventLoop::new().unwrap();
-    let log = new_log();
-    let l = log.clone();
-    let server = lp
-        .create_server(
-            move || {
-                Probe::new(&l).made(|t, _| {
-                    t.write(&pattern(BIG)).unwrap(); // far over high: paused
-                })
-            },
-            "127.0.0.1:0",
-        )
-        .unwrap();
+    let (log, server) = serve(&mut lp, move |l| {
+        Probe::new(l).made(|t, _| {
+            t.write(&pattern(BIG)).unwrap(); // far over high: paused
+        })
+    });
     let addr = inet(&server);
     let (paused_tx, paused_rx) = mpsc::channel::<()>();
     let client = std::thread::spawn(move || {

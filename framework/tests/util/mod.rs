@@ -263,3 +263,17 @@ pub fn turn_for(lp: &mut EventLoop, d: Duration) {
     lp.call_later(d, move |_| d2.set(true));
     run_until(lp, |_| done.get());
 }
+
+/// A TCP server on a free loopback port whose protocols come from `make`,
+/// which receives the log the test reads.
+pub fn serve<P: Protocol>(
+    lp: &mut EventLoop,
+    mut make: impl FnMut(&Log) -> P + 'static,
+) -> (Log, shardloop::Server) {
+    let log = new_log();
+    let l = log.clone();
+    let server = lp
+        .create_server(move || make(&l), "127.0.0.1:0")
+        .expect("bind a loopback port");
+    (log, server)
+}
