@@ -75,12 +75,14 @@
 
 pub mod error;
 pub mod protocol;
+pub mod runtime;
 mod server;
 pub mod shard;
 pub mod transport;
 
 pub use error::TransportError;
 pub use protocol::Protocol;
+pub use runtime::{Distribution, Runtime, RuntimeConfig};
 pub use server::Server;
-pub use shard::{ConnectionHandle, EventLoop, Handle, LoopConfig, LoopHandle};
+pub use shard::{ConnectionHandle, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle};
 pub use transport::{Address, ConnectedSocket, ExtraInfo, Transport};

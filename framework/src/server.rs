@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use crate::runtime::Gauges;
 use crate::shard::{EntryKey, EventLoop, LoopHandle};
 use crate::transport::Address;
 
@@ -19,13 +20,20 @@ pub(crate) struct ServerShared {
     addresses: Vec<Address>,
     /// Socket files this server created, removed when it closes.
     unix_paths: Vec<PathBuf>,
+    /// Live-connection counters shared with the runtime, if it runs one.
+    gauges: Option<Gauges>,
 }
 
 impl ServerShared {
-    pub(crate) fn new(addresses: Vec<Address>, unix_paths: Vec<PathBuf>) -> Self {
+    pub(crate) fn new(
+        addresses: Vec<Address>,
+        unix_paths: Vec<PathBuf>,
+        gauges: Option<Gauges>,
+    ) -> Self {
         Self {
             addresses,
             unix_paths,
+            gauges,
             ..Self::default()
         }
     }
@@ -36,10 +44,16 @@ impl ServerShared {
 
     pub(crate) fn connection_opened(&self) {
         self.active.set(self.active.get() + 1);
+        if let Some(g) = &self.gauges {
+            g.opened();
+        }
     }
 
     pub(crate) fn connection_closed(&self) {
         self.active.set(self.active.get() - 1);
+        if let Some(g) = &self.gauges {
+            g.closed();
+        }
     }
 
     pub(crate) fn unix_paths(&self) -> &[PathBuf] {

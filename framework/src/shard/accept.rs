@@ -12,8 +12,11 @@ use mio::Registry;
 
 use super::{token_of, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
+use crate::runtime::{Gauges, SendFactory};
 use crate::server::{Server, ServerShared};
 use crate::transport::listener::{AcceptError, ListenSocket};
+use crate::transport::socket::Stream;
+use crate::transport::Address;
 
 /// Makes one protocol instance per accepted connection.
 pub(crate) type Factory = Rc<RefCell<dyn FnMut() -> Box<dyn DynProtocol>>>;
@@ -52,11 +55,11 @@ impl EventLoop {
         let sockets = addrs
             .iter()
             .map(|a| {
-                ListenSocket::bind_tcp(*a, backlog)
+                ListenSocket::bind_tcp(*a, backlog, false)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
             })
             .collect::<io::Result<Vec<_>>>()?;
-        self.serve(sockets, factory, Vec::new())
+        self.serve(sockets, boxed(factory), Vec::new(), None)
     }
 
     /// Serves a Unix stream socket at `path` (L2). A stale socket file is
@@ -77,27 +80,88 @@ impl EventLoop {
                 format!("cannot listen on {}: {e}", path.display()),
             )
         })?;
-        self.serve(vec![socket], factory, vec![path.to_path_buf()])
+        self.serve(
+            sockets_of(socket),
+            boxed(factory),
+            vec![path.to_path_buf()],
+            None,
+        )
     }
 
-    fn serve<P, F>(
+    /// Serves a listener bound by the runtime (a `reuseport` listener of
+    /// this shard) whose connections keep the runtime's gauges.
+    pub(crate) fn serve_shared(
+        &mut self,
+        socket: ListenSocket,
+        factory: SendFactory,
+        gauges: Gauges,
+        id: u64,
+    ) -> io::Result<()> {
+        let factory: Factory = Rc::new(RefCell::new(move || factory()));
+        let server = self.serve(sockets_of(socket), factory, Vec::new(), Some(gauges))?;
+        self.runtime_servers.insert(id, server);
+        Ok(())
+    }
+
+    /// Takes over a connection the acceptor handed to this shard: builds its
+    /// protocol here and calls `connection_made`.
+    pub(crate) fn adopt_handed_off(
+        &mut self,
+        stream: Stream,
+        peer: Address,
+        factory: SendFactory,
+        gauges: Gauges,
+        id: u64,
+    ) {
+        let group = Rc::clone(self.runtime_groups.entry(id).or_insert_with(|| {
+            Rc::new(ServerShared::new(
+                Vec::new(),
+                Vec::new(),
+                Some(gauges.clone()),
+            ))
+        }));
+        let protocol = match panic::catch_unwind(AssertUnwindSafe(|| factory())) {
+            Ok(p) => p,
+            Err(_) => {
+                tracing::error!(%peer, "protocol factory panicked; connection dropped");
+                gauges.closed();
+                return;
+            }
+        };
+        if let Err(e) = self.core.adopt(
+            self.poll.registry(),
+            stream,
+            Some(peer.clone()),
+            protocol,
+            Some(group),
+        ) {
+            tracing::warn!(%peer, error = %e, "cannot register handed-off connection");
+            gauges.closed();
+        }
+    }
+
+    /// Closes every listening socket of this loop (shutdown).
+    pub fn close_all_listeners(&mut self) {
+        for server in std::mem::take(&mut self.runtime_servers).into_values() {
+            server.close();
+        }
+        self.core
+            .entries
+            .retain(|_, e| !matches!(e, Entry::Listener(_)));
+    }
+
+    fn serve(
         &mut self,
         sockets: Vec<ListenSocket>,
-        mut factory: F,
+        factory: Factory,
         unix_paths: Vec<std::path::PathBuf>,
-    ) -> io::Result<Server>
-    where
-        P: Protocol,
-        F: FnMut() -> P + 'static,
-    {
+        gauges: Option<Gauges>,
+    ) -> io::Result<Server> {
         let addresses = sockets
             .iter()
             .map(ListenSocket::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
-        let shared = Rc::new(ServerShared::new(addresses, unix_paths));
-        let factory: Factory = Rc::new(RefCell::new(move || {
-            Box::new(factory()) as Box<dyn DynProtocol>
-        }));
+        let shared = Rc::new(ServerShared::new(addresses, unix_paths, gauges));
         for socket in sockets {
             let key = self.core.entries.insert(Entry::Listener(Listener {
                 socket,
@@ -134,6 +198,16 @@ impl EventLoop {
             self.core.accept_ready(self.poll.registry(), key);
         }
     }
+}
+
+fn boxed<P: Protocol>(mut factory: impl FnMut() -> P + 'static) -> Factory {
+    Rc::new(RefCell::new(move || {
+        Box::new(factory()) as Box<dyn DynProtocol>
+    }))
+}
+
+fn sockets_of(socket: ListenSocket) -> Vec<ListenSocket> {
+    vec![socket]
 }
 
 impl Core {

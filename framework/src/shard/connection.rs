@@ -63,7 +63,7 @@ impl Connection {
         match panic::catch_unwind(AssertUnwindSafe(|| f(p, t))) {
             Ok(r) => Some(r),
             Err(payload) => {
-                let msg = panic_message(&*payload);
+                let msg = super::panic_text(&*payload);
                 tracing::error!(callback = what, panic = %msg, "protocol callback panicked; aborting its connection");
                 self.transport.fail(io::Error::other(format!(
                     "protocol panicked in {what}: {msg}"
@@ -276,15 +276,5 @@ impl Connection {
                 Err(_) => return Next::Remove,
             }
         }
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
     }
 }

@@ -13,8 +13,10 @@ mod accept;
 mod config;
 mod connect;
 mod connection;
+mod mailbox;
 mod scheduler;
 
+use std::collections::HashMap;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -23,15 +25,19 @@ use mio::{Events, Poll, Registry, Token};
 use slotmap::{new_key_type, Key, KeyData, SlotMap};
 
 pub use config::LoopConfig;
+pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
 pub use scheduler::{Handle, LoopHandle};
 
 use crate::protocol::Protocol;
+use crate::server::{Server, ServerShared};
 use crate::transport::flow::resolve_limits;
 use crate::transport::stream::State;
 use crate::transport::Transport;
 use accept::Listener;
 use connect::Connecting;
 use connection::{Connection, Ctx, Next};
+use mailbox::{Mailbox, WAKER_TOKEN};
+use std::rc::Rc;
 
 new_key_type! {
     /// Slab key of a loop entry; its generation makes stale keys miss.
@@ -83,6 +89,12 @@ pub struct EventLoop {
     events: Events,
     core: Core,
     running: bool,
+    /// Created by the first `shard_handle()`: cross-thread calls.
+    mailbox: Option<Mailbox>,
+    /// Connection groups of runtime listeners, by listener id.
+    runtime_groups: HashMap<u64, Rc<ServerShared>>,
+    /// This shard's own `reuseport` servers, by listener id.
+    runtime_servers: HashMap<u64, Server>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -120,6 +132,9 @@ impl EventLoop {
                 config,
             },
             running: false,
+            mailbox: None,
+            runtime_groups: HashMap::new(),
+            runtime_servers: HashMap::new(),
         })
     }
 
@@ -206,11 +221,46 @@ impl EventLoop {
             Err(e) => return Err(e),
         }
         let registry = self.poll.registry();
+        let mut woken = false;
         for ev in self.events.iter() {
-            self.core.dispatch(registry, ev);
+            if ev.token() == WAKER_TOKEN {
+                woken = true;
+            } else {
+                self.core.dispatch(registry, ev);
+            }
+        }
+        if woken {
+            self.run_mailbox();
         }
         self.core.handle.sched.collect_due(Instant::now());
         Ok(self.core.handle.sched.take_stop())
+    }
+
+    /// A `Send + Clone` handle that runs closures on this loop from any
+    /// thread (asyncio's `call_soon_threadsafe`). The first call sets up the
+    /// mailbox and its waker.
+    pub fn shard_handle(&mut self) -> io::Result<ShardHandle> {
+        if self.mailbox.is_none() {
+            self.mailbox = Some(Mailbox::new(self.poll.registry())?);
+        }
+        Ok(self
+            .mailbox
+            .as_ref()
+            .map(|m| m.handle().clone())
+            .expect("just set"))
+    }
+
+    /// Runs the closures other threads queued before this wake-up.
+    fn run_mailbox(&mut self) {
+        let queued = self.mailbox.as_ref().map_or(0, Mailbox::arm);
+        for _ in 0..queued {
+            let Some(task) = self.mailbox.as_ref().and_then(Mailbox::try_recv) else {
+                break;
+            };
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task(self))) {
+                tracing::error!(panic = %panic_text(&*payload), "cross-shard call panicked");
+            }
+        }
     }
 
     /// Runs the callbacks ready at the start of this step; those they
@@ -223,12 +273,7 @@ impl EventLoop {
             };
             let Some(f) = entry else { continue }; // cancelled
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(panic = %msg, "loop callback panicked");
+                tracing::error!(panic = %panic_text(&*payload), "loop callback panicked");
             }
         }
     }
@@ -241,6 +286,21 @@ impl EventLoop {
             .values()
             .filter(|e| matches!(e, Entry::Conn(c) if c.transport.state != State::Lost))
             .count()
+    }
+
+    /// Calls `f` with every live connection's transport (e.g. to close them
+    /// all at shutdown), acting on what each call triggers.
+    pub fn for_each_connection(&mut self, mut f: impl FnMut(&mut Transport)) {
+        let keys: Vec<EntryKey> = self
+            .core
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.transport.state != State::Lost))
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.with_transport(ConnectionHandle(key), &mut f);
+        }
     }
 
     /// Whether the connection is alive: `connection_made` was delivered and
@@ -295,6 +355,17 @@ impl EventLoop {
         };
         conn.settle(&mut ctx);
         Some(r)
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
     }
 }
 

@@ -46,10 +46,14 @@ impl AcceptError {
 
 impl ListenSocket {
     /// Binds a TCP listener with `SO_REUSEADDR` (as asyncio does on Unix),
-    /// `IPV6_V6ONLY` for IPv6 addresses, non-blocking.
-    pub(crate) fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<Self> {
+    /// `IPV6_V6ONLY` for IPv6 addresses, non-blocking; with `reuse_port`,
+    /// also `SO_REUSEPORT` so every shard can bind the same address.
+    pub(crate) fn bind_tcp(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<Self> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         sock.set_reuse_address(true)?;
+        if reuse_port {
+            sock.set_reuse_port(true)?;
+        }
         if addr.is_ipv6() {
             sock.set_only_v6(true)?;
         }

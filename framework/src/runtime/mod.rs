@@ -1,0 +1,377 @@
+//! The thread-per-core runtime: N shards, one pinned OS thread each, each
+//! running its own [`EventLoop`]; an acceptor thread that only accepts and
+//! hands sockets to shards over their mailboxes; or `SO_REUSEPORT`
+//! listeners owned by every shard.
+//!
+//! Protocol instances are built *on* their shard by a `Send + Sync`
+//! factory, so protocol types never need to be `Send`.
+
+mod acceptor;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+
+use crate::protocol::{DynProtocol, Protocol};
+use crate::shard::{EventLoop, LoopConfig, ShardHandle};
+use crate::transport::listener::ListenSocket;
+use acceptor::Acceptor;
+
+/// How accepted connections are spread over shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Distribution {
+    /// The acceptor hands connections to shards in turn.
+    #[default]
+    RoundRobin,
+    /// The acceptor hands each connection to the shard with the fewest live
+    /// connections; ties go to the next shard in turn.
+    LeastConnections,
+    /// Every shard owns an `SO_REUSEPORT` listener; the kernel spreads
+    /// connections and no acceptor runs.
+    ReusePort,
+}
+
+/// Settings of a [`Runtime`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// Number of shards; [`available_cores`] by default.
+    pub shards: usize,
+    /// Pin shard K to the K-th core this process may run on.
+    pub pin_cores: bool,
+    /// Settings of every shard's loop.
+    pub loop_config: LoopConfig,
+    /// Most connections alive at once over the whole runtime; 0 for no
+    /// limit. At the cap the acceptor stops accepting (the kernel backlog
+    /// holds the rest) and resumes as soon as a connection closes.
+    pub max_connections: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            shards: available_cores().len().max(1),
+            pin_cores: true,
+            loop_config: LoopConfig::default(),
+            max_connections: 0,
+        }
+    }
+}
+
+/// The cores this process may run on (its scheduler affinity).
+pub fn available_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Live connections over the whole runtime, and who to wake at the cap.
+#[derive(Debug, Default)]
+pub(crate) struct RuntimeGauges {
+    live: AtomicUsize,
+    cap: usize,
+    acceptor: OnceLock<Arc<mio::Waker>>,
+}
+
+impl RuntimeGauges {
+    fn at_cap(&self) -> bool {
+        self.cap > 0 && self.live.load(Ordering::Acquire) >= self.cap
+    }
+}
+
+/// Counters a connection keeps up to date: its shard's live count and the
+/// runtime's. Counted up by the acceptor at hand-off (so its choices see
+/// every connection it sent), or by the shard for `reuseport` listeners.
+#[derive(Debug, Clone)]
+pub(crate) struct Gauges {
+    shard: Arc<AtomicUsize>,
+    runtime: Arc<RuntimeGauges>,
+    counted_at_accept: bool,
+}
+
+impl Gauges {
+    pub(crate) fn opened(&self) {
+        if !self.counted_at_accept {
+            self.shard.fetch_add(1, Ordering::AcqRel);
+            self.runtime.live.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    pub(crate) fn closed(&self) {
+        self.shard.fetch_sub(1, Ordering::AcqRel);
+        let before = self.runtime.live.fetch_sub(1, Ordering::AcqRel);
+        if self.runtime.cap > 0 && before >= self.runtime.cap {
+            // The acceptor may be waiting at the cap: let it accept again.
+            if let Some(w) = self.runtime.acceptor.get() {
+                let _ = w.wake();
+            }
+        }
+    }
+}
+
+/// A factory that runs on any shard and builds the protocol there.
+pub(crate) type SendFactory = Arc<dyn Fn() -> Box<dyn DynProtocol> + Send + Sync>;
+
+struct Shard {
+    handle: ShardHandle,
+    core: Option<usize>,
+    live: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+/// A running set of shards (DESIGN.md §1).
+pub struct Runtime {
+    shards: Vec<Shard>,
+    gauges: Arc<RuntimeGauges>,
+    acceptor: Option<Acceptor>,
+    config: RuntimeConfig,
+    next_listener: u64,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("shards", &self.shards.len())
+            .field("live", &self.live_connections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Starts `config.shards` shard threads, named `shard-K`, each pinned
+    /// to its core when `pin_cores` is set, each running its loop.
+    pub fn start(config: RuntimeConfig) -> io::Result<Self> {
+        if config.shards == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "shards must be at least 1",
+            ));
+        }
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let gauges = Arc::new(RuntimeGauges {
+            cap: config.max_connections,
+            ..RuntimeGauges::default()
+        });
+        let mut shards = Vec::with_capacity(config.shards);
+        for k in 0..config.shards {
+            let core = if config.pin_cores && !cores.is_empty() {
+                Some(cores[k % cores.len()])
+            } else {
+                None
+            };
+            let (tx, rx) = bounded(1);
+            let loop_config = config.loop_config.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("shard-{k}"))
+                .spawn(move || {
+                    let pinned = core.map(core_affinity::set_for_current);
+                    let setup = EventLoop::with_config(loop_config)
+                        .and_then(|mut lp| lp.shard_handle().map(|h| (lp, h)));
+                    match setup {
+                        Ok((mut lp, h)) => {
+                            let _ = tx.send(Ok(h));
+                            tracing::info!(shard = k, core = ?core.map(|c| c.id), pinned = ?pinned, "shard running");
+                            lp.run_forever()
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                            Err(e)
+                        }
+                    }
+                })?;
+            let handle = rx
+                .recv()
+                .map_err(|_| io::Error::other(format!("shard-{k} died while starting")))??;
+            shards.push(Shard {
+                handle,
+                core: core.map(|c| c.id),
+                live: Arc::new(AtomicUsize::new(0)),
+                thread: Some(thread),
+            });
+        }
+        Ok(Self {
+            shards,
+            gauges,
+            acceptor: None,
+            config,
+            next_listener: 0,
+        })
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The handle of shard `k`: runs closures on it from any thread.
+    pub fn shard(&self, k: usize) -> &ShardHandle {
+        &self.shards[k].handle
+    }
+
+    /// The core each shard is pinned to (`None` when not pinned).
+    pub fn shard_cores(&self) -> Vec<Option<usize>> {
+        self.shards.iter().map(|s| s.core).collect()
+    }
+
+    /// Live connections per shard, as the shards publish them.
+    pub fn live_connections(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .map(|s| s.live.load(Ordering::Acquire))
+            .collect()
+    }
+
+    /// Runs `f` on every shard (blocking while a mailbox is full).
+    pub fn broadcast(&self, f: impl Fn(&mut EventLoop) + Send + Sync + 'static) {
+        let f = Arc::new(f);
+        for s in &self.shards {
+            let f = Arc::clone(&f);
+            let _ = s.handle.submit(move |lp| f(lp));
+        }
+    }
+
+    /// Serves TCP on `addr` with `distribution`; every connection gets a
+    /// protocol built by `factory` on the shard that owns it. Binding errors
+    /// (address in use…) are returned here. Returns the bound address (port
+    /// 0 resolved).
+    pub fn listen<P, F>(
+        &mut self,
+        addr: SocketAddr,
+        distribution: Distribution,
+        backlog: u32,
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        P: Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let factory: SendFactory = Arc::new(move || Box::new(factory()) as Box<dyn DynProtocol>);
+        let id = self.next_listener;
+        self.next_listener += 1;
+        match distribution {
+            Distribution::ReusePort => self.listen_reuseport(addr, backlog, factory, id),
+            _ => {
+                let socket = ListenSocket::bind_tcp(addr, backlog, false).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?;
+                let bound = socket.local_addr()?.as_inet().expect("TCP listener");
+                self.acceptor()?.add(socket, distribution, factory, id)?;
+                Ok(bound)
+            }
+        }
+    }
+
+    fn listen_reuseport(
+        &mut self,
+        addr: SocketAddr,
+        backlog: u32,
+        factory: SendFactory,
+        id: u64,
+    ) -> io::Result<SocketAddr> {
+        let mut bound = addr;
+        let mut sockets = Vec::with_capacity(self.shards.len());
+        for _ in &self.shards {
+            let socket = ListenSocket::bind_tcp(bound, backlog, true)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {bound}: {e}")))?;
+            bound = socket.local_addr()?.as_inet().expect("TCP listener");
+            sockets.push(socket);
+        }
+        for (shard, socket) in self.shards.iter().zip(sockets) {
+            let gauges = Gauges {
+                shard: Arc::clone(&shard.live),
+                runtime: Arc::clone(&self.gauges),
+                counted_at_accept: false,
+            };
+            let factory = Arc::clone(&factory);
+            shard
+                .handle
+                .submit(move |lp| {
+                    if let Err(e) = lp.serve_shared(socket, factory, gauges, id) {
+                        tracing::error!(error = %e, "shard cannot serve its reuseport listener");
+                    }
+                })
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        Ok(bound)
+    }
+
+    fn acceptor(&mut self) -> io::Result<&Acceptor> {
+        if self.acceptor.is_none() {
+            let shards = self
+                .shards
+                .iter()
+                .map(|s| (s.handle.clone(), Arc::clone(&s.live)))
+                .collect();
+            let acceptor = Acceptor::start(
+                shards,
+                Arc::clone(&self.gauges),
+                self.config.loop_config.accept_backoff,
+            )?;
+            let _ = self.gauges.acceptor.set(acceptor.waker());
+            self.acceptor = Some(acceptor);
+        }
+        Ok(self.acceptor.as_ref().expect("just started"))
+    }
+
+    /// Graceful shutdown: stop accepting and close every listener; `close()`
+    /// every connection so queued data is flushed; wait up to `drain` for
+    /// them to finish, abort what remains, stop the shards and join them.
+    pub fn shutdown(mut self, drain: Duration) -> io::Result<()> {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.stop();
+        }
+        let deadline = Instant::now() + drain;
+        self.broadcast(move |lp| {
+            lp.close_all_listeners();
+            lp.for_each_connection(|t| t.close());
+            drain_then_stop(lp, deadline);
+        });
+        let mut first_err = None;
+        for s in &mut self.shards {
+            if let Some(t) = s.thread.take() {
+                match t.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                    Err(_) => first_err = first_err.or(Some(io::Error::other("shard panicked"))),
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Stops the loop once it has no connections left, or aborts what remains
+/// at `deadline` and stops right after.
+fn drain_then_stop(lp: &mut EventLoop, deadline: Instant) {
+    if lp.connection_count() == 0 {
+        lp.stop();
+    } else if Instant::now() >= deadline {
+        lp.for_each_connection(|t| t.abort());
+        lp.call_soon(|lp| lp.stop());
+    } else {
+        lp.call_later(Duration::from_millis(10), move |lp| {
+            drain_then_stop(lp, deadline)
+        });
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.stop();
+        }
+        for s in &mut self.shards {
+            if let Some(t) = s.thread.take() {
+                let _ = s.handle.submit(|lp| lp.stop());
+                let _ = t.join();
+            }
+        }
+    }
+}
