@@ -73,6 +73,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod runtime;

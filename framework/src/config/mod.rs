@@ -1,0 +1,551 @@
+//! Service configuration in TOML, parsed into validated types (parse, don't
+//! validate): unknown keys are rejected, sizes and durations take human
+//! units, and every error names the file, the key path and the line and
+//! column, and says what is allowed.
+//!
+//! ```toml
+//! [runtime]
+//! shards = "auto"            # or an integer >= 1
+//! pin_cores = true
+//! [limits]
+//! write_buffer_high = "64KiB"
+//! write_buffer_low = "16KiB"
+//! max_connections = 100000   # 0: no limit
+//! idle_timeout = "60s"       # 0 or absent: none
+//! drain_timeout = "10s"
+//! [log]
+//! level = "info"             # trace | debug | info | warn | error | off
+//! format = "text"            # text | json
+//! [metrics]
+//! address = "127.0.0.1:9100" # optional
+//! [[listener]]
+//! name = "echo"
+//! address = "127.0.0.1:8888" # or "unix:/path"
+//! app = "echo"
+//! distribution = "round-robin"   # | "least-connections" | "reuseport"
+//! backlog = 1024
+//! ```
+
+mod raw;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::runtime::Distribution;
+use crate::transport::flow::resolve_limits;
+use raw::{IntOrText, RawConfig, RawListener};
+
+/// Why a configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A key is missing, unknown or has a value that is not allowed.
+    #[error("{origin}:{line}:{column}: {key}: {message}")]
+    Invalid {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// Dotted key path, e.g. `limits.write_buffer_low` or `listener[1].app`.
+        key: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// How many shards to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardCount {
+    /// One per core this process may run on.
+    Auto,
+    /// Exactly this many (>= 1).
+    Count(usize),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where a listener listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddress {
+    /// TCP on an IP address and port.
+    Inet(SocketAddr),
+    /// A Unix stream socket at a path (`"unix:/path"`).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddress::Inet(a) => write!(f, "{a}"),
+            ListenAddress::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// One `[[listener]]`: an address served by a named application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Unique name, used in logs and metrics.
+    pub name: String,
+    /// Where to listen.
+    pub address: ListenAddress,
+    /// The application serving it, by name.
+    pub app: String,
+    /// How connections are spread over shards.
+    pub distribution: Distribution,
+    /// `listen()` backlog.
+    pub backlog: u32,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[runtime] shards`.
+    pub shards: ShardCount,
+    /// `[runtime] pin_cores`.
+    pub pin_cores: bool,
+    /// `[limits] write_buffer_high`, bytes.
+    pub write_buffer_high: usize,
+    /// `[limits] write_buffer_low`, bytes.
+    pub write_buffer_low: usize,
+    /// `[limits] max_connections`; 0 for no limit.
+    pub max_connections: usize,
+    /// `[limits] idle_timeout`; `None` for no timeout.
+    pub idle_timeout: Option<Duration>,
+    /// `[limits] drain_timeout`.
+    pub drain_timeout: Duration,
+    /// `[log] level`.
+    pub log_level: String,
+    /// `[log] format`.
+    pub log_format: LogFormat,
+    /// `[metrics] address`.
+    pub metrics: Option<SocketAddr>,
+    /// The listeners, in file order.
+    pub listeners: Vec<ListenerConfig>,
+}
+
+const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+impl Config {
+    /// Reads and validates the file at `path`; `apps` are the application
+    /// names a listener may use.
+    pub fn from_file(path: &Path, apps: &[&str]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string(), apps)
+    }
+
+    /// Validates `text`; `origin` names it in errors (a file path).
+    pub fn parse(text: &str, origin: &str, apps: &[&str]) -> Result<Self, ConfigError> {
+        let v = Validator { text, origin };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| v.toml_error(&e))?;
+        v.config(raw, apps)
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Validator<'_> {
+    fn err(&self, key: &str, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError::Invalid {
+            origin: self.origin.to_string(),
+            key: key.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// A syntax or schema error from the TOML parser, with the key path of
+    /// the table it is in.
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        let key = key_path_at(self.text, span.start);
+        self.err(&key, span, e.message().trim().to_string())
+    }
+
+    fn config(&self, raw: RawConfig, apps: &[&str]) -> Result<Config, ConfigError> {
+        let shards = match raw.runtime.shards {
+            None => ShardCount::Auto,
+            Some(s) => match s.get_ref() {
+                IntOrText::Text(t) if t == "auto" => ShardCount::Auto,
+                IntOrText::Int(n) if *n >= 1 => ShardCount::Count(*n as usize),
+                other => {
+                    return Err(self.err(
+                        "runtime.shards",
+                        s.span(),
+                        format!("{other:?} is not allowed: \"auto\" or an integer >= 1"),
+                    ))
+                }
+            },
+        };
+        let l = &raw.limits;
+        let high = l
+            .write_buffer_high
+            .as_ref()
+            .map(|s| self.size("limits.write_buffer_high", s))
+            .transpose()?;
+        let low = l
+            .write_buffer_low
+            .as_ref()
+            .map(|s| self.size("limits.write_buffer_low", s))
+            .transpose()?;
+        let (write_buffer_high, write_buffer_low) = resolve_limits(high, low).map_err(|_| {
+            let span = l.write_buffer_low.as_ref().map_or(0..0, |s| s.span());
+            let show = |s: &Option<Spanned<IntOrText>>, n: Option<usize>| {
+                s.as_ref().map_or_else(
+                    || format!("{}", n.unwrap_or(0)),
+                    |s| s.get_ref().to_string(),
+                )
+            };
+            self.err(
+                "limits.write_buffer_low",
+                span,
+                format!(
+                    "limits.write_buffer_low ({}) must not exceed limits.write_buffer_high ({})",
+                    show(&l.write_buffer_low, low),
+                    show(&l.write_buffer_high, high)
+                ),
+            )
+        })?;
+        let max_connections = match &l.max_connections {
+            None => 0,
+            Some(s) if *s.get_ref() >= 0 => *s.get_ref() as usize,
+            Some(s) => {
+                return Err(self.err(
+                    "limits.max_connections",
+                    s.span(),
+                    "must be >= 0 (0: no limit)",
+                ))
+            }
+        };
+        let idle = l
+            .idle_timeout
+            .as_ref()
+            .map(|s| self.duration("limits.idle_timeout", s))
+            .transpose()?;
+        let drain_timeout = l
+            .drain_timeout
+            .as_ref()
+            .map(|s| self.duration("limits.drain_timeout", s))
+            .transpose()?
+            .unwrap_or(Duration::from_secs(10));
+
+        let log_level = match &raw.log.level {
+            None => "info".to_string(),
+            Some(s) if LOG_LEVELS.contains(&s.get_ref().as_str()) => s.get_ref().clone(),
+            Some(s) => {
+                return Err(self.err(
+                    "log.level",
+                    s.span(),
+                    format!(
+                        "{:?} is not allowed: one of {}",
+                        s.get_ref(),
+                        LOG_LEVELS.join(", ")
+                    ),
+                ))
+            }
+        };
+        let log_format = match raw
+            .log
+            .format
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span()))
+        {
+            None | Some(("text", _)) => LogFormat::Text,
+            Some(("json", _)) => LogFormat::Json,
+            Some((other, span)) => {
+                return Err(self.err(
+                    "log.format",
+                    span,
+                    format!("{other:?} is not allowed: \"text\" or \"json\""),
+                ))
+            }
+        };
+        let metrics = raw
+            .metrics
+            .as_ref()
+            .map(|m| {
+                m.address.get_ref().parse::<SocketAddr>().map_err(|_| {
+                    self.err(
+                        "metrics.address",
+                        m.address.span(),
+                        format!(
+                            "{:?} is not an IP address with a port, e.g. \"127.0.0.1:9100\"",
+                            m.address.get_ref()
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+
+        let mut listeners = Vec::with_capacity(raw.listener.len());
+        let mut names = HashSet::new();
+        for (i, l) in raw.listener.iter().enumerate() {
+            let listener = self.listener(i, l, apps)?;
+            if !names.insert(listener.name.clone()) {
+                return Err(self.err(
+                    &format!("listener[{i}].name"),
+                    l.name.span(),
+                    format!(
+                        "{:?} is used by an earlier listener; names must be unique",
+                        listener.name
+                    ),
+                ));
+            }
+            listeners.push(listener);
+        }
+        if listeners.is_empty() {
+            return Err(self.err("listener", 0..0, "at least one [[listener]] is required"));
+        }
+        Ok(Config {
+            shards,
+            pin_cores: raw.runtime.pin_cores.unwrap_or(true),
+            write_buffer_high,
+            write_buffer_low,
+            max_connections,
+            idle_timeout: idle.filter(|d| !d.is_zero()),
+            drain_timeout,
+            log_level,
+            log_format,
+            metrics,
+            listeners,
+        })
+    }
+
+    fn listener(
+        &self,
+        i: usize,
+        l: &RawListener,
+        apps: &[&str],
+    ) -> Result<ListenerConfig, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].{k}");
+        let name = l.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            return Err(self.err(&key("name"), l.name.span(), "must not be empty"));
+        }
+        let addr_text = l.address.get_ref();
+        let address = if let Some(path) = addr_text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(self.err(
+                    &key("address"),
+                    l.address.span(),
+                    "\"unix:\" needs a path, e.g. \"unix:/run/echo.sock\"",
+                ));
+            }
+            ListenAddress::Unix(PathBuf::from(path))
+        } else {
+            let resolved = addr_text.to_socket_addrs().ok().and_then(|mut a| a.next());
+            ListenAddress::Inet(resolved.ok_or_else(|| {
+                self.err(
+                    &key("address"),
+                    l.address.span(),
+                    format!("{addr_text:?} is not \"host:port\" or \"unix:/path\""),
+                )
+            })?)
+        };
+        let app = l.app.get_ref().clone();
+        if !apps.contains(&app.as_str()) {
+            return Err(self.err(
+                &key("app"),
+                l.app.span(),
+                format!("unknown app {app:?}: one of {}", apps.join(", ")),
+            ));
+        }
+        if let Some(p) = &l.protocol {
+            if p.get_ref() != "tcp" {
+                return Err(self.err(
+                    &key("protocol"),
+                    p.span(),
+                    format!("{:?} is not supported: \"tcp\"", p.get_ref()),
+                ));
+            }
+        }
+        let distribution = match l.distribution.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
+            None | Some(("round-robin", _)) => Distribution::RoundRobin,
+            Some(("least-connections", _)) => Distribution::LeastConnections,
+            Some(("reuseport", span)) => {
+                if matches!(address, ListenAddress::Unix(_)) {
+                    return Err(self.err(&key("distribution"), span, "\"reuseport\" needs a TCP address, not a Unix socket"));
+                }
+                Distribution::ReusePort
+            }
+            Some((other, span)) => {
+                return Err(self.err(
+                    &key("distribution"),
+                    span,
+                    format!("{other:?} is not allowed: \"round-robin\", \"least-connections\" or \"reuseport\""),
+                ))
+            }
+        };
+        let backlog = match &l.backlog {
+            None => 1024,
+            Some(b) if (1..=65535).contains(b.get_ref()) => *b.get_ref() as u32,
+            Some(b) => {
+                return Err(self.err(&key("backlog"), b.span(), "must be between 1 and 65535"))
+            }
+        };
+        Ok(ListenerConfig {
+            name,
+            address,
+            app,
+            distribution,
+            backlog,
+        })
+    }
+
+    fn size(&self, key: &str, v: &Spanned<IntOrText>) -> Result<usize, ConfigError> {
+        match v.get_ref() {
+            IntOrText::Int(n) if *n >= 0 => Ok(*n as usize),
+            IntOrText::Text(t) => t
+                .parse::<bytesize::ByteSize>()
+                .map(|b| b.as_u64() as usize)
+                .map_err(|_| {
+                    self.err(
+                        key,
+                        v.span(),
+                        format!("{t:?} is not a size: bytes, or e.g. \"64KiB\", \"1MiB\""),
+                    )
+                }),
+            other => Err(self.err(
+                key,
+                v.span(),
+                format!("{other} is not a size: bytes >= 0, or e.g. \"64KiB\""),
+            )),
+        }
+    }
+
+    fn duration(&self, key: &str, v: &Spanned<IntOrText>) -> Result<Duration, ConfigError> {
+        match v.get_ref() {
+            IntOrText::Int(0) => Ok(Duration::ZERO),
+            IntOrText::Text(t) => humantime::parse_duration(t).map_err(|_| {
+                self.err(
+                    key,
+                    v.span(),
+                    format!("{t:?} is not a duration: e.g. \"60s\", \"500ms\", \"2m\", or 0"),
+                )
+            }),
+            other => Err(self.err(
+                key,
+                v.span(),
+                format!("{other} is not a duration: write units, e.g. \"{other}s\""),
+            )),
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The dotted key at `offset`: the nearest table header above it plus the
+/// key that starts the line.
+fn key_path_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match (table, key.starts_with('[') || key.is_empty()) {
+        (Some(t), false) => format!("{t}.{key}"),
+        (Some(t), true) => t,
+        (None, false) => key.to_string(),
+        (None, true) => "(top level)".to_string(),
+    }
+}
+
+impl fmt::Display for Config {
+    /// The effective configuration, as TOML that parses back to the same.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = |n: usize| bytesize::ByteSize::b(n as u64).display().iec().to_string();
+        writeln!(f, "[runtime]")?;
+        match self.shards {
+            ShardCount::Auto => writeln!(f, "shards = \"auto\"")?,
+            ShardCount::Count(n) => writeln!(f, "shards = {n}")?,
+        }
+        writeln!(f, "pin_cores = {}", self.pin_cores)?;
+        writeln!(f, "\n[limits]")?;
+        writeln!(
+            f,
+            "write_buffer_high = \"{}\"",
+            size(self.write_buffer_high)
+        )?;
+        writeln!(f, "write_buffer_low = \"{}\"", size(self.write_buffer_low))?;
+        writeln!(f, "max_connections = {}", self.max_connections)?;
+        match self.idle_timeout {
+            Some(d) => writeln!(f, "idle_timeout = \"{}\"", humantime::format_duration(d))?,
+            None => writeln!(f, "idle_timeout = 0")?,
+        }
+        writeln!(
+            f,
+            "drain_timeout = \"{}\"",
+            humantime::format_duration(self.drain_timeout)
+        )?;
+        writeln!(f, "\n[log]\nlevel = \"{}\"", self.log_level)?;
+        let format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        writeln!(f, "format = \"{format}\"")?;
+        if let Some(m) = self.metrics {
+            writeln!(f, "\n[metrics]\naddress = \"{m}\"")?;
+        }
+        for l in &self.listeners {
+            let distribution = match l.distribution {
+                Distribution::RoundRobin => "round-robin",
+                Distribution::LeastConnections => "least-connections",
+                Distribution::ReusePort => "reuseport",
+            };
+            writeln!(f, "\n[[listener]]")?;
+            writeln!(
+                f,
+                "name = \"{}\"\naddress = \"{}\"\napp = \"{}\"",
+                l.name, l.address, l.app
+            )?;
+            writeln!(
+                f,
+                "protocol = \"tcp\"\ndistribution = \"{distribution}\"\nbacklog = {}",
+                l.backlog
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The TOML file as written: serde structs that reject unknown keys and keep
+//! each value's position, so validation can name the line. Shards never see
+//! these; [`super::Config`] is what the rest of shardloop uses.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub runtime: RawRuntime,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub log: RawLog,
+    pub metrics: Option<RawMetrics>,
+    #[serde(default)]
+    pub listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuntime {
+    pub shards: Option<Spanned<IntOrText>>,
+    pub pin_cores: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub write_buffer_high: Option<Spanned<IntOrText>>,
+    pub write_buffer_low: Option<Spanned<IntOrText>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub idle_timeout: Option<Spanned<IntOrText>>,
+    pub drain_timeout: Option<Spanned<IntOrText>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub level: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub address: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawListener {
+    pub name: Spanned<String>,
+    pub address: Spanned<String>,
+    pub app: Spanned<String>,
+    pub protocol: Option<Spanned<String>>,
+    pub distribution: Option<Spanned<String>>,
+    pub backlog: Option<Spanned<i64>>,
+}
+
+/// A value that may be written as a number or a string with units
+/// (`65536` or `"64KiB"`; `0` or `"60s"`; `2` or `"auto"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+impl std::fmt::Display for IntOrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntOrText::Int(n) => write!(f, "{n}"),
+            IntOrText::Text(s) => f.write_str(s),
+        }
+    }
+}
