@@ -268,6 +268,37 @@ impl Runtime {
         }
     }
 
+    /// Serves a Unix stream socket at `path` through the acceptor
+    /// (`RoundRobin` or `LeastConnections`; `ReusePort` needs TCP).
+    pub fn listen_unix<P, F>(
+        &mut self,
+        path: &std::path::Path,
+        distribution: Distribution,
+        backlog: u32,
+        factory: F,
+    ) -> io::Result<()>
+    where
+        P: Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        if distribution == Distribution::ReusePort {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reuseport needs a TCP address",
+            ));
+        }
+        let factory: SendFactory = Arc::new(move || Box::new(factory()) as Box<dyn DynProtocol>);
+        let id = self.next_listener;
+        self.next_listener += 1;
+        let socket = ListenSocket::bind_unix(path, backlog).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}: {e}", path.display()),
+            )
+        })?;
+        self.acceptor()?.add(socket, distribution, factory, id)
+    }
+
     fn listen_reuseport(
         &mut self,
         addr: SocketAddr,
