@@ -112,9 +112,6 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     if let Some(addr) = config.metrics {
         bail!("metrics.address ({addr}): the metrics endpoint is not available in this build yet; remove [metrics]");
     }
-    if let Some(d) = config.idle_timeout {
-        bail!("limits.idle_timeout ({d:?}): idle timeouts are not available in this build yet; set 0 or remove it");
-    }
     // Before anything binds, so an early signal is a graceful stop too.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
 
@@ -127,6 +124,7 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     rc.max_connections = config.max_connections;
     rc.loop_config.write_buffer_high = config.write_buffer_high;
     rc.loop_config.write_buffer_low = config.write_buffer_low;
+    rc.loop_config.idle_timeout = config.idle_timeout;
     let shards = rc.shards;
     let mut rt = Runtime::start(rc).context("cannot start the shards")?;
 

@@ -29,6 +29,10 @@ pub struct LoopConfig {
     /// How long a listener waits before accepting again after running out of
     /// descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).
     pub accept_backoff: Duration,
+    /// Close a connection on which nothing was received or sent for this
+    /// long (never earlier; at most an eighth later). `connection_lost`
+    /// then gets a `TimedOut` error. `None`: no idle timeout.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for LoopConfig {
@@ -42,6 +46,7 @@ impl Default for LoopConfig {
             backlog: 1024,
             events_capacity: 1024,
             accept_backoff: Duration::from_millis(100),
+            idle_timeout: None,
         }
     }
 }

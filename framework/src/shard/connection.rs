@@ -128,6 +128,7 @@ impl Connection {
                     return;
                 }
                 Ok(n) => {
+                    self.transport.stamp();
                     let drained = n < ctx.read_buf.len() && !to_would_block;
                     if drained {
                         self.transport.read_ready = false;
@@ -162,7 +163,10 @@ impl Connection {
             let Some(io) = t.io.as_mut() else { break };
             match io.write_vectored(&t.buffer.io_slices()) {
                 Ok(0) => break,
-                Ok(n) => t.buffer.consume(n),
+                Ok(n) => {
+                    t.buffer.consume(n);
+                    t.stamp();
+                }
                 Err(e) if is_transient(&e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
                         break;

@@ -39,6 +39,10 @@ use connection::{Connection, Ctx, Next};
 use mailbox::{Mailbox, WAKER_TOKEN};
 use std::rc::Rc;
 
+/// Idle sweeps per idle timeout; a connection is closed once more than this
+/// many ticks passed since its last activity (never early, ≤ 1/8 late).
+const IDLE_TICKS_PER_TIMEOUT: u32 = 8;
+
 new_key_type! {
     /// Slab key of a loop entry; its generation makes stale keys miss.
     pub(crate) struct EntryKey;
@@ -120,7 +124,8 @@ impl EventLoop {
             Some(config.write_buffer_low),
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        Ok(Self {
+        let idle = config.idle_timeout.filter(|t| !t.is_zero());
+        let lp = Self {
             poll: Poll::new()?,
             events: Events::with_capacity(config.events_capacity.max(1)),
             core: Core {
@@ -135,7 +140,37 @@ impl EventLoop {
             mailbox: None,
             runtime_groups: HashMap::new(),
             runtime_servers: HashMap::new(),
-        })
+        };
+        if let Some(timeout) = idle {
+            let period = (timeout / IDLE_TICKS_PER_TIMEOUT).max(Duration::from_millis(1));
+            lp.call_later(period, move |lp| lp.sweep_idle(period));
+        }
+        Ok(lp)
+    }
+
+    /// Advances the idle clock and fails every connection that saw no
+    /// activity for a whole timeout; then schedules the next sweep.
+    fn sweep_idle(&mut self, period: Duration) {
+        let sched = &self.core.handle.sched;
+        let tick = sched.tick.get().wrapping_add(1);
+        sched.tick.set(tick);
+        let idle: Vec<EntryKey> = self
+            .core
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e, Entry::Conn(c)
+                    if matches!(c.transport.state, State::Open | State::Closing)
+                    && tick.wrapping_sub(c.transport.last_active) > IDLE_TICKS_PER_TIMEOUT)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.with_transport(ConnectionHandle(key), |t| {
+                t.fail(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))
+            });
+        }
+        self.call_later(period, move |lp| lp.sweep_idle(period));
     }
 
     /// The loop's settings.

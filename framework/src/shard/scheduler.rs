@@ -32,6 +32,8 @@ pub(crate) struct Scheduler {
     timers: RefCell<BinaryHeap<Reverse<(Instant, u64, CallbackKey)>>>,
     seq: Cell<u64>,
     stopping: Cell<bool>,
+    /// Coarse clock of the idle sweep: transports stamp it on activity.
+    pub(crate) tick: Cell<u32>,
 }
 
 impl Scheduler {

@@ -74,6 +74,8 @@ pub struct Transport {
     pub(crate) writable_registered: bool,
     /// The error `connection_lost` will report.
     pub(crate) error: Option<io::Error>,
+    /// The idle sweep's tick at the last data received or sent.
+    pub(crate) last_active: u32,
     peer: Option<Address>,
 }
 
@@ -85,6 +87,7 @@ impl Transport {
         flow: FlowControl,
         peer: Option<Address>,
     ) -> Self {
+        let last_active = lp.sched.tick.get();
         Self {
             io: Some(io),
             handle,
@@ -101,8 +104,15 @@ impl Transport {
             needs_settle: false,
             writable_registered: false,
             error: None,
+            last_active,
             peer,
         }
+    }
+
+    /// Records activity for the idle timeout: one `Cell` read.
+    #[inline]
+    pub(crate) fn stamp(&mut self) {
+        self.last_active = self.lp.sched.tick.get();
     }
 
     /// This connection's handle, for reaching it later from a loop callback
@@ -209,7 +219,10 @@ impl Transport {
     fn try_send(&mut self, send: impl FnOnce(&mut Stream) -> io::Result<usize>) -> Option<usize> {
         let io = self.io.as_mut()?;
         match send(io) {
-            Ok(n) => Some(n),
+            Ok(n) => {
+                self.stamp();
+                Some(n)
+            }
             Err(e) if is_transient(&e) => None,
             Err(e) => {
                 self.fail(e);
