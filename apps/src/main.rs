@@ -109,9 +109,6 @@ fn init_logging(config: &Config) {
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {
-    if let Some(addr) = config.metrics {
-        bail!("metrics.address ({addr}): the metrics endpoint is not available in this build yet; remove [metrics]");
-    }
     // Before anything binds, so an early signal is a graceful stop too.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
 
@@ -143,6 +140,13 @@ fn serve(config: &Config) -> anyhow::Result<()> {
             distribution = ?l.distribution,
             "listening"
         );
+    }
+
+    if let Some(addr) = config.metrics {
+        let bound = rt
+            .serve_metrics(addr)
+            .with_context(|| format!("metrics.address ({addr})"))?;
+        tracing::info!(address = %bound, "metrics on http://{bound}/metrics");
     }
 
     let signal = signals.forever().next();

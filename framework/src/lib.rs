@@ -85,5 +85,7 @@ pub use error::TransportError;
 pub use protocol::Protocol;
 pub use runtime::{Distribution, Runtime, RuntimeConfig};
 pub use server::Server;
-pub use shard::{ConnectionHandle, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle};
+pub use shard::{
+    ConnectionHandle, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle, ShardStats,
+};
 pub use transport::{Address, ConnectedSocket, ExtraInfo, Transport};

@@ -251,3 +251,51 @@ fn shutdown_echoes_every_accepted_byte_then_closes_cleanly() {
         .enumerate()
         .all(|(i, b)| *b == (i % 65536 % 251) as u8));
 }
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = client(addr);
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_endpoint_serves_per_shard_counters_in_prometheus_text() {
+    let mut f = start(2, false, Distribution::RoundRobin, 0);
+    let maddr = f.rt.serve_metrics("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut conns: Vec<TcpStream> = (0..10).map(|_| client(f.addr)).collect();
+    for c in &mut conns {
+        echo(c, b"12345");
+    }
+    let resp = http_get(maddr, "/metrics");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains(&format!("Content-Length: {}", body.len())));
+    let mut values = std::collections::HashMap::new();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        // name{shard="K"} value
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: u64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        assert!(series.contains("{shard=\""), "{line}");
+        values.insert(series.to_string(), value);
+    }
+    let sum = |name: &str| -> u64 {
+        (0..2)
+            .map(|k| values[&format!("{name}{{shard=\"{k}\"}}")])
+            .sum()
+    };
+    // Ten echo connections plus this metrics request.
+    assert_eq!(sum("shardloop_connections_accepted_total"), 11);
+    assert_eq!(sum("shardloop_connections_active"), 11);
+    assert!(sum("shardloop_received_bytes_total") >= 50);
+    assert!(sum("shardloop_sent_bytes_total") >= 50);
+    assert!(values.contains_key("shardloop_accept_backoffs_total{shard=\"acceptor\"}"));
+    assert!(http_get(maddr, "/nope").starts_with("HTTP/1.1 404"));
+    drop(conns);
+    f.rt.shutdown(Duration::from_secs(5)).unwrap();
+}

@@ -172,6 +172,9 @@ impl State {
                         tracing::debug!(error = %e, "accept failed for one connection; skipped");
                     }
                     AcceptError::Resources => {
+                        self.gauges
+                            .acceptor_backoffs
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(error = %e, delay = ?self.backoff, "out of resources while accepting; backing off");
                         return Err(AcceptError::Resources);
                     }

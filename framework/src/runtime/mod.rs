@@ -7,6 +7,7 @@
 //! factory, so protocol types never need to be `Send`.
 
 mod acceptor;
+mod metrics;
 
 use std::io;
 use std::net::SocketAddr;
@@ -76,6 +77,8 @@ pub fn available_cores() -> Vec<usize> {
 #[derive(Debug, Default)]
 pub(crate) struct RuntimeGauges {
     live: AtomicUsize,
+    /// Times the acceptor backed off for lack of descriptors.
+    acceptor_backoffs: AtomicUsize,
     cap: usize,
     acceptor: OnceLock<Arc<mio::Waker>>,
 }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use mio::Registry;
 
-use super::{token_of, Core, Entry, EntryKey, EventLoop};
+use super::{token_of, Core, Entry, EntryKey, EventLoop, Stats};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::runtime::{Gauges, SendFactory};
 use crate::server::{Server, ServerShared};
@@ -250,6 +250,7 @@ impl Core {
                     }
                     AcceptError::Resources => {
                         l.backing_off = true;
+                        Stats::add(&self.handle.sched.stats.accept_backoffs, 1);
                         let delay = self.config.accept_backoff;
                         tracing::warn!(error = %e, ?delay, "out of resources while accepting; backing off");
                         self.handle

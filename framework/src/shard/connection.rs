@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use mio::{Interest, Registry, Token};
 
-use super::EntryKey;
+use super::{EntryKey, Stats};
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
 use crate::transport::flow::FlowEvent;
@@ -129,6 +129,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     self.transport.stamp();
+                    Stats::add(&self.transport.get_loop().sched.stats.bytes_in, n as u64);
                     let drained = n < ctx.read_buf.len() && !to_would_block;
                     if drained {
                         self.transport.read_ready = false;
@@ -166,6 +167,7 @@ impl Connection {
                 Ok(n) => {
                     t.buffer.consume(n);
                     t.stamp();
+                    Stats::add(&t.get_loop().sched.stats.bytes_out, n as u64);
                 }
                 Err(e) if is_transient(&e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
@@ -205,6 +207,7 @@ impl Connection {
             self.transport.needs_settle = false;
             if self.transport.pause_pending {
                 self.transport.pause_pending = false;
+                Stats::add(&self.transport.get_loop().sched.stats.pause_writing, 1);
                 // Deliver first (P10), then come back for the state change
                 // that the same write made (e.g. WRITABLE interest).
                 self.transport.needs_settle = true;
@@ -260,6 +263,7 @@ impl Connection {
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         if let Some(server) = self.server.take() {
             server.connection_closed();
+            Stats::add(&self.transport.get_loop().sched.stats.closed, 1);
         }
         // Input we never read would make the kernel answer the FIN with a
         // reset: keep draining it unless the peer already closed.

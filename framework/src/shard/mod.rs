@@ -26,6 +26,7 @@ use slotmap::{new_key_type, Key, KeyData, SlotMap};
 
 pub use config::LoopConfig;
 pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
+pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
 
 use crate::protocol::Protocol;
@@ -56,6 +57,25 @@ pub(crate) fn token_of(key: EntryKey) -> Token {
 #[inline]
 fn key_of(token: Token) -> EntryKey {
     KeyData::from_ffi(token.0 as u64).into()
+}
+
+/// Counters of one loop, as [`EventLoop::stats`] reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// Connections accepted by its servers (or handed to it by the acceptor).
+    pub accepted: u64,
+    /// Connections alive now.
+    pub active: u64,
+    /// Connections whose `connection_lost` was delivered.
+    pub closed: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes handed to the kernel.
+    pub bytes_out: u64,
+    /// `pause_writing` calls delivered.
+    pub pause_writing: u64,
+    /// Times a listener of this loop backed off for lack of descriptors.
+    pub accept_backoffs: u64,
 }
 
 /// Identifies one connection of a loop. Generation-checked: once the
@@ -276,7 +296,9 @@ impl EventLoop {
     /// mailbox and its waker.
     pub fn shard_handle(&mut self) -> io::Result<ShardHandle> {
         if self.mailbox.is_none() {
-            self.mailbox = Some(Mailbox::new(self.poll.registry())?);
+            let mailbox = Mailbox::new(self.poll.registry())?;
+            let _ = self.core.handle.sched.shard.set(mailbox.handle().clone());
+            self.mailbox = Some(mailbox);
         }
         Ok(self
             .mailbox
@@ -310,6 +332,20 @@ impl EventLoop {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
                 tracing::error!(panic = %panic_text(&*payload), "loop callback panicked");
             }
+        }
+    }
+
+    /// A snapshot of this loop's counters.
+    pub fn stats(&self) -> ShardStats {
+        let s = &self.core.handle.sched.stats;
+        ShardStats {
+            accepted: s.accepted.get(),
+            active: self.connection_count() as u64,
+            closed: s.closed.get(),
+            bytes_in: s.bytes_in.get(),
+            bytes_out: s.bytes_out.get(),
+            pause_writing: s.pause_writing.get(),
+            accept_backoffs: s.accept_backoffs.get(),
         }
     }
 

@@ -34,6 +34,28 @@ pub(crate) struct Scheduler {
     stopping: Cell<bool>,
     /// Coarse clock of the idle sweep: transports stamp it on activity.
     pub(crate) tick: Cell<u32>,
+    /// This shard's counters, kept without atomics.
+    pub(crate) stats: Stats,
+    /// This loop's cross-shard handle, once it has a mailbox.
+    pub(crate) shard: std::cell::OnceCell<super::ShardHandle>,
+}
+
+/// Counters of one shard (plain cells: only its own thread touches them).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) accepted: Cell<u64>,
+    pub(crate) closed: Cell<u64>,
+    pub(crate) bytes_in: Cell<u64>,
+    pub(crate) bytes_out: Cell<u64>,
+    pub(crate) pause_writing: Cell<u64>,
+    pub(crate) accept_backoffs: Cell<u64>,
+}
+
+impl Stats {
+    #[inline]
+    pub(crate) fn add(cell: &Cell<u64>, n: u64) {
+        cell.set(cell.get().wrapping_add(n));
+    }
 }
 
 impl Scheduler {
@@ -151,6 +173,12 @@ impl LoopHandle {
     /// Asks `run_forever` to return once the current iteration is done.
     pub fn stop(&self) {
         self.sched.stopping.set(true);
+    }
+
+    /// This loop's cross-shard handle, if its mailbox was set up (always on
+    /// the shards of a [`Runtime`](crate::Runtime)).
+    pub fn shard_handle(&self) -> Option<super::ShardHandle> {
+        self.sched.shard.get().cloned()
     }
 
     /// The loop's clock (monotonic), as asyncio's `loop.time()`.

@@ -13,7 +13,7 @@ use super::socket::{Address, Stream};
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use crate::error::TransportError;
-use crate::shard::{ConnectionHandle, LoopHandle};
+use crate::shard::{ConnectionHandle, LoopHandle, Stats};
 
 /// Where a transport is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +221,7 @@ impl Transport {
         match send(io) {
             Ok(n) => {
                 self.stamp();
+                Stats::add(&self.lp.sched.stats.bytes_out, n as u64);
                 Some(n)
             }
             Err(e) if is_transient(&e) => None,
