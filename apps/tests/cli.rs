@@ -192,3 +192,100 @@ fn serve_echoes_and_sigterm_during_a_multi_megabyte_echo_loses_no_accepted_byte(
     );
     assert!(wait_exit(&mut child).success(), "exit 0 after SIGTERM");
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn echo_stops_reading_from_a_client_that_never_reads_so_memory_stays_bounded() {
+    let (mut child, addr, _log) = serve(SERVE);
+    let before = rss_kib(child.id());
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let mut w = &s;
+    // Push until the server stops taking data (its reading is paused, the
+    // kernel buffers are full): ~WouldBlock for a while, never reading.
+    let chunk = vec![7u8; 1 << 16];
+    let mut sent = 0usize;
+    let mut stalls = 0;
+    let start = Instant::now();
+    while stalls < 50 && start.elapsed() < DEADLINE && sent < 512 << 20 {
+        match w.write(&chunk) {
+            Ok(n) => {
+                sent += n;
+                stalls = 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                stalls += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(stalls >= 50, "the server kept accepting data: {sent} bytes");
+    let grown = rss_kib(child.id()).saturating_sub(before);
+    // The server queues at most about the high-water mark (64 KiB) plus one
+    // read buffer before it pauses reading; allow generous slack.
+    assert!(
+        grown < 8 * 1024,
+        "server RSS grew by {grown} KiB after {sent} bytes"
+    );
+    // Unread data makes this close a reset: the server drops the connection
+    // at once and shutdown has nothing to wait for.
+    drop(s);
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn the_server_survives_emfile_and_serves_again_when_descriptors_free_up() {
+    let path = temp_config("emfile.toml", SERVE);
+    // Few descriptors: the shards' pollers, wakers and listener take some;
+    // about a dozen are left for connections.
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=24:24", BIN, "serve"])
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("prlimit (util-linux) is needed");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "server exited early");
+        if line.contains("\"listening\"") {
+            let start = line.find("\"address\":\"").unwrap() + 11;
+            let end = start + line[start..].find('"').unwrap();
+            break line[start..end].parse().unwrap();
+        }
+    };
+    // 40 connections at once (the backlog holds the ones not accepted), then
+    // in order: echo, close — freeing descriptors for the waiting ones.
+    let mut conns: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for c in &mut conns {
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        c.write_all(b"hi").unwrap();
+    }
+    for c in conns.drain(..) {
+        let mut c = c;
+        let mut b = [0; 2];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hi");
+    }
+    let mut logs = String::new();
+    sigterm(&child);
+    err.read_to_string(&mut logs).unwrap();
+    assert!(wait_exit(&mut child).success());
+    assert!(
+        logs.contains("backing off"),
+        "EMFILE was hit and backed off"
+    );
+}
