@@ -50,6 +50,8 @@ pub struct RuntimeConfig {
     /// Most connections alive at once over the whole runtime; 0 for no
     /// limit. At the cap the acceptor stops accepting (the kernel backlog
     /// holds the rest) and resumes as soon as a connection closes.
+    /// `ReusePort` listeners accept on their shards, without the acceptor,
+    /// and are not held to this cap (their connections are still counted).
     pub max_connections: usize,
 }
 
