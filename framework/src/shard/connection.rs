@@ -128,8 +128,7 @@ impl Connection {
                     return;
                 }
                 Ok(n) => {
-                    self.transport.stamp();
-                    Stats::add(&self.transport.get_loop().sched.stats.bytes_in, n as u64);
+                    self.transport.bytes_in += n as u64;
                     let drained = n < ctx.read_buf.len() && !to_would_block;
                     if drained {
                         self.transport.read_ready = false;
@@ -166,8 +165,7 @@ impl Connection {
                 Ok(0) => break,
                 Ok(n) => {
                     t.buffer.consume(n);
-                    t.stamp();
-                    Stats::add(&t.get_loop().sched.stats.bytes_out, n as u64);
+                    t.bytes_out += n as u64;
                 }
                 Err(e) if is_transient(&e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
@@ -259,6 +257,9 @@ impl Connection {
             return None;
         }
         self.transport.state = State::Lost;
+        let stats = &self.transport.get_loop().sched.stats;
+        Stats::add(&stats.bytes_in, self.transport.bytes_in);
+        Stats::add(&stats.bytes_out, self.transport.bytes_out);
         let error = self.transport.error.take();
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         if let Some(server) = self.server.take() {

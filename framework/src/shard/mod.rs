@@ -40,9 +40,10 @@ use connection::{Connection, Ctx, Next};
 use mailbox::{Mailbox, WAKER_TOKEN};
 use std::rc::Rc;
 
-/// Idle sweeps per idle timeout; a connection is closed once more than this
-/// many ticks passed since its last activity (never early, ≤ 1/8 late).
-const IDLE_TICKS_PER_TIMEOUT: u32 = 8;
+/// Idle sweeps per idle timeout. A connection whose byte counts did not move
+/// for this many sweeps in a row has been idle for at least the timeout and
+/// at most an eighth more.
+const IDLE_SWEEPS_PER_TIMEOUT: u32 = 8;
 
 new_key_type! {
     /// Slab key of a loop entry; its generation makes stale keys miss.
@@ -162,29 +163,33 @@ impl EventLoop {
             runtime_servers: HashMap::new(),
         };
         if let Some(timeout) = idle {
-            let period = (timeout / IDLE_TICKS_PER_TIMEOUT).max(Duration::from_millis(1));
+            let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
             lp.call_later(period, move |lp| lp.sweep_idle(period));
         }
         Ok(lp)
     }
 
-    /// Advances the idle clock and fails every connection that saw no
-    /// activity for a whole timeout; then schedules the next sweep.
+    /// Fails every connection whose byte counts have not moved for
+    /// `IDLE_SWEEPS_PER_TIMEOUT` sweeps; then schedules the next sweep.
     fn sweep_idle(&mut self, period: Duration) {
-        let sched = &self.core.handle.sched;
-        let tick = sched.tick.get().wrapping_add(1);
-        sched.tick.set(tick);
-        let idle: Vec<EntryKey> = self
-            .core
-            .entries
-            .iter()
-            .filter(|(_, e)| {
-                matches!(e, Entry::Conn(c)
-                    if matches!(c.transport.state, State::Open | State::Closing)
-                    && tick.wrapping_sub(c.transport.last_active) > IDLE_TICKS_PER_TIMEOUT)
-            })
-            .map(|(k, _)| k)
-            .collect();
+        let mut idle = Vec::new();
+        for (key, entry) in self.core.entries.iter_mut() {
+            let Entry::Conn(c) = entry else { continue };
+            let t = &mut c.transport;
+            if !matches!(t.state, State::Open | State::Closing) {
+                continue;
+            }
+            let seen = t.bytes_in + t.bytes_out;
+            if seen != t.idle_mark {
+                t.idle_mark = seen;
+                t.idle_sweeps = 0;
+            } else {
+                t.idle_sweeps += 1;
+                if t.idle_sweeps >= IDLE_SWEEPS_PER_TIMEOUT {
+                    idle.push(key);
+                }
+            }
+        }
         for key in idle {
             self.with_transport(ConnectionHandle(key), |t| {
                 t.fail(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))
@@ -338,12 +343,21 @@ impl EventLoop {
     /// A snapshot of this loop's counters.
     pub fn stats(&self) -> ShardStats {
         let s = &self.core.handle.sched.stats;
+        let (mut bytes_in, mut bytes_out) = (s.bytes_in.get(), s.bytes_out.get());
+        for entry in self.core.entries.values() {
+            if let Entry::Conn(c) = entry {
+                if c.transport.state != State::Lost {
+                    bytes_in += c.transport.bytes_in;
+                    bytes_out += c.transport.bytes_out;
+                }
+            }
+        }
         ShardStats {
             accepted: s.accepted.get(),
             active: self.connection_count() as u64,
             closed: s.closed.get(),
-            bytes_in: s.bytes_in.get(),
-            bytes_out: s.bytes_out.get(),
+            bytes_in,
+            bytes_out,
             pause_writing: s.pause_writing.get(),
             accept_backoffs: s.accept_backoffs.get(),
         }
@@ -522,6 +536,6 @@ mod tests {
     #[test]
     fn an_idle_connection_entry_stays_small() {
         let size = std::mem::size_of::<Entry>();
-        assert!(size <= 192, "Entry is {size} bytes");
+        assert!(size <= 208, "Entry is {size} bytes");
     }
 }

@@ -32,8 +32,6 @@ pub(crate) struct Scheduler {
     timers: RefCell<BinaryHeap<Reverse<(Instant, u64, CallbackKey)>>>,
     seq: Cell<u64>,
     stopping: Cell<bool>,
-    /// Coarse clock of the idle sweep: transports stamp it on activity.
-    pub(crate) tick: Cell<u32>,
     /// This shard's counters, kept without atomics.
     pub(crate) stats: Stats,
     /// This loop's cross-shard handle, once it has a mailbox.
@@ -45,6 +43,7 @@ pub(crate) struct Scheduler {
 pub(crate) struct Stats {
     pub(crate) accepted: Cell<u64>,
     pub(crate) closed: Cell<u64>,
+    /// Bytes of connections already lost (live ones keep their own count).
     pub(crate) bytes_in: Cell<u64>,
     pub(crate) bytes_out: Cell<u64>,
     pub(crate) pause_writing: Cell<u64>,

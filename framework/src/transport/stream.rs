@@ -13,7 +13,7 @@ use super::socket::{Address, Stream};
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use crate::error::TransportError;
-use crate::shard::{ConnectionHandle, LoopHandle, Stats};
+use crate::shard::{ConnectionHandle, LoopHandle};
 
 /// Where a transport is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +74,14 @@ pub struct Transport {
     pub(crate) writable_registered: bool,
     /// The error `connection_lost` will report.
     pub(crate) error: Option<io::Error>,
-    /// The idle sweep's tick at the last data received or sent.
-    pub(crate) last_active: u32,
+    /// Bytes received and sent on this connection: the shard's counters and
+    /// the idle sweep read them; plain fields, nothing shared per message.
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    /// `bytes_in + bytes_out` at the last idle sweep that saw it change,
+    /// and how many sweeps have seen it unchanged since.
+    pub(crate) idle_mark: u64,
+    pub(crate) idle_sweeps: u32,
     peer: Option<Address>,
 }
 
@@ -87,7 +93,6 @@ impl Transport {
         flow: FlowControl,
         peer: Option<Address>,
     ) -> Self {
-        let last_active = lp.sched.tick.get();
         Self {
             io: Some(io),
             handle,
@@ -104,15 +109,12 @@ impl Transport {
             needs_settle: false,
             writable_registered: false,
             error: None,
-            last_active,
+            bytes_in: 0,
+            bytes_out: 0,
+            idle_mark: 0,
+            idle_sweeps: 0,
             peer,
         }
-    }
-
-    /// Records activity for the idle timeout: one `Cell` read.
-    #[inline]
-    pub(crate) fn stamp(&mut self) {
-        self.last_active = self.lp.sched.tick.get();
     }
 
     /// This connection's handle, for reaching it later from a loop callback
@@ -220,8 +222,7 @@ impl Transport {
         let io = self.io.as_mut()?;
         match send(io) {
             Ok(n) => {
-                self.stamp();
-                Stats::add(&self.lp.sched.stats.bytes_out, n as u64);
+                self.bytes_out += n as u64;
                 Some(n)
             }
             Err(e) if is_transient(&e) => None,
