@@ -26,6 +26,19 @@ pub enum TransportError {
         /// The low-water mark asked for (or derived).
         low: usize,
     },
+    /// `sendto` on a connected datagram endpoint with an address other than
+    /// its remote address (T14).
+    #[error("sendto {given} on an endpoint connected to {remote}")]
+    WrongAddress {
+        /// The address asked for.
+        given: std::net::SocketAddr,
+        /// The address the endpoint is connected to.
+        remote: std::net::SocketAddr,
+    },
+    /// `sendto` without an address on an endpoint that has no remote
+    /// address (T14).
+    #[error("sendto needs an address: the endpoint is not connected")]
+    NoAddress,
     /// The transport kind does not support this operation (e.g. `write_eof`
     /// over TLS; asyncio raises `NotImplementedError`).
     #[error("operation not supported by this transport: {0}")]

@@ -82,10 +82,11 @@ pub mod shard;
 pub mod transport;
 
 pub use error::TransportError;
-pub use protocol::Protocol;
+pub use protocol::{DatagramProtocol, Protocol};
 pub use runtime::{Distribution, Runtime, RuntimeConfig};
 pub use server::Server;
 pub use shard::{
-    ConnectionHandle, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle, ShardStats,
+    ConnectionHandle, DatagramOptions, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle,
+    ShardStats,
 };
-pub use transport::{Address, ConnectedSocket, ExtraInfo, Transport};
+pub use transport::{Address, ConnectedSocket, DatagramTransport, ExtraInfo, Transport};

@@ -1,10 +1,11 @@
-//! The stream [`Protocol`] trait: the callbacks a user implements (P1–P6,
-//! P8, P10).
+//! The protocol traits — the callbacks a user implements: stream
+//! [`Protocol`] (P1–P6, P8, P10) and [`DatagramProtocol`] (P1, P2, P7, P8).
 
 use std::any::Any;
 use std::io;
+use std::net::SocketAddr;
 
-use crate::transport::Transport;
+use crate::transport::{DatagramTransport, Transport};
 
 /// A streaming protocol, as asyncio's `asyncio.Protocol`: one instance per
 /// connection, driven by the loop that owns the connection (TCP, Unix
@@ -80,6 +81,67 @@ pub(crate) trait DynProtocol: Protocol {
 }
 
 impl<P: Protocol> DynProtocol for P {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A datagram protocol, as asyncio's `asyncio.DatagramProtocol` (P1, P2,
+/// P7, P8): one instance per UDP endpoint, driven by the loop that owns it.
+///
+/// Every callback has an empty default. Callbacks receive `&mut` access to
+/// the endpoint's [`DatagramTransport`]; the protocol is never re-entered
+/// from inside one of its own transport calls (P10): an error reported by
+/// `sendto` is delivered to `error_received` as soon as the calling
+/// callback returns.
+pub trait DatagramProtocol: 'static {
+    /// The endpoint is ready. Called once, first (P2).
+    fn connection_made(&mut self, transport: &mut DatagramTransport) {
+        let _ = transport;
+    }
+
+    /// A datagram arrived from `addr` (P7). `data` is the whole datagram —
+    /// never silently truncated — and may be empty (UDP allows it). It
+    /// borrows the shard's buffer; copy what you keep.
+    fn datagram_received(
+        &mut self,
+        transport: &mut DatagramTransport,
+        data: &[u8],
+        addr: SocketAddr,
+    ) {
+        let _ = (transport, data, addr);
+    }
+
+    /// A send or receive failed (P7) — for instance connection refused,
+    /// reported by ICMP after sending to a closed port on a connected
+    /// endpoint. The endpoint stays usable.
+    fn error_received(&mut self, transport: &mut DatagramTransport, error: io::Error) {
+        let _ = (transport, error);
+    }
+
+    /// The endpoint is closed. Called exactly once, last (P2); `None` after
+    /// a local `close`/`abort` (P3).
+    fn connection_lost(&mut self, transport: &mut DatagramTransport, error: Option<io::Error>) {
+        let _ = (transport, error);
+    }
+
+    /// The send queue went strictly over the high-water mark (P8).
+    fn pause_writing(&mut self, transport: &mut DatagramTransport) {
+        let _ = transport;
+    }
+
+    /// The send queue drained to the low-water mark or under (P8).
+    fn resume_writing(&mut self, transport: &mut DatagramTransport) {
+        let _ = transport;
+    }
+}
+
+/// Object-safe, downcastable view of a datagram protocol.
+pub(crate) trait DynDatagramProtocol: DatagramProtocol {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<P: DatagramProtocol> DynDatagramProtocol for P {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }

@@ -60,17 +60,9 @@ impl Connection {
         f: impl FnOnce(&mut dyn DynProtocol, &mut Transport) -> R,
     ) -> Option<R> {
         let (p, t) = (&mut *self.protocol, &mut self.transport);
-        match panic::catch_unwind(AssertUnwindSafe(|| f(p, t))) {
-            Ok(r) => Some(r),
-            Err(payload) => {
-                let msg = super::panic_text(&*payload);
-                tracing::error!(callback = what, panic = %msg, "protocol callback panicked; aborting its connection");
-                self.transport.fail(io::Error::other(format!(
-                    "protocol panicked in {what}: {msg}"
-                )));
-                None
-            }
-        }
+        guarded(what, || f(p, t))
+            .map_err(|e| self.transport.fail(e))
+            .ok()
     }
 
     /// Delivers `connection_made` (T1, P2).
@@ -286,4 +278,16 @@ impl Connection {
             }
         }
     }
+}
+
+/// Runs a protocol callback, catching a panic: it is logged and returned as
+/// the error the connection will be failed with, so only that connection is
+/// lost and the shard serves on.
+#[inline]
+pub(crate) fn guarded<R>(what: &'static str, f: impl FnOnce() -> R) -> Result<R, io::Error> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = super::panic_text(&*payload);
+        tracing::error!(callback = what, panic = %msg, "protocol callback panicked; aborting its connection");
+        io::Error::other(format!("protocol panicked in {what}: {msg}"))
+    })
 }

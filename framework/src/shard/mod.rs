@@ -13,6 +13,7 @@ mod accept;
 mod config;
 mod connect;
 mod connection;
+mod datagram;
 mod mailbox;
 mod scheduler;
 
@@ -25,6 +26,7 @@ use mio::{Events, Poll, Registry, Token};
 use slotmap::{new_key_type, Key, KeyData, SlotMap};
 
 pub use config::LoopConfig;
+pub use datagram::DatagramOptions;
 pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
 pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
@@ -87,6 +89,7 @@ pub struct ConnectionHandle(pub(crate) EntryKey);
 
 pub(crate) enum Entry {
     Conn(Connection),
+    Dgram(datagram::DgramConn),
     Listener(Listener),
     Connecting(Connecting),
 }
@@ -391,7 +394,11 @@ impl EventLoop {
     /// Whether the connection is alive: `connection_made` was delivered and
     /// `connection_lost` not yet.
     pub fn is_connected(&self, handle: ConnectionHandle) -> bool {
-        matches!(self.core.entries.get(handle.0), Some(Entry::Conn(c)) if c.transport.state != State::Lost)
+        match self.core.entries.get(handle.0) {
+            Some(Entry::Conn(c)) => c.transport.state != State::Lost,
+            Some(Entry::Dgram(d)) => d.transport.state != State::Lost,
+            _ => false,
+        }
     }
 
     /// Calls `f` with the connection's transport, from outside its protocol
@@ -477,6 +484,9 @@ impl Core {
                     self.entries.remove(key);
                 }
             }
+            Some(Entry::Dgram(d)) => {
+                d.on_event(registry, &mut self.read_buf, &mut self.deferred, ev)
+            }
             Some(Entry::Listener(_)) => self.accept_ready(registry, key),
             Some(Entry::Connecting(c)) => c.on_event(ev),
             None => {} // stale: the entry is gone
@@ -492,6 +502,12 @@ impl Core {
         }
         let mut batch = std::mem::replace(&mut self.deferred, std::mem::take(&mut self.spare));
         for key in batch.drain(..) {
+            if let Some(Entry::Dgram(d)) = self.entries.get_mut(key) {
+                if d.deliver_lost() {
+                    self.entries.remove(key);
+                }
+                continue;
+            }
             let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
                 continue;
             };

@@ -8,12 +8,14 @@ pub mod flow;
 pub(crate) mod listener;
 pub(crate) mod socket;
 pub(crate) mod stream;
+pub(crate) mod udp;
 pub(crate) mod write_buffer;
 
 use std::os::fd::RawFd;
 
 pub use socket::{Address, ConnectedSocket};
 pub use stream::Transport;
+pub use udp::DatagramTransport;
 
 /// A value returned by `get_extra_info` (T4). Which names exist depends on
 /// the transport kind; more variants arrive with TLS, pipes and

@@ -1,0 +1,282 @@
+//! UDP endpoints on a loop: `create_datagram_endpoint` and the driver that
+//! receives datagrams, flushes the send queue and acts after callbacks.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+
+use mio::{Interest, Registry};
+use socket2::{Domain, Socket, Type};
+
+use super::connection::guarded;
+use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
+use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
+use crate::transport::flow::{FlowControl, FlowEvent};
+use crate::transport::stream::{is_transient, State};
+use crate::transport::DatagramTransport;
+
+/// The largest UDP payload (65,535 minus the UDP header): a receive buffer
+/// this big never truncates a datagram.
+pub(crate) const MAX_DATAGRAM: usize = 65_535 - 8;
+
+/// Options of [`EventLoop::create_datagram_endpoint`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatagramOptions {
+    /// `SO_REUSEPORT` (and `SO_REUSEADDR`): several sockets — one per shard
+    /// — may bind the same address; the kernel spreads flows over them.
+    pub reuse_port: bool,
+    /// `SO_BROADCAST`: allow sending to broadcast addresses.
+    pub allow_broadcast: bool,
+}
+
+pub(crate) struct DgramConn {
+    pub(crate) transport: DatagramTransport,
+    pub(crate) protocol: Box<dyn DynDatagramProtocol>,
+}
+
+impl DgramConn {
+    fn invoke<R>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn DynDatagramProtocol, &mut DatagramTransport) -> R,
+    ) -> Option<R> {
+        let (p, t) = (&mut *self.protocol, &mut self.transport);
+        match guarded(what, || f(p, t)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        if matches!(self.transport.state, State::Open | State::Closing) {
+            self.transport.error = Some(e);
+            self.transport.abort();
+        }
+    }
+
+    pub(crate) fn on_event(
+        &mut self,
+        reg: &Registry,
+        buf: &mut [u8],
+        deferred: &mut Vec<EntryKey>,
+        ev: &mio::event::Event,
+    ) {
+        if ev.is_readable() || ev.is_error() {
+            self.receive(reg, buf, deferred);
+        }
+        if ev.is_writable() && !self.transport.queue.is_empty() {
+            self.flush(reg, deferred);
+        }
+    }
+
+    /// Receives until `WouldBlock`, delivering each datagram whole.
+    fn receive(&mut self, reg: &Registry, buf: &mut [u8], deferred: &mut Vec<EntryKey>) {
+        while self.transport.state == State::Open {
+            let Some(socket) = &self.transport.socket else {
+                return;
+            };
+            match socket.recv_from(buf) {
+                Ok((n, addr)) => {
+                    let data = &buf[..n];
+                    self.invoke("datagram_received", |p, t| {
+                        p.datagram_received(t, data, addr)
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An error queued on the socket (ICMP): report it; the
+                // endpoint stays usable and reading goes on.
+                Err(e) => {
+                    self.invoke("error_received", |p, t| p.error_received(t, e));
+                }
+            }
+            self.settle(reg, deferred);
+        }
+    }
+
+    /// Sends queued datagrams until `WouldBlock`; a datagram that fails is
+    /// dropped and its error reported.
+    fn flush(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
+        let t = &mut self.transport;
+        while let Some((data, target)) = t.queue.front() {
+            match t.send_one(data, *target) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if is_transient(&e) => continue,
+                result => {
+                    if let Err(e) = result {
+                        t.errors.push(e);
+                    }
+                    t.queued_bytes -= data.len();
+                    t.queue.pop_front();
+                }
+            }
+        }
+        t.needs_settle = true;
+        if t.flow.after_drain(t.queued_bytes) == FlowEvent::Resume {
+            self.invoke("resume_writing", |p, t| p.resume_writing(t));
+        }
+        self.settle(reg, deferred);
+    }
+
+    /// As for streams: pending `pause_writing` and `error_received` first
+    /// (P10), then close transitions and WRITABLE interest.
+    pub(crate) fn settle(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
+        while self.transport.needs_settle {
+            self.transport.needs_settle = false;
+            if self.transport.pause_pending {
+                self.transport.pause_pending = false;
+                self.transport.needs_settle = true;
+                self.invoke("pause_writing", |p, t| p.pause_writing(t));
+                continue;
+            }
+            if !self.transport.errors.is_empty() {
+                let errors = std::mem::take(&mut self.transport.errors);
+                self.transport.needs_settle = true;
+                for e in errors {
+                    self.invoke("error_received", |p, t| p.error_received(t, e));
+                }
+                continue;
+            }
+            let key = self.transport.handle().0;
+            let t = &mut self.transport;
+            if t.state == State::Closing && t.queue.is_empty() {
+                t.state = State::Finishing;
+            }
+            if t.state == State::Finishing {
+                deferred.push(key);
+            }
+            let want = !t.queue.is_empty();
+            if want != t.writable_registered {
+                if let Some(socket) = t.socket.as_mut() {
+                    let interest = if want {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    match reg.reregister(socket, token_of(key), interest) {
+                        Ok(()) => t.writable_registered = want,
+                        Err(e) => self.fail(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers `connection_lost` if due; the caller then removes the entry.
+    pub(crate) fn deliver_lost(&mut self) -> bool {
+        if self.transport.state != State::Finishing {
+            return false;
+        }
+        self.transport.state = State::Lost;
+        self.transport.socket = None;
+        let error = self.transport.error.take();
+        self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
+        true
+    }
+}
+
+impl EventLoop {
+    /// Creates a UDP endpoint (L1; asyncio's `create_datagram_endpoint`),
+    /// IPv4 or IPv6: bound to `local_addr` (or to an ephemeral port of the
+    /// remote's family), connected to `remote_addr` if given. The protocol
+    /// from `factory` receives `connection_made` before this returns.
+    /// Binding errors (address in use…) are returned here.
+    pub fn create_datagram_endpoint<P: DatagramProtocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        local_addr: Option<SocketAddr>,
+        remote_addr: Option<SocketAddr>,
+        options: DatagramOptions,
+    ) -> io::Result<ConnectionHandle> {
+        let local = match (local_addr, remote_addr) {
+            (Some(l), _) => l,
+            (None, Some(SocketAddr::V4(_))) => "0.0.0.0:0".parse().expect("literal"),
+            (None, Some(SocketAddr::V6(_))) => "[::]:0".parse().expect("literal"),
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a datagram endpoint needs a local or a remote address",
+                ))
+            }
+        };
+        let sock = Socket::new(Domain::for_address(local), Type::DGRAM, None)?;
+        if options.reuse_port {
+            sock.set_reuse_address(true)?;
+            sock.set_reuse_port(true)?;
+        }
+        if options.allow_broadcast {
+            sock.set_broadcast(true)?;
+        }
+        if local.is_ipv6() {
+            sock.set_only_v6(true)?;
+        }
+        sock.bind(&local.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {local}: {e}")))?;
+        if let Some(remote) = remote_addr {
+            sock.connect(&remote.into())?;
+        }
+        sock.set_nonblocking(true)?;
+        let socket = mio::net::UdpSocket::from_std(StdUdpSocket::from(sock));
+        // A buffer that holds the largest datagram, so none is truncated.
+        if self.core.read_buf.len() < MAX_DATAGRAM {
+            self.core.read_buf = vec![0; MAX_DATAGRAM].into_boxed_slice();
+        }
+        let flow = FlowControl::with_limits(
+            self.core.config.write_buffer_high,
+            self.core.config.write_buffer_low,
+        );
+        let lp = self.core.handle.clone();
+        let protocol: Box<dyn DynDatagramProtocol> = Box::new(factory());
+        let key = self.core.entries.insert_with_key(|k| {
+            Entry::Dgram(DgramConn {
+                transport: DatagramTransport::new(
+                    socket,
+                    ConnectionHandle(k),
+                    lp,
+                    remote_addr,
+                    flow,
+                ),
+                protocol,
+            })
+        });
+        let registry = self.poll.registry();
+        let Some(Entry::Dgram(conn)) = self.core.entries.get_mut(key) else {
+            unreachable!()
+        };
+        let socket = conn
+            .transport
+            .socket
+            .as_mut()
+            .expect("new endpoint has its socket");
+        if let Err(e) = registry.register(socket, token_of(key), Interest::READABLE) {
+            self.core.entries.remove(key);
+            return Err(e);
+        }
+        conn.invoke("connection_made", |p, t| p.connection_made(t));
+        conn.settle(registry, &mut self.core.deferred);
+        Ok(ConnectionHandle(key))
+    }
+
+    /// Calls `f` with a datagram endpoint's protocol (downcast to `P`) and
+    /// transport, then acts on what it triggered. `None` when the endpoint
+    /// is gone or its protocol is not a `P`.
+    pub fn with_datagram<P: DatagramProtocol, R>(
+        &mut self,
+        handle: ConnectionHandle,
+        f: impl FnOnce(&mut P, &mut DatagramTransport) -> R,
+    ) -> Option<R> {
+        let Some(Entry::Dgram(conn)) = self.core.entries.get_mut(handle.0) else {
+            return None;
+        };
+        if conn.transport.state == State::Lost {
+            return None;
+        }
+        let p = conn.protocol.as_any_mut().downcast_mut::<P>()?;
+        let r = f(p, &mut conn.transport);
+        conn.settle(self.poll.registry(), &mut self.core.deferred);
+        Some(r)
+    }
+}

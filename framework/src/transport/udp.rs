@@ -1,0 +1,214 @@
+//! The [`DatagramTransport`]: what a [`DatagramProtocol`](crate::DatagramProtocol)
+//! calls to send and close on its UDP endpoint (T3, T4, T6, T8–T10, T14).
+//!
+//! As for streams, methods here never call back into the protocol (P10):
+//! they record what happened and the loop acts when the callback returns.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use mio::net::UdpSocket;
+
+use super::flow::{resolve_limits, FlowControl, FlowEvent};
+use super::stream::{is_transient, State};
+use super::{Address, ExtraInfo};
+use crate::error::TransportError;
+use crate::shard::{ConnectionHandle, LoopHandle};
+
+/// A UDP endpoint, owned by its shard's loop and handed to every
+/// [`DatagramProtocol`](crate::DatagramProtocol) callback. `!Send` (T2).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<shardloop::DatagramTransport>();
+/// ```
+#[derive(Debug)]
+pub struct DatagramTransport {
+    pub(crate) socket: Option<UdpSocket>,
+    handle: ConnectionHandle,
+    lp: LoopHandle,
+    remote: Option<SocketAddr>,
+    pub(crate) state: State,
+    /// Datagrams the kernel refused for now, with their target (`None`:
+    /// the connected remote).
+    pub(crate) queue: VecDeque<(Box<[u8]>, Option<SocketAddr>)>,
+    pub(crate) queued_bytes: usize,
+    pub(crate) flow: FlowControl,
+    pub(crate) pause_pending: bool,
+    pub(crate) needs_settle: bool,
+    pub(crate) writable_registered: bool,
+    /// Send errors to deliver to `error_received` after the callback.
+    pub(crate) errors: Vec<io::Error>,
+    /// The error `connection_lost` will report.
+    pub(crate) error: Option<io::Error>,
+}
+
+impl DatagramTransport {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        handle: ConnectionHandle,
+        lp: LoopHandle,
+        remote: Option<SocketAddr>,
+        flow: FlowControl,
+    ) -> Self {
+        Self {
+            socket: Some(socket),
+            handle,
+            lp,
+            remote,
+            state: State::Open,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            flow,
+            pause_pending: false,
+            needs_settle: false,
+            writable_registered: false,
+            errors: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// This endpoint's handle, for reaching it from a loop callback.
+    pub fn handle(&self) -> ConnectionHandle {
+        self.handle
+    }
+
+    /// The loop this endpoint lives on.
+    pub fn get_loop(&self) -> &LoopHandle {
+        &self.lp
+    }
+
+    /// Sends one datagram without blocking (T14). `addr` `None` sends to the
+    /// remote address given at creation; on a connected endpoint any other
+    /// address is [`TransportError::WrongAddress`], and on an unconnected one
+    /// `None` is [`TransportError::NoAddress`].
+    ///
+    /// When the kernel says `WouldBlock` the datagram is queued and sent when
+    /// the socket is writable; the queue obeys flow control as streams do
+    /// (P8). A send that fails (e.g. connection refused, reported by ICMP)
+    /// drops that datagram and is delivered to `error_received` as soon as
+    /// the current callback returns; the endpoint stays usable (P7).
+    /// After `close`/`abort` the datagram is dropped:
+    /// [`TransportError::Closed`].
+    pub fn sendto(&mut self, data: &[u8], addr: Option<SocketAddr>) -> Result<(), TransportError> {
+        if self.state != State::Open {
+            return Err(TransportError::Closed);
+        }
+        let target = match (self.remote, addr) {
+            (Some(remote), Some(given)) if given != remote => {
+                return Err(TransportError::WrongAddress { given, remote })
+            }
+            (Some(_), _) => None,
+            (None, Some(a)) => Some(a),
+            (None, None) => return Err(TransportError::NoAddress),
+        };
+        if self.queue.is_empty() {
+            match self.send_one(data, target) {
+                Ok(_) => return Ok(()),
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    self.errors.push(e);
+                    self.needs_settle = true;
+                    return Ok(());
+                }
+            }
+        }
+        self.queue.push_back((data.into(), target));
+        self.queued_bytes += data.len();
+        if self.flow.after_grow(self.queued_bytes) == FlowEvent::Pause {
+            self.pause_pending = true;
+        }
+        self.needs_settle = true;
+        Ok(())
+    }
+
+    pub(crate) fn send_one(&self, data: &[u8], target: Option<SocketAddr>) -> io::Result<usize> {
+        let Some(socket) = &self.socket else {
+            return Err(io::Error::from(io::ErrorKind::NotConnected));
+        };
+        match target {
+            Some(a) => socket.send_to(data, a),
+            None => socket.send(data),
+        }
+    }
+
+    /// Closes the endpoint (T3): nothing more is received; queued datagrams
+    /// are sent; then `connection_lost(None)` is called once, on a later
+    /// loop iteration. A second call does nothing.
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closing;
+            self.needs_settle = true;
+        }
+    }
+
+    /// Closes at once (T6): queued datagrams are dropped and
+    /// `connection_lost(None)` follows on a later iteration.
+    pub fn abort(&mut self) {
+        if matches!(self.state, State::Open | State::Closing) {
+            self.queue.clear();
+            self.queued_bytes = 0;
+            self.socket = None;
+            self.state = State::Finishing;
+            self.needs_settle = true;
+        }
+    }
+
+    /// True from `close()`/`abort()` on.
+    pub fn is_closing(&self) -> bool {
+        self.state != State::Open
+    }
+
+    /// Bytes of datagrams queued and not yet handed to the kernel (T8).
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// `(low, high)` (T9).
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        self.flow.limits()
+    }
+
+    /// Sets the flow-control marks with the same rules as streams (T10).
+    pub fn set_write_buffer_limits(
+        &mut self,
+        high: Option<usize>,
+        low: Option<usize>,
+    ) -> Result<(), TransportError> {
+        let (high, low) = resolve_limits(high, low)?;
+        if self.flow.set_limits(high, low, self.queued_bytes) == FlowEvent::Pause {
+            self.pause_pending = true;
+            self.needs_settle = true;
+        }
+        Ok(())
+    }
+
+    /// `"sockname"`, `"peername"` (connected endpoints only) and `"socket"`
+    /// (T4); anything else gives `default`.
+    pub fn get_extra_info(&self, name: &str, default: Option<ExtraInfo>) -> Option<ExtraInfo> {
+        let found = match name {
+            "sockname" => self
+                .sockname()
+                .map(|a| ExtraInfo::Address(Address::Inet(a))),
+            "peername" => self.remote.map(|a| ExtraInfo::Address(Address::Inet(a))),
+            "socket" => self
+                .socket
+                .as_ref()
+                .map(|s| ExtraInfo::Socket(s.as_raw_fd())),
+            _ => None,
+        };
+        found.or(default)
+    }
+
+    /// The local address.
+    pub fn sockname(&self) -> Option<SocketAddr> {
+        self.socket.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    /// The remote address given at creation, if connected.
+    pub fn peername(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+}
