@@ -139,3 +139,86 @@ fn shardloop_client_against_seed_python_echo_server() {
     assert_eq!(received(&log.borrow()), b"Hello World!");
     assert_eq!(log.borrow().last(), Some(&Ev::Lost(None)));
 }
+
+/// The seed's UDP echo client protocol, port from argv.
+const SEED_UDP_CLIENT: &str = r#"
+import asyncio, sys
+
+class EchoClientProtocol:
+    def __init__(self, message, loop):
+        self.message = message
+        self.loop = loop
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        print('Send:', self.message)
+        self.transport.sendto(self.message.encode())
+
+    def datagram_received(self, data, addr):
+        print("Received:", data.decode())
+        print("Close the socket")
+        self.transport.close()
+
+    def error_received(self, exc):
+        print('Error received:', exc)
+
+    def connection_lost(self, exc):
+        print("Socket closed, stop the event loop")
+        self.loop.stop()
+
+loop = asyncio.new_event_loop()
+message = "Hello World!"
+connect = loop.create_datagram_endpoint(
+    lambda: EchoClientProtocol(message, loop),
+    remote_addr=('127.0.0.1', int(sys.argv[1])))
+transport, protocol = loop.run_until_complete(connect)
+loop.call_later(20, loop.stop)  # bounded
+loop.run_forever()
+transport.close()
+loop.close()
+"#;
+
+struct UdpEcho;
+impl shardloop::DatagramProtocol for UdpEcho {
+    fn datagram_received(
+        &mut self,
+        t: &mut shardloop::DatagramTransport,
+        data: &[u8],
+        addr: std::net::SocketAddr,
+    ) {
+        t.sendto(data, Some(addr)).unwrap();
+    }
+}
+
+#[test]
+fn seed_python_udp_client_against_shardloop_udp_echo() {
+    let mut lp = EventLoop::new().unwrap();
+    let h = lp
+        .create_datagram_endpoint(
+            || UdpEcho,
+            Some("127.0.0.1:0".parse().unwrap()),
+            None,
+            shardloop::DatagramOptions::default(),
+        )
+        .unwrap();
+    let port = lp
+        .with_datagram(h, |_: &mut UdpEcho, t| t.sockname())
+        .flatten()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut child = python(SEED_UDP_CLIENT, &[&port]);
+    let status = run_until_exit(&mut lp, &mut child);
+    let out = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    assert!(status.success(), "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "Send: Hello World!",
+            "Received: Hello World!",
+            "Close the socket",
+            "Socket closed, stop the event loop",
+        ]
+    );
+}
