@@ -1,6 +1,6 @@
 //! RFC 863 discard: reads and throws away everything, answers nothing.
 
-use shardloop::Protocol;
+use shardloop::{DatagramProtocol, Protocol};
 
 /// One discard connection: all callbacks keep their empty defaults, so the
 /// transport reads, drops, and closes when the client does.
@@ -8,3 +8,9 @@ use shardloop::Protocol;
 pub struct Discard;
 
 impl Protocol for Discard {}
+
+/// Discard over UDP: every datagram is dropped.
+#[derive(Debug, Default)]
+pub struct UdpDiscard;
+
+impl DatagramProtocol for UdpDiscard {}

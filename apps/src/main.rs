@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use shardloop::config::{Config, ListenAddress, LogFormat, ShardCount};
+use shardloop::config::{Config, ListenAddress, ListenProtocol, LogFormat, ShardCount};
 use shardloop::runtime::available_cores;
 use shardloop::{Protocol, Runtime, RuntimeConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -126,10 +126,16 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     let mut rt = Runtime::start(rc).context("cannot start the shards")?;
 
     for l in &config.listeners {
-        let bound = match l.app.as_str() {
-            "echo" => listen(&mut rt, l, echo::Echo::default),
-            "discard" => listen(&mut rt, l, discard::Discard::default),
-            other => bail!("listener {:?}: unknown app {other:?}", l.name),
+        let bound = match (l.protocol, &l.address, l.app.as_str()) {
+            (ListenProtocol::Udp, ListenAddress::Inet(addr), app) => match app {
+                "echo" => rt.listen_udp(*addr, echo::UdpEcho::default),
+                "discard" => rt.listen_udp(*addr, discard::UdpDiscard::default),
+                other => bail!("listener {:?}: unknown app {other:?}", l.name),
+            }
+            .map(|a| format!("udp:{a}")),
+            (_, _, "echo") => listen(&mut rt, l, echo::Echo::default),
+            (_, _, "discard") => listen(&mut rt, l, discard::Discard::default),
+            (_, _, other) => bail!("listener {:?}: unknown app {other:?}", l.name),
         }
         .with_context(|| format!("listener {:?}", l.name))?;
         tracing::info!(

@@ -62,7 +62,8 @@ fn serve(config: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStder
         if line.contains("\"listening\"") {
             let start = line.find("\"address\":\"").unwrap() + 11;
             let end = start + line[start..].find('"').unwrap();
-            return (child, line[start..end].parse().unwrap(), err);
+            let addr = line[start..end].trim_start_matches("udp:");
+            return (child, addr.parse().unwrap(), err);
         }
     }
 }
@@ -288,4 +289,31 @@ fn the_server_survives_emfile_and_serves_again_when_descriptors_free_up() {
         logs.contains("backing off"),
         "EMFILE was hit and backed off"
     );
+}
+
+#[test]
+fn serve_runs_a_udp_echo_listener() {
+    let config = r#"
+[runtime]
+shards = 2
+pin_cores = false
+[log]
+format = "json"
+[[listener]]
+name = "udp-echo"
+address = "127.0.0.1:0"
+app = "echo"
+protocol = "udp"
+"#;
+    let (mut child, addr, _log) = serve(config);
+    for i in 0..20u8 {
+        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        c.send_to(&[i; 100], addr).unwrap();
+        let mut buf = [0; 200];
+        let (n, from) = c.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&[i; 100][..], addr));
+    }
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
 }

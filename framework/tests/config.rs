@@ -34,6 +34,11 @@ name = "sink"
 address = "unix:/tmp/sink.sock"
 app = "discard"
 distribution = "least-connections"
+[[listener]]
+name = "udp-echo"
+address = "127.0.0.1:9999"
+app = "echo"
+protocol = "udp"
 "#;
 
 fn invalid(text: &str) -> (String, usize, String) {
@@ -63,7 +68,12 @@ fn the_documented_shape_parses_into_validated_types() {
     assert_eq!(c.drain_timeout, Duration::from_secs(10));
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
-    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.listeners.len(), 3);
+    assert_eq!(
+        c.listeners[2].protocol,
+        shardloop::config::ListenProtocol::Udp
+    );
+    assert_eq!(c.listeners[2].distribution, Distribution::ReusePort);
     assert_eq!(
         c.listeners[0].address,
         ListenAddress::Inet("127.0.0.1:8888".parse().unwrap())

@@ -105,6 +105,16 @@ impl fmt::Display for ListenAddress {
     }
 }
 
+/// The transport protocol of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListenProtocol {
+    /// TCP (or a Unix stream socket).
+    #[default]
+    Tcp,
+    /// UDP: every shard binds its own `SO_REUSEPORT` socket.
+    Udp,
+}
+
 /// One `[[listener]]`: an address served by a named application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
@@ -114,6 +124,8 @@ pub struct ListenerConfig {
     pub address: ListenAddress,
     /// The application serving it, by name.
     pub app: String,
+    /// `protocol`: `"tcp"` (default) or `"udp"`.
+    pub protocol: ListenProtocol,
     /// How connections are spread over shards.
     pub distribution: Distribution,
     /// `listen()` backlog.
@@ -381,15 +393,41 @@ impl Validator<'_> {
                 format!("unknown app {app:?}: one of {}", apps.join(", ")),
             ));
         }
-        if let Some(p) = &l.protocol {
-            if p.get_ref() != "tcp" {
+        let protocol = match l
+            .protocol
+            .as_ref()
+            .map(|p| (p.get_ref().as_str(), p.span()))
+        {
+            None | Some(("tcp", _)) => ListenProtocol::Tcp,
+            Some(("udp", span)) => {
+                if matches!(address, ListenAddress::Unix(_)) {
+                    return Err(self.err(
+                        &key("protocol"),
+                        span,
+                        "\"udp\" needs an IP address, not a Unix socket",
+                    ));
+                }
+                if let Some(d) = l
+                    .distribution
+                    .as_ref()
+                    .filter(|d| d.get_ref() != "reuseport")
+                {
+                    return Err(self.err(
+                        &key("distribution"),
+                        d.span(),
+                        "UDP listeners always use \"reuseport\" (every shard binds the address)",
+                    ));
+                }
+                ListenProtocol::Udp
+            }
+            Some((other, span)) => {
                 return Err(self.err(
                     &key("protocol"),
-                    p.span(),
-                    format!("{:?} is not supported: \"tcp\"", p.get_ref()),
-                ));
+                    span,
+                    format!("{other:?} is not supported: \"tcp\" or \"udp\""),
+                ))
             }
-        }
+        };
         let distribution = match l.distribution.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
             None | Some(("round-robin", _)) => Distribution::RoundRobin,
             Some(("least-connections", _)) => Distribution::LeastConnections,
@@ -414,10 +452,16 @@ impl Validator<'_> {
                 return Err(self.err(&key("backlog"), b.span(), "must be between 1 and 65535"))
             }
         };
+        let distribution = if protocol == ListenProtocol::Udp {
+            Distribution::ReusePort
+        } else {
+            distribution
+        };
         Ok(ListenerConfig {
             name,
             address,
             app,
+            protocol,
             distribution,
             backlog,
         })
@@ -540,9 +584,13 @@ impl fmt::Display for Config {
                 "name = \"{}\"\naddress = \"{}\"\napp = \"{}\"",
                 l.name, l.address, l.app
             )?;
+            let protocol = match l.protocol {
+                ListenProtocol::Tcp => "tcp",
+                ListenProtocol::Udp => "udp",
+            };
             writeln!(
                 f,
-                "protocol = \"tcp\"\ndistribution = \"{distribution}\"\nbacklog = {}",
+                "protocol = \"{protocol}\"\ndistribution = \"{distribution}\"\nbacklog = {}",
                 l.backlog
             )?;
         }

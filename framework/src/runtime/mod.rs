@@ -304,6 +304,41 @@ impl Runtime {
         self.acceptor()?.add(socket, distribution, factory, id)
     }
 
+    /// Serves UDP on `addr`: every shard binds its own `SO_REUSEPORT`
+    /// socket on it, so the kernel spreads flows over the shards, and runs
+    /// one protocol instance from `factory` for its socket. Returns the
+    /// bound address (port 0 resolved).
+    pub fn listen_udp<P, F>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        P: crate::DatagramProtocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let options = crate::DatagramOptions {
+            reuse_port: true,
+            ..Default::default()
+        };
+        let mut bound = addr;
+        let mut sockets = Vec::with_capacity(self.shards.len());
+        for _ in &self.shards {
+            let socket = crate::shard::bind_udp(bound, &options)?;
+            bound = socket.local_addr()?;
+            sockets.push(socket);
+        }
+        let factory = Arc::new(factory);
+        for (shard, socket) in self.shards.iter().zip(sockets) {
+            let factory = Arc::clone(&factory);
+            shard
+                .handle
+                .submit(move |lp| {
+                    if let Err(e) = lp.adopt_udp(socket, None, || factory()) {
+                        tracing::error!(error = %e, "shard cannot serve its UDP socket");
+                    }
+                })
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        Ok(bound)
+    }
+
     fn listen_reuseport(
         &mut self,
         addr: SocketAddr,

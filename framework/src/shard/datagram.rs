@@ -178,6 +178,25 @@ impl DgramConn {
     }
 }
 
+/// Binds a non-blocking UDP socket with the options set before `bind`.
+pub(crate) fn bind_udp(local: SocketAddr, options: &DatagramOptions) -> io::Result<StdUdpSocket> {
+    let sock = Socket::new(Domain::for_address(local), Type::DGRAM, None)?;
+    if options.reuse_port {
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+    }
+    if options.allow_broadcast {
+        sock.set_broadcast(true)?;
+    }
+    if local.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.bind(&local.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {local}: {e}")))?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
 impl EventLoop {
     /// Creates a UDP endpoint (L1; asyncio's `create_datagram_endpoint`),
     /// IPv4 or IPv6: bound to `local_addr` (or to an ephemeral port of the
@@ -202,24 +221,21 @@ impl EventLoop {
                 ))
             }
         };
-        let sock = Socket::new(Domain::for_address(local), Type::DGRAM, None)?;
-        if options.reuse_port {
-            sock.set_reuse_address(true)?;
-            sock.set_reuse_port(true)?;
-        }
-        if options.allow_broadcast {
-            sock.set_broadcast(true)?;
-        }
-        if local.is_ipv6() {
-            sock.set_only_v6(true)?;
-        }
-        sock.bind(&local.into())
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {local}: {e}")))?;
+        let sock = bind_udp(local, &options)?;
         if let Some(remote) = remote_addr {
-            sock.connect(&remote.into())?;
+            sock.connect(remote)?;
         }
-        sock.set_nonblocking(true)?;
-        let socket = mio::net::UdpSocket::from_std(StdUdpSocket::from(sock));
+        self.adopt_udp(sock, remote_addr, factory)
+    }
+
+    /// Makes an endpoint of a bound (maybe connected) non-blocking socket.
+    pub(crate) fn adopt_udp<P: DatagramProtocol>(
+        &mut self,
+        sock: StdUdpSocket,
+        remote_addr: Option<SocketAddr>,
+        factory: impl FnOnce() -> P,
+    ) -> io::Result<ConnectionHandle> {
+        let socket = mio::net::UdpSocket::from_std(sock);
         // A buffer that holds the largest datagram, so none is truncated.
         if self.core.read_buf.len() < MAX_DATAGRAM {
             self.core.read_buf = vec![0; MAX_DATAGRAM].into_boxed_slice();

@@ -26,6 +26,7 @@ use mio::{Events, Poll, Registry, Token};
 use slotmap::{new_key_type, Key, KeyData, SlotMap};
 
 pub use config::LoopConfig;
+pub(crate) use datagram::bind_udp;
 pub use datagram::DatagramOptions;
 pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
 pub(crate) use scheduler::Stats;
