@@ -71,7 +71,7 @@
 //! A real server calls `lp.run_forever()` instead; see the examples in
 //! `framework/examples/`, which follow the asyncio documentation's own.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod error;
@@ -79,6 +79,7 @@ pub mod protocol;
 pub mod runtime;
 mod server;
 pub mod shard;
+mod sys;
 pub mod transport;
 
 pub use error::TransportError;

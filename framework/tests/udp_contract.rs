@@ -260,3 +260,33 @@ fn a_panic_in_a_datagram_callback_aborts_only_that_endpoint() {
     assert_eq!(got(&clog), vec![b"fine".to_vec()]);
     assert!(lp.is_connected(server));
 }
+
+#[test]
+fn a_burst_is_delivered_whole_and_in_order_with_and_without_batching() {
+    for batch in [16, 1] {
+        let mut config = shardloop::LoopConfig::default();
+        config.udp_batch = batch;
+        let mut lp = EventLoop::with_config(config).unwrap();
+        let (server, slog) = endpoint(&mut lp, Some("127.0.0.1:0"), None, false);
+        let saddr = addr_of(&mut lp, server);
+        // 100 datagrams of varied sizes queue up before the loop looks.
+        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent: Vec<Vec<u8>> = (0..100u32)
+            .map(|i| {
+                let mut d = i.to_be_bytes().to_vec();
+                d.extend(util::pattern((i as usize * 613) % 9000));
+                d
+            })
+            .collect();
+        for d in &sent {
+            c.send_to(d, saddr).unwrap();
+        }
+        run_until(&mut lp, |_| got(&slog).len() == 100);
+        assert!(got(&slog) == sent, "batch {batch}: whole and in order");
+        let from = c.local_addr().unwrap();
+        assert!(slog
+            .borrow()
+            .iter()
+            .all(|e| !matches!(e, Dv::Got(_, a) if *a != from)));
+    }
+}

@@ -33,6 +33,10 @@ pub struct LoopConfig {
     /// long (never earlier; at most an eighth later). `connection_lost`
     /// then gets a `TimedOut` error. `None`: no idle timeout.
     pub idle_timeout: Option<Duration>,
+    /// Datagrams received per `recvmmsg` call on UDP endpoints; 1 turns
+    /// batching off. Each slot holds the largest datagram (64 KiB), and the
+    /// buffer is allocated only once the loop has a UDP endpoint.
+    pub udp_batch: usize,
 }
 
 impl Default for LoopConfig {
@@ -47,6 +51,7 @@ impl Default for LoopConfig {
             events_capacity: 1024,
             accept_backoff: Duration::from_millis(100),
             idle_timeout: None,
+            udp_batch: 16,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::os::fd::AsRawFd;
 
 use mio::{Interest, Registry};
 use socket2::{Domain, Socket, Type};
@@ -10,13 +11,10 @@ use socket2::{Domain, Socket, Type};
 use super::connection::guarded;
 use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
+use crate::sys::RecvBatch;
 use crate::transport::flow::{FlowControl, FlowEvent};
 use crate::transport::stream::{is_transient, State};
 use crate::transport::DatagramTransport;
-
-/// The largest UDP payload (65,535 minus the UDP header): a receive buffer
-/// this big never truncates a datagram.
-pub(crate) const MAX_DATAGRAM: usize = 65_535 - 8;
 
 /// Options of [`EventLoop::create_datagram_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,30 +58,42 @@ impl DgramConn {
     pub(crate) fn on_event(
         &mut self,
         reg: &Registry,
-        buf: &mut [u8],
+        batch: &mut RecvBatch,
         deferred: &mut Vec<EntryKey>,
         ev: &mio::event::Event,
     ) {
         if ev.is_readable() || ev.is_error() {
-            self.receive(reg, buf, deferred);
+            self.receive(reg, batch, deferred);
         }
         if ev.is_writable() && !self.transport.queue.is_empty() {
             self.flush(reg, deferred);
         }
     }
 
-    /// Receives until `WouldBlock`, delivering each datagram whole.
-    fn receive(&mut self, reg: &Registry, buf: &mut [u8], deferred: &mut Vec<EntryKey>) {
+    /// Receives with `recvmmsg` until the socket is drained, delivering each
+    /// datagram whole and in order. A batch shorter than the buffer means
+    /// drained (every later arrival is a new edge), as for stream reads.
+    fn receive(&mut self, reg: &Registry, batch: &mut RecvBatch, deferred: &mut Vec<EntryKey>) {
         while self.transport.state == State::Open {
             let Some(socket) = &self.transport.socket else {
                 return;
             };
-            match socket.recv_from(buf) {
-                Ok((n, addr)) => {
-                    let data = &buf[..n];
-                    self.invoke("datagram_received", |p, t| {
-                        p.datagram_received(t, data, addr)
-                    });
+            match batch.recv(socket.as_raw_fd()) {
+                Ok(n) => {
+                    for i in 0..n {
+                        if self.transport.state != State::Open {
+                            return; // closed mid-batch: the rest is not delivered
+                        }
+                        let (data, addr) = batch.datagram(i);
+                        let Some(addr) = addr else { continue };
+                        self.invoke("datagram_received", |p, t| {
+                            p.datagram_received(t, data, addr)
+                        });
+                        self.settle(reg, deferred);
+                    }
+                    if n < batch.slots() {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -91,9 +101,9 @@ impl DgramConn {
                 // endpoint stays usable and reading goes on.
                 Err(e) => {
                     self.invoke("error_received", |p, t| p.error_received(t, e));
+                    self.settle(reg, deferred);
                 }
             }
-            self.settle(reg, deferred);
         }
     }
 
@@ -236,9 +246,8 @@ impl EventLoop {
         factory: impl FnOnce() -> P,
     ) -> io::Result<ConnectionHandle> {
         let socket = mio::net::UdpSocket::from_std(sock);
-        // A buffer that holds the largest datagram, so none is truncated.
-        if self.core.read_buf.len() < MAX_DATAGRAM {
-            self.core.read_buf = vec![0; MAX_DATAGRAM].into_boxed_slice();
+        if self.core.udp_batch.is_none() {
+            self.core.udp_batch = Some(RecvBatch::new(self.core.config.udp_batch));
         }
         let flow = FlowControl::with_limits(
             self.core.config.write_buffer_high,

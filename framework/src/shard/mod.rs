@@ -105,6 +105,8 @@ pub(crate) struct Core {
     spare: Vec<EntryKey>,
     handle: LoopHandle,
     config: LoopConfig,
+    /// `recvmmsg` buffers, made with the first UDP endpoint.
+    udp_batch: Option<crate::sys::RecvBatch>,
 }
 
 /// The event loop of one shard (asyncio's event loop, L1–L2).
@@ -160,6 +162,7 @@ impl EventLoop {
                 spare: Vec::new(),
                 handle: LoopHandle::new(),
                 config,
+                udp_batch: None,
             },
             running: false,
             mailbox: None,
@@ -486,7 +489,9 @@ impl Core {
                 }
             }
             Some(Entry::Dgram(d)) => {
-                d.on_event(registry, &mut self.read_buf, &mut self.deferred, ev)
+                if let Some(batch) = self.udp_batch.as_mut() {
+                    d.on_event(registry, batch, &mut self.deferred, ev);
+                }
             }
             Some(Entry::Listener(_)) => self.accept_ready(registry, key),
             Some(Entry::Connecting(c)) => c.on_event(ev),
