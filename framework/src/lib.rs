@@ -51,16 +51,22 @@
 //! let server = lp.create_server(|| Echo, "127.0.0.1:0")?;
 //! let addr = server.sockets()[0].as_inet().unwrap();
 //!
-//! // A plain blocking client on another thread, then stop the loop.
-//! let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+//! // A plain blocking client on another thread. A ShardHandle is how another
+//! // thread reaches the loop: when done, the client stops it.
+//! let shard = lp.shard_handle()?;
+//! let client = std::thread::spawn(move || {
 //!     use std::io::{Read, Write};
-//!     let mut s = std::net::TcpStream::connect(addr)?;
-//!     s.write_all(b"hello")?;
-//!     let mut buf = [0; 5];
-//!     s.read_exact(&mut buf)?;
-//!     Ok(buf.to_vec())
+//!     let echoed = (|| -> std::io::Result<Vec<u8>> {
+//!         let mut s = std::net::TcpStream::connect(addr)?;
+//!         s.write_all(b"hello")?;
+//!         let mut buf = [0; 5];
+//!         s.read_exact(&mut buf)?;
+//!         Ok(buf.to_vec())
+//!     })();
+//!     let _ = shard.submit(|lp| lp.stop());
+//!     echoed
 //! });
-//! lp.run_until(|_| client.is_finished())?;
+//! lp.run_forever()?;
 //! assert_eq!(client.join().unwrap()?, b"hello");
 //! server.close();
 //! server.wait_closed(&mut lp)?;
