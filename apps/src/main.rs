@@ -122,6 +122,7 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     rc.loop_config.write_buffer_high = config.write_buffer_high;
     rc.loop_config.write_buffer_low = config.write_buffer_low;
     rc.loop_config.idle_timeout = config.idle_timeout;
+    rc.loop_config.udp_batch = config.udp_batch;
     let shards = rc.shards;
     let mut rt = Runtime::start(rc).context("cannot start the shards")?;
 

@@ -108,6 +108,7 @@ fn defaults_fill_what_is_absent() {
     assert_eq!(c.idle_timeout, None);
     assert_eq!(c.metrics, None);
     assert_eq!(c.log_level, "info");
+    assert_eq!(c.udp_batch, 16);
 }
 
 #[test]
@@ -138,6 +139,12 @@ fn each_kind_of_bad_value_is_named() {
             "runtime.shards",
             2,
             "\"auto\"",
+        ),
+        (
+            "[runtime]\nudp_batch = 0\n",
+            "runtime.udp_batch",
+            2,
+            "from 1 (no batching) to 1024",
         ),
         (
             "[limits]\nwrite_buffer_high = \"lots\"\n",

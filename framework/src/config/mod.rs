@@ -7,6 +7,7 @@
 //! [runtime]
 //! shards = "auto"            # or an integer >= 1
 //! pin_cores = true
+//! udp_batch = 16             # datagrams per recvmmsg/sendmmsg; 1: no batching
 //! [limits]
 //! write_buffer_high = "64KiB"
 //! write_buffer_low = "16KiB"
@@ -139,6 +140,9 @@ pub struct Config {
     pub shards: ShardCount,
     /// `[runtime] pin_cores`.
     pub pin_cores: bool,
+    /// `[runtime] udp_batch`: datagrams per `recvmmsg`/`sendmmsg` (1 to
+    /// 1024; 1 turns batching off).
+    pub udp_batch: usize,
     /// `[limits] write_buffer_high`, bytes.
     pub write_buffer_high: usize,
     /// `[limits] write_buffer_low`, bytes.
@@ -219,6 +223,20 @@ impl Validator<'_> {
                     ))
                 }
             },
+        };
+        let udp_batch = match &raw.runtime.udp_batch {
+            None => crate::LoopConfig::default().udp_batch,
+            Some(n) if (1..=1024).contains(n.get_ref()) => *n.get_ref() as usize,
+            Some(n) => {
+                return Err(self.err(
+                    "runtime.udp_batch",
+                    n.span(),
+                    format!(
+                        "{} is not allowed: an integer from 1 (no batching) to 1024",
+                        n.get_ref()
+                    ),
+                ))
+            }
         };
         let l = &raw.limits;
         let high = l
@@ -342,6 +360,7 @@ impl Validator<'_> {
         Ok(Config {
             shards,
             pin_cores: raw.runtime.pin_cores.unwrap_or(true),
+            udp_batch,
             write_buffer_high,
             write_buffer_low,
             max_connections,
@@ -546,6 +565,7 @@ impl fmt::Display for Config {
             ShardCount::Count(n) => writeln!(f, "shards = {n}")?,
         }
         writeln!(f, "pin_cores = {}", self.pin_cores)?;
+        writeln!(f, "udp_batch = {}", self.udp_batch)?;
         writeln!(f, "\n[limits]")?;
         writeln!(
             f,

@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawRuntime {
     pub shards: Option<Spanned<IntOrText>>,
     pub pin_cores: Option<bool>,
+    pub udp_batch: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

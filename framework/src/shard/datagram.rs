@@ -11,7 +11,7 @@ use socket2::{Domain, Socket, Type};
 use super::connection::guarded;
 use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
-use crate::sys::RecvBatch;
+use crate::sys::{SendBatch, UdpBatch};
 use crate::transport::flow::{FlowControl, FlowEvent};
 use crate::transport::stream::{is_transient, State};
 use crate::transport::DatagramTransport;
@@ -58,7 +58,7 @@ impl DgramConn {
     pub(crate) fn on_event(
         &mut self,
         reg: &Registry,
-        batch: &mut RecvBatch,
+        batch: &mut UdpBatch,
         deferred: &mut Vec<EntryKey>,
         ev: &mio::event::Event,
     ) {
@@ -66,32 +66,41 @@ impl DgramConn {
             self.receive(reg, batch, deferred);
         }
         if ev.is_writable() && !self.transport.queue.is_empty() {
-            self.flush(reg, deferred);
+            self.flush(reg, &mut batch.send, deferred);
         }
     }
 
     /// Receives with `recvmmsg` until the socket is drained, delivering each
     /// datagram whole and in order. A batch shorter than the buffer means
     /// drained (every later arrival is a new edge), as for stream reads.
-    fn receive(&mut self, reg: &Registry, batch: &mut RecvBatch, deferred: &mut Vec<EntryKey>) {
+    ///
+    /// While a batch of several is delivered the transport is corked: what
+    /// the protocol sends in answer is queued, then flushed with `sendmmsg`
+    /// once the batch is done.
+    fn receive(&mut self, reg: &Registry, batch: &mut UdpBatch, deferred: &mut Vec<EntryKey>) {
         while self.transport.state == State::Open {
             let Some(socket) = &self.transport.socket else {
                 return;
             };
-            match batch.recv(socket.as_raw_fd()) {
+            match batch.recv.recv(socket.as_raw_fd()) {
                 Ok(n) => {
+                    self.transport.corked = n > 1;
                     for i in 0..n {
                         if self.transport.state != State::Open {
-                            return; // closed mid-batch: the rest is not delivered
+                            break; // closed mid-batch: the rest is not delivered
                         }
-                        let (data, addr) = batch.datagram(i);
+                        let (data, addr) = batch.recv.datagram(i);
                         let Some(addr) = addr else { continue };
                         self.invoke("datagram_received", |p, t| {
                             p.datagram_received(t, data, addr)
                         });
                         self.settle(reg, deferred);
                     }
-                    if n < batch.slots() {
+                    self.transport.corked = false;
+                    if !self.transport.queue.is_empty() && !self.transport.writable_registered {
+                        self.flush(reg, &mut batch.send, deferred);
+                    }
+                    if n < batch.recv.slots() || self.transport.state != State::Open {
                         return;
                     }
                 }
@@ -107,25 +116,25 @@ impl DgramConn {
         }
     }
 
-    /// Sends queued datagrams until `WouldBlock`; a datagram that fails is
-    /// dropped and its error reported.
-    fn flush(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
+    /// Sends queued datagrams, several per `sendmmsg`, until the queue is
+    /// empty or the kernel says `WouldBlock`; a datagram that fails is
+    /// dropped and its error reported (P7).
+    fn flush(&mut self, reg: &Registry, send: &mut SendBatch, deferred: &mut Vec<EntryKey>) {
         let t = &mut self.transport;
-        while let Some((data, target)) = t.queue.front() {
-            match t.send_one(data, *target) {
+        while !t.queue.is_empty() {
+            let Some(socket) = &t.socket else { break };
+            match send.send(socket.as_raw_fd(), t.queue.iter()) {
+                Ok(n) => t.queue.pop(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if is_transient(&e) => continue,
-                result => {
-                    if let Err(e) = result {
-                        t.errors.push(e);
-                    }
-                    t.queued_bytes -= data.len();
-                    t.queue.pop_front();
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    t.errors.push(e);
+                    t.queue.pop(1);
                 }
             }
         }
         t.needs_settle = true;
-        if t.flow.after_drain(t.queued_bytes) == FlowEvent::Resume {
+        if t.flow.after_drain(t.queue.bytes()) == FlowEvent::Resume {
             self.invoke("resume_writing", |p, t| p.resume_writing(t));
         }
         self.settle(reg, deferred);
@@ -158,7 +167,8 @@ impl DgramConn {
             if t.state == State::Finishing {
                 deferred.push(key);
             }
-            let want = !t.queue.is_empty();
+            // A corked queue is flushed right after its batch, not on WRITABLE.
+            let want = !t.queue.is_empty() && !t.corked;
             if want != t.writable_registered {
                 if let Some(socket) = t.socket.as_mut() {
                     let interest = if want {
@@ -247,7 +257,7 @@ impl EventLoop {
     ) -> io::Result<ConnectionHandle> {
         let socket = mio::net::UdpSocket::from_std(sock);
         if self.core.udp_batch.is_none() {
-            self.core.udp_batch = Some(RecvBatch::new(self.core.config.udp_batch));
+            self.core.udp_batch = Some(UdpBatch::new(self.core.config.udp_batch));
         }
         let flow = FlowControl::with_limits(
             self.core.config.write_buffer_high,

@@ -105,8 +105,8 @@ pub(crate) struct Core {
     spare: Vec<EntryKey>,
     handle: LoopHandle,
     config: LoopConfig,
-    /// `recvmmsg` buffers, made with the first UDP endpoint.
-    udp_batch: Option<crate::sys::RecvBatch>,
+    /// `recvmmsg`/`sendmmsg` buffers, made with the first UDP endpoint.
+    udp_batch: Option<crate::sys::UdpBatch>,
 }
 
 /// The event loop of one shard (asyncio's event loop, L1–L2).

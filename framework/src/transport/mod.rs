@@ -4,6 +4,7 @@
 //! write queue ([`write_buffer`]) and flow-control rules ([`flow`]) are
 //! written once here for every transport kind.
 
+pub(crate) mod datagram_queue;
 pub mod flow;
 pub(crate) mod listener;
 pub(crate) mod socket;

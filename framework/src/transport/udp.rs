@@ -4,13 +4,13 @@
 //! As for streams, methods here never call back into the protocol (P10):
 //! they record what happened and the loop acts when the callback returns.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
 use mio::net::UdpSocket;
 
+use super::datagram_queue::DatagramQueue;
 use super::flow::{resolve_limits, FlowControl, FlowEvent};
 use super::stream::{is_transient, State};
 use super::{Address, ExtraInfo};
@@ -31,10 +31,12 @@ pub struct DatagramTransport {
     lp: LoopHandle,
     remote: Option<SocketAddr>,
     pub(crate) state: State,
-    /// Datagrams the kernel refused for now, with their target (`None`:
-    /// the connected remote).
-    pub(crate) queue: VecDeque<(Box<[u8]>, Option<SocketAddr>)>,
-    pub(crate) queued_bytes: usize,
+    /// Datagrams the kernel refused for now (or corked), with their target
+    /// (`None`: the connected remote).
+    pub(crate) queue: DatagramQueue,
+    /// Set while the loop delivers a batch of received datagrams: sends
+    /// are queued and leave together in one `sendmmsg` after the batch.
+    pub(crate) corked: bool,
     pub(crate) flow: FlowControl,
     pub(crate) pause_pending: bool,
     pub(crate) needs_settle: bool,
@@ -59,8 +61,8 @@ impl DatagramTransport {
             lp,
             remote,
             state: State::Open,
-            queue: VecDeque::new(),
-            queued_bytes: 0,
+            queue: DatagramQueue::default(),
+            corked: false,
             flow,
             pause_pending: false,
             needs_settle: false,
@@ -87,7 +89,9 @@ impl DatagramTransport {
     ///
     /// When the kernel says `WouldBlock` the datagram is queued and sent when
     /// the socket is writable; the queue obeys flow control as streams do
-    /// (P8). A send that fails (e.g. connection refused, reported by ICMP)
+    /// (P8). Inside `datagram_received` for a batch of several datagrams
+    /// (`recvmmsg`), sends are queued and all leave in one `sendmmsg` as
+    /// soon as the batch has been delivered, in order. A send that fails (e.g. connection refused, reported by ICMP)
     /// drops that datagram and is delivered to `error_received` as soon as
     /// the current callback returns; the endpoint stays usable (P7).
     /// After `close`/`abort` the datagram is dropped:
@@ -104,7 +108,7 @@ impl DatagramTransport {
             (None, Some(a)) => Some(a),
             (None, None) => return Err(TransportError::NoAddress),
         };
-        if self.queue.is_empty() {
+        if self.queue.is_empty() && !self.corked {
             match self.send_one(data, target) {
                 Ok(_) => return Ok(()),
                 Err(e) if is_transient(&e) => {}
@@ -115,16 +119,15 @@ impl DatagramTransport {
                 }
             }
         }
-        self.queue.push_back((data.into(), target));
-        self.queued_bytes += data.len();
-        if self.flow.after_grow(self.queued_bytes) == FlowEvent::Pause {
+        self.queue.push(data, target);
+        if self.flow.after_grow(self.queue.bytes()) == FlowEvent::Pause {
             self.pause_pending = true;
         }
         self.needs_settle = true;
         Ok(())
     }
 
-    pub(crate) fn send_one(&self, data: &[u8], target: Option<SocketAddr>) -> io::Result<usize> {
+    fn send_one(&self, data: &[u8], target: Option<SocketAddr>) -> io::Result<usize> {
         let Some(socket) = &self.socket else {
             return Err(io::Error::from(io::ErrorKind::NotConnected));
         };
@@ -149,7 +152,6 @@ impl DatagramTransport {
     pub fn abort(&mut self) {
         if matches!(self.state, State::Open | State::Closing) {
             self.queue.clear();
-            self.queued_bytes = 0;
             self.socket = None;
             self.state = State::Finishing;
             self.needs_settle = true;
@@ -163,7 +165,7 @@ impl DatagramTransport {
 
     /// Bytes of datagrams queued and not yet handed to the kernel (T8).
     pub fn get_write_buffer_size(&self) -> usize {
-        self.queued_bytes
+        self.queue.bytes()
     }
 
     /// `(low, high)` (T9).
@@ -178,7 +180,7 @@ impl DatagramTransport {
         low: Option<usize>,
     ) -> Result<(), TransportError> {
         let (high, low) = resolve_limits(high, low)?;
-        if self.flow.set_limits(high, low, self.queued_bytes) == FlowEvent::Pause {
+        if self.flow.set_limits(high, low, self.queue.bytes()) == FlowEvent::Pause {
             self.pause_pending = true;
             self.needs_settle = true;
         }
