@@ -86,6 +86,7 @@ pub mod runtime;
 mod server;
 pub mod shard;
 mod sys;
+pub mod tls;
 pub mod transport;
 
 pub use error::TransportError;
@@ -96,4 +97,7 @@ pub use shard::{
     ConnectionHandle, DatagramOptions, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle,
     ShardStats,
 };
-pub use transport::{Address, ConnectedSocket, DatagramTransport, ExtraInfo, Transport};
+pub use tls::{ClientAuth, TlsClientConfig, TlsServerConfig};
+pub use transport::{
+    Address, CipherInfo, ConnectedSocket, DatagramTransport, ExtraInfo, TlsContext, Transport,
+};

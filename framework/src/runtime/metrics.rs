@@ -108,7 +108,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// The Prometheus text exposition of every shard's counters.
 fn render(snapshots: &[Option<ShardStats>], gauges: &RuntimeGauges) -> String {
     type Field = fn(&ShardStats) -> u64;
-    let families: [(&str, &str, &str, Field); 7] = [
+    let families: [(&str, &str, &str, Field); 8] = [
         (
             "shardloop_connections_accepted_total",
             "counter",
@@ -150,6 +150,12 @@ fn render(snapshots: &[Option<ShardStats>], gauges: &RuntimeGauges) -> String {
             "counter",
             "Accept back-offs for lack of descriptors.",
             |s| s.accept_backoffs,
+        ),
+        (
+            "shardloop_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out.",
+            |s| s.tls_handshake_failures,
         ),
     ];
     let mut out = String::new();

@@ -121,8 +121,27 @@ impl Gauges {
     }
 }
 
-/// A factory that runs on any shard and builds the protocol there.
-pub(crate) type SendFactory = Arc<dyn Fn() -> Box<dyn DynProtocol> + Send + Sync>;
+/// What a runtime listener serves: a factory that runs on any shard and
+/// builds the protocol there, and the TLS configuration, if any, whose
+/// handshake the shard runs before `connection_made`.
+pub(crate) struct Service {
+    pub(crate) make: Box<dyn Fn() -> Box<dyn DynProtocol> + Send + Sync>,
+    pub(crate) tls: Option<crate::tls::TlsServerConfig>,
+}
+
+/// A listener's service, shared by the acceptor and every shard.
+pub(crate) type SendFactory = Arc<Service>;
+
+fn service<P, F>(factory: F, tls: Option<crate::tls::TlsServerConfig>) -> SendFactory
+where
+    P: Protocol,
+    F: Fn() -> P + Send + Sync + 'static,
+{
+    Arc::new(Service {
+        make: Box::new(move || Box::new(factory()) as Box<dyn DynProtocol>),
+        tls,
+    })
+}
 
 struct Shard {
     handle: ShardHandle,
@@ -257,7 +276,37 @@ impl Runtime {
         P: Protocol,
         F: Fn() -> P + Send + Sync + 'static,
     {
-        let factory: SendFactory = Arc::new(move || Box::new(factory()) as Box<dyn DynProtocol>);
+        self.listen_service(addr, distribution, backlog, service(factory, None))
+    }
+
+    /// Serves TLS on `addr`, as [`listen`](Self::listen): the acceptor only
+    /// accepts; each shard runs the handshake of the connections it owns,
+    /// bounded by the configuration's handshake timeout, and calls
+    /// `connection_made` once it has completed. A failed or timed-out
+    /// handshake is logged and counted (`tls_handshake_failures`) and never
+    /// reaches the protocol.
+    pub fn listen_tls<P, F>(
+        &mut self,
+        addr: SocketAddr,
+        distribution: Distribution,
+        backlog: u32,
+        tls: crate::tls::TlsServerConfig,
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        P: Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        self.listen_service(addr, distribution, backlog, service(factory, Some(tls)))
+    }
+
+    fn listen_service(
+        &mut self,
+        addr: SocketAddr,
+        distribution: Distribution,
+        backlog: u32,
+        factory: SendFactory,
+    ) -> io::Result<SocketAddr> {
         let id = self.next_listener;
         self.next_listener += 1;
         match distribution {
@@ -292,7 +341,7 @@ impl Runtime {
                 "reuseport needs a TCP address",
             ));
         }
-        let factory: SendFactory = Arc::new(move || Box::new(factory()) as Box<dyn DynProtocol>);
+        let factory = service(factory, None);
         let id = self.next_listener;
         self.next_listener += 1;
         let socket = ListenSocket::bind_unix(path, backlog).map_err(|e| {

@@ -14,8 +14,10 @@ use super::{token_of, Core, Entry, EntryKey, EventLoop, Stats};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::runtime::{Gauges, SendFactory};
 use crate::server::{Server, ServerShared};
+use crate::tls::TlsServerConfig;
 use crate::transport::listener::{AcceptError, ListenSocket};
 use crate::transport::socket::Stream;
+use crate::transport::tls::TlsSession;
 use crate::transport::Address;
 
 /// Makes one protocol instance per accepted connection.
@@ -25,6 +27,8 @@ pub(crate) struct Listener {
     socket: ListenSocket,
     factory: Factory,
     server: Rc<ServerShared>,
+    /// TLS to run on every accepted connection before `connection_made`.
+    tls: Option<TlsServerConfig>,
     /// Out of descriptors: a timer will try again.
     backing_off: bool,
 }
@@ -44,6 +48,32 @@ impl EventLoop {
         P: Protocol,
         F: FnMut() -> P + 'static,
     {
+        let sockets = self.bind_tcp_all(addr)?;
+        self.serve(sockets, boxed(factory), Vec::new(), None, None)
+    }
+
+    /// Serves TLS on every address `addr` resolves to, as
+    /// [`create_server`](Self::create_server): each accepted connection
+    /// first completes its handshake on this loop, bounded by the
+    /// configuration's handshake timeout; only then does its protocol get
+    /// `connection_made`. A failed or timed-out handshake is logged, counted
+    /// in [`ShardStats::tls_handshake_failures`](crate::ShardStats), and
+    /// never reaches the protocol.
+    pub fn create_tls_server<P, F>(
+        &mut self,
+        factory: F,
+        addr: impl ToSocketAddrs,
+        tls: TlsServerConfig,
+    ) -> io::Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        let sockets = self.bind_tcp_all(addr)?;
+        self.serve(sockets, boxed(factory), Vec::new(), None, Some(tls))
+    }
+
+    fn bind_tcp_all(&mut self, addr: impl ToSocketAddrs) -> io::Result<Vec<ListenSocket>> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         if addrs.is_empty() {
             return Err(io::Error::new(
@@ -52,14 +82,13 @@ impl EventLoop {
             ));
         }
         let backlog = self.core.config.backlog;
-        let sockets = addrs
+        addrs
             .iter()
             .map(|a| {
                 ListenSocket::bind_tcp(*a, backlog, false)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
             })
-            .collect::<io::Result<Vec<_>>>()?;
-        self.serve(sockets, boxed(factory), Vec::new(), None)
+            .collect()
     }
 
     /// Serves a Unix stream socket at `path` (L2). A stale socket file is
@@ -85,6 +114,7 @@ impl EventLoop {
             boxed(factory),
             vec![path.to_path_buf()],
             None,
+            None,
         )
     }
 
@@ -97,8 +127,9 @@ impl EventLoop {
         gauges: Gauges,
         id: u64,
     ) -> io::Result<()> {
-        let factory: Factory = Rc::new(RefCell::new(move || factory()));
-        let server = self.serve(sockets_of(socket), factory, Vec::new(), Some(gauges))?;
+        let tls = factory.tls.clone();
+        let make: Factory = Rc::new(RefCell::new(move || (factory.make)()));
+        let server = self.serve(sockets_of(socket), make, Vec::new(), Some(gauges), tls)?;
         self.runtime_servers.insert(id, server);
         Ok(())
     }
@@ -120,7 +151,7 @@ impl EventLoop {
                 Some(gauges.clone()),
             ))
         }));
-        let protocol = match panic::catch_unwind(AssertUnwindSafe(|| factory())) {
+        let protocol = match panic::catch_unwind(AssertUnwindSafe(|| (factory.make)())) {
             Ok(p) => p,
             Err(_) => {
                 tracing::error!(%peer, "protocol factory panicked; connection dropped");
@@ -128,13 +159,17 @@ impl EventLoop {
                 return;
             }
         };
-        if let Err(e) = self.core.adopt(
-            self.poll.registry(),
-            stream,
-            Some(peer.clone()),
-            protocol,
-            Some(group),
-        ) {
+        let adopted = server_session(factory.tls.as_ref()).and_then(|tls| {
+            self.core.adopt(
+                self.poll.registry(),
+                stream,
+                Some(peer.clone()),
+                protocol,
+                Some(group),
+                tls,
+            )
+        });
+        if let Err(e) = adopted {
             tracing::warn!(%peer, error = %e, "cannot register handed-off connection");
             gauges.closed();
         }
@@ -156,6 +191,7 @@ impl EventLoop {
         factory: Factory,
         unix_paths: Vec<std::path::PathBuf>,
         gauges: Option<Gauges>,
+        tls: Option<TlsServerConfig>,
     ) -> io::Result<Server> {
         let addresses = sockets
             .iter()
@@ -167,6 +203,7 @@ impl EventLoop {
                 socket,
                 factory: Rc::clone(&factory),
                 server: Rc::clone(&shared),
+                tls: tls.clone(),
                 backing_off: false,
             }));
             let Some(Entry::Listener(l)) = self.core.entries.get_mut(key) else {
@@ -206,6 +243,15 @@ fn boxed<P: Protocol>(mut factory: impl FnMut() -> P + 'static) -> Factory {
     }))
 }
 
+/// A fresh server-side TLS session for one accepted connection, with its
+/// handshake timeout.
+fn server_session(
+    tls: Option<&TlsServerConfig>,
+) -> io::Result<Option<(TlsSession, std::time::Duration)>> {
+    tls.map(|c| Ok((TlsSession::server(c.rustls())?, c.handshake_timeout())))
+        .transpose()
+}
+
 fn sockets_of(socket: ListenSocket) -> Vec<ListenSocket> {
     vec![socket]
 }
@@ -216,9 +262,9 @@ impl Core {
     /// `accept_backoff` (the kernel backlog holds the rest) — never a busy
     /// loop, never a dead listener.
     pub(crate) fn accept_ready(&mut self, registry: &Registry, key: EntryKey) {
-        let (factory, server) = match self.entries.get(key) {
+        let (factory, server, tls) = match self.entries.get(key) {
             Some(Entry::Listener(l)) if !l.backing_off && !l.server.is_closed() => {
-                (Rc::clone(&l.factory), Rc::clone(&l.server))
+                (Rc::clone(&l.factory), Rc::clone(&l.server), l.tls.clone())
             }
             _ => return,
         };
@@ -233,13 +279,17 @@ impl Core {
                         tracing::error!(%peer, "protocol factory panicked; connection dropped");
                         continue;
                     };
-                    if let Err(e) = self.adopt(
-                        registry,
-                        stream,
-                        Some(peer.clone()),
-                        protocol,
-                        Some(Rc::clone(&server)),
-                    ) {
+                    let adopted = server_session(tls.as_ref()).and_then(|tls| {
+                        self.adopt(
+                            registry,
+                            stream,
+                            Some(peer.clone()),
+                            protocol,
+                            Some(Rc::clone(&server)),
+                            tls,
+                        )
+                    });
+                    if let Err(e) = adopted {
                         tracing::warn!(%peer, error = %e, "cannot register accepted connection");
                     }
                 }

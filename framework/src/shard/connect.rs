@@ -14,7 +14,9 @@ use crate::protocol::{DynProtocol, Protocol};
 use crate::server::ServerShared;
 use crate::transport::flow::FlowControl;
 use crate::transport::socket::{Address, ConnectedSocket, Stream};
+use crate::transport::tls::TlsSession;
 use crate::transport::Transport;
+use std::time::Duration;
 
 /// A non-blocking connect in progress.
 pub(crate) struct Connecting {
@@ -104,11 +106,11 @@ impl EventLoop {
     ) -> io::Result<ConnectionHandle> {
         let protocol: Box<dyn DynProtocol> = Box::new(factory());
         self.core
-            .adopt(self.poll.registry(), stream, peer, protocol, None)
+            .adopt(self.poll.registry(), stream, peer, protocol, None, None)
     }
 
     /// Runs the loop until the non-blocking connect of `stream` completes.
-    fn finish_connect(&mut self, stream: Stream) -> io::Result<Stream> {
+    pub(crate) fn finish_connect(&mut self, stream: Stream) -> io::Result<Stream> {
         let key = self.core.entries.insert(Entry::Connecting(Connecting {
             stream,
             result: None,
@@ -144,7 +146,8 @@ impl EventLoop {
 
 impl Core {
     /// Makes a connection of an open socket: slab entry, registration,
-    /// `connection_made`.
+    /// `connection_made` — or, with `tls`, the start of the handshake
+    /// (`connection_made` follows its completion) and its timer.
     pub(crate) fn adopt(
         &mut self,
         registry: &Registry,
@@ -152,6 +155,7 @@ impl Core {
         peer: Option<Address>,
         protocol: Box<dyn DynProtocol>,
         server: Option<Rc<ServerShared>>,
+        tls: Option<(TlsSession, Duration)>,
     ) -> io::Result<ConnectionHandle> {
         if self.config.tcp_nodelay {
             if let Err(e) = stream.set_nodelay(true) {
@@ -185,7 +189,22 @@ impl Core {
             conn.server = Some(server);
         }
         let mut ctx = Core::ctx(registry, &mut self.read_buf, &mut self.deferred);
-        conn.made(&mut ctx);
-        Ok(ConnectionHandle(key))
+        let Some((session, timeout)) = tls else {
+            conn.made(&mut ctx);
+            return Ok(ConnectionHandle(key));
+        };
+        let handle = ConnectionHandle(key);
+        let t = &mut conn.transport;
+        let tls = t.tls.insert(Box::new(session));
+        tls.timer = Some(
+            self.handle
+                .call_later(timeout, move |lp| lp.expire_handshake(handle)),
+        );
+        // A client speaks first: its ClientHello leaves now.
+        tls.drain_into(&mut t.buffer);
+        t.send_queue();
+        t.needs_settle = true;
+        conn.settle(&mut ctx);
+        Ok(handle)
     }
 }

@@ -266,7 +266,7 @@ impl EventLoop {
         let lp = self.core.handle.clone();
         let protocol: Box<dyn DynDatagramProtocol> = Box::new(factory());
         let key = self.core.entries.insert_with_key(|k| {
-            Entry::Dgram(DgramConn {
+            Entry::Dgram(Box::new(DgramConn {
                 transport: DatagramTransport::new(
                     socket,
                     ConnectionHandle(k),
@@ -275,7 +275,7 @@ impl EventLoop {
                     flow,
                 ),
                 protocol,
-            })
+            }))
         });
         let registry = self.poll.registry();
         let Some(Entry::Dgram(conn)) = self.core.entries.get_mut(key) else {

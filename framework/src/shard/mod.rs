@@ -16,6 +16,7 @@ mod connection;
 mod datagram;
 mod mailbox;
 mod scheduler;
+mod tls;
 
 use std::collections::HashMap;
 use std::io;
@@ -80,6 +81,8 @@ pub struct ShardStats {
     pub pause_writing: u64,
     /// Times a listener of this loop backed off for lack of descriptors.
     pub accept_backoffs: u64,
+    /// TLS handshakes that failed or timed out (never seen by a protocol).
+    pub tls_handshake_failures: u64,
 }
 
 /// Identifies one connection of a loop. Generation-checked: once the
@@ -90,7 +93,9 @@ pub struct ConnectionHandle(pub(crate) EntryKey);
 
 pub(crate) enum Entry {
     Conn(Connection),
-    Dgram(datagram::DgramConn),
+    /// Boxed: endpoints are few (one per shard for a UDP service), and
+    /// connections should not pay for their larger send queue.
+    Dgram(Box<datagram::DgramConn>),
     Listener(Listener),
     Connecting(Connecting),
 }
@@ -367,6 +372,7 @@ impl EventLoop {
             bytes_out,
             pause_writing: s.pause_writing.get(),
             accept_backoffs: s.accept_backoffs.get(),
+            tls_handshake_failures: s.tls_handshake_failures.get(),
         }
     }
 

@@ -48,6 +48,7 @@ pub(crate) struct Stats {
     pub(crate) bytes_out: Cell<u64>,
     pub(crate) pause_writing: Cell<u64>,
     pub(crate) accept_backoffs: Cell<u64>,
+    pub(crate) tls_handshake_failures: Cell<u64>,
 }
 
 impl Stats {

@@ -1,6 +1,7 @@
 //! Transports: the loop-owned side of a connection that protocols write to.
 //!
-//! The stream transport ([`Transport`]) serves TCP and Unix sockets; the
+//! The stream transport ([`Transport`]) serves TCP, Unix sockets and TLS
+//! over either; the
 //! write queue ([`write_buffer`]) and flow-control rules ([`flow`]) are
 //! written once here for every transport kind.
 
@@ -9,6 +10,7 @@ pub mod flow;
 pub(crate) mod listener;
 pub(crate) mod socket;
 pub(crate) mod stream;
+pub(crate) mod tls;
 pub(crate) mod udp;
 pub(crate) mod write_buffer;
 
@@ -16,6 +18,7 @@ use std::os::fd::RawFd;
 
 pub use socket::{Address, ConnectedSocket};
 pub use stream::Transport;
+pub use tls::{CipherInfo, TlsContext};
 pub use udp::DatagramTransport;
 
 /// A value returned by `get_extra_info` (T4). Which names exist depends on
@@ -29,4 +32,18 @@ pub enum ExtraInfo {
     /// `"socket"`: the raw descriptor, borrowed — valid while the transport
     /// is open; do not close it.
     Socket(RawFd),
+    /// `"cipher"` (TLS): suite name, protocol version, secret bits.
+    Cipher(CipherInfo),
+    /// `"peercert"` (TLS): the peer's end-entity certificate, DER. Absent
+    /// (the default is returned) when the peer sent none.
+    PeerCert(Vec<u8>),
+    /// `"compression"` (TLS): always `None` — TLS compression is never used.
+    Compression(Option<String>),
+    /// `"sslcontext"` (TLS): the rustls configuration in use.
+    SslContext(TlsContext),
+    /// `"alpn_protocol"` (TLS): the protocol ALPN selected, if any.
+    AlpnProtocol(Vec<u8>),
+    /// `"server_hostname"` (TLS): the SNI name (the one the client asked
+    /// for; on a client, the one it verified the server against).
+    ServerHostname(String),
 }

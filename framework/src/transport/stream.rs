@@ -1,5 +1,6 @@
 //! The stream [`Transport`]: what a [`Protocol`](crate::Protocol) calls to
-//! write, close and control flow on its TCP or Unix connection (T3–T13).
+//! write, close and control flow on its TCP, Unix or TLS connection
+//! (T3–T13).
 //!
 //! Methods here never call back into the protocol (P10). They record what
 //! happened; the loop acts on it as soon as the current callback returns.
@@ -10,6 +11,7 @@ use std::os::fd::AsRawFd;
 
 use super::flow::{resolve_limits, FlowControl, FlowEvent};
 use super::socket::{Address, Stream};
+use super::tls::TlsSession;
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use crate::error::TransportError;
@@ -83,6 +85,9 @@ pub struct Transport {
     pub(crate) idle_mark: u64,
     pub(crate) idle_sweeps: u32,
     peer: Option<Address>,
+    /// The TLS layer, if this is a TLS connection (boxed: plain TCP pays
+    /// one pointer).
+    pub(crate) tls: Option<Box<TlsSession>>,
 }
 
 impl Transport {
@@ -114,6 +119,7 @@ impl Transport {
             idle_mark: 0,
             idle_sweeps: 0,
             peer,
+            tls: None,
         }
     }
 
@@ -144,6 +150,10 @@ impl Transport {
         if data.is_empty() {
             return Ok(());
         }
+        if self.tls.is_some() {
+            self.write_tls(&[IoSlice::new(data)]);
+            return Ok(());
+        }
         let mut rest = data;
         if self.buffer.is_empty() {
             match self.try_send(|io| io.write(data)) {
@@ -163,6 +173,14 @@ impl Transport {
     /// all (T12). Obeys flow control like `write`.
     pub fn writelines<B: AsRef<[u8]>>(&mut self, parts: &[B]) -> Result<(), TransportError> {
         self.check_writable()?;
+        if self.tls.is_some() {
+            for batch in parts.chunks(MAX_IOV) {
+                let iov: Vec<IoSlice<'_>> =
+                    batch.iter().map(|p| IoSlice::new(p.as_ref())).collect();
+                self.write_tls(&iov);
+            }
+            return Ok(());
+        }
         let mut parts = parts;
         while !parts.is_empty() && self.buffer.is_empty() {
             let batch = &parts[..parts.len().min(MAX_IOV)];
@@ -190,6 +208,53 @@ impl Transport {
         }
         self.after_grow();
         Ok(())
+    }
+
+    /// TLS: encrypts into the queue (records in write order), then sends at
+    /// once if nothing was waiting for the socket before.
+    fn write_tls(&mut self, parts: &[IoSlice<'_>]) {
+        let was_empty = self.buffer.is_empty();
+        if let Some(tls) = self.tls.as_mut() {
+            tls.encrypt(parts, &mut self.buffer);
+        }
+        if was_empty {
+            self.send_queue();
+        }
+        self.after_grow();
+    }
+
+    /// Hands the queue to the kernel, one vectored write per attempt, until
+    /// it is empty or the socket is full. A fatal error fails the transport.
+    pub(crate) fn send_queue(&mut self) {
+        while !self.buffer.is_empty() {
+            let Some(io) = self.io.as_mut() else { return };
+            match io.write_vectored(&self.buffer.io_slices()) {
+                Ok(0) => return,
+                Ok(n) => {
+                    self.buffer.consume(n);
+                    self.bytes_out += n as u64;
+                    if let Some(tls) = self.tls.as_mut() {
+                        tls.sent(n);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Bytes the protocol wrote that the kernel has not taken: the queue,
+    /// or over TLS the plaintext whose ciphertext is not wholly sent.
+    #[inline]
+    pub(crate) fn buffered(&self) -> usize {
+        match &self.tls {
+            None => self.buffer.len(),
+            Some(tls) => tls.pending_plain,
+        }
     }
 
     /// Queues what follows the first `sent` bytes of `batch`.
@@ -237,7 +302,7 @@ impl Transport {
         if self.buffer.is_empty() {
             return;
         }
-        if self.flow.after_grow(self.buffer.len()) == FlowEvent::Pause {
+        if self.flow.after_grow(self.buffered()) == FlowEvent::Pause {
             self.pause_pending = true;
         }
         if !self.writable_registered || self.pause_pending {
@@ -248,8 +313,13 @@ impl Transport {
     /// Shuts down the write side once everything queued is sent; data can
     /// still be received (T13). A second call does nothing.
     ///
-    /// Errors: [`TransportError::Closed`] on a closing or lost transport.
+    /// Errors: [`TransportError::Unsupported`] over TLS, which cannot
+    /// half-close (T7); [`TransportError::Closed`] on a closing or lost
+    /// transport.
     pub fn write_eof(&mut self) -> Result<(), TransportError> {
+        if self.tls.is_some() {
+            return Err(TransportError::Unsupported("write_eof() over TLS"));
+        }
         if self.state != State::Open {
             return Err(TransportError::Closed);
         }
@@ -267,9 +337,10 @@ impl Transport {
         Ok(())
     }
 
-    /// True for TCP and Unix sockets, which can half-close (T7).
+    /// True for TCP and Unix sockets, which can half-close; false for TLS
+    /// (T7).
     pub fn can_write_eof(&self) -> bool {
-        true
+        self.tls.is_none()
     }
 
     /// Closes the transport (T3): receiving stops at once; what is queued is
@@ -280,10 +351,14 @@ impl Transport {
     /// until the peer closes or a short linger time passes, so the kernel
     /// never answers unread input with a reset that would destroy the tail
     /// of what was just sent: the peer receives every byte, then a clean FIN.
+    /// Over TLS, close_notify follows the data, before the FIN.
     pub fn close(&mut self) {
         if self.state == State::Open {
             self.state = State::Closing;
             self.needs_settle = true;
+            if let Some(tls) = self.tls.as_mut().filter(|t| t.established) {
+                tls.close_notify(&mut self.buffer);
+            }
         }
     }
 
@@ -293,6 +368,9 @@ impl Transport {
     pub fn abort(&mut self) {
         if matches!(self.state, State::Open | State::Closing) {
             self.buffer.clear();
+            if let Some(tls) = self.tls.as_mut() {
+                tls.discard_pending();
+            }
             self.io = None;
             self.state = State::Finishing;
             self.needs_settle = true;
@@ -344,9 +422,11 @@ impl Transport {
         !self.reading_paused && self.state == State::Open && !self.eof_seen
     }
 
-    /// Bytes queued and not yet handed to the kernel (T8).
+    /// Bytes queued and not yet handed to the kernel (T8). Over TLS:
+    /// plaintext whose ciphertext the kernel has not wholly taken, including
+    /// what rustls holds.
     pub fn get_write_buffer_size(&self) -> usize {
-        self.buffer.len()
+        self.buffered()
     }
 
     /// The write-buffer limits as `(low, high)` (T9).
@@ -365,7 +445,7 @@ impl Transport {
         low: Option<usize>,
     ) -> Result<(), TransportError> {
         let (high, low) = resolve_limits(high, low)?;
-        if self.flow.set_limits(high, low, self.buffer.len()) == FlowEvent::Pause {
+        if self.flow.set_limits(high, low, self.buffered()) == FlowEvent::Pause {
             self.pause_pending = true;
             self.needs_settle = true;
         }
@@ -375,14 +455,17 @@ impl Transport {
     /// Optional transport information (T4), as asyncio's
     /// `get_extra_info(name, default)`: `"peername"` and `"sockname"` give an
     /// [`ExtraInfo::Address`], `"socket"` the raw descriptor
-    /// ([`ExtraInfo::Socket`]). An unknown name — or information no longer
-    /// available, such as the socket after `abort` — returns `default`.
+    /// ([`ExtraInfo::Socket`]). Over TLS also `"cipher"`, `"peercert"`,
+    /// `"compression"` (always `Compression(None)`), `"sslcontext"`,
+    /// `"alpn_protocol"` and `"server_hostname"`. An unknown name — or
+    /// information not available, such as the socket after `abort` or a
+    /// peer certificate that was never sent — returns `default`.
     pub fn get_extra_info(&self, name: &str, default: Option<ExtraInfo>) -> Option<ExtraInfo> {
         let found = match name {
             "peername" => self.peername().map(ExtraInfo::Address),
             "sockname" => self.sockname().map(ExtraInfo::Address),
             "socket" => self.io.as_ref().map(|io| ExtraInfo::Socket(io.as_raw_fd())),
-            _ => None,
+            other => self.tls.as_ref().and_then(|t| t.extra_info(other)),
         };
         found.or(default)
     }

@@ -3,6 +3,8 @@
 //! threads that never wait without a timeout.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

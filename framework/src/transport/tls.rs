@@ -1,0 +1,301 @@
+//! The TLS layer of a stream transport: a rustls connection between the
+//! socket and the protocol.
+//!
+//! Plaintext the protocol writes is encrypted at once and the ciphertext
+//! joins the transport's ordinary write queue, which the loop flushes as
+//! for TCP (one vectored write, WRITABLE interest only while queued). Flow
+//! control counts *plaintext*: each encrypted chunk remembers where its
+//! ciphertext ends, so the plaintext still pending is known exactly as the
+//! kernel takes ciphertext. Received ciphertext is fed to rustls and the
+//! plaintext handed to the protocol; what arrives while reading is paused
+//! waits, decrypted, in a small stash.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::Connection;
+
+use super::write_buffer::WriteBuffer;
+use super::ExtraInfo;
+use crate::shard::Handle;
+
+/// The configuration a session was made from (`get_extra_info("sslcontext")`).
+#[derive(Debug, Clone)]
+pub enum TlsContext {
+    /// A server-side session's configuration.
+    Server(Arc<rustls::ServerConfig>),
+    /// A client-side session's configuration.
+    Client(Arc<rustls::ClientConfig>),
+}
+
+impl PartialEq for TlsContext {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (TlsContext::Server(a), TlsContext::Server(b)) => Arc::ptr_eq(a, b),
+            (TlsContext::Client(a), TlsContext::Client(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for TlsContext {}
+
+/// What the negotiated cipher is (`get_extra_info("cipher")`), as asyncio's
+/// `(name, protocol, secret_bits)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CipherInfo {
+    /// The suite's IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub name: String,
+    /// The protocol version, e.g. `TLSv1.3`.
+    pub protocol: String,
+    /// Bits of the symmetric key.
+    pub secret_bits: u32,
+}
+
+/// What the read side produced from some ciphertext.
+pub(crate) enum Decrypted {
+    /// Plaintext bytes written to the output buffer (maybe 0).
+    Data(usize),
+    /// The peer sent close_notify: a clean end of its data.
+    Closed,
+}
+
+pub(crate) struct TlsSession {
+    conn: Connection,
+    context: TlsContext,
+    /// The handshake has completed and `connection_made` was delivered.
+    pub(crate) established: bool,
+    /// The handshake timer, cancelled once established.
+    pub(crate) timer: Option<Handle>,
+    /// Decrypted input not yet delivered (reading paused meanwhile).
+    pub(crate) stash: Vec<u8>,
+    /// The peer's close_notify arrived while reading was paused.
+    pub(crate) eof_stashed: bool,
+    /// Ciphertext handed to the write queue, and to the kernel, in total.
+    queued_cipher: u64,
+    sent_cipher: u64,
+    /// (end of its ciphertext in `queued_cipher` terms, plaintext bytes) of
+    /// every chunk not yet wholly sent.
+    marks: VecDeque<(u64, usize)>,
+    /// Plaintext written by the protocol whose ciphertext the kernel has
+    /// not wholly taken: what flow control counts.
+    pub(crate) pending_plain: usize,
+    server_hostname: Option<String>,
+}
+
+impl std::fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSession")
+            .field("established", &self.established)
+            .field("pending_plain", &self.pending_plain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Appends whatever rustls writes to the transport's queue.
+struct QueueWriter<'a>(&'a mut WriteBuffer);
+
+impl Write for QueueWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.push(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TlsSession {
+    pub(crate) fn server(config: &Arc<rustls::ServerConfig>) -> io::Result<Self> {
+        let conn = rustls::ServerConnection::new(Arc::clone(config)).map_err(tls_error)?;
+        Ok(Self::new(
+            conn.into(),
+            TlsContext::Server(Arc::clone(config)),
+            None,
+        ))
+    }
+
+    pub(crate) fn client(
+        config: &Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> io::Result<Self> {
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let conn = rustls::ClientConnection::new(Arc::clone(config), name).map_err(tls_error)?;
+        Ok(Self::new(
+            conn.into(),
+            TlsContext::Client(Arc::clone(config)),
+            Some(server_name.to_string()),
+        ))
+    }
+
+    fn new(conn: Connection, context: TlsContext, server_hostname: Option<String>) -> Self {
+        Self {
+            conn,
+            context,
+            established: false,
+            timer: None,
+            stash: Vec::new(),
+            eof_stashed: false,
+            queued_cipher: 0,
+            sent_cipher: 0,
+            marks: VecDeque::new(),
+            pending_plain: 0,
+            server_hostname,
+        }
+    }
+
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Encrypts `parts` into `queue`, as few records as rustls makes of
+    /// them. rustls takes at most 64 KiB of records at a time, so a large
+    /// write is encrypted and moved into the queue a slice at a time.
+    pub(crate) fn encrypt(&mut self, parts: &[io::IoSlice<'_>], queue: &mut WriteBuffer) {
+        let plain: usize = parts.iter().map(|p| p.len()).sum();
+        if plain == 0 {
+            return;
+        }
+        let mut taken = self.conn.writer().write_vectored(parts).unwrap_or(0);
+        self.drain_into(queue);
+        if taken < plain {
+            for part in parts.iter() {
+                let mut rest: &[u8] = part;
+                let skip = taken.min(rest.len());
+                rest = &rest[skip..];
+                taken -= skip;
+                while !rest.is_empty() {
+                    let n = self.conn.writer().write(rest).unwrap_or(0);
+                    self.drain_into(queue);
+                    rest = &rest[n..];
+                    if n == 0 {
+                        break; // cannot happen once drained; never spin
+                    }
+                }
+            }
+        }
+        self.marks.push_back((self.queued_cipher, plain));
+        self.pending_plain += plain;
+    }
+
+    /// Moves every record rustls has ready (handshake messages, alerts,
+    /// close_notify, application data) into `queue`.
+    pub(crate) fn drain_into(&mut self, queue: &mut WriteBuffer) {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut QueueWriter(queue)) {
+                Ok(n) => self.queued_cipher += n as u64,
+                Err(_) => break, // the queue writer cannot fail
+            }
+        }
+    }
+
+    /// The kernel took `n` more bytes of ciphertext.
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.sent_cipher += n as u64;
+        while let Some(&(end, plain)) = self.marks.front() {
+            if end > self.sent_cipher {
+                break;
+            }
+            self.pending_plain -= plain;
+            self.marks.pop_front();
+        }
+    }
+
+    /// Queued ciphertext was discarded (abort).
+    pub(crate) fn discard_pending(&mut self) {
+        self.marks.clear();
+        self.pending_plain = 0;
+        self.sent_cipher = self.queued_cipher;
+    }
+
+    /// Queues close_notify after everything written so far.
+    pub(crate) fn close_notify(&mut self, queue: &mut WriteBuffer) {
+        self.conn.send_close_notify();
+        self.drain_into(queue);
+    }
+
+    /// Feeds ciphertext from `input` (consuming it) and processes it. An
+    /// error is the peer's fault (bad record, failed verification…); the
+    /// alert rustls queued for it is in `queue`.
+    pub(crate) fn feed(&mut self, input: &mut &[u8], queue: &mut WriteBuffer) -> io::Result<()> {
+        let result = self.conn.read_tls(input).and_then(|_| {
+            self.conn
+                .process_new_packets()
+                .map(|_| ())
+                .map_err(tls_error)
+        });
+        self.drain_into(queue);
+        result
+    }
+
+    /// The peer's TCP stream ended: tells rustls, which decides whether it
+    /// was a clean close (close_notify seen) or a truncation.
+    pub(crate) fn feed_eof(&mut self, queue: &mut WriteBuffer) -> io::Result<()> {
+        self.feed(&mut &[][..], queue)
+    }
+
+    /// Takes decrypted plaintext into `out`.
+    pub(crate) fn decrypted(&mut self, out: &mut [u8]) -> io::Result<Decrypted> {
+        match self.conn.reader().read(out) {
+            Ok(0) => Ok(Decrypted::Closed),
+            Ok(n) => Ok(Decrypted::Data(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Decrypted::Data(0)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "TLS connection truncated: the peer closed without close_notify",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `get_extra_info` names only TLS has (T4).
+    pub(crate) fn extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        match name {
+            "cipher" => self.cipher().map(ExtraInfo::Cipher),
+            "peercert" => self
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| ExtraInfo::PeerCert(c.as_ref().to_vec())),
+            "compression" => Some(ExtraInfo::Compression(None)),
+            "sslcontext" => Some(ExtraInfo::SslContext(self.context.clone())),
+            "alpn_protocol" => self
+                .conn
+                .alpn_protocol()
+                .map(|p| ExtraInfo::AlpnProtocol(p.to_vec())),
+            "server_hostname" => match &self.conn {
+                Connection::Server(s) => s.server_name().map(str::to_string),
+                Connection::Client(_) => self.server_hostname.clone(),
+            }
+            .map(ExtraInfo::ServerHostname),
+            _ => None,
+        }
+    }
+
+    fn cipher(&self) -> Option<CipherInfo> {
+        let suite = self.conn.negotiated_cipher_suite()?;
+        let name = suite
+            .suite()
+            .as_str()
+            .map_or_else(|| format!("{:?}", suite.suite()), str::to_string);
+        let protocol = match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let secret_bits = if name.contains("AES_128") { 128 } else { 256 };
+        Some(CipherInfo {
+            name,
+            protocol,
+            secret_bits,
+        })
+    }
+}
+
+/// A rustls error as the `io::Error` `connection_lost` reports.
+pub(crate) fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
