@@ -133,7 +133,8 @@ fn serve(config: &Config) -> anyhow::Result<()> {
                 "discard" => rt.listen_udp(*addr, discard::UdpDiscard::default),
                 other => bail!("listener {:?}: unknown app {other:?}", l.name),
             }
-            .map(|a| format!("udp:{a}")),
+            .map(|a| format!("udp:{a}"))
+            .map_err(anyhow::Error::from),
             (_, _, "echo") => listen(&mut rt, l, echo::Echo::default),
             (_, _, "discard") => listen(&mut rt, l, discard::Discard::default),
             (_, _, other) => bail!("listener {:?}: unknown app {other:?}", l.name),
@@ -168,13 +169,22 @@ fn listen<P: Protocol>(
     rt: &mut Runtime,
     l: &shardloop::config::ListenerConfig,
     factory: fn() -> P,
-) -> std::io::Result<String> {
-    match &l.address {
+) -> anyhow::Result<String> {
+    Ok(match &l.address {
+        ListenAddress::Inet(addr) if l.protocol == ListenProtocol::Tls => {
+            let settings = l
+                .tls
+                .as_ref()
+                .context("a TLS listener without [listener.tls]")?;
+            let tls = settings.server_config()?;
+            rt.listen_tls(*addr, l.distribution, l.backlog, tls, factory)
+                .map(|a| format!("tls:{a}"))?
+        }
         ListenAddress::Inet(addr) => rt
             .listen(*addr, l.distribution, l.backlog, factory)
-            .map(|a| a.to_string()),
+            .map(|a| a.to_string())?,
         ListenAddress::Unix(path) => rt
             .listen_unix(path, l.distribution, l.backlog, factory)
-            .map(|()| format!("unix:{}", path.display())),
-    }
+            .map(|()| format!("unix:{}", path.display()))?,
+    })
 }

@@ -42,9 +42,13 @@ app = "echo"
 /// Starts `shardloop serve CONFIG` and returns it with the address its
 /// "listening" log line reports. The child is returned to the caller, which
 /// waits for it; if it dies early it is reaped here.
-#[allow(clippy::zombie_processes)]
 fn serve(config: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStderr>) {
-    let path = temp_config("serve.toml", config);
+    serve_file(&temp_config("serve.toml", config))
+}
+
+/// As [`serve`], for a configuration file already written.
+#[allow(clippy::zombie_processes)]
+fn serve_file(path: &std::path::Path) -> (Child, SocketAddr, BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(BIN)
         .args(["serve", path.to_str().unwrap()])
         .stderr(Stdio::piped())
@@ -62,7 +66,9 @@ fn serve(config: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStder
         if line.contains("\"listening\"") {
             let start = line.find("\"address\":\"").unwrap() + 11;
             let end = start + line[start..].find('"').unwrap();
-            let addr = line[start..end].trim_start_matches("udp:");
+            let addr = line[start..end]
+                .trim_start_matches("udp:")
+                .trim_start_matches("tls:");
             return (child, addr.parse().unwrap(), err);
         }
     }
@@ -316,4 +322,99 @@ protocol = "udp"
     }
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
+}
+
+/// config/tls.toml in a folder of its own, with a fresh self-signed
+/// certificate for localhost where it expects one, port 0 for its
+/// listeners and JSON logs. Returns the folder and the config's path.
+fn shipped_tls_config(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("shardloop-cli-tls-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("tls/cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("tls/key.pem"), ck.key_pair.serialize_pem()).unwrap();
+    let text = std::fs::read_to_string(repo_file("config/tls.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8443", "127.0.0.1:0")
+        .replace("127.0.0.1:9101", "127.0.0.1:0")
+        .replace("shards = \"auto\"", "shards = 2")
+        .replace("pin_cores = true", "pin_cores = false")
+        .replace("[log]\n", "[log]\nformat = \"json\"\n");
+    let path = dir.join("tls.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn the_shipped_tls_config_checks_and_serves_echo_to_openssl_s_client() {
+    let (dir, path) = shipped_tls_config("serve");
+    let out = Command::new(BIN).arg("check").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("protocol = \"tls\"") && text.contains("[listener.tls]"),
+        "{text}"
+    );
+
+    let (mut child, addr, _log) = serve_file(&path);
+    // OpenSSL, not rustls, on the other side; it verifies the certificate.
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-no_ign_eof", "-verify_return_error"])
+        .args(["-servername", "localhost"])
+        .args(["-alpn", "echo", "-connect", &addr.to_string(), "-CAfile"])
+        .arg(dir.join("tls/cert.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl (Debian package openssl; .ci/run installs it)");
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"hello from openssl\n").unwrap();
+    let mut echoed = String::new();
+    BufReader::new(client.stdout.take().unwrap())
+        .read_line(&mut echoed)
+        .unwrap();
+    drop(stdin); // s_client sends close_notify and exits
+    let status = wait_exit(&mut client);
+    assert_eq!(echoed, "hello from openssl\n");
+    assert!(status.success(), "s_client: {status}");
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_names_the_tls_file_that_is_missing_or_does_not_match() {
+    let (dir, path) = shipped_tls_config("bad");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    std::fs::remove_file(dir.join("tls/cert.pem")).unwrap();
+    let out = Command::new(BIN).arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let want = format!("{}:{}:", path.display(), line_of("cert ="));
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.contains("listener[0].tls.cert") && err.contains("tls/cert.pem"),
+        "{err}"
+    );
+
+    // A certificate whose key is another one's.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let mine = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.join("tls/cert.pem"), mine.cert.pem()).unwrap();
+    std::fs::write(dir.join("tls/key.pem"), other.key_pair.serialize_pem()).unwrap();
+    let out = Command::new(BIN).arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("listener[0].tls.key") && err.contains("does not match"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -30,21 +30,6 @@ fn client_config(pki: &Pki) -> TlsClientConfig {
     TlsClientConfig::builder().ca_file(&pki.ca).build().unwrap()
 }
 
-/// Echo with backpressure, as the server app does it.
-struct Echo;
-
-impl Protocol for Echo {
-    fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
-        t.write(data).unwrap();
-    }
-    fn pause_writing(&mut self, t: &mut Transport) {
-        t.pause_reading();
-    }
-    fn resume_writing(&mut self, t: &mut Transport) {
-        t.resume_reading();
-    }
-}
-
 /// A TLS server on a free loopback port whose protocols log into the
 /// returned log.
 fn tls_serve<P: Protocol>(
@@ -548,7 +533,7 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20) as ra
         if not chunk:
             break
         data += chunk
-    print(s.version(), data.decode(), flush=True)
+    print(s.version(), s.cipher()[0], s.cipher()[2], data.decode(), flush=True)
     s.unwrap()
     print("clean shutdown", flush=True)
 "#;
@@ -562,8 +547,17 @@ fn interop_python_ssl_client_against_a_shardloop_tls_server() {
     let server = lp
         .create_tls_server(
             move || {
-                l.borrow_mut().push(Ev::Made);
-                Echo
+                Probe::new(&l)
+                    .made(|t, l| {
+                        // What the server negotiated, to compare with what
+                        // OpenSSL reports on its side.
+                        let Some(ExtraInfo::Cipher(c)) = t.get_extra_info("cipher", None) else {
+                            panic!("cipher")
+                        };
+                        let seen = format!("{} {} {}", c.protocol, c.name, c.secret_bits);
+                        l.borrow_mut().push(Ev::Data(seen.into_bytes()));
+                    })
+                    .data(|t, d, _| t.write(d).unwrap())
             },
             "127.0.0.1:0",
             server_config(&pki),
@@ -585,8 +579,19 @@ fn interop_python_ssl_client_against_a_shardloop_tls_server() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout, "TLSv1.3 hello from openssl\nclean shutdown\n");
-    assert_eq!(*log.borrow(), vec![Ev::Made]);
+    let cipher = String::from_utf8(log.borrow()[1].clone().data()).unwrap();
+    assert!(
+        cipher.starts_with("TLSv1.3 TLS_"),
+        "IANA suite name: {cipher}"
+    );
+    assert_eq!(
+        stdout,
+        format!("{cipher} hello from openssl\nclean shutdown\n"),
+        "both stacks agree on version, suite and key size"
+    );
+    let l = log.borrow();
+    assert_eq!(l[0], Ev::Made);
+    assert_eq!(l.last(), Some(&Ev::Lost(None)), "close_notify both ways");
 }
 
 /// Python's `ssl` module as the server: echoes upper-cased, then unwraps.

@@ -25,9 +25,20 @@
 //! app = "echo"
 //! distribution = "round-robin"   # | "least-connections" | "reuseport"
 //! backlog = 1024
+//! protocol = "tcp"           # | "udp" | "tls"
+//! [listener.tls]             # with protocol = "tls"
+//! cert = "tls/cert.pem"      # paths relative to this file's folder
+//! key = "tls/key.pem"
+//! client_ca = "tls/ca.pem"   # optional: mTLS
+//! client_auth = "required"   # none | optional | required
+//! alpn = ["http/1.1"]
+//! handshake_timeout = "10s"
 //! ```
 
 mod raw;
+mod tls;
+
+pub use tls::TlsListenerConfig;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -114,6 +125,8 @@ pub enum ListenProtocol {
     Tcp,
     /// UDP: every shard binds its own `SO_REUSEPORT` socket.
     Udp,
+    /// TLS over TCP, settings in `[listener.tls]`.
+    Tls,
 }
 
 /// One `[[listener]]`: an address served by a named application.
@@ -125,8 +138,10 @@ pub struct ListenerConfig {
     pub address: ListenAddress,
     /// The application serving it, by name.
     pub app: String,
-    /// `protocol`: `"tcp"` (default) or `"udp"`.
+    /// `protocol`: `"tcp"` (default), `"udp"` or `"tls"`.
     pub protocol: ListenProtocol,
+    /// `[listener.tls]`, present exactly when `protocol = "tls"`.
+    pub tls: Option<TlsListenerConfig>,
     /// How connections are spread over shards.
     pub distribution: Distribution,
     /// `listen()` backlog.
@@ -173,23 +188,46 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string(), apps)
+        let v = Validator {
+            text: &text,
+            origin: &path.display().to_string(),
+            base: path.parent(),
+        };
+        v.parse(apps)
     }
 
     /// Validates `text`; `origin` names it in errors (a file path).
+    /// Relative file paths in it are taken from the current directory.
     pub fn parse(text: &str, origin: &str, apps: &[&str]) -> Result<Self, ConfigError> {
-        let v = Validator { text, origin };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| v.toml_error(&e))?;
-        v.config(raw, apps)
+        let v = Validator {
+            text,
+            origin,
+            base: None,
+        };
+        v.parse(apps)
     }
 }
 
 struct Validator<'a> {
     text: &'a str,
     origin: &'a str,
+    /// The configuration file's folder: relative paths start there.
+    base: Option<&'a Path>,
 }
 
 impl Validator<'_> {
+    fn parse(&self, apps: &[&str]) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(self.text).map_err(|e| self.toml_error(&e))?;
+        self.config(raw, apps)
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        match self.base {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
     fn err(&self, key: &str, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         let (line, column) = line_col(self.text, span.start);
         ConfigError::Invalid {
@@ -418,6 +456,23 @@ impl Validator<'_> {
             .map(|p| (p.get_ref().as_str(), p.span()))
         {
             None | Some(("tcp", _)) => ListenProtocol::Tcp,
+            Some(("tls", span)) => {
+                if matches!(address, ListenAddress::Unix(_)) {
+                    return Err(self.err(
+                        &key("protocol"),
+                        span,
+                        "\"tls\" needs an IP address, not a Unix socket",
+                    ));
+                }
+                if l.tls.is_none() {
+                    return Err(self.err(
+                        &key("protocol"),
+                        span,
+                        "\"tls\" needs a [listener.tls] table with cert and key",
+                    ));
+                }
+                ListenProtocol::Tls
+            }
             Some(("udp", span)) => {
                 if matches!(address, ListenAddress::Unix(_)) {
                     return Err(self.err(
@@ -443,7 +498,7 @@ impl Validator<'_> {
                 return Err(self.err(
                     &key("protocol"),
                     span,
-                    format!("{other:?} is not supported: \"tcp\" or \"udp\""),
+                    format!("{other:?} is not supported: \"tcp\", \"udp\" or \"tls\""),
                 ))
             }
         };
@@ -476,11 +531,23 @@ impl Validator<'_> {
         } else {
             distribution
         };
+        let tls = match (&l.tls, protocol) {
+            (Some(t), ListenProtocol::Tls) => Some(self.tls(i, t.get_ref())?),
+            (Some(t), _) => {
+                return Err(self.err(
+                    &key("tls"),
+                    t.span(),
+                    "a [listener.tls] table needs protocol = \"tls\"",
+                ))
+            }
+            (None, _) => None,
+        };
         Ok(ListenerConfig {
             name,
             address,
             app,
             protocol,
+            tls,
             distribution,
             backlog,
         })
@@ -607,12 +674,16 @@ impl fmt::Display for Config {
             let protocol = match l.protocol {
                 ListenProtocol::Tcp => "tcp",
                 ListenProtocol::Udp => "udp",
+                ListenProtocol::Tls => "tls",
             };
             writeln!(
                 f,
                 "protocol = \"{protocol}\"\ndistribution = \"{distribution}\"\nbacklog = {}",
                 l.backlog
             )?;
+            if let Some(tls) = &l.tls {
+                writeln!(f, "{tls}")?;
+            }
         }
         Ok(())
     }

@@ -59,6 +59,7 @@ pub(super) struct RawListener {
     pub protocol: Option<Spanned<String>>,
     pub distribution: Option<Spanned<String>>,
     pub backlog: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<super::tls::RawTls>>,
 }
 
 /// A value that may be written as a number or a string with units

@@ -45,7 +45,7 @@ impl Eq for TlsContext {}
 /// `(name, protocol, secret_bits)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CipherInfo {
-    /// The suite's IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
+    /// The suite's IANA name, e.g. `TLS_AES_256_GCM_SHA384`.
     pub name: String,
     /// The protocol version, e.g. `TLSv1.3`.
     pub protocol: String,
@@ -277,10 +277,12 @@ impl TlsSession {
 
     fn cipher(&self) -> Option<CipherInfo> {
         let suite = self.conn.negotiated_cipher_suite()?;
-        let name = suite
-            .suite()
-            .as_str()
-            .map_or_else(|| format!("{:?}", suite.suite()), str::to_string);
+        // IANA names, as OpenSSL (and so asyncio) reports them: rustls
+        // spells the TLS 1.3 suites TLS13_…
+        let name = suite.suite().as_str().map_or_else(
+            || format!("{:?}", suite.suite()),
+            |n| n.replacen("TLS13_", "TLS_", 1),
+        );
         let protocol = match self.conn.protocol_version()? {
             rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
             rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),

@@ -32,6 +32,16 @@ pub enum Ev {
     Mark(&'static str),
 }
 
+impl Ev {
+    /// The bytes of a `Data` event (empty for any other).
+    pub fn data(self) -> Vec<u8> {
+        match self {
+            Ev::Data(d) => d,
+            _ => Vec::new(),
+        }
+    }
+}
+
 pub type Log = Rc<RefCell<Vec<Ev>>>;
 
 pub fn new_log() -> Log {
