@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use shardloop::tls::TlsConfigError;
 use shardloop::{
-    ClientAuth, EventLoop, ExtraInfo, Protocol, TlsClientConfig, TlsServerConfig, Transport,
-    TransportError,
+    ClientAuth, EventLoop, ExtraInfo, Protocol, TlsClientConfig, TlsServerConfig, TransportError,
 };
 use util::pki::Pki;
 use util::{count, has_lost, new_log, received, run_until, run_until_log, Ev, Log, Probe};
