@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
-use shardloop::{DatagramOptions, EventLoop, LoopHandle};
+use shardloop::{DatagramOptions, EventLoop, LoopHandle, TlsClientConfig};
 
 use stats::{micros, Recorder, Tally};
 use workload::{Echo, Workload};
@@ -39,6 +39,8 @@ enum Mode {
     TcpEcho,
     /// UDP echo: one connected endpoint per connection.
     UdpEcho,
+    /// TCP echo over TLS (`--ca`, `--server-name`).
+    TlsEcho,
 }
 
 #[derive(Debug, Parser)]
@@ -75,6 +77,12 @@ struct Args {
     /// Load applied before measuring starts; discarded.
     #[arg(short, long, value_parser = humantime::parse_duration, default_value = "2s")]
     warmup: Duration,
+    /// tls-echo: the CA file to verify the server against.
+    #[arg(long, default_value = "config/tls/cert.pem")]
+    ca: std::path::PathBuf,
+    /// tls-echo: the name to send in SNI and verify.
+    #[arg(long, default_value = "localhost")]
+    server_name: String,
     /// Client shards (threads with one event loop each).
     #[arg(long, default_value_t = 1)]
     shards: usize,
@@ -170,6 +178,15 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         }
     }
     let shards = args.shards.min(args.connections);
+    let tls = match args.mode {
+        Mode::TlsEcho => Some(
+            TlsClientConfig::builder()
+                .ca_file(&args.ca)
+                .build()
+                .context("tls-echo")?,
+        ),
+        _ => None,
+    };
     let workload: Arc<dyn Workload> = Arc::new(Echo { size: args.size });
     let ready = Arc::new(Barrier::new(shards + 1));
     let mut threads = Vec::new();
@@ -185,6 +202,8 @@ fn run(args: &Args) -> anyhow::Result<Report> {
                 .map(|r| Duration::from_secs_f64(args.connections as f64 / r)),
             warmup: args.warmup,
             duration: args.duration,
+            tls: tls.clone(),
+            server_name: args.server_name.clone(),
             quota: args
                 .requests
                 .map(|n| n / shards as u64 + u64::from((k as u64) < n % shards as u64)),
@@ -257,6 +276,8 @@ struct ShardPlan {
     interval: Option<Duration>,
     warmup: Duration,
     duration: Duration,
+    tls: Option<TlsClientConfig>,
+    server_name: String,
     quota: Option<u64>,
 }
 
@@ -280,6 +301,12 @@ impl ShardPlan {
                     Mode::TcpEcho => lp.create_connection(
                         || tcp::TcpClient::new(w, r, s, pipeline, interval),
                         self.addr,
+                    ),
+                    Mode::TlsEcho => lp.create_tls_connection(
+                        || tcp::TcpClient::new(w, r, s, pipeline, interval),
+                        self.addr,
+                        self.tls.as_ref().expect("tls-echo has a TLS config"),
+                        &self.server_name,
                     ),
                     Mode::UdpEcho => lp.create_datagram_endpoint(
                         || udp::UdpClient::new(w, r, s, pipeline, interval),
