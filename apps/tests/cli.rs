@@ -95,7 +95,12 @@ fn sigterm(child: &Child) {
 
 #[test]
 fn check_accepts_the_shipped_configs_and_prints_the_effective_one() {
-    for file in ["config/default.toml", "config/echo-and-discard.toml"] {
+    for file in [
+        "config/default.toml",
+        "config/echo-and-discard.toml",
+        "benches/configs/echo-1-shard.toml",
+        "benches/configs/echo-2-shard.toml",
+    ] {
         let out = Command::new(BIN)
             .args(["check"])
             .arg(repo_file(file))
