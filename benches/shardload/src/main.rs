@@ -10,6 +10,7 @@
 //! server's CPU time and context switches over the measured window are
 //! divided by the requests completed in it.
 
+mod churn;
 mod proc_stat;
 mod stats;
 mod tcp;
@@ -85,6 +86,14 @@ struct Args {
     /// tls-echo: the name to send in SNI and verify.
     #[arg(long, default_value = "localhost")]
     server_name: String,
+    /// Connection churn (tcp-echo only): every connection sends one request
+    /// and closes; `--connections` clients do so in a loop.
+    #[arg(long, conflicts_with_all = ["rate", "idle"])]
+    churn: bool,
+    /// Open the connections and hold them idle for warm-up plus duration,
+    /// sending nothing (to measure the server's memory per connection).
+    #[arg(long, conflicts_with = "rate")]
+    idle: bool,
     /// Client shards (threads with one event loop each).
     #[arg(long, default_value_t = 1)]
     shards: usize,
@@ -121,6 +130,7 @@ struct Report {
     pipeline: usize,
     size: usize,
     rate: Option<f64>,
+    churn: bool,
     shards: usize,
     seconds: f64,
     requests: u64,
@@ -179,6 +189,9 @@ fn run(args: &Args) -> anyhow::Result<Report> {
             bail!("--rate must be a positive number of requests per second");
         }
     }
+    if (args.churn || args.idle) && args.mode != Mode::TcpEcho {
+        bail!("--churn and --idle need --mode tcp-echo");
+    }
     let shards = args.shards.min(args.connections);
     let tls = match args.mode {
         Mode::TlsEcho => Some(
@@ -190,6 +203,30 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         _ => None,
     };
     let workload: Arc<dyn Workload> = Arc::new(Echo { size: args.size });
+    if args.churn {
+        let measure_from = Instant::now() + args.warmup;
+        let end = measure_from + args.duration;
+        let before = std::thread::spawn({
+            let pid = args.server_pid;
+            move || -> anyhow::Result<Option<proc_stat::Sample>> {
+                std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+                pid.map(proc_stat::sample).transpose()
+            }
+        });
+        let total = churn::run(args.addr, args.connections, workload, measure_from, end)?;
+        let after = args.server_pid.map(proc_stat::sample).transpose()?;
+        let before = before
+            .join()
+            .map_err(|_| anyhow::anyhow!("sampler panicked"))??;
+        return Ok(report(
+            args,
+            1,
+            args.duration.as_secs_f64(),
+            &total,
+            before,
+            after,
+        ));
+    }
     let ready = Arc::new(Barrier::new(shards + 1));
     let mut threads = Vec::new();
     for k in 0..shards {
@@ -206,6 +243,7 @@ fn run(args: &Args) -> anyhow::Result<Report> {
             duration: args.duration,
             tls: tls.clone(),
             server_name: args.server_name.clone(),
+            idle: args.idle,
             quota: args
                 .requests
                 .map(|n| n / shards as u64 + u64::from((k as u64) < n % shards as u64)),
@@ -234,18 +272,31 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     let seconds = finished
         .saturating_duration_since(measure_from)
         .as_secs_f64();
+    Ok(report(args, shards, seconds, &total, before, after))
+}
+
+/// The figures of a run, from its tally and the server samples around it.
+fn report(
+    args: &Args,
+    shards: usize,
+    seconds: f64,
+    total: &Tally,
+    before: Option<proc_stat::Sample>,
+    after: Option<proc_stat::Sample>,
+) -> Report {
     let per_request = |f: fn(&proc_stat::Sample) -> f64| match (&before, &after) {
         (Some(b), Some(a)) if total.completed > 0 => Some((f(a) - f(b)) / total.completed as f64),
         _ => None,
     };
     let h = &total.latency;
-    Ok(Report {
+    Report {
         mode: args.mode,
         addr: args.addr,
         connections: args.connections,
         pipeline: args.pipeline,
         size: args.size,
         rate: args.rate,
+        churn: args.churn,
         shards,
         seconds,
         requests: total.completed,
@@ -266,7 +317,7 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         lost: total.lost,
         server_cpu_us_per_request: per_request(|s| s.cpu_us),
         server_ctx_switches_per_request: per_request(|s| s.ctx_switches),
-    })
+    }
 }
 
 /// What one load shard does.
@@ -280,6 +331,7 @@ struct ShardPlan {
     duration: Duration,
     tls: Option<TlsClientConfig>,
     server_name: String,
+    idle: bool,
     quota: Option<u64>,
 }
 
@@ -300,6 +352,9 @@ impl ShardPlan {
                 let (w, r, s) = (Arc::clone(&workload), rec.clone(), shared.clone());
                 let (pipeline, interval) = (self.pipeline, self.interval);
                 match self.mode {
+                    Mode::TcpEcho if self.idle => {
+                        lp.create_connection(|| tcp::IdleClient::new(r, s), self.addr)
+                    }
                     Mode::TcpEcho => lp.create_connection(
                         || tcp::TcpClient::new(w, r, s, pipeline, interval),
                         self.addr,

@@ -152,3 +152,25 @@ impl Protocol for TcpClient {
         }
     }
 }
+
+/// A connection that sends nothing (`--idle`): it only notices being
+/// dropped.
+pub struct IdleClient {
+    rec: Recorder,
+    shared: Shared,
+}
+
+impl IdleClient {
+    /// An idle connection counted in `rec` if lost before the end.
+    pub fn new(rec: Recorder, shared: Shared) -> Self {
+        Self { rec, shared }
+    }
+}
+
+impl Protocol for IdleClient {
+    fn connection_lost(&mut self, _t: &mut Transport, _error: Option<std::io::Error>) {
+        if !self.shared.stopping.get() {
+            self.rec.dropped();
+        }
+    }
+}

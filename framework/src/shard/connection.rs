@@ -349,9 +349,17 @@ impl Connection {
     /// Acts on what the last callback (or flush) changed: delivers a due
     /// `pause_writing` (P10), finishes a close whose queue is empty,
     /// schedules `connection_lost` or a resumed read, and keeps WRITABLE
-    /// interest registered exactly while something is queued.
-    #[inline]
+    /// interest registered exactly while something is queued. Usually
+    /// nothing changed: that check is inlined, the work is not.
+    #[inline(always)]
     pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) {
+        if self.transport.needs_settle {
+            self.settle_changes(ctx);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_changes(&mut self, ctx: &mut Ctx<'_>) {
         while self.transport.needs_settle {
             self.transport.needs_settle = false;
             if self.transport.pause_pending {

@@ -283,7 +283,7 @@ impl EventLoop {
     /// asked for.
     fn poll_once(&mut self) -> io::Result<bool> {
         let timeout = if self.core.deferred.is_empty() {
-            self.core.handle.sched.poll_timeout(Instant::now())
+            self.core.handle.sched.poll_timeout(Instant::now)
         } else {
             Some(Duration::ZERO)
         };
@@ -304,7 +304,7 @@ impl EventLoop {
         if woken {
             self.run_mailbox();
         }
-        self.core.handle.sched.collect_due(Instant::now());
+        self.core.handle.sched.collect_due(Instant::now);
         Ok(self.core.handle.sched.take_stop())
     }
 

@@ -63,9 +63,14 @@ impl Scheduler {
         self.callbacks.borrow_mut().insert(f)
     }
 
-    /// Moves every due timer to the ready queue; returns how many.
-    pub(crate) fn collect_due(&self, now: Instant) -> usize {
+    /// Moves every due timer to the ready queue; returns how many. Reads
+    /// the clock (`now`) only when there are timers.
+    pub(crate) fn collect_due(&self, now: impl FnOnce() -> Instant) -> usize {
         let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
+            return 0;
+        }
+        let now = now();
         let callbacks = self.callbacks.borrow();
         let mut ready = self.ready.borrow_mut();
         let mut n = 0;
@@ -89,8 +94,9 @@ impl Scheduler {
     }
 
     /// How long the loop may block in `poll`: zero when callbacks are ready,
-    /// until the next timer otherwise, forever when there is none.
-    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+    /// until the next timer otherwise, forever when there is none. Reads the
+    /// clock (`now`) only when there is a timer.
+    pub(crate) fn poll_timeout(&self, now: impl FnOnce() -> Instant) -> Option<Duration> {
         if !self.ready.borrow().is_empty() || self.stopping.get() {
             return Some(Duration::ZERO);
         }
@@ -98,7 +104,7 @@ impl Scheduler {
         timers.peek().map(|Reverse((when, _, _))| {
             // Round up to the next millisecond: epoll's resolution; rounding
             // down would wake early and spin until the deadline.
-            let d = when.saturating_duration_since(now);
+            let d = when.saturating_duration_since(now());
             let ms = d.as_nanos().div_ceil(1_000_000);
             Duration::from_millis(ms as u64)
         })

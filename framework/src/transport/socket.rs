@@ -1,7 +1,7 @@
 //! The socket under a stream transport: TCP or Unix, one enum so the hot
 //! path dispatches with a `match`, not a vtable.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
@@ -95,28 +95,23 @@ impl Stream {
         })
     }
 
+    // The three calls of the per-message path go straight to the kernel
+    // (`sys`: no glibc cancellation wrapper); TCP and Unix sockets take
+    // the same calls.
+
     #[inline]
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
+        crate::sys::recv(self.as_raw_fd(), buf)
     }
 
     #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(data),
-            Stream::Unix(s) => s.write(data),
-        }
+        crate::sys::send(self.as_raw_fd(), data)
     }
 
     #[inline]
     pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Unix(s) => s.write_vectored(bufs),
-        }
+        crate::sys::send_vectored(self.as_raw_fd(), bufs)
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
