@@ -61,6 +61,9 @@ fn churn(addr: SocketAddr, workload: &dyn Workload, measure_from: Instant, end: 
             Ok(got == expected)
         })();
         let now = Instant::now();
+        if matches!(answered, Ok(true)) {
+            tally.completed_total += 1;
+        }
         match answered {
             Ok(true) if now >= measure_from => {
                 let ns = now.duration_since(start).as_nanos() as u64;

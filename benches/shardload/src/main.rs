@@ -134,6 +134,8 @@ struct Report {
     shards: usize,
     seconds: f64,
     requests: u64,
+    /// Requests completed in the whole run, warm-up included.
+    requests_total: u64,
     requests_per_sec: f64,
     latency_us: Latency,
     mismatches: u64,
@@ -300,6 +302,7 @@ fn report(
         shards,
         seconds,
         requests: total.completed,
+        requests_total: total.completed_total,
         requests_per_sec: if seconds > 0.0 {
             total.completed as f64 / seconds
         } else {

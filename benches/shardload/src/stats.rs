@@ -14,6 +14,9 @@ pub struct Tally {
     pub latency: Histogram<u64>,
     /// Responses completed in the measured window.
     pub completed: u64,
+    /// Responses completed in the whole run, warm-up included (for figures
+    /// counted over the whole run, such as the server's syscalls).
+    pub completed_total: u64,
     /// Responses that differed from what was expected.
     pub mismatches: u64,
     /// Connections lost before the run ended.
@@ -27,6 +30,7 @@ impl Default for Tally {
         Self {
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             completed: 0,
+            completed_total: 0,
             mismatches: 0,
             dropped: 0,
             lost: 0,
@@ -39,6 +43,7 @@ impl Tally {
     pub fn merge(&mut self, other: &Tally) {
         self.latency.add(&other.latency).expect("same bounds");
         self.completed += other.completed;
+        self.completed_total += other.completed_total;
         self.mismatches += other.mismatches;
         self.dropped += other.dropped;
         self.lost += other.lost;
@@ -61,10 +66,11 @@ impl Recorder {
     /// Records one response whose latency counts from `since`; returns
     /// whether the shard's quota is now reached.
     pub fn response(&self, since: Instant, now: Instant) -> bool {
+        let mut t = self.tally.borrow_mut();
+        t.completed_total += 1;
         if now < self.measure_from.get() {
             return false;
         }
-        let mut t = self.tally.borrow_mut();
         let ns = now.saturating_duration_since(since).as_nanos() as u64;
         let _ = t.latency.record(ns.max(1));
         t.completed += 1;
