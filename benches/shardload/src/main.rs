@@ -259,8 +259,17 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     }
     ready.wait();
     let measure_from = Instant::now() + args.warmup;
+    let bar = progress(args);
     std::thread::sleep(args.warmup);
     let before = args.server_pid.map(proc_stat::sample).transpose()?;
+    while let Some(bar) = &bar {
+        if threads.iter().all(|t| t.is_finished()) {
+            bar.finish_and_clear();
+            break;
+        }
+        bar.set_position(measure_from.elapsed().as_millis() as u64);
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let mut total = Tally::default();
     let mut finished = measure_from;
     for t in threads {
@@ -275,6 +284,23 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         .saturating_duration_since(measure_from)
         .as_secs_f64();
     Ok(report(args, shards, seconds, &total, before, after))
+}
+
+/// A progress bar over the measured window, when stdout is a terminal and
+/// the run has a fixed duration; none otherwise (scripts, `--json`).
+fn progress(args: &Args) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || args.json || args.requests.is_some() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(args.duration.as_millis() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{:?} {}", args.mode, args.addr));
+    Some(bar)
 }
 
 /// The figures of a run, from its tally and the server samples around it.
