@@ -28,6 +28,23 @@
 //!   keep its [`ConnectionHandle`] and use [`EventLoop::with_transport`] or
 //!   [`EventLoop::with_connection`].
 //!
+//! ## Transports, and the runtime around them
+//!
+//! * **TCP and Unix sockets**: [`EventLoop::create_server`],
+//!   [`EventLoop::create_connection`], [`EventLoop::create_unix_server`],
+//!   [`EventLoop::create_connection_with_socket`] (a socketpair end).
+//! * **TLS** on rustls ([`tls`]): [`EventLoop::create_tls_server`] and
+//!   [`EventLoop::create_tls_connection`] run the same [`Protocol`]; the
+//!   handshake runs on the loop, bounded by a timeout, before
+//!   `connection_made`.
+//! * **UDP**: [`DatagramProtocol`] and [`DatagramTransport`] through
+//!   [`EventLoop::create_datagram_endpoint`]; `recvmmsg`/`sendmmsg` batch
+//!   the datagrams of a busy endpoint.
+//! * **The runtime** ([`Runtime`]): one pinned loop per core, an acceptor
+//!   thread handing sockets to them (or `SO_REUSEPORT` listeners),
+//!   cross-shard calls through a [`ShardHandle`], and the [`config`] types the
+//!   `shardloop` server is deployed from.
+//!
 //! The contract — numbered T1… (transports), P1… (protocols), L1… (loop) in
 //! the project's design notes — is stated on the method that keeps each
 //! rule, and every rule has a test named after it.

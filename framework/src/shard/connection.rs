@@ -48,6 +48,17 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
+    /// Between `connection_made` and `connection_lost`: alive, and over TLS
+    /// past its handshake.
+    pub(crate) fn is_made(&self) -> bool {
+        self.transport.state != State::Lost
+            && self
+                .transport
+                .tls
+                .as_ref()
+                .is_none_or(|tls| tls.established)
+    }
+
     fn token(&self) -> Token {
         super::token_of(self.transport.handle().0)
     }

@@ -382,7 +382,7 @@ impl EventLoop {
         self.core
             .entries
             .values()
-            .filter(|e| matches!(e, Entry::Conn(c) if c.transport.state != State::Lost))
+            .filter(|e| matches!(e, Entry::Conn(c) if c.is_made()))
             .count()
     }
 
@@ -405,7 +405,7 @@ impl EventLoop {
     /// `connection_lost` not yet.
     pub fn is_connected(&self, handle: ConnectionHandle) -> bool {
         match self.core.entries.get(handle.0) {
-            Some(Entry::Conn(c)) => c.transport.state != State::Lost,
+            Some(Entry::Conn(c)) => c.is_made(),
             Some(Entry::Dgram(d)) => d.transport.state != State::Lost,
             _ => false,
         }

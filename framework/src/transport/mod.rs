@@ -2,7 +2,7 @@
 //!
 //! The stream transport ([`Transport`]) serves TCP, Unix sockets and TLS
 //! over either; the
-//! write queue ([`write_buffer`]) and flow-control rules ([`flow`]) are
+//! write queue (`write_buffer`) and flow-control rules ([`flow`]) are
 //! written once here for every transport kind.
 
 pub(crate) mod datagram_queue;
