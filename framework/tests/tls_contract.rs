@@ -647,3 +647,36 @@ fn interop_shardloop_tls_client_against_a_python_ssl_server() {
     assert!(child.wait().unwrap().success());
     assert_eq!(rest, "served TLSv1.3\n");
 }
+
+#[test]
+fn a_plaintext_client_on_the_tls_port_loses_only_its_own_connection() {
+    let pki = Pki::new();
+    let mut lp = EventLoop::new().unwrap();
+    let (slog, addr) = tls_serve(&mut lp, server_config(&pki), |l| {
+        Probe::new(l).data(|t, d, _| t.write(d).unwrap())
+    });
+    let mut plain = util::connect(addr);
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    run_until(&mut lp, |lp| lp.stats().tls_handshake_failures == 1);
+    // It gets an alert (or nothing) and then the end — never an answer.
+    let got = util::read_to_end(&mut plain).unwrap_or_default();
+    assert!(
+        got.is_empty() || got[0] == 0x15,
+        "a TLS alert record at most: {got:?}"
+    );
+    // The server serves on.
+    let clog = new_log();
+    let h = lp
+        .create_tls_connection(
+            || Probe::new(&clog),
+            addr,
+            &client_config(&pki),
+            "localhost",
+        )
+        .unwrap();
+    lp.with_transport(h, |t| t.write(b"still here").unwrap());
+    run_until_log(&mut lp, &clog, |e| received(e) == b"still here");
+    assert_eq!(count(&slog.borrow(), |e| *e == Ev::Made), 1);
+}
