@@ -151,8 +151,7 @@ impl Transport {
             return Ok(());
         }
         if self.tls.is_some() {
-            self.write_tls(&[IoSlice::new(data)]);
-            return Ok(());
+            return self.write_tls(&[IoSlice::new(data)]);
         }
         let mut rest = data;
         if self.buffer.is_empty() {
@@ -175,9 +174,11 @@ impl Transport {
         self.check_writable()?;
         if self.tls.is_some() {
             for batch in parts.chunks(MAX_IOV) {
-                let iov: Vec<IoSlice<'_>> =
-                    batch.iter().map(|p| IoSlice::new(p.as_ref())).collect();
-                self.write_tls(&iov);
+                let mut iov = [IoSlice::new(&[]); MAX_IOV];
+                for (slot, part) in iov.iter_mut().zip(batch) {
+                    *slot = IoSlice::new(part.as_ref());
+                }
+                self.write_tls(&iov[..batch.len()])?;
             }
             return Ok(());
         }
@@ -212,7 +213,7 @@ impl Transport {
 
     /// TLS: encrypts into the queue (records in write order), then sends at
     /// once if nothing was waiting for the socket before.
-    fn write_tls(&mut self, parts: &[IoSlice<'_>]) {
+    fn write_tls(&mut self, parts: &[IoSlice<'_>]) -> Result<(), TransportError> {
         let was_empty = self.buffer.is_empty();
         if let Some(tls) = self.tls.as_mut() {
             tls.encrypt(parts, &mut self.buffer);
@@ -220,7 +221,13 @@ impl Transport {
         if was_empty {
             self.send_queue();
         }
+        if self.state != State::Open {
+            // The send found the connection broken: it is failed now, and
+            // the caller hears it, as over TCP.
+            return Err(TransportError::Closed);
+        }
         self.after_grow();
+        Ok(())
     }
 
     /// Hands the queue to the kernel, one vectored write per attempt, until
