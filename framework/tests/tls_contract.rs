@@ -682,3 +682,86 @@ fn a_plaintext_client_on_the_tls_port_loses_only_its_own_connection() {
     run_until_log(&mut lp, &clog, |e| received(e) == b"still here");
     assert_eq!(count(&slog.borrow(), |e| *e == Ev::Made), 1);
 }
+
+/// Records the thread its connection_made ran on, then echoes.
+struct ShardEcho(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Protocol for ShardEcho {
+    fn connection_made(&mut self, t: &mut shardloop::Transport) {
+        assert!(
+            matches!(t.get_extra_info("cipher", None), Some(ExtraInfo::Cipher(_))),
+            "made after the handshake"
+        );
+        let name = std::thread::current().name().unwrap_or("?").to_string();
+        self.0.lock().unwrap().push(name);
+    }
+    fn data_received(&mut self, t: &mut shardloop::Transport, data: &[u8]) {
+        t.write(data).unwrap();
+    }
+}
+
+#[test]
+fn runtime_tls_listener_handshakes_on_the_shards_the_acceptor_hands_to() {
+    let pki = Pki::new();
+    let mut config = shardloop::RuntimeConfig::default();
+    config.shards = 2;
+    config.pin_cores = false;
+    let mut rt = shardloop::Runtime::start(config).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let addr = rt
+        .listen_tls(
+            "127.0.0.1:0".parse().unwrap(),
+            shardloop::Distribution::RoundRobin,
+            128,
+            server_config(&pki),
+            move || ShardEcho(s.clone()),
+        )
+        .unwrap();
+    let mut lp = EventLoop::new().unwrap();
+    let tls = client_config(&pki);
+    let logs: Vec<Log> = (0..4).map(|_| new_log()).collect();
+    for log in &logs {
+        let h = lp
+            .create_tls_connection(|| Probe::new(log), addr, &tls, "localhost")
+            .unwrap();
+        lp.with_transport(h, |t| t.write(b"sharded").unwrap());
+    }
+    for log in &logs {
+        run_until_log(&mut lp, log, |e| received(e) == b"sharded");
+    }
+    let mut names = seen.lock().unwrap().clone();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["shard-0", "shard-0", "shard-1", "shard-1"],
+        "round-robin, each handshake on its shard (never on the acceptor)"
+    );
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_panic_in_a_tls_callback_aborts_only_that_connection() {
+    let pki = Pki::new();
+    let mut lp = EventLoop::new().unwrap();
+    let (slog, addr) = tls_serve(&mut lp, server_config(&pki), |l| {
+        Probe::new(l).data(|t, d, _| {
+            assert!(d != b"boom", "protocol bug");
+            t.write(d).unwrap();
+        })
+    });
+    let (bad, good) = (new_log(), new_log());
+    let tls = client_config(&pki);
+    let hb = lp
+        .create_tls_connection(|| Probe::new(&bad), addr, &tls, "localhost")
+        .unwrap();
+    let hg = lp
+        .create_tls_connection(|| Probe::new(&good), addr, &tls, "localhost")
+        .unwrap();
+    lp.with_transport(hb, |t| t.write(b"boom").unwrap());
+    run_until_log(&mut lp, &bad, has_lost);
+    lp.with_transport(hg, |t| t.write(b"fine").unwrap());
+    run_until_log(&mut lp, &good, |e| received(e) == b"fine");
+    let s = slog.borrow();
+    assert_eq!(count(&s, |e| matches!(e, Ev::Lost(Some(_)))), 1, "{s:?}");
+}
