@@ -1,16 +1,19 @@
-//! TLS servers and client connections on a loop, and the handshake
-//! timeout. The handshake itself runs in the connection's read path
-//! (`connection.rs`); see [`crate::tls`] for the configuration.
+//! TLS on a loop: client connections, the handshake timeout, and the read
+//! path of a TLS connection — where the handshake runs, plaintext is
+//! delivered or stashed, and close_notify or a truncation ends the stream.
+//! See [`crate::tls`] for the configuration, `transport/tls.rs` for the
+//! session and its write-side accounting.
 
 use std::io;
 use std::net::ToSocketAddrs;
 
+use super::connection::{Connection, Ctx};
 use super::{ConnectionHandle, Entry, EventLoop, Stats};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::tls::TlsClientConfig;
 use crate::transport::socket::{Address, Stream};
 use crate::transport::stream::State;
-use crate::transport::tls::TlsSession;
+use crate::transport::tls::{Decrypted, TlsSession};
 
 impl EventLoop {
     /// Connects to `addr` over TLS and runs the loop until the handshake
@@ -107,5 +110,174 @@ impl EventLoop {
                 "TLS handshake timed out",
             ))
         });
+    }
+}
+
+impl Connection {
+    /// The TLS read path: delivers plaintext stashed while reading was
+    /// paused, then reads ciphertext into the first half of the shard's
+    /// read buffer and decrypts into the second half, until the socket is
+    /// drained, reading pauses, or the transport closes.
+    pub(super) fn read_tls(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
+        let half = ctx.read_buf.len() / 2;
+        let (cipher, plain) = ctx.read_buf.split_at_mut(half);
+        let mut ctx = Ctx {
+            registry: ctx.registry,
+            read_buf: &mut [],
+            deferred: &mut *ctx.deferred,
+        };
+        if !self.deliver_stash(&mut ctx) {
+            return;
+        }
+        while self.transport.delivers_input() {
+            let Some(io) = self.transport.io.as_mut() else {
+                return;
+            };
+            let n = match io.read(cipher) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.transport.read_ready = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.tls_failed(e, &mut ctx);
+                    return;
+                }
+            };
+            self.transport.bytes_in += n as u64;
+            if !self.decrypt(&cipher[..n], n == 0, plain, &mut ctx) || n == 0 {
+                return;
+            }
+            if n < cipher.len() && !to_would_block {
+                self.transport.read_ready = false;
+                return;
+            }
+        }
+    }
+
+    /// Feeds ciphertext (or, with `eof`, the end of the stream) to rustls:
+    /// completes the handshake (then `connection_made`), delivers plaintext
+    /// — or stashes it while reading is paused — and turns close_notify
+    /// into EOF and a truncation into an error. Returns whether reading may
+    /// go on.
+    fn decrypt(
+        &mut self,
+        mut input: &[u8],
+        eof: bool,
+        plain: &mut [u8],
+        ctx: &mut Ctx<'_>,
+    ) -> bool {
+        loop {
+            let t = &mut self.transport;
+            let Some(tls) = t.tls.as_mut() else {
+                return false;
+            };
+            let fed = if eof {
+                tls.feed_eof(&mut t.buffer)
+            } else {
+                tls.feed(&mut input, &mut t.buffer)
+            };
+            if let Err(e) = fed {
+                self.tls_failed(e, ctx);
+                return false;
+            }
+            if !tls.established && !tls.is_handshaking() {
+                tls.established = true;
+                if let Some(timer) = tls.timer.take() {
+                    timer.cancel();
+                }
+                self.made(ctx);
+            }
+            loop {
+                let t = &mut self.transport;
+                let delivering = t.delivers_input();
+                let open = t.state == State::Open;
+                let Some(tls) = t.tls.as_mut() else {
+                    return false;
+                };
+                match tls.decrypted(plain) {
+                    Ok(Decrypted::Data(0)) => break,
+                    Ok(Decrypted::Data(m)) => {
+                        if delivering {
+                            let data = &plain[..m];
+                            self.invoke("data_received", |p, t| p.data_received(t, data));
+                            self.settle(ctx);
+                        } else if open {
+                            tls.stash.extend_from_slice(&plain[..m]);
+                            t.read_ready = true;
+                        }
+                    }
+                    Ok(Decrypted::Closed) => {
+                        if delivering {
+                            self.deliver_eof(ctx);
+                        } else {
+                            tls.eof_stashed = true;
+                            t.read_ready = true;
+                        }
+                        return false;
+                    }
+                    Err(e) => {
+                        self.tls_failed(e, ctx);
+                        return false;
+                    }
+                }
+            }
+            if input.is_empty() || self.transport.state != State::Open {
+                break;
+            }
+        }
+        // Handshake replies, key updates: send what rustls produced.
+        let t = &mut self.transport;
+        if !t.buffer.is_empty() && !t.writable_registered {
+            t.send_queue();
+            t.needs_settle = true;
+            self.settle(ctx);
+        }
+        self.transport.delivers_input()
+    }
+
+    /// Delivers what was decrypted while reading was paused. Returns whether
+    /// reading may go on.
+    fn deliver_stash(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let delivering = self.transport.delivers_input();
+        let Some(tls) = self.transport.tls.as_mut() else {
+            return true;
+        };
+        if !delivering {
+            return false;
+        }
+        let stash = std::mem::take(&mut tls.stash);
+        let eof = std::mem::take(&mut tls.eof_stashed);
+        if !stash.is_empty() {
+            self.invoke("data_received", |p, t| p.data_received(t, &stash));
+            self.settle(ctx);
+        }
+        if eof {
+            if self.transport.delivers_input() {
+                self.deliver_eof(ctx);
+            } else if let Some(tls) = self.transport.tls.as_mut() {
+                tls.eof_stashed = true; // paused again: deliver on resume
+            }
+            return false;
+        }
+        self.transport.delivers_input()
+    }
+
+    /// A TLS failure: before the handshake completed it is logged and
+    /// counted and never reaches the protocol; after, `connection_lost`
+    /// reports it. The alert rustls queued is sent if the socket takes it.
+    fn tls_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>) {
+        let t = &mut self.transport;
+        if t.tls.as_ref().is_some_and(|tls| !tls.established) {
+            Stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
+            let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
+            tracing::warn!(%peer, error = %e, "TLS handshake failed");
+        }
+        if !t.writable_registered {
+            t.send_queue();
+        }
+        t.fail(e);
+        self.settle(ctx);
     }
 }
