@@ -765,3 +765,43 @@ fn a_panic_in_a_tls_callback_aborts_only_that_connection() {
     let s = slog.borrow();
     assert_eq!(count(&s, |e| matches!(e, Ev::Lost(Some(_)))), 1, "{s:?}");
 }
+
+#[test]
+fn a_client_handshake_with_a_silent_server_times_out_and_one_with_a_plain_server_fails() {
+    let pki = Pki::new();
+    let mut lp = EventLoop::new().unwrap();
+    // A server that accepts (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tls = client_config(&pki).with_handshake_timeout(Duration::from_millis(200));
+    let log = new_log();
+    let err = lp
+        .create_tls_connection(
+            || Probe::new(&log),
+            silent.local_addr().unwrap(),
+            &tls,
+            "localhost",
+        )
+        .expect_err("no ServerHello ever comes");
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    // A plain echo server answers the ClientHello with itself.
+    let (_, plain) = {
+        let log = new_log();
+        let l = log.clone();
+        let server = lp
+            .create_server(
+                move || Probe::new(&l).data(|t, d, _| t.write(d).unwrap()),
+                "127.0.0.1:0",
+            )
+            .unwrap();
+        (log, util::inet(&server))
+    };
+    let err = lp
+        .create_tls_connection(|| Probe::new(&log), plain, &tls, "localhost")
+        .expect_err("an echoed ClientHello is no ServerHello");
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(
+        log.borrow().is_empty(),
+        "the protocol never heard of either"
+    );
+    assert_eq!(lp.stats().tls_handshake_failures, 2);
+}
