@@ -1,7 +1,8 @@
 //! The only module allowed `unsafe`: system calls the standard library and
 //! mio do not offer — `recvmmsg` and `sendmmsg`, receiving or sending
-//! several datagrams in one call — and the stream hot path's `recv`,
-//! `send` and `sendmsg` issued through `syscall(2)`.
+//! several datagrams in one call — the stream hot path's `recv`, `send`
+//! and `sendmsg` issued through `syscall(2)`, and a zero-wait `poll(2)` for
+//! the level-triggered `add_reader`/`add_writer`.
 //!
 //! Why not glibc's `recv`/`send`: they are POSIX cancellation points, and
 //! each call enables and disables asynchronous cancellation around the
@@ -85,6 +86,20 @@ fn syscall_result(n: libc::c_long) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// Whether `fd` is readable (or, with `read` false, writable) right now:
+/// `poll(2)` without waiting. Errors and hang-ups count as ready, so the
+/// callback gets to see them.
+pub(crate) fn is_ready(fd: RawFd, read: bool) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: if read { libc::POLLIN } else { libc::POLLOUT },
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (p.events | libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// The shard's buffers for batched datagram IO, made with its first UDP

@@ -2,7 +2,7 @@
 
 mod util;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -206,4 +206,86 @@ fn with_connection_reaches_the_protocol_by_its_type() {
         "wrong type"
     );
     assert_eq!(log.borrow()[1], Ev::Mark("reached"));
+}
+
+#[test]
+fn l3_add_reader_is_level_triggered_until_remove_reader() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    let mut lp = EventLoop::new().unwrap();
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let fd = ours.as_raw_fd();
+    let ours = Rc::new(RefCell::new(ours)); // the descriptor stays ours
+    let calls = Rc::new(Cell::new(0));
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let (c, g, o) = (calls.clone(), got.clone(), ours.clone());
+    // A callback that reads only on its second call: level-triggered, it is
+    // called again although no new data arrived.
+    lp.add_reader(fd, move |lp| {
+        c.set(c.get() + 1);
+        if c.get() >= 2 {
+            let mut buf = [0u8; 16];
+            let n = o.borrow_mut().read(&mut buf).unwrap();
+            g.borrow_mut().extend_from_slice(&buf[..n]);
+            assert!(lp.remove_reader(fd), "it was watched");
+        }
+    })
+    .unwrap();
+    peer.write_all(b"abc").unwrap();
+    util::run_until(&mut lp, |_| !got.borrow().is_empty());
+    assert_eq!(*got.borrow(), b"abc");
+    assert_eq!(calls.get(), 2);
+    // Removed: more data calls nothing.
+    peer.write_all(b"more").unwrap();
+    util::turn_for(&mut lp, Duration::from_millis(50));
+    assert_eq!(calls.get(), 2);
+    assert!(!lp.remove_reader(fd), "no longer watched");
+}
+
+#[test]
+fn l3_add_writer_runs_when_writable_and_a_new_reader_replaces_the_old() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    let mut lp = EventLoop::new().unwrap();
+    let (ours, mut peer) = UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let fd = ours.as_raw_fd();
+    let ours = Rc::new(RefCell::new(ours));
+    let o = ours.clone();
+    lp.add_writer(fd, move |lp| {
+        o.borrow_mut().write_all(b"ready").unwrap();
+        assert!(lp.remove_writer(fd));
+    })
+    .unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.add_reader(fd, move |_| s.borrow_mut().push("old"))
+        .unwrap();
+    let (s, o) = (seen.clone(), ours.clone());
+    lp.add_reader(fd, move |lp| {
+        let mut buf = [0u8; 8];
+        let n = o.borrow_mut().read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"pong");
+        s.borrow_mut().push("new");
+        lp.remove_reader(fd);
+    })
+    .unwrap();
+    let mut buf = [0u8; 5];
+    peer.set_read_timeout(Some(util::DEADLINE)).unwrap();
+    util::run_until(&mut lp, |_| true);
+    util::turn_for(&mut lp, Duration::from_millis(20));
+    peer.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ready");
+    peer.write_all(b"pong").unwrap();
+    util::run_until(&mut lp, |_| !seen.borrow().is_empty());
+    assert_eq!(
+        *seen.borrow(),
+        vec!["new"],
+        "the second add_reader replaced the first"
+    );
 }

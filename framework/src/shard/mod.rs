@@ -17,6 +17,7 @@ mod datagram;
 mod mailbox;
 mod scheduler;
 mod tls;
+mod watch;
 
 use std::collections::HashMap;
 use std::io;
@@ -98,6 +99,8 @@ pub(crate) enum Entry {
     Dgram(Box<datagram::DgramConn>),
     Listener(Listener),
     Connecting(Connecting),
+    /// `add_reader`/`add_writer` callbacks of one descriptor.
+    Watcher(watch::Watcher),
 }
 
 /// Everything but the poller, so event dispatch can borrow it mutably while
@@ -131,6 +134,8 @@ pub struct EventLoop {
     runtime_groups: HashMap<u64, Rc<ServerShared>>,
     /// This shard's own `reuseport` servers, by listener id.
     runtime_servers: HashMap<u64, Server>,
+    /// `add_reader`/`add_writer` watchers, by descriptor.
+    watchers: HashMap<std::os::fd::RawFd, EntryKey>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -173,6 +178,7 @@ impl EventLoop {
             mailbox: None,
             runtime_groups: HashMap::new(),
             runtime_servers: HashMap::new(),
+            watchers: HashMap::new(),
         };
         if let Some(timeout) = idle {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
@@ -501,6 +507,14 @@ impl Core {
             }
             Some(Entry::Listener(_)) => self.accept_ready(registry, key),
             Some(Entry::Connecting(c)) => c.on_event(ev),
+            Some(Entry::Watcher(_)) => {
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.schedule_watcher(key, watch::Side::Read);
+                }
+                if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                    self.schedule_watcher(key, watch::Side::Write);
+                }
+            }
             None => {} // stale: the entry is gone
         }
     }
