@@ -45,7 +45,7 @@ fn tls_serve<P: Protocol>(
 }
 
 #[test]
-fn t1_echo_between_shardloop_client_and_server_with_extra_info() {
+fn t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info() {
     let pki = Pki::new();
     let mut lp = EventLoop::new().unwrap();
     let (slog, addr) = tls_serve(&mut lp, server_config(&pki), |l| {
