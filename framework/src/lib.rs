@@ -37,6 +37,10 @@
 //!   [`EventLoop::create_tls_connection`] run the same [`Protocol`]; the
 //!   handshake runs on the loop, bounded by a timeout, before
 //!   `connection_made`.
+//! * **Pipes and descriptors** (L3): [`EventLoop::connect_read_pipe`] and
+//!   [`EventLoop::connect_write_pipe`] run a stream [`Protocol`] over a pipe
+//!   (a child's stdout or stdin); [`EventLoop::add_reader`] and
+//!   [`EventLoop::add_writer`] call back while any descriptor is ready.
 //! * **UDP**: [`DatagramProtocol`] and [`DatagramTransport`] through
 //!   [`EventLoop::create_datagram_endpoint`]; `recvmmsg`/`sendmmsg` batch
 //!   the datagrams of a busy endpoint.

@@ -98,6 +98,40 @@ impl EventLoop {
         self.adopt_client(stream, peer, factory)
     }
 
+    /// Wraps the read end of a pipe in a stream transport (L3, asyncio's
+    /// `connect_read_pipe`): its protocol gets `data_received` as data
+    /// arrives, then `eof_received` and `connection_lost(None)` when the
+    /// writer closes. `pause_reading`/`resume_reading` work as on sockets.
+    /// The descriptor is set non-blocking and owned by the transport from
+    /// here on. `connection_made` is called before this returns.
+    pub fn connect_read_pipe<P: Protocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        pipe: impl Into<std::os::fd::OwnedFd>,
+    ) -> io::Result<ConnectionHandle> {
+        let pipe = mio::unix::pipe::Receiver::from(pipe.into());
+        pipe.set_nonblocking(true)?;
+        self.adopt_client(Stream::ReadPipe(pipe), None, factory)
+    }
+
+    /// Wraps the write end of a pipe in a stream transport (L3, asyncio's
+    /// `connect_write_pipe`): `write`, `writelines` and flow control as on
+    /// sockets; `write_eof()` or `close()` flushes, then closes the pipe.
+    /// When the reader goes away, `connection_lost` follows — with a
+    /// broken-pipe error if data was still queued, `None` otherwise. (Writing
+    /// to a pipe without a reader raises SIGPIPE, which Rust programs ignore
+    /// from startup, as Python does; a host program that restores it must
+    /// ignore it too.)
+    pub fn connect_write_pipe<P: Protocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        pipe: impl Into<std::os::fd::OwnedFd>,
+    ) -> io::Result<ConnectionHandle> {
+        let pipe = mio::unix::pipe::Sender::from(pipe.into());
+        pipe.set_nonblocking(true)?;
+        self.adopt_client(Stream::WritePipe(pipe), None, factory)
+    }
+
     fn adopt_client<P: Protocol>(
         &mut self,
         stream: Stream,

@@ -146,7 +146,7 @@ impl Connection {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.transport.fail(e);
+                    self.transport.fail_on_read(e);
                     self.settle(ctx);
                     return;
                 }
@@ -160,7 +160,7 @@ impl Connection {
         self.transport.read_ready = false;
         self.transport.eof_seen = true;
         let keep = self.invoke("eof_received", |p, t| p.eof_received(t));
-        if keep != Some(true) || self.transport.tls.is_some() {
+        if keep != Some(true) || !self.transport.can_half_open() {
             self.transport.close();
         }
         self.settle(ctx);
@@ -279,7 +279,8 @@ impl Connection {
         }
         // Input we never read would make the kernel answer the FIN with a
         // reset: keep draining it unless the peer already closed.
-        Some(self.transport.io.is_some() && !self.transport.eof_seen)
+        let socket = self.transport.io.as_ref().is_some_and(|io| !io.is_pipe());
+        Some(socket && !self.transport.eof_seen)
     }
 
     /// Reads and discards input of a lingering close until the peer closes.

@@ -32,6 +32,8 @@ pub enum ExtraInfo {
     /// `"socket"`: the raw descriptor, borrowed — valid while the transport
     /// is open; do not close it.
     Socket(RawFd),
+    /// `"pipe"` (pipe transports): the pipe's descriptor, borrowed.
+    Pipe(RawFd),
     /// `"cipher"` (TLS): suite name, protocol version, secret bits.
     Cipher(CipherInfo),
     /// `"peercert"` (TLS): the peer's end-entity certificate, DER. Absent

@@ -1,12 +1,14 @@
-//! The socket under a stream transport: TCP or Unix, one enum so the hot
-//! path dispatches with a `match`, not a vtable.
+//! The descriptor under a stream transport: a TCP or Unix socket, or one
+//! end of a pipe (L3) — one enum so the hot path dispatches with a `match`,
+//! not a vtable.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 
 use mio::net::{TcpStream, UnixStream};
+use mio::unix::pipe;
 use mio::{Interest, Registry, Token};
 
 /// A socket address of either family a stream transport supports.
@@ -73,11 +75,15 @@ impl From<std::os::unix::net::UnixStream> for ConnectedSocket {
     }
 }
 
-/// The non-blocking socket a stream transport drives.
+/// The non-blocking descriptor a stream transport drives.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// The read end of a pipe (`connect_read_pipe`).
+    ReadPipe(pipe::Receiver),
+    /// The write end of a pipe (`connect_write_pipe`).
+    WritePipe(pipe::Sender),
 }
 
 impl Stream {
@@ -101,23 +107,44 @@ impl Stream {
 
     #[inline]
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        crate::sys::recv(self.as_raw_fd(), buf)
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => crate::sys::recv(self.as_raw_fd(), buf),
+            Stream::ReadPipe(p) => p.read(buf),
+            // Readiness on a write pipe means its reader went away.
+            Stream::WritePipe(_) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
     }
 
     #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        crate::sys::send(self.as_raw_fd(), data)
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => crate::sys::send(self.as_raw_fd(), data),
+            Stream::WritePipe(p) => p.write(data),
+            Stream::ReadPipe(_) => Err(not_writable()),
+        }
     }
 
     #[inline]
     pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        crate::sys::send_vectored(self.as_raw_fd(), bufs)
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => crate::sys::send_vectored(self.as_raw_fd(), bufs),
+            Stream::WritePipe(p) => p.write_vectored(bufs),
+            Stream::ReadPipe(_) => Err(not_writable()),
+        }
+    }
+
+    /// A pipe end, not a socket: no half-close, no linger, no addresses.
+    #[inline]
+    pub(crate) fn is_pipe(&self) -> bool {
+        matches!(self, Stream::ReadPipe(_) | Stream::WritePipe(_))
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+            // A pipe is closed when its transport drops it.
+            Stream::ReadPipe(_) | Stream::WritePipe(_) => Ok(()),
         }
     }
 
@@ -125,6 +152,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
+            Stream::ReadPipe(_) | Stream::WritePipe(_) => Ok(None),
         }
     }
 
@@ -132,6 +160,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().map(Address::Inet),
             Stream::Unix(s) => s.peer_addr().map(|a| Address::from_unix(&a)),
+            Stream::ReadPipe(_) | Stream::WritePipe(_) => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
@@ -139,6 +168,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.local_addr().map(Address::Inet),
             Stream::Unix(s) => s.local_addr().map(|a| Address::from_unix(&a)),
+            Stream::ReadPipe(_) | Stream::WritePipe(_) => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
@@ -146,7 +176,7 @@ impl Stream {
     pub(crate) fn set_nodelay(&self, on: bool) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nodelay(on),
-            Stream::Unix(_) => Ok(()),
+            Stream::Unix(_) | Stream::ReadPipe(_) | Stream::WritePipe(_) => Ok(()),
         }
     }
 
@@ -154,6 +184,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => reg.register(s, token, i),
             Stream::Unix(s) => reg.register(s, token, i),
+            Stream::ReadPipe(p) => reg.register(p, token, i),
+            Stream::WritePipe(p) => reg.register(p, token, i),
         }
     }
 
@@ -161,6 +193,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => reg.deregister(s),
             Stream::Unix(s) => reg.deregister(s),
+            Stream::ReadPipe(p) => reg.deregister(p),
+            Stream::WritePipe(p) => reg.deregister(p),
         }
     }
 
@@ -173,6 +207,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => reg.reregister(s, token, i),
             Stream::Unix(s) => reg.reregister(s, token, i),
+            Stream::ReadPipe(p) => reg.reregister(p, token, i),
+            Stream::WritePipe(p) => reg.reregister(p, token, i),
         }
     }
 }
@@ -182,6 +218,15 @@ impl AsRawFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::ReadPipe(p) => p.as_raw_fd(),
+            Stream::WritePipe(p) => p.as_raw_fd(),
         }
     }
+}
+
+fn not_writable() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the read end of a pipe cannot be written",
+    )
 }

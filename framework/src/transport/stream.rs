@@ -318,7 +318,9 @@ impl Transport {
     }
 
     /// Shuts down the write side once everything queued is sent; data can
-    /// still be received (T13). A second call does nothing.
+    /// still be received (T13). A second call does nothing. On a write
+    /// pipe it closes the transport once the queue is flushed (asyncio's
+    /// write pipes do the same).
     ///
     /// Errors: [`TransportError::Unsupported`] over TLS, which cannot
     /// half-close (T7); [`TransportError::Closed`] on a closing or lost
@@ -329,6 +331,11 @@ impl Transport {
         }
         if self.state != State::Open {
             return Err(TransportError::Closed);
+        }
+        if self.io.as_ref().is_some_and(Stream::is_pipe) {
+            // A pipe's end of data is its closing, as in asyncio.
+            self.close();
+            return Ok(());
         }
         if self.eof_write != EofWrite::No {
             return Ok(());
@@ -344,8 +351,8 @@ impl Transport {
         Ok(())
     }
 
-    /// True for TCP and Unix sockets, which can half-close; false for TLS
-    /// (T7).
+    /// True for TCP and Unix sockets, which can half-close, and for write
+    /// pipes; false for TLS (T7).
     pub fn can_write_eof(&self) -> bool {
         self.tls.is_none()
     }
@@ -381,6 +388,23 @@ impl Transport {
             self.io = None;
             self.state = State::Finishing;
             self.needs_settle = true;
+        }
+    }
+
+    /// Whether `eof_received` returning true may keep the connection
+    /// half-open: not over TLS, nor on a pipe, which carries one direction.
+    pub(crate) fn can_half_open(&self) -> bool {
+        self.tls.is_none() && !self.io.as_ref().is_some_and(Stream::is_pipe)
+    }
+
+    /// A read failed. On a write pipe that means its reader went away: with
+    /// nothing queued that is a plain close, as asyncio's write pipes do;
+    /// anything else is fatal.
+    pub(crate) fn fail_on_read(&mut self, e: io::Error) {
+        if matches!(self.io, Some(Stream::WritePipe(_))) && self.buffer.is_empty() {
+            self.abort();
+        } else {
+            self.fail(e);
         }
     }
 
@@ -462,7 +486,8 @@ impl Transport {
     /// Optional transport information (T4), as asyncio's
     /// `get_extra_info(name, default)`: `"peername"` and `"sockname"` give an
     /// [`ExtraInfo::Address`], `"socket"` the raw descriptor
-    /// ([`ExtraInfo::Socket`]). Over TLS also `"cipher"`, `"peercert"`,
+    /// ([`ExtraInfo::Socket`]); on a pipe transport `"pipe"`
+    /// ([`ExtraInfo::Pipe`]) instead. Over TLS also `"cipher"`, `"peercert"`,
     /// `"compression"` (always `Compression(None)`), `"sslcontext"`,
     /// `"alpn_protocol"` and `"server_hostname"`. An unknown name — or
     /// information not available, such as the socket after `abort` or a
@@ -471,7 +496,16 @@ impl Transport {
         let found = match name {
             "peername" => self.peername().map(ExtraInfo::Address),
             "sockname" => self.sockname().map(ExtraInfo::Address),
-            "socket" => self.io.as_ref().map(|io| ExtraInfo::Socket(io.as_raw_fd())),
+            "socket" => self
+                .io
+                .as_ref()
+                .filter(|io| !io.is_pipe())
+                .map(|io| ExtraInfo::Socket(io.as_raw_fd())),
+            "pipe" => self
+                .io
+                .as_ref()
+                .filter(|io| io.is_pipe())
+                .map(|io| ExtraInfo::Pipe(io.as_raw_fd())),
             other => self.tls.as_ref().and_then(|t| t.extra_info(other)),
         };
         found.or(default)
