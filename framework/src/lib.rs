@@ -41,6 +41,10 @@
 //!   [`EventLoop::connect_write_pipe`] run a stream [`Protocol`] over a pipe
 //!   (a child's stdout or stdin); [`EventLoop::add_reader`] and
 //!   [`EventLoop::add_writer`] call back while any descriptor is ready.
+//! * **Child processes** (T15, P9): [`EventLoop::subprocess_exec`] runs a
+//!   [`SubprocessProtocol`]; its [`SubprocessTransport`] gives each piped
+//!   stream as a stream transport (write the child's stdin, pause its
+//!   stdout) and signals, return code, `close()`.
 //! * **UDP**: [`DatagramProtocol`] and [`DatagramTransport`] through
 //!   [`EventLoop::create_datagram_endpoint`]; `recvmmsg`/`sendmmsg` batch
 //!   the datagrams of a busy endpoint.
@@ -111,14 +115,15 @@ pub mod tls;
 pub mod transport;
 
 pub use error::TransportError;
-pub use protocol::{DatagramProtocol, Protocol};
+pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, Runtime, RuntimeConfig};
 pub use server::Server;
 pub use shard::{
     ConnectionHandle, DatagramOptions, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle,
-    ShardStats,
+    ShardStats, SubprocessPipes,
 };
 pub use tls::{ClientAuth, TlsClientConfig, TlsServerConfig};
 pub use transport::{
-    Address, CipherInfo, ConnectedSocket, DatagramTransport, ExtraInfo, TlsContext, Transport,
+    Address, CipherInfo, ConnectedSocket, DatagramTransport, ExtraInfo, SubprocessTransport,
+    TlsContext, Transport,
 };

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::transport::{DatagramTransport, Transport};
+use crate::transport::{DatagramTransport, SubprocessTransport, Transport};
 
 /// A streaming protocol, as asyncio's `asyncio.Protocol`: one instance per
 /// connection, driven by the loop that owns the connection (TCP, Unix
@@ -142,6 +142,69 @@ pub(crate) trait DynDatagramProtocol: DatagramProtocol {
 }
 
 impl<P: DatagramProtocol> DynDatagramProtocol for P {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A subprocess protocol, as asyncio's `asyncio.SubprocessProtocol` (P1,
+/// P2, P9): one instance per child process started by
+/// [`EventLoop::subprocess_exec`](crate::EventLoop::subprocess_exec).
+///
+/// Every callback has an empty default. Order (P9): `connection_made`, then
+/// `pipe_data_received` and `pipe_connection_lost` for each pipe and
+/// `process_exited` in the order they happen, and `connection_lost` last —
+/// only once the child has exited *and* every pipe is closed.
+pub trait SubprocessProtocol: 'static {
+    /// The child is running and its pipes are connected. Called once, first.
+    fn connection_made(&mut self, transport: &mut SubprocessTransport) {
+        let _ = transport;
+    }
+
+    /// The child wrote `data` to its stdout (`fd` 1) or stderr (`fd` 2).
+    /// Never empty; in order per pipe.
+    fn pipe_data_received(&mut self, transport: &mut SubprocessTransport, fd: i32, data: &[u8]) {
+        let _ = (transport, fd, data);
+    }
+
+    /// Pipe `fd` closed: `None` at its end, the error otherwise.
+    fn pipe_connection_lost(
+        &mut self,
+        transport: &mut SubprocessTransport,
+        fd: i32,
+        error: Option<io::Error>,
+    ) {
+        let _ = (transport, fd, error);
+    }
+
+    /// The child exited; its return code is in
+    /// [`get_returncode`](SubprocessTransport::get_returncode).
+    fn process_exited(&mut self, transport: &mut SubprocessTransport) {
+        let _ = transport;
+    }
+
+    /// The child exited and every pipe is closed. Called once, last.
+    fn connection_lost(&mut self, transport: &mut SubprocessTransport, error: Option<io::Error>) {
+        let _ = (transport, error);
+    }
+
+    /// The stdin pipe's queue went strictly over its high-water mark (P8).
+    fn pause_writing(&mut self, transport: &mut SubprocessTransport) {
+        let _ = transport;
+    }
+
+    /// The stdin pipe's queue drained to its low-water mark or under (P8).
+    fn resume_writing(&mut self, transport: &mut SubprocessTransport) {
+        let _ = transport;
+    }
+}
+
+/// Object-safe, downcastable view of a subprocess protocol.
+pub(crate) trait DynSubprocessProtocol: SubprocessProtocol {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<P: SubprocessProtocol> DynSubprocessProtocol for P {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }

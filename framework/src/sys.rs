@@ -102,6 +102,28 @@ pub(crate) fn is_ready(fd: RawFd, read: bool) -> bool {
     n > 0 && p.revents & (p.events | libc::POLLERR | libc::POLLHUP) != 0
 }
 
+/// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
+/// process exits (Linux 5.3+), so a loop can wait for its child like for a
+/// socket.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
+}
+
+/// `kill(pid, signal)`.
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain system call with integer arguments.
+    if unsafe { libc::kill(pid as libc::pid_t, signal) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The shard's buffers for batched datagram IO, made with its first UDP
 /// endpoint.
 pub(crate) struct UdpBatch {

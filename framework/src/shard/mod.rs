@@ -16,6 +16,7 @@ mod connection;
 mod datagram;
 mod mailbox;
 mod scheduler;
+mod subprocess;
 mod tls;
 mod watch;
 
@@ -33,6 +34,7 @@ pub use datagram::DatagramOptions;
 pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
 pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
+pub use subprocess::SubprocessPipes;
 
 use crate::protocol::Protocol;
 use crate::server::{Server, ServerShared};
@@ -101,6 +103,13 @@ pub(crate) enum Entry {
     Connecting(Connecting),
     /// `add_reader`/`add_writer` callbacks of one descriptor.
     Watcher(watch::Watcher),
+    /// A child process, its pipes and its protocol; its token is its pidfd.
+    Process(Box<subprocess::ProcessConn>),
+    /// The token of pipe `fd` of a child process.
+    ProcPipe {
+        process: EntryKey,
+        fd: usize,
+    },
 }
 
 /// Everything but the poller, so event dispatch can borrow it mutably while
@@ -507,6 +516,10 @@ impl Core {
             }
             Some(Entry::Listener(_)) => self.accept_ready(registry, key),
             Some(Entry::Connecting(c)) => c.on_event(ev),
+            Some(&mut Entry::ProcPipe { process, fd }) => {
+                self.process_pipe_event(registry, process, fd, ev)
+            }
+            Some(Entry::Process(_)) => self.process_exit_event(registry, key),
             Some(Entry::Watcher(_)) => {
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     self.schedule_watcher(key, watch::Side::Read);
@@ -528,6 +541,10 @@ impl Core {
         }
         let mut batch = std::mem::replace(&mut self.deferred, std::mem::take(&mut self.spare));
         for key in batch.drain(..) {
+            if let Some(Entry::Process(_)) = self.entries.get(key) {
+                self.process_deferred(registry, key);
+                continue;
+            }
             if let Some(Entry::Dgram(d)) = self.entries.get_mut(key) {
                 if d.deliver_lost() {
                     self.entries.remove(key);

@@ -10,6 +10,7 @@ pub mod flow;
 pub(crate) mod listener;
 pub(crate) mod socket;
 pub(crate) mod stream;
+pub(crate) mod subprocess;
 pub(crate) mod tls;
 pub(crate) mod udp;
 pub(crate) mod write_buffer;
@@ -18,6 +19,7 @@ use std::os::fd::RawFd;
 
 pub use socket::{Address, ConnectedSocket};
 pub use stream::Transport;
+pub use subprocess::SubprocessTransport;
 pub use tls::{CipherInfo, TlsContext};
 pub use udp::DatagramTransport;
 
@@ -34,6 +36,8 @@ pub enum ExtraInfo {
     Socket(RawFd),
     /// `"pipe"` (pipe transports): the pipe's descriptor, borrowed.
     Pipe(RawFd),
+    /// `"subprocess"` (subprocess transports): the child's process id.
+    Subprocess(u32),
     /// `"cipher"` (TLS): suite name, protocol version, secret bits.
     Cipher(CipherInfo),
     /// `"peercert"` (TLS): the peer's end-entity certificate, DER. Absent

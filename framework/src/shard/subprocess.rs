@@ -1,0 +1,451 @@
+//! Child processes on a loop (T15, P9): `subprocess_exec`, the events of a
+//! child's pipes and of its exit, and the order of the protocol's callbacks.
+//!
+//! One slab entry owns the process: its [`SubprocessTransport`] (the child,
+//! and a stream [`Transport`] per pipe) and the protocol, so a callback
+//! about one pipe can write to another (`get_pipe_transport(0).write`).
+//! Each pipe's descriptor is registered under a small forwarding entry that
+//! names the process and the pipe; the process entry's own token is its
+//! pidfd, readable once the child exits.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry};
+
+use super::connection::{guarded, Ctx};
+use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
+use crate::protocol::{DynSubprocessProtocol, SubprocessProtocol};
+use crate::transport::flow::{FlowControl, FlowEvent};
+use crate::transport::socket::Stream;
+use crate::transport::stream::State;
+use crate::transport::{SubprocessTransport, Transport};
+
+/// Which of the child's standard streams to connect to pipes; the others
+/// are inherited from this process. asyncio's default is all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubprocessPipes {
+    /// Pipe the child's stdin (fd 0): writable through
+    /// `get_pipe_transport(0)`.
+    pub stdin: bool,
+    /// Pipe its stdout (fd 1): `pipe_data_received(1, …)`.
+    pub stdout: bool,
+    /// Pipe its stderr (fd 2): `pipe_data_received(2, …)`.
+    pub stderr: bool,
+}
+
+impl Default for SubprocessPipes {
+    fn default() -> Self {
+        Self {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        }
+    }
+}
+
+pub(crate) struct ProcessConn {
+    pub(crate) transport: SubprocessTransport,
+    protocol: Box<dyn DynSubprocessProtocol>,
+    pidfd: OwnedFd,
+    /// The forwarding entries of the pipes, removed with the process.
+    pipe_keys: [Option<EntryKey>; 3],
+    exited: bool,
+    lost: bool,
+    /// Why the process was failed (a panicking callback), for
+    /// `connection_lost`.
+    error: Option<io::Error>,
+}
+
+impl EventLoop {
+    /// Starts `command` as a child process (asyncio's `subprocess_exec`),
+    /// its standard streams piped as `pipes` says, and runs a protocol from
+    /// `factory` for it; `connection_made` is called before this returns.
+    /// Spawning errors (program not found…) are returned here.
+    pub fn subprocess_exec<P: SubprocessProtocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        mut command: Command,
+        pipes: SubprocessPipes,
+    ) -> io::Result<ConnectionHandle> {
+        let pick = |piped: bool| {
+            if piped {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            }
+        };
+        command
+            .stdin(pick(pipes.stdin))
+            .stdout(pick(pipes.stdout))
+            .stderr(pick(pipes.stderr));
+        let mut child = command.spawn()?;
+        let pidfd = match crate::sys::pidfd_open(child.id()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let streams: [Option<Stream>; 3] = [
+            child
+                .stdin
+                .take()
+                .map(|p| Stream::WritePipe(mio::unix::pipe::Sender::from(p))),
+            child
+                .stdout
+                .take()
+                .map(|p| Stream::ReadPipe(mio::unix::pipe::Receiver::from(p))),
+            child
+                .stderr
+                .take()
+                .map(|p| Stream::ReadPipe(mio::unix::pipe::Receiver::from(p))),
+        ];
+        let lp = self.core.handle.clone();
+        let key = self.core.entries.insert_with_key(|k| {
+            Entry::Process(Box::new(ProcessConn {
+                transport: SubprocessTransport::new(child, ConnectionHandle(k), lp),
+                protocol: Box::new(factory()),
+                pidfd,
+                pipe_keys: [None, None, None],
+                exited: false,
+                lost: false,
+                error: None,
+            }))
+        });
+        let registry = self.poll.registry();
+        let registered = self.core.connect_pipes(registry, key, streams);
+        let Some(Entry::Process(p)) = self.core.entries.get_mut(key) else {
+            unreachable!("just inserted")
+        };
+        let registered = registered.and_then(|()| {
+            registry.register(
+                &mut SourceFd(&p.pidfd.as_raw_fd()),
+                token_of(key),
+                Interest::READABLE,
+            )
+        });
+        if let Err(e) = registered {
+            let _ = p.transport.kill();
+            let _ = p.transport.child.wait();
+            self.core.remove_process(key);
+            return Err(e);
+        }
+        let mut ctx = Core::ctx(registry, &mut self.core.read_buf, &mut self.core.deferred);
+        p.invoke("connection_made", |pr, t| pr.connection_made(t));
+        p.settle(&mut ctx);
+        Ok(ConnectionHandle(key))
+    }
+
+    /// Calls `f` with a child process's protocol (downcast to `P`) and
+    /// transport, from outside its callbacks, then acts on what it
+    /// triggered. `None` when the process is gone or its protocol is not a
+    /// `P`.
+    pub fn with_subprocess<P: SubprocessProtocol, R>(
+        &mut self,
+        handle: ConnectionHandle,
+        f: impl FnOnce(&mut P, &mut SubprocessTransport) -> R,
+    ) -> Option<R> {
+        let Some(Entry::Process(p)) = self.core.entries.get_mut(handle.0) else {
+            return None;
+        };
+        if p.lost {
+            return None;
+        }
+        let proto = p.protocol.as_any_mut().downcast_mut::<P>()?;
+        let r = f(proto, &mut p.transport);
+        let mut ctx = Core::ctx(
+            self.poll.registry(),
+            &mut self.core.read_buf,
+            &mut self.core.deferred,
+        );
+        p.settle(&mut ctx);
+        Some(r)
+    }
+}
+
+impl Core {
+    /// Makes a stream transport of each piped stream, under a forwarding
+    /// entry whose token its events carry.
+    fn connect_pipes(
+        &mut self,
+        registry: &Registry,
+        key: EntryKey,
+        streams: [Option<Stream>; 3],
+    ) -> io::Result<()> {
+        let flow =
+            FlowControl::with_limits(self.config.write_buffer_high, self.config.write_buffer_low);
+        for (fd, stream) in streams.into_iter().enumerate() {
+            let Some(mut stream) = stream else { continue };
+            if let Stream::ReadPipe(p) = &stream {
+                p.set_nonblocking(true)?;
+            }
+            if let Stream::WritePipe(p) = &stream {
+                p.set_nonblocking(true)?;
+            }
+            let pipe_key = self.entries.insert(Entry::ProcPipe { process: key, fd });
+            stream.register(registry, token_of(pipe_key), Interest::READABLE)?;
+            let t = Transport::new(
+                stream,
+                ConnectionHandle(pipe_key),
+                self.handle.clone(),
+                flow,
+                None,
+            );
+            if let Some(Entry::Process(p)) = self.entries.get_mut(key) {
+                p.transport.pipes[fd] = Some(t);
+                p.pipe_keys[fd] = Some(pipe_key);
+            }
+        }
+        Ok(())
+    }
+
+    /// An event on pipe `fd` of process `key`.
+    pub(crate) fn process_pipe_event(
+        &mut self,
+        registry: &Registry,
+        key: EntryKey,
+        fd: usize,
+        ev: &mio::event::Event,
+    ) {
+        let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
+            return;
+        };
+        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
+        p.on_pipe_event(&mut ctx, fd, ev);
+    }
+
+    /// The pidfd of process `key` is readable: the child exited.
+    pub(crate) fn process_exit_event(&mut self, registry: &Registry, key: EntryKey) {
+        let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
+            return;
+        };
+        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
+        p.on_exit(&mut ctx);
+    }
+
+    /// Deferred work of process `key`: reads resumed by `resume_reading`,
+    /// and `connection_lost` once due, after which the entry goes.
+    pub(crate) fn process_deferred(&mut self, registry: &Registry, key: EntryKey) {
+        let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
+            return;
+        };
+        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
+        for fd in 1..3 {
+            let resumed = p.transport.pipes[fd]
+                .as_mut()
+                .is_some_and(|t| std::mem::take(&mut t.read_resumed) && t.read_ready);
+            if resumed {
+                p.read_pipe(&mut ctx, fd, true);
+            }
+        }
+        if p.deliver_lost() {
+            let _ = registry.deregister(&mut SourceFd(&p.pidfd.as_raw_fd()));
+            self.remove_process(key);
+        }
+    }
+
+    fn remove_process(&mut self, key: EntryKey) {
+        if let Some(Entry::Process(p)) = self.entries.remove(key) {
+            for k in p.pipe_keys.into_iter().flatten() {
+                self.entries.remove(k);
+            }
+        }
+    }
+}
+
+impl ProcessConn {
+    /// Runs one protocol callback; a panic kills the child and fails every
+    /// pipe — this process only, the shard serves on.
+    fn invoke<R>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn DynSubprocessProtocol, &mut SubprocessTransport) -> R,
+    ) -> Option<R> {
+        let (p, t) = (&mut *self.protocol, &mut self.transport);
+        match guarded(what, || f(p, t)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = self.transport.kill();
+                for pipe in self.transport.pipes.iter_mut().flatten() {
+                    pipe.fail(io::Error::new(e.kind(), e.to_string()));
+                }
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn on_pipe_event(&mut self, ctx: &mut Ctx<'_>, fd: usize, ev: &mio::event::Event) {
+        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        if fd == 0 {
+            let Some(stdin) = self.transport.pipes[0].as_mut() else {
+                return;
+            };
+            if readable {
+                // Readiness of a write pipe: the child closed its stdin.
+                stdin.fail_on_read(io::ErrorKind::BrokenPipe.into());
+            } else if ev.is_writable() && !stdin.buffer.is_empty() {
+                stdin.send_queue();
+                stdin.needs_settle = true;
+                if stdin.state != State::Finishing
+                    && stdin.flow.after_drain(stdin.buffered()) == FlowEvent::Resume
+                {
+                    self.invoke("resume_writing", |p, t| p.resume_writing(t));
+                }
+            }
+        } else if readable {
+            if let Some(t) = self.transport.pipes[fd].as_mut() {
+                t.read_ready = true;
+            }
+            // Once the writer is gone, read to the end even after a short
+            // read: no later edge would report the EOF.
+            self.read_pipe(ctx, fd, ev.is_read_closed() || ev.is_error());
+        }
+        self.settle(ctx);
+    }
+
+    /// Reads pipe `fd` (1 or 2) until drained, paused or closed; with
+    /// `to_end`, until `WouldBlock` or EOF even after a short read.
+    fn read_pipe(&mut self, ctx: &mut Ctx<'_>, fd: usize, to_end: bool) {
+        loop {
+            let Some(t) = self.transport.pipes[fd].as_mut() else {
+                return;
+            };
+            if !t.delivers_input() {
+                return;
+            }
+            let Some(io) = t.io.as_mut() else { return };
+            match io.read(ctx.read_buf) {
+                Ok(0) => {
+                    t.read_ready = false;
+                    t.abort(); // the child closed it: pipe_connection_lost(None)
+                    self.settle(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    t.bytes_in += n as u64;
+                    let drained = n < ctx.read_buf.len() && !to_end;
+                    if drained {
+                        t.read_ready = false;
+                    }
+                    let data = &ctx.read_buf[..n];
+                    self.invoke("pipe_data_received", |p, tr| {
+                        p.pipe_data_received(tr, fd as i32, data)
+                    });
+                    self.settle(ctx);
+                    if drained {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    t.read_ready = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    t.fail(e);
+                    self.settle(ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_exit(&mut self, ctx: &mut Ctx<'_>) {
+        if self.exited {
+            return;
+        }
+        let status = match self.transport.child.try_wait() {
+            Ok(Some(status)) => status,
+            Ok(None) => return, // not yet (a spurious wake-up)
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reap a child process");
+                return;
+            }
+        };
+        self.exited = true;
+        let _ = ctx
+            .registry
+            .deregister(&mut SourceFd(&self.pidfd.as_raw_fd()));
+        self.transport.returncode = status.code().or_else(|| status.signal().map(|s| -s));
+        self.invoke("process_exited", |p, t| p.process_exited(t));
+        self.settle(ctx);
+    }
+
+    /// After every callback: deliver a due `pause_writing` (P10), close
+    /// pipes whose queue is done and tell `pipe_connection_lost`, keep the
+    /// stdin pipe's WRITABLE interest in line with its queue, schedule
+    /// resumed reads, and `connection_lost` once the child exited and every
+    /// pipe is closed (P9).
+    fn settle(&mut self, ctx: &mut Ctx<'_>) {
+        let key = self.transport.handle().0;
+        while let Some(fd) = (0..3).find(|&fd| {
+            self.transport.pipes[fd]
+                .as_ref()
+                .is_some_and(|t| t.needs_settle)
+        }) {
+            let t = self.transport.pipes[fd].as_mut().expect("found above");
+            t.needs_settle = false;
+            if t.pause_pending {
+                t.pause_pending = false;
+                t.needs_settle = true;
+                self.invoke("pause_writing", |p, tr| p.pause_writing(tr));
+                continue;
+            }
+            if t.state == State::Closing && t.buffer.is_empty() {
+                t.state = State::Finishing;
+            }
+            if t.state == State::Finishing {
+                let mut t = self.transport.pipes[fd].take().expect("found above");
+                if let Some(io) = t.io.as_mut() {
+                    let _ = io.deregister(ctx.registry);
+                }
+                let error = t.error.take();
+                drop(t); // closes the pipe
+                self.invoke("pipe_connection_lost", |p, tr| {
+                    p.pipe_connection_lost(tr, fd as i32, error)
+                });
+                continue;
+            }
+            if std::mem::take(&mut t.read_resumed) {
+                t.read_resumed = true; // the deferred pass reads it
+                ctx.deferred.push(key);
+            }
+            let want = !t.buffer.is_empty();
+            if want != t.writable_registered {
+                let token = token_of(t.handle().0);
+                let interest = if want {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                if let Some(io) = t.io.as_mut() {
+                    match io.reregister(ctx.registry, token, interest) {
+                        Ok(()) => t.writable_registered = want,
+                        Err(e) => t.fail(e),
+                    }
+                }
+            }
+        }
+        if self.exited && !self.lost && self.transport.pipes.iter().all(Option::is_none) {
+            ctx.deferred.push(key);
+        }
+    }
+
+    /// Delivers `connection_lost` if due; returns whether it was.
+    fn deliver_lost(&mut self) -> bool {
+        if self.lost || !self.exited || self.transport.pipes.iter().any(Option::is_some) {
+            return false;
+        }
+        self.lost = true;
+        self.transport.closing = true;
+        let error = self.error.take();
+        self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
+        true
+    }
+}
