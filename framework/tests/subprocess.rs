@@ -342,3 +342,23 @@ fn t5_a_paused_stdout_holds_output_and_eof_until_resumed() {
     assert!(l.contains(&Sp::PipeLost(1, false)));
     assert_eq!(l.last(), Some(&Sp::Lost));
 }
+
+#[test]
+fn subprocess_shell_runs_a_pipeline_with_stdin_from_the_protocol() {
+    let mut lp = EventLoop::new().unwrap();
+    let log: SLog = Rc::default();
+    let l = log.clone();
+    lp.subprocess_shell(
+        move || Recorder {
+            log: l,
+            input: Some(b"b\na\nc\n".to_vec()),
+        },
+        "sort | tr a-z A-Z; exit 7",
+        SubprocessPipes::default(),
+    )
+    .unwrap();
+    run(&mut lp, &log);
+    let l = log.borrow();
+    assert_eq!(data(&l, 1), b"A\nB\nC\n");
+    assert!(l.contains(&Sp::Exited(Some(7))));
+}

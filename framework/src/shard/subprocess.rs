@@ -141,6 +141,21 @@ impl EventLoop {
         Ok(ConnectionHandle(key))
     }
 
+    /// Runs `cmd` with the shell (`/bin/sh -c cmd`), as asyncio's
+    /// `subprocess_shell`; otherwise as [`subprocess_exec`](Self::subprocess_exec).
+    /// The string goes to the shell as written: quote what comes from
+    /// outside.
+    pub fn subprocess_shell<P: SubprocessProtocol>(
+        &mut self,
+        factory: impl FnOnce() -> P,
+        cmd: &str,
+        pipes: SubprocessPipes,
+    ) -> io::Result<ConnectionHandle> {
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(cmd);
+        self.subprocess_exec(factory, command, pipes)
+    }
+
     /// Calls `f` with a child process's protocol (downcast to `P`) and
     /// transport, from outside its callbacks, then acts on what it
     /// triggered. `None` when the process is gone or its protocol is not a
