@@ -159,8 +159,17 @@ fn certified_key(
     key: &Path,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsConfigError> {
-    let chain = read_certs(cert)?;
-    let key_der = read_key(key)?;
+    check_pair(read_certs(cert)?, read_key(key)?, cert, key, provider)
+}
+
+/// A chain and a key checked against each other; errors name the files.
+fn check_pair(
+    chain: Vec<CertificateDer<'static>>,
+    key_der: PrivateKeyDer<'static>,
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsConfigError> {
     CertifiedKey::from_der(chain, key_der, provider).map_err(|e| match e {
         rustls::Error::InconsistentKeys(_) => TlsConfigError::KeyMismatch {
             cert: cert.to_path_buf(),
@@ -434,8 +443,10 @@ impl TlsClientBuilder {
             .with_root_certificates(roots);
         let mut config = match &self.client_cert {
             Some((c, k)) => {
-                certified_key(c, k, &provider)?; // names the files on mismatch
-                builder.with_client_auth_cert(read_certs(c)?, read_key(k)?)?
+                let (chain, key) = (read_certs(c)?, read_key(k)?);
+                // Checked here so a mismatch names both files.
+                check_pair(chain.clone(), key.clone_key(), c, k, &provider)?;
+                builder.with_client_auth_cert(chain, key)?
             }
             None => builder.with_no_client_auth(),
         };

@@ -13,13 +13,12 @@ use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use mio::{Interest, Registry, Token};
+use mio::Registry;
 
 use super::{EntryKey, Stats};
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
-use crate::transport::flow::FlowEvent;
-use crate::transport::stream::{EofWrite, State};
+use crate::transport::stream::State;
 use crate::transport::Transport;
 
 /// What the loop lends a connection while it handles one event.
@@ -56,10 +55,6 @@ impl Connection {
                 .tls
                 .as_ref()
                 .is_none_or(|tls| tls.established)
-    }
-
-    fn token(&self) -> Token {
-        super::token_of(self.transport.handle().0)
     }
 
     /// Runs one protocol callback; a panic is logged and turned into a
@@ -170,20 +165,7 @@ impl Connection {
     /// what a drain implies: a pending `write_eof`, a pending close, and
     /// `resume_writing` once at or under the low mark.
     fn flush(&mut self, ctx: &mut Ctx<'_>) {
-        let t = &mut self.transport;
-        t.send_queue();
-        if t.buffer.is_empty() {
-            t.needs_settle = true;
-            if t.eof_write == EofWrite::Pending {
-                t.eof_write = EofWrite::Done;
-                if let Some(Err(e)) = t.io.as_ref().map(|io| io.shutdown(Shutdown::Write)) {
-                    t.fail(e);
-                }
-            }
-        }
-        // A fatal error emptied the queue too, but that is no drain: the
-        // protocol hears connection_lost next, not resume_writing.
-        if t.state != State::Finishing && t.flow.after_drain(t.buffered()) == FlowEvent::Resume {
+        if self.transport.drain_queue() {
             self.invoke("resume_writing", |p, t| p.resume_writing(t));
         }
         self.settle(ctx);
@@ -219,7 +201,6 @@ impl Connection {
     }
 
     fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
-        let token = self.token();
         let t = &mut self.transport;
         if t.state == State::Closing && t.buffer.is_empty() {
             // Flushed: send FIN now; connection_lost follows next iteration.
@@ -233,22 +214,9 @@ impl Connection {
             State::Open if std::mem::take(&mut t.read_resumed) => ctx.deferred.push(t.handle().0),
             _ => {}
         }
-        let want_writable = !t.buffer.is_empty();
-        if want_writable != t.writable_registered {
-            if let Some(io) = t.io.as_mut() {
-                let interest = if want_writable {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                match io.reregister(ctx.registry, token, interest) {
-                    Ok(()) => t.writable_registered = want_writable,
-                    Err(e) => {
-                        t.fail(e);
-                        ctx.deferred.push(t.handle().0);
-                    }
-                }
-            }
+        if let Err(e) = t.sync_writable_interest(ctx.registry) {
+            t.fail(e);
+            ctx.deferred.push(t.handle().0);
         }
     }
 

@@ -19,7 +19,7 @@ use mio::{Interest, Registry};
 use super::connection::{guarded, Ctx};
 use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynSubprocessProtocol, SubprocessProtocol};
-use crate::transport::flow::{FlowControl, FlowEvent};
+use crate::transport::flow::FlowControl;
 use crate::transport::socket::Stream;
 use crate::transport::stream::State;
 use crate::transport::{SubprocessTransport, Transport};
@@ -304,14 +304,8 @@ impl ProcessConn {
             if readable {
                 // Readiness of a write pipe: the child closed its stdin.
                 stdin.fail_on_read(io::ErrorKind::BrokenPipe.into());
-            } else if ev.is_writable() && !stdin.buffer.is_empty() {
-                stdin.send_queue();
-                stdin.needs_settle = true;
-                if stdin.state != State::Finishing
-                    && stdin.flow.after_drain(stdin.buffered()) == FlowEvent::Resume
-                {
-                    self.invoke("resume_writing", |p, t| p.resume_writing(t));
-                }
+            } else if ev.is_writable() && !stdin.buffer.is_empty() && stdin.drain_queue() {
+                self.invoke("resume_writing", |p, t| p.resume_writing(t));
             }
         } else if readable {
             if let Some(t) = self.transport.pipes[fd].as_mut() {
@@ -431,20 +425,8 @@ impl ProcessConn {
                 t.read_resumed = true; // the deferred pass reads it
                 ctx.deferred.push(key);
             }
-            let want = !t.buffer.is_empty();
-            if want != t.writable_registered {
-                let token = token_of(t.handle().0);
-                let interest = if want {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                if let Some(io) = t.io.as_mut() {
-                    match io.reregister(ctx.registry, token, interest) {
-                        Ok(()) => t.writable_registered = want,
-                        Err(e) => t.fail(e),
-                    }
-                }
+            if let Err(e) = t.sync_writable_interest(ctx.registry) {
+                t.fail(e);
             }
         }
         if self.exited && !self.lost && self.transport.pipes.iter().all(Option::is_none) {

@@ -101,15 +101,9 @@ impl EventLoop {
         if t.state != State::Open || t.tls.as_ref().is_none_or(|tls| tls.established) {
             return;
         }
-        Stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
-        let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
-        tracing::warn!(%peer, "TLS handshake timed out");
-        self.with_transport(handle, |t| {
-            t.fail(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            ))
-        });
+        let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+        handshake_failed(t, &e);
+        self.with_transport(handle, |t| t.fail(e));
     }
 }
 
@@ -270,9 +264,7 @@ impl Connection {
     fn tls_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>) {
         let t = &mut self.transport;
         if t.tls.as_ref().is_some_and(|tls| !tls.established) {
-            Stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
-            let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
-            tracing::warn!(%peer, error = %e, "TLS handshake failed");
+            handshake_failed(t, &e);
         }
         if !t.writable_registered {
             t.send_queue();
@@ -280,4 +272,11 @@ impl Connection {
         t.fail(e);
         self.settle(ctx);
     }
+}
+
+/// A handshake that will never reach the protocol: logged and counted.
+fn handshake_failed(t: &crate::transport::Transport, e: &io::Error) {
+    Stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
+    let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
+    tracing::warn!(%peer, error = %e, "TLS handshake failed");
 }

@@ -254,6 +254,47 @@ impl Transport {
         }
     }
 
+    /// A writable event: sends what is queued, then applies what a drain
+    /// implies — a pending `write_eof`, a settle pass for a pending close —
+    /// and returns whether `resume_writing` is due (at or under the low
+    /// mark; never after a fatal error, which also empties the queue but
+    /// is no drain: `connection_lost` comes next).
+    pub(crate) fn drain_queue(&mut self) -> bool {
+        self.send_queue();
+        if self.buffer.is_empty() {
+            self.needs_settle = true;
+            if self.eof_write == EofWrite::Pending {
+                self.eof_write = EofWrite::Done;
+                if let Some(Err(e)) = self.io.as_ref().map(|io| io.shutdown(Shutdown::Write)) {
+                    self.fail(e);
+                }
+            }
+        }
+        self.state != State::Finishing
+            && self.flow.after_drain(self.buffered()) == FlowEvent::Resume
+    }
+
+    /// Keeps WRITABLE interest registered exactly while something is
+    /// queued (DESIGN §3). An error is the caller's to fail the transport
+    /// with.
+    pub(crate) fn sync_writable_interest(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        let want = !self.buffer.is_empty();
+        if want == self.writable_registered {
+            return Ok(());
+        }
+        let token = crate::shard::token_of(self.handle.0);
+        let interest = if want {
+            mio::Interest::READABLE | mio::Interest::WRITABLE
+        } else {
+            mio::Interest::READABLE
+        };
+        if let Some(io) = self.io.as_mut() {
+            io.reregister(registry, token, interest)?;
+            self.writable_registered = want;
+        }
+        Ok(())
+    }
+
     /// Bytes the protocol wrote that the kernel has not taken: the queue,
     /// or over TLS the plaintext whose ciphertext is not wholly sent.
     #[inline]
