@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use shardloop::config::{Config, ListenAddress, ListenProtocol, LogFormat, ShardCount};
 use shardloop::runtime::available_cores;
 use shardloop::{Protocol, Runtime, RuntimeConfig};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// The configuration served when none is given.
@@ -110,7 +110,8 @@ fn init_logging(config: &Config) {
 
 fn serve(config: &Config) -> anyhow::Result<()> {
     // Before anything binds, so an early signal is a graceful stop too.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
 
     let mut rc = RuntimeConfig::default();
     rc.shards = match config.shards {
@@ -157,11 +158,85 @@ fn serve(config: &Config) -> anyhow::Result<()> {
         tracing::info!(address = %bound, "metrics on http://{bound}/metrics");
     }
 
-    let signal = signals.forever().next();
-    tracing::info!(?signal, drain_timeout = ?config.drain_timeout, "shutting down");
-    rt.shutdown(config.drain_timeout).context("shutdown")?;
+    let first = wait_for_stop(&mut signals);
+    tracing::info!(
+        signal = signal_name(first),
+        drain_timeout = %humantime::format_duration(config.drain_timeout),
+        "shutting down: no new connections, draining the open ones"
+    );
+    drain(rt, config.drain_timeout, signals)
+}
+
+/// Waits for SIGINT or SIGTERM. SIGHUP (a closed terminal or ssh session
+/// sends it) is logged and survived.
+fn wait_for_stop(signals: &mut Signals) -> i32 {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            tracing::warn!(
+                "SIGHUP received: configuration reload is not supported yet; carrying on"
+            );
+            continue;
+        }
+        return signal;
+    }
+    SIGTERM
+}
+
+/// Drains the runtime on another thread while this one keeps listening: a
+/// second SIGINT or SIGTERM cuts the drain short (what is still open is
+/// aborted) and the exit is non-zero.
+fn drain(rt: Runtime, timeout: std::time::Duration, mut signals: Signals) -> anyhow::Result<()> {
+    let cutter = rt.drain_cutter();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("drain".into())
+        .spawn(move || {
+            let _ = done_tx.send(rt.shutdown(timeout));
+        })
+        .context("cannot start the drain")?;
+    let (sig_tx, sig_rx) = crossbeam_channel::unbounded();
+    let forwarder = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if sig_tx.send(signal).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("cannot watch signals during the drain")?;
+    let mut cut_by = None;
+    let report = loop {
+        crossbeam_channel::select! {
+            recv(done_rx) -> r => break r.context("the drain thread died")?,
+            recv(sig_rx) -> s => match s {
+                Ok(SIGHUP) => tracing::warn!("SIGHUP received during the drain; carrying on"),
+                Ok(signal) if cut_by.is_none() => {
+                    tracing::warn!(signal = signal_name(signal), "second stop signal: aborting the connections still open");
+                    cut_by = Some(signal);
+                    cutter.cut();
+                }
+                _ => {}
+            },
+        }
+    };
+    forwarder.close();
+    let report = report.context("shutdown")?;
+    if let Some(signal) = cut_by {
+        bail!(
+            "the drain was cut short by a second {}: {} of {} connections aborted",
+            signal_name(signal),
+            report.aborted,
+            report.waited
+        );
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    signal_hook::low_level::signal_name(signal).unwrap_or("signal")
 }
 
 /// Binds one listener; returns the address as bound (port 0 resolved).

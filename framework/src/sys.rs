@@ -102,6 +102,19 @@ pub(crate) fn is_ready(fd: RawFd, read: bool) -> bool {
     n > 0 && p.revents & (p.events | libc::POLLERR | libc::POLLHUP) != 0
 }
 
+/// Bytes the kernel holds in a socket's send queue, sent or not, that the
+/// peer has not acknowledged yet (`SIOCOUTQ`; for a Unix socket, the bytes
+/// its peer has not read).
+pub(crate) fn unacked_bytes(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, which
+    // is valid for the duration of the call.
+    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
 /// process exits (Linux 5.3+), so a loop can wait for its child like for a
 /// socket.

@@ -56,3 +56,58 @@ fn traffic_keeps_a_connection_alive_past_the_timeout() {
         "closed by the peer, not timed out"
     );
 }
+
+/// Records when each connection was made and when it was lost.
+struct Clocked {
+    made: Option<Instant>,
+    lives: std::rc::Rc<std::cell::RefCell<Vec<Duration>>>,
+}
+
+impl shardloop::Protocol for Clocked {
+    fn connection_made(&mut self, _: &mut shardloop::Transport) {
+        self.made = Some(Instant::now());
+    }
+    fn connection_lost(&mut self, _: &mut shardloop::Transport, e: Option<std::io::Error>) {
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::TimedOut));
+        self.lives
+            .borrow_mut()
+            .push(self.made.expect("made before lost").elapsed());
+    }
+}
+
+#[test]
+fn a_connection_silent_from_its_accept_is_never_closed_before_the_idle_timeout() {
+    let timeout = Duration::from_millis(400);
+    let mut lp = idle_loop(timeout);
+    let lives = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let l = lives.clone();
+    let server = lp
+        .create_server(
+            move || Clocked {
+                made: None,
+                lives: l.clone(),
+            },
+            "127.0.0.1:0",
+        )
+        .unwrap();
+    let addr = inet(&server);
+    // Connections accepted at different phases of the sweep.
+    const N: usize = 6;
+    let client = std::thread::spawn(move || {
+        (0..N)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(17));
+                connect(addr)
+            })
+            .collect::<Vec<_>>()
+    });
+    let clients = run_until_joined(&mut lp, client);
+    run_until(&mut lp, |_| lives.borrow().len() == N);
+    for life in lives.borrow().iter() {
+        assert!(
+            *life >= timeout,
+            "closed after {life:?}, before {timeout:?}"
+        );
+    }
+    drop(clients);
+}

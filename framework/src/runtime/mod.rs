@@ -11,7 +11,7 @@ mod metrics;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -157,6 +157,8 @@ pub struct Runtime {
     acceptor: Option<Acceptor>,
     config: RuntimeConfig,
     next_listener: u64,
+    /// Set by a [`DrainCutter`]: the drain aborts what remains.
+    cut: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -226,6 +228,7 @@ impl Runtime {
             acceptor: None,
             config,
             next_listener: 0,
+            cut: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -440,44 +443,118 @@ impl Runtime {
         Ok(self.acceptor.as_ref().expect("just started"))
     }
 
+    /// A `Send + Clone` handle that cuts a drain short from another thread
+    /// (a second SIGTERM): see [`DrainCutter::cut`].
+    pub fn drain_cutter(&self) -> DrainCutter {
+        DrainCutter(Arc::clone(&self.cut))
+    }
+
     /// Graceful shutdown: stop accepting and close every listener; `close()`
-    /// every connection so queued data is flushed; wait up to `drain` for
-    /// them to finish, abort what remains, stop the shards and join them.
-    pub fn shutdown(mut self, drain: Duration) -> io::Result<()> {
+    /// every connection so queued data is flushed; wait until every
+    /// connection has finished — its lingering close (T3) included, so a
+    /// slow reader gets every byte and a clean FIN — or until `drain`
+    /// passes (or [`DrainCutter::cut`] is called); abort what remains, stop
+    /// the shards and join them. Logs at the start how many connections it
+    /// waits for, and at the end how many it aborted.
+    pub fn shutdown(mut self, drain: Duration) -> io::Result<DrainReport> {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }
         let deadline = Instant::now() + drain;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let cut = Arc::clone(&self.cut);
+        let aborted = Arc::new(AtomicUsize::new(0));
+        let shard_aborted = Arc::clone(&aborted);
         self.broadcast(move |lp| {
             lp.close_all_listeners();
             lp.for_each_connection(|t| t.close());
-            drain_then_stop(lp, deadline);
+            let _ = tx.send(lp.open_connections());
+            drain_then_stop(lp, deadline, Arc::clone(&cut), Arc::clone(&shard_aborted));
         });
+        let mut waited = 0;
+        for _ in &self.shards {
+            match rx.recv_timeout(drain.max(Duration::from_secs(1))) {
+                Ok(n) => waited += n,
+                Err(_) => break,
+            }
+        }
+        tracing::info!(
+            connections = waited,
+            drain_timeout = %humantime::format_duration(drain),
+            "drain started: waiting for the connections to finish"
+        );
         let mut first_err = None;
-        for s in &mut self.shards {
+        for (k, s) in self.shards.iter_mut().enumerate() {
             if let Some(t) = s.thread.take() {
                 match t.join() {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => first_err = first_err.or(Some(e)),
-                    Err(_) => first_err = first_err.or(Some(io::Error::other("shard panicked"))),
+                    Err(_) => {
+                        first_err =
+                            first_err.or(Some(io::Error::other(format!("shard-{k} panicked"))))
+                    }
                 }
             }
         }
-        first_err.map_or(Ok(()), Err)
+        let report = DrainReport {
+            waited,
+            aborted: aborted.load(Ordering::Acquire),
+            cut: self.cut.load(Ordering::Acquire),
+        };
+        tracing::info!(
+            waited = report.waited,
+            aborted = report.aborted,
+            cut_short = report.cut,
+            "drain finished"
+        );
+        first_err.map_or(Ok(report), Err)
     }
 }
 
-/// Stops the loop once it has no connections left, or aborts what remains
-/// at `deadline` and stops right after.
-fn drain_then_stop(lp: &mut EventLoop, deadline: Instant) {
-    if lp.connection_count() == 0 {
+/// What a graceful [`Runtime::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DrainReport {
+    /// Connections open when the drain started (lingering ones included).
+    pub waited: usize,
+    /// Connections still open at the deadline, or when the drain was cut
+    /// short, and aborted then.
+    pub aborted: usize,
+    /// Whether [`DrainCutter::cut`] ended the drain before its deadline.
+    pub cut: bool,
+}
+
+/// Cuts a running drain short, from any thread: every shard aborts what is
+/// still open within one drain poll (10 ms) and stops.
+#[derive(Debug, Clone)]
+pub struct DrainCutter(Arc<AtomicBool>);
+
+impl DrainCutter {
+    /// Ends the drain now: what is still open is aborted and counted in
+    /// [`DrainReport::aborted`]. Before a drain starts, makes the next one
+    /// abort at once.
+    pub fn cut(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Stops the loop once it holds no connection any more (lingering ones
+/// included), or aborts what remains at `deadline` or when the drain is cut,
+/// and stops right after.
+fn drain_then_stop(
+    lp: &mut EventLoop,
+    deadline: Instant,
+    cut: Arc<AtomicBool>,
+    aborted: Arc<AtomicUsize>,
+) {
+    if lp.open_connections() == 0 {
         lp.stop();
-    } else if Instant::now() >= deadline {
-        lp.for_each_connection(|t| t.abort());
+    } else if Instant::now() >= deadline || cut.load(Ordering::Acquire) {
+        aborted.fetch_add(lp.abort_all(), Ordering::AcqRel);
         lp.call_soon(|lp| lp.stop());
     } else {
         lp.call_later(Duration::from_millis(10), move |lp| {
-            drain_then_stop(lp, deadline)
+            drain_then_stop(lp, deadline, cut, aborted)
         });
     }
 }

@@ -252,6 +252,9 @@ impl Connection {
     }
 
     /// Reads and discards input of a lingering close until the peer closes.
+    /// What it discards still counts in `bytes_in` (the shard's counters
+    /// took their share at `connection_lost`), so the linger check can see
+    /// that the peer is alive.
     fn linger_drain(&mut self, ctx: &mut Ctx<'_>) -> Next {
         let Some(io) = self.transport.io.as_mut() else {
             return Next::Remove;
@@ -259,11 +262,43 @@ impl Connection {
         loop {
             match io.read(ctx.read_buf) {
                 Ok(0) => return Next::Remove,
-                Ok(_) => {}
+                Ok(n) => self.transport.bytes_in += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Next::Remove,
             }
+        }
+    }
+}
+
+/// How far a lingering close has come: input discarded so far, and what
+/// the kernel still holds unacknowledged in the send queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LingerMark {
+    discarded: u64,
+    unacked: usize,
+}
+
+impl LingerMark {
+    /// Whether the connection moved since `before`: the peer sent something
+    /// or acknowledged some of what we sent.
+    pub(crate) fn progressed_since(self, before: LingerMark) -> bool {
+        self.discarded != before.discarded || self.unacked < before.unacked
+    }
+}
+
+impl Connection {
+    /// Where this lingering close stands now.
+    pub(crate) fn linger_mark(&self) -> LingerMark {
+        let unacked = self
+            .transport
+            .io
+            .as_ref()
+            .and_then(|io| crate::sys::unacked_bytes(std::os::fd::AsRawFd::as_raw_fd(io)).ok())
+            .unwrap_or(0);
+        LingerMark {
+            discarded: self.transport.bytes_in,
+            unacked,
         }
     }
 }

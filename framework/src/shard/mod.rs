@@ -401,6 +401,33 @@ impl EventLoop {
             .count()
     }
 
+    /// Stream connections this loop still holds a socket for: live ones
+    /// (handshakes in progress included), those flushing after `close()`,
+    /// and those in their lingering close (T3) after `connection_lost`. A
+    /// graceful drain waits for this to reach zero: exiting earlier makes
+    /// the kernel reset the lingering ones and destroy what they had not
+    /// delivered yet.
+    pub fn open_connections(&self) -> usize {
+        self.core
+            .entries
+            .values()
+            .filter(|e| matches!(e, Entry::Conn(_)))
+            .count()
+    }
+
+    /// Aborts every live connection (T6: queued data dropped,
+    /// `connection_lost` follows on the next iteration) and drops the
+    /// sockets of those lingering. Returns how many it cut: what
+    /// [`open_connections`](Self::open_connections) counted.
+    pub fn abort_all(&mut self) -> usize {
+        let cut = self.open_connections();
+        self.for_each_connection(|t| t.abort());
+        self.core
+            .entries
+            .retain(|_, e| !matches!(e, Entry::Conn(c) if c.transport.state == State::Lost));
+        cut
+    }
+
     /// Calls `f` with every live connection's transport (e.g. to close them
     /// all at shutdown), acting on what each call triggers.
     pub fn for_each_connection(&mut self, mut f: impl FnMut(&mut Transport)) {
@@ -556,10 +583,8 @@ impl Core {
             };
             match conn.deliver_lost() {
                 Some(true) => {
-                    self.handle
-                        .call_later(self.config.linger_timeout, move |lp| {
-                            lp.core.drop_lingering(key)
-                        });
+                    let mark = conn.linger_mark();
+                    self.schedule_linger_check(key, mark);
                 }
                 Some(false) => {
                     self.entries.remove(key);
@@ -576,10 +601,30 @@ impl Core {
         self.spare = batch;
     }
 
-    /// The linger time of a closed connection ran out: drop its socket.
-    fn drop_lingering(&mut self, key: EntryKey) {
-        if matches!(self.entries.get(key), Some(Entry::Conn(c)) if c.transport.state == State::Lost)
-        {
+    fn schedule_linger_check(&self, key: EntryKey, mark: connection::LingerMark) {
+        self.handle
+            .call_later(self.config.linger_timeout, move |lp| {
+                lp.core.linger_check(key, mark)
+            });
+    }
+
+    /// A lingering close (T3) ends when the peer closes, or when a whole
+    /// `linger_timeout` passes in which the peer neither sent anything nor
+    /// acknowledged any of the bytes the kernel still holds for it. A slow
+    /// reader that keeps reading keeps its socket until it has everything:
+    /// dropping the socket earlier would let the kernel answer its next
+    /// segment with a reset, which destroys what it has not read yet.
+    fn linger_check(&mut self, key: EntryKey, before: connection::LingerMark) {
+        let Some(Entry::Conn(c)) = self.entries.get(key) else {
+            return;
+        };
+        if c.transport.state != State::Lost {
+            return;
+        }
+        let now = c.linger_mark();
+        if now.progressed_since(before) {
+            self.schedule_linger_check(key, now);
+        } else {
             self.entries.remove(key);
         }
     }

@@ -116,7 +116,10 @@ impl Transport {
             error: None,
             bytes_in: 0,
             bytes_out: 0,
-            idle_mark: 0,
+            // No sweep has seen it yet: the first one marks it, so a
+            // connection accepted just before a sweep is not counted idle
+            // for the time before it existed.
+            idle_mark: u64::MAX,
             idle_sweeps: 0,
             peer,
             tls: None,

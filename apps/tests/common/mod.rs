@@ -1,0 +1,102 @@
+//! Helpers shared by the binary's end-to-end tests: start `shardloop serve`
+//! on a config, read the address it logs, signal it, wait for its exit.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shardloop");
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+pub fn temp_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shardloop-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub const SERVE: &str = r#"
+[runtime]
+shards = 2
+pin_cores = false
+[limits]
+drain_timeout = "10s"
+[log]
+level = "info"
+format = "json"
+[[listener]]
+name = "echo-test"
+address = "127.0.0.1:0"
+app = "echo"
+"#;
+
+/// Starts `shardloop serve CONFIG` and returns it with the address its
+/// "listening" log line reports. The child is returned to the caller, which
+/// waits for it; if it dies early it is reaped here.
+pub fn serve(config: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStderr>) {
+    serve_file(&temp_config("serve.toml", config))
+}
+
+/// As [`serve`], for a configuration file already written.
+#[allow(clippy::zombie_processes)]
+pub fn serve_file(
+    path: &std::path::Path,
+) -> (Child, SocketAddr, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if line.contains("\"listening\"") {
+            let start = line.find("\"address\":\"").unwrap() + 11;
+            let end = start + line[start..].find('"').unwrap();
+            let addr = line[start..end]
+                .trim_start_matches("udp:")
+                .trim_start_matches("tls:");
+            return (child, addr.parse().unwrap(), err);
+        }
+    }
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("server did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn sigterm(child: &Child) {
+    signal(child, libc::SIGTERM);
+}
+
+/// Sends `sig` to the child.
+pub fn signal(child: &Child, sig: i32) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
