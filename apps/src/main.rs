@@ -4,23 +4,31 @@
 //! * `shardloop` or `shardloop serve` — the embedded default configuration
 //!   (echo on 127.0.0.1:8888);
 //! * `shardloop serve CONFIG` — the listeners of CONFIG;
-//! * `shardloop check CONFIG` — validate and print the effective
-//!   configuration, binding nothing.
+//! * `shardloop check [CONFIG]` — validate and print the effective
+//!   configuration (the embedded default without CONFIG), binding nothing.
+//!
+//! `--log-level LEVEL` overrides `RUST_LOG`, which overrides the
+//! configuration's `[log] level`.
 //!
 //! SIGINT or SIGTERM shuts down gracefully: stop accepting, flush and close
-//! every connection, wait up to `drain_timeout`, abort the rest, exit 0.
+//! every connection (lingering closes included), wait up to `drain_timeout`,
+//! abort the rest, exit 0. A second SIGINT or SIGTERM aborts at once and
+//! exits 1. SIGHUP is logged and survived.
 
 mod discard;
 mod echo;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use shardloop::config::{Config, ListenAddress, ListenProtocol, LogFormat, ShardCount};
+use shardloop::config::{
+    Config, ListenAddress, ListenProtocol, ListenerConfig, LogFormat, ShardCount,
+};
 use shardloop::runtime::available_cores;
-use shardloop::{Protocol, Runtime, RuntimeConfig};
+use shardloop::{DatagramOptions, Protocol, Runtime, RuntimeConfig};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -37,6 +45,10 @@ const APPS: &[&str] = &["echo", "discard"];
     about = "Run shardloop services from a TOML configuration"
 )]
 struct Cli {
+    /// Log level, overriding RUST_LOG and the configuration's `[log] level`
+    /// (trace, debug, info, warn, error, off, or a tracing filter).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -49,20 +61,34 @@ enum Command {
         /// The TOML configuration file.
         config: Option<PathBuf>,
     },
-    /// Validate a configuration and print the effective settings; binds
-    /// nothing.
+    /// Validate a configuration (the embedded default when none is given)
+    /// and print the effective settings as TOML; binds nothing.
     Check {
         /// The TOML configuration file.
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
+}
+
+/// The configuration at `path`, or the embedded default.
+fn load(path: Option<&PathBuf>) -> Result<Config, shardloop::config::ConfigError> {
+    match path {
+        Some(path) => Config::from_file(path, APPS),
+        None => Config::parse(DEFAULT_CONFIG, "(embedded default config)", APPS),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Check { config } => match Config::from_file(&config, APPS) {
+        Command::Check { config } => match load(config.as_ref()) {
             Ok(c) => {
-                print!("{c}");
+                let origin = config.as_ref().map_or_else(
+                    || "the embedded default configuration".to_string(),
+                    |p| p.display().to_string(),
+                );
+                // A closed pipe (`| head -1`) ends the output quietly.
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{c}").and_then(|()| writeln!(out, "# {origin}: valid"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -71,23 +97,22 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            let loaded = match &config {
-                Some(path) => Config::from_file(path, APPS),
-                None => Config::parse(DEFAULT_CONFIG, "(embedded default config)", APPS),
-            };
-            let config = match loaded {
+            let config = match load(config.as_ref()) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            init_logging(&config);
+            if let Err(e) = init_logging(&config, cli.log_level.as_deref()) {
+                eprintln!("error: --log-level: {e}");
+                return ExitCode::from(2);
+            }
             match serve(&config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    // Logging is set up: the error goes out once, there.
                     tracing::error!("{e:#}");
-                    eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }
             }
@@ -95,8 +120,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
+/// Logs to stderr at the level `--log-level` gives, else `RUST_LOG`, else
+/// the configuration's.
+fn init_logging(config: &Config, flag: Option<&str>) -> anyhow::Result<()> {
+    let filter = match flag {
+        Some(level) => tracing_subscriber::EnvFilter::try_new(level)?,
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))?,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -106,6 +137,7 @@ fn init_logging(config: &Config) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {
@@ -127,36 +159,27 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     let shards = rc.shards;
     let mut rt = Runtime::start(rc).context("cannot start the shards")?;
 
+    // Bind everything, then serve: a bind error stops the server before it
+    // accepted anything.
+    rt.hold_serving();
     for l in &config.listeners {
-        let bound = match (l.protocol, &l.address, l.app.as_str()) {
-            (ListenProtocol::Udp, ListenAddress::Inet(addr), app) => match app {
-                "echo" => rt.listen_udp(*addr, echo::UdpEcho::default),
-                "discard" => rt.listen_udp(*addr, discard::UdpDiscard::default),
-                other => bail!("listener {:?}: unknown app {other:?}", l.name),
-            }
-            .map(|a| format!("udp:{a}"))
-            .map_err(anyhow::Error::from),
-            (_, _, "echo") => listen(&mut rt, l, echo::Echo::default),
-            (_, _, "discard") => listen(&mut rt, l, discard::Discard::default),
-            (_, _, other) => bail!("listener {:?}: unknown app {other:?}", l.name),
-        }
-        .with_context(|| format!("listener {:?}", l.name))?;
+        let bound = listen(&mut rt, l).with_context(|| format!("listener \"{}\"", l.name))?;
         tracing::info!(
             listener = %l.name,
             address = %bound,
             app = %l.app,
             shards,
-            distribution = ?l.distribution,
+            distribution = %l.distribution,
             "listening"
         );
     }
-
     if let Some(addr) = config.metrics {
         let bound = rt
             .serve_metrics(addr)
             .with_context(|| format!("metrics.address ({addr})"))?;
         tracing::info!(address = %bound, "metrics on http://{bound}/metrics");
     }
+    rt.serve_held().context("cannot start serving")?;
 
     let first = wait_for_stop(&mut signals);
     tracing::info!(
@@ -240,9 +263,29 @@ fn signal_name(signal: i32) -> &'static str {
 }
 
 /// Binds one listener; returns the address as bound (port 0 resolved).
-fn listen<P: Protocol>(
+fn listen(rt: &mut Runtime, l: &ListenerConfig) -> anyhow::Result<String> {
+    Ok(match (&l.address, l.protocol, l.app.as_str()) {
+        (ListenAddress::Inet(addr), ListenProtocol::Udp, app) => {
+            let mut options = DatagramOptions::default();
+            options.recv_buffer = Some(l.udp_recv_buffer);
+            options.send_buffer = Some(l.udp_send_buffer);
+            let bound = match app {
+                "echo" => rt.listen_udp_with(*addr, options, echo::UdpEcho::default),
+                "discard" => rt.listen_udp_with(*addr, options, discard::UdpDiscard::default),
+                other => bail!("unknown app \"{other}\""),
+            }?;
+            format!("udp:{bound}")
+        }
+        (_, _, "echo") => listen_stream(rt, l, echo::Echo::default)?,
+        (_, _, "discard") => listen_stream(rt, l, discard::Discard::default)?,
+        (_, _, other) => bail!("unknown app \"{other}\""),
+    })
+}
+
+/// Binds one stream (TCP, TLS or Unix) listener.
+fn listen_stream<P: Protocol>(
     rt: &mut Runtime,
-    l: &shardloop::config::ListenerConfig,
+    l: &ListenerConfig,
     factory: fn() -> P,
 ) -> anyhow::Result<String> {
     Ok(match &l.address {

@@ -115,6 +115,33 @@ pub(crate) fn unacked_bytes(fd: RawFd) -> io::Result<usize> {
     Ok(n.max(0) as usize)
 }
 
+/// `SO_RCVBUFFORCE` or `SO_SNDBUFFORCE`: a socket buffer beyond
+/// `net.core.rmem_max`/`wmem_max`, for a process with `CAP_NET_ADMIN`
+/// (`EPERM` otherwise).
+pub(crate) fn force_buffer_size(fd: RawFd, recv: bool, bytes: usize) -> io::Result<()> {
+    let n = bytes.min(libc::c_int::MAX as usize / 2) as libc::c_int;
+    let opt = if recv {
+        libc::SO_RCVBUFFORCE
+    } else {
+        libc::SO_SNDBUFFORCE
+    };
+    // SAFETY: the option value is one int, valid for the duration of the
+    // call, and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&n as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
 /// process exits (Linux 5.3+), so a loop can wait for its child like for a
 /// socket.

@@ -132,7 +132,7 @@ fn each_kind_of_bad_value_is_named() {
             "[runtime]\nshards = 0\n",
             "runtime.shards",
             2,
-            "integer >= 1",
+            "an integer from 1 to 1024",
         ),
         (
             "[runtime]\nshards = \"many\"\n",
@@ -168,7 +168,7 @@ fn each_kind_of_bad_value_is_named() {
             "[limits]\nmax_connections = -1\n",
             "limits.max_connections",
             2,
-            ">= 0",
+            "from 0 (no limit) to",
         ),
         ("[log]\nlevel = \"loud\"\n", "log.level", 2, "one of trace"),
         ("[log]\nformat = \"xml\"\n", "log.format", 2, "\"json\""),
@@ -261,4 +261,280 @@ fn a_missing_file_is_a_read_error_naming_it() {
     assert!(err
         .to_string()
         .starts_with("/nonexistent/shardloop.toml: cannot read"));
+}
+
+#[test]
+fn every_duration_size_and_count_has_a_maximum_that_check_enforces() {
+    let listener = "[[listener]]\nname='e'\naddress='127.0.0.1:0'\napp='echo'\n";
+    let udp = "[[listener]]\nname='u'\naddress='127.0.0.1:0'\napp='echo'\nprotocol='udp'\n";
+    // (text, key, line) — each one step over its maximum.
+    let over: &[(&str, &str, usize)] = &[
+        ("[runtime]\nshards = 1025\n", "runtime.shards", 2),
+        ("[runtime]\nshards = 1000000000000\n", "runtime.shards", 2),
+        ("[runtime]\nudp_batch = 1025\n", "runtime.udp_batch", 2),
+        (
+            "[limits]\nwrite_buffer_high = \"1025MiB\"\n",
+            "limits.write_buffer_high",
+            2,
+        ),
+        (
+            "[limits]\nwrite_buffer_low = 1073741825\n",
+            "limits.write_buffer_low",
+            2,
+        ),
+        (
+            "[limits]\nmax_connections = 16777217\n",
+            "limits.max_connections",
+            2,
+        ),
+        (
+            "[limits]\nidle_timeout = \"24h 1s\"\n",
+            "limits.idle_timeout",
+            2,
+        ),
+        (
+            "[limits]\ndrain_timeout = \"300000000000years\"\n",
+            "limits.drain_timeout",
+            2,
+        ),
+        (
+            "[limits]\ndrain_timeout = \"2days\"\n",
+            "limits.drain_timeout",
+            2,
+        ),
+    ];
+    for (text, want_key, want_line) in over {
+        let (key, line, msg) = invalid(&format!("{text}{listener}"));
+        assert_eq!(
+            (key.as_str(), line),
+            (*want_key, *want_line),
+            "{text}: {msg}"
+        );
+        assert!(
+            msg.contains("too large") || msg.contains("too long") || msg.contains(" to "),
+            "{text}: the message says the maximum: {msg}"
+        );
+    }
+    let (key, _, msg) = invalid(&format!("{udp}udp_recv_buffer = \"2GiB\"\n"));
+    assert_eq!(key, "listener[0].udp_recv_buffer", "{msg}");
+    let (key, _, msg) = invalid(&format!("{listener}udp_send_buffer = \"1MiB\"\n"));
+    assert_eq!(key, "listener[0].udp_send_buffer", "{msg}");
+    assert!(msg.contains("protocol = \"udp\""), "{msg}");
+    // At the maximum, accepted.
+    let at_max = format!(
+        "[runtime]\nshards = 1024\nudp_batch = 1024\n[limits]\nwrite_buffer_high = \"1GiB\"\n\
+         write_buffer_low = \"1GiB\"\nmax_connections = 16777216\nidle_timeout = \"24h\"\n\
+         drain_timeout = \"1day\"\n{udp}udp_recv_buffer = \"1GiB\"\nudp_send_buffer = \"1GiB\"\n"
+    );
+    let c = Config::parse(&at_max, "test.toml", APPS).unwrap();
+    assert_eq!(c.shards, ShardCount::Count(1024));
+    assert_eq!(c.drain_timeout, Duration::from_secs(86400));
+    assert_eq!(c.listeners[0].udp_recv_buffer, 1 << 30);
+}
+
+#[test]
+fn address_collisions_are_caught_naming_both_listeners() {
+    let l = |name: &str, addr: &str, extra: &str| {
+        format!("[[listener]]\nname='{name}'\naddress='{addr}'\napp='echo'\n{extra}")
+    };
+    let cases = [
+        // The same address and port.
+        (
+            l("a", "127.0.0.1:7001", "") + &l("b", "127.0.0.1:7001", ""),
+            "listener[1].address",
+            "listener[0] (\"a\", line 3)",
+        ),
+        // A wildcard takes the port on every address of its family.
+        (
+            l("a", "0.0.0.0:7002", "") + &l("b", "127.0.0.1:7002", ""),
+            "listener[1].address",
+            "listener[0]",
+        ),
+        (
+            l("a", "127.0.0.1:7003", "") + &l("b", "[::]:7003", ""),
+            "listener[1].address",
+            "listener[0]",
+        ),
+        // Two UDP listeners on one port (SO_REUSEPORT would split traffic).
+        (
+            l("a", "127.0.0.1:7004", "protocol='udp'\n")
+                + &l("b", "127.0.0.1:7004", "protocol='udp'\n"),
+            "listener[1].address",
+            "listener[0]",
+        ),
+        // Two reuseport TCP listeners.
+        (
+            l("a", "127.0.0.1:7005", "distribution='reuseport'\n")
+                + &l("b", "127.0.0.1:7005", "distribution='reuseport'\n"),
+            "listener[1].address",
+            "listener[0]",
+        ),
+        // The same Unix path.
+        (
+            l("a", "unix:/tmp/x.sock", "") + &l("b", "unix:/tmp/x.sock", ""),
+            "listener[1].address",
+            "listener[0]",
+        ),
+        // A listener on the metrics address.
+        (
+            format!(
+                "[metrics]\naddress = '127.0.0.1:7006'\n{}",
+                l("a", "127.0.0.1:7006", "")
+            ),
+            "listener[0].address",
+            "[metrics] (line 2)",
+        ),
+    ];
+    for (text, want_key, want) in cases {
+        let (key, _, msg) = invalid(&text);
+        assert_eq!(key, want_key, "{text}: {msg}");
+        assert!(
+            msg.contains(want) && msg.contains("collides"),
+            "{text}: {msg}"
+        );
+    }
+    // TCP and UDP may share a port; distinct addresses may share a port;
+    // port 0 never collides.
+    let fine = l("t", "127.0.0.1:7007", "")
+        + &l("u", "127.0.0.1:7007", "protocol='udp'\n")
+        + &l("v", "127.0.0.2:7007", "")
+        + &l("w", "127.0.0.1:0", "")
+        + &l("x", "127.0.0.1:0", "");
+    Config::parse(&fine, "test.toml", APPS).unwrap();
+}
+
+/// A small deterministic generator, so the property test needs no seed file.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A random valid configuration text: odd names, sizes that are not whole
+/// units, durations with several units, every listener kind.
+fn generated(rng: &mut Rng) -> String {
+    let mut t = String::new();
+    let shards = match rng.below(3) {
+        0 => "\"auto\"".to_string(),
+        _ => (1 + rng.below(1024)).to_string(),
+    };
+    t += &format!(
+        "[runtime]\nshards = {shards}\npin_cores = {}\nudp_batch = {}\n",
+        rng.below(2) == 0,
+        1 + rng.below(1024)
+    );
+    let high = rng.below(1 << 30);
+    let low = rng.below(high + 1);
+    let sizes = [format!("{high}"), format!("\"{}KiB\"", high >> 10)];
+    t += &format!(
+        "[limits]\nwrite_buffer_high = {}\nwrite_buffer_low = {}\nmax_connections = {}\n",
+        sizes[rng.below(2) as usize],
+        if rng.below(2) == 0 {
+            low.to_string()
+        } else {
+            format!("\"{low} B\"")
+        },
+        rng.below(1 << 24)
+    );
+    let dur = |rng: &mut Rng| {
+        format!(
+            "\"{}h {}m {}s {}ms {}ns\"",
+            rng.below(23),
+            rng.below(60),
+            rng.below(60),
+            rng.below(1000),
+            rng.below(1000)
+        )
+    };
+    t += &format!(
+        "idle_timeout = {}\ndrain_timeout = {}\n",
+        dur(rng),
+        dur(rng)
+    );
+    t += &format!(
+        "[log]\nlevel = \"{}\"\nformat = \"{}\"\n",
+        rng.pick(&["trace", "debug", "info", "warn", "error", "off"]),
+        rng.pick(&["text", "json"])
+    );
+    if rng.below(2) == 0 {
+        t += "[metrics]\naddress = \"[::1]:0\"\n";
+    }
+    let names = [
+        "plain",
+        "with \\\"quotes\\\"",
+        "back\\\\slash",
+        "ünïcödé ✓",
+        "tab\\there",
+        "'single'",
+    ];
+    for i in 0..1 + rng.below(4) {
+        let name = format!("{} {i}", rng.pick(&names));
+        let (address, extra) = match rng.below(4) {
+            0 => (format!("127.0.0.{}:0", 1 + i), String::new()),
+            1 => (
+                "[::1]:0".to_string(),
+                format!(
+                    "protocol = \"udp\"\nudp_recv_buffer = {}\n",
+                    1 + rng.below(1 << 30)
+                ),
+            ),
+            2 => (format!("unix:relative/dir/s{i}.sock"), String::new()),
+            _ => (
+                format!("127.0.0.1:{}", 20000 + i),
+                format!(
+                    "distribution = \"{}\"\nbacklog = {}\n",
+                    rng.pick(&["round-robin", "least-connections", "reuseport"]),
+                    1 + rng.below(65535)
+                ),
+            ),
+        };
+        t += &format!(
+            "[[listener]]\nname = \"{name}\"\naddress = \"{address}\"\napp = \"{}\"\n{extra}",
+            rng.pick(APPS)
+        );
+    }
+    t
+}
+
+#[test]
+fn the_printed_config_round_trips_exactly_over_generated_configs() {
+    let mut rng = Rng(0x5eed_1234_abcd_9876);
+    for _ in 0..500 {
+        let text = generated(&mut rng);
+        let c =
+            Config::parse(&text, "generated.toml", APPS).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let printed = c.to_string();
+        let again = Config::parse(&printed, "printed", APPS)
+            .unwrap_or_else(|e| panic!("{e}\n--- printed from ---\n{text}\n--- as ---\n{printed}"));
+        assert_eq!(c, again, "{text}\n--- printed as ---\n{printed}");
+        assert_eq!(printed, again.to_string(), "printing is stable");
+        for l in &c.listeners {
+            if let ListenAddress::Unix(p) = &l.address {
+                assert!(p.is_absolute(), "paths print absolute: {}", p.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn sizes_print_exactly() {
+    let text = "[limits]\nwrite_buffer_high = 1537\nwrite_buffer_low = \"1KiB\"\n\
+                [[listener]]\nname='e'\naddress='127.0.0.1:0'\napp='echo'\n";
+    let printed = Config::parse(text, "t", APPS).unwrap().to_string();
+    assert!(printed.contains("write_buffer_high = 1537\n"), "{printed}");
+    assert!(
+        printed.contains("write_buffer_low = \"1KiB\"\n"),
+        "{printed}"
+    );
 }

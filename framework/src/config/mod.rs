@@ -3,6 +3,15 @@
 //! units, and every error names the file, the key path and the line and
 //! column, and says what is allowed.
 //!
+//! Every number has a maximum, so a configuration `check` accepts can be
+//! served: durations at most 24 hours ([`MAX_DURATION`]), write-buffer marks
+//! and UDP socket buffers at most 1 GiB ([`MAX_BUFFER`]), `shards` at most
+//! [`MAX_SHARDS`], `max_connections` at most [`MAX_CONNECTIONS`], `backlog`
+//! at most 65535, `udp_batch` at most 1024. Two listeners (or a listener and
+//! `[metrics]`) on the same address and port — a wildcard address counts as
+//! every address of its family — or on the same Unix path are an error, as
+//! are two UDP listeners on the same port.
+//!
 //! ```toml
 //! [runtime]
 //! shards = "auto"            # or an integer >= 1
@@ -26,6 +35,8 @@
 //! distribution = "round-robin"   # | "least-connections" | "reuseport"
 //! backlog = 1024
 //! protocol = "tcp"           # | "udp" | "tls"
+//! udp_recv_buffer = "4MiB"   # protocol = "udp" only: SO_RCVBUF (default 4 MiB)
+//! udp_send_buffer = "4MiB"   # protocol = "udp" only: SO_SNDBUF (default 4 MiB)
 //! [listener.tls]             # with protocol = "tls"
 //! cert = "tls/cert.pem"      # paths relative to this file's folder
 //! key = "tls/key.pem"
@@ -131,6 +142,7 @@ pub enum ListenProtocol {
 
 /// One `[[listener]]`: an address served by a named application.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListenerConfig {
     /// Unique name, used in logs and metrics.
     pub name: String,
@@ -146,10 +158,15 @@ pub struct ListenerConfig {
     pub distribution: Distribution,
     /// `listen()` backlog.
     pub backlog: u32,
+    /// `udp_recv_buffer`: `SO_RCVBUF` of a UDP listener's sockets (bytes).
+    pub udp_recv_buffer: usize,
+    /// `udp_send_buffer`: `SO_SNDBUF` of a UDP listener's sockets (bytes).
+    pub udp_send_buffer: usize,
 }
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// `[runtime] shards`.
     pub shards: ShardCount,
@@ -179,6 +196,19 @@ pub struct Config {
 }
 
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+/// Longest duration any key takes (`idle_timeout`, `drain_timeout`,
+/// `handshake_timeout`): 24 hours.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Largest write-buffer mark or UDP socket buffer: 1 GiB.
+pub const MAX_BUFFER: usize = 1 << 30;
+/// Most shards (`[runtime] shards`).
+pub const MAX_SHARDS: usize = 1024;
+/// Largest `[limits] max_connections`.
+pub const MAX_CONNECTIONS: usize = 1 << 24;
+/// Default `udp_recv_buffer` and `udp_send_buffer`: 4 MiB, so bursts of
+/// large datagrams are not dropped by the kernel's 208 KiB default.
+pub const DEFAULT_UDP_BUFFER: usize = 4 << 20;
 
 impl Config {
     /// Reads and validates the file at `path`; `apps` are the application
@@ -221,10 +251,12 @@ impl Validator<'_> {
         self.config(raw, apps)
     }
 
+    /// A file path of the configuration, absolute: relative paths start
+    /// at the configuration file's folder (or the current directory).
     fn resolve(&self, path: &Path) -> PathBuf {
         match self.base {
-            Some(base) if path.is_relative() => base.join(path),
-            _ => path.to_path_buf(),
+            Some(base) if path.is_relative() => absolute(&base.join(path)),
+            _ => absolute(path),
         }
     }
 
@@ -248,16 +280,21 @@ impl Validator<'_> {
     }
 
     fn config(&self, raw: RawConfig, apps: &[&str]) -> Result<Config, ConfigError> {
-        let shards = match raw.runtime.shards {
+        let shards = match &raw.runtime.shards {
             None => ShardCount::Auto,
             Some(s) => match s.get_ref() {
                 IntOrText::Text(t) if t == "auto" => ShardCount::Auto,
-                IntOrText::Int(n) if *n >= 1 => ShardCount::Count(*n as usize),
+                IntOrText::Int(n) if (1..=MAX_SHARDS as i64).contains(n) => {
+                    ShardCount::Count(*n as usize)
+                }
                 other => {
                     return Err(self.err(
                         "runtime.shards",
                         s.span(),
-                        format!("{other:?} is not allowed: \"auto\" or an integer >= 1"),
+                        format!(
+                            "{} is not allowed: \"auto\" or an integer from 1 to {MAX_SHARDS}",
+                            other.quoted()
+                        ),
                     ))
                 }
             },
@@ -280,12 +317,12 @@ impl Validator<'_> {
         let high = l
             .write_buffer_high
             .as_ref()
-            .map(|s| self.size("limits.write_buffer_high", s))
+            .map(|s| self.size("limits.write_buffer_high", s, MAX_BUFFER))
             .transpose()?;
         let low = l
             .write_buffer_low
             .as_ref()
-            .map(|s| self.size("limits.write_buffer_low", s))
+            .map(|s| self.size("limits.write_buffer_low", s, MAX_BUFFER))
             .transpose()?;
         let (write_buffer_high, write_buffer_low) = resolve_limits(high, low).map_err(|_| {
             let span = l.write_buffer_low.as_ref().map_or(0..0, |s| s.span());
@@ -307,12 +344,15 @@ impl Validator<'_> {
         })?;
         let max_connections = match &l.max_connections {
             None => 0,
-            Some(s) if *s.get_ref() >= 0 => *s.get_ref() as usize,
+            Some(s) if (0..=MAX_CONNECTIONS as i64).contains(s.get_ref()) => *s.get_ref() as usize,
             Some(s) => {
                 return Err(self.err(
                     "limits.max_connections",
                     s.span(),
-                    "must be >= 0 (0: no limit)",
+                    format!(
+                        "{} is not allowed: an integer from 0 (no limit) to {MAX_CONNECTIONS}",
+                        s.get_ref()
+                    ),
                 ))
             }
         };
@@ -336,7 +376,7 @@ impl Validator<'_> {
                     "log.level",
                     s.span(),
                     format!(
-                        "{:?} is not allowed: one of {}",
+                        "\"{}\" is not allowed: one of {}",
                         s.get_ref(),
                         LOG_LEVELS.join(", ")
                     ),
@@ -355,7 +395,7 @@ impl Validator<'_> {
                 return Err(self.err(
                     "log.format",
                     span,
-                    format!("{other:?} is not allowed: \"text\" or \"json\""),
+                    format!("\"{other}\" is not allowed: \"text\" or \"json\""),
                 ))
             }
         };
@@ -376,6 +416,11 @@ impl Validator<'_> {
             })
             .transpose()?;
 
+        let metrics_line = raw
+            .metrics
+            .as_ref()
+            .map_or(0, |m| line_col(self.text, m.address.span().start).0);
+
         let mut listeners = Vec::with_capacity(raw.listener.len());
         let mut names = HashSet::new();
         for (i, l) in raw.listener.iter().enumerate() {
@@ -395,6 +440,7 @@ impl Validator<'_> {
         if listeners.is_empty() {
             return Err(self.err("listener", 0..0, "at least one [[listener]] is required"));
         }
+        self.check_collisions(&raw, &listeners, metrics.map(|m| (m, metrics_line)))?;
         Ok(Config {
             shards,
             pin_cores: raw.runtime.pin_cores.unwrap_or(true),
@@ -431,7 +477,7 @@ impl Validator<'_> {
                     "\"unix:\" needs a path, e.g. \"unix:/run/echo.sock\"",
                 ));
             }
-            ListenAddress::Unix(PathBuf::from(path))
+            ListenAddress::Unix(absolute(Path::new(path)))
         } else {
             let resolved = addr_text.to_socket_addrs().ok().and_then(|mut a| a.next());
             ListenAddress::Inet(resolved.ok_or_else(|| {
@@ -447,7 +493,7 @@ impl Validator<'_> {
             return Err(self.err(
                 &key("app"),
                 l.app.span(),
-                format!("unknown app {app:?}: one of {}", apps.join(", ")),
+                format!("unknown app \"{app}\": one of {}", apps.join(", ")),
             ));
         }
         let protocol = match l
@@ -526,6 +572,20 @@ impl Validator<'_> {
                 return Err(self.err(&key("backlog"), b.span(), "must be between 1 and 65535"))
             }
         };
+        let udp_buffer = |v: &Option<Spanned<IntOrText>>, k: &str| match v {
+            None => Ok(DEFAULT_UDP_BUFFER),
+            Some(_) if protocol != ListenProtocol::Udp => Err(self.err(
+                &key(k),
+                v.as_ref().map_or(0..0, |v| v.span()),
+                format!("{k} needs protocol = \"udp\""),
+            )),
+            Some(v) => match self.size(&key(k), v, MAX_BUFFER)? {
+                0 => Err(self.err(&key(k), v.span(), "must be more than 0")),
+                n => Ok(n),
+            },
+        };
+        let udp_recv_buffer = udp_buffer(&l.udp_recv_buffer, "udp_recv_buffer")?;
+        let udp_send_buffer = udp_buffer(&l.udp_send_buffer, "udp_send_buffer")?;
         let distribution = if protocol == ListenProtocol::Udp {
             Distribution::ReusePort
         } else {
@@ -550,47 +610,153 @@ impl Validator<'_> {
             tls,
             distribution,
             backlog,
+            udp_recv_buffer,
+            udp_send_buffer,
         })
     }
 
-    fn size(&self, key: &str, v: &Spanned<IntOrText>) -> Result<usize, ConfigError> {
-        match v.get_ref() {
-            IntOrText::Int(n) if *n >= 0 => Ok(*n as usize),
+    /// Two listeners (or a listener and the metrics endpoint) that would
+    /// bind the same thing: `check` says so instead of letting the first
+    /// bind win, or `SO_REUSEPORT` silently split traffic between them.
+    fn check_collisions(
+        &self,
+        raw: &RawConfig,
+        listeners: &[ListenerConfig],
+        metrics: Option<(SocketAddr, usize)>,
+    ) -> Result<(), ConfigError> {
+        for (i, l) in listeners.iter().enumerate() {
+            let clash = |other: &ListenAddress, other_udp: bool| match (&l.address, other) {
+                (ListenAddress::Unix(a), ListenAddress::Unix(b)) => a == b,
+                (ListenAddress::Inet(a), ListenAddress::Inet(b)) => {
+                    (l.protocol == ListenProtocol::Udp) == other_udp && inet_overlap(*a, *b)
+                }
+                _ => false,
+            };
+            let earlier = listeners[..i]
+                .iter()
+                .enumerate()
+                .find(|(_, o)| clash(&o.address, o.protocol == ListenProtocol::Udp))
+                .map(|(j, o)| {
+                    let line = line_col(self.text, raw.listener[j].address.span().start).0;
+                    format!(
+                        "listener[{j}] (\"{}\", line {line}) at {}",
+                        o.name, o.address
+                    )
+                });
+            let with_metrics = metrics
+                .filter(|(m, _)| clash(&ListenAddress::Inet(*m), false))
+                .map(|(m, line)| format!("[metrics] (line {line}) at {m}"));
+            if let Some(other) = earlier.or(with_metrics) {
+                return Err(self.err(
+                    &format!("listener[{i}].address"),
+                    raw.listener[i].address.span(),
+                    format!(
+                        "{} collides with {other}: each listener needs its own address and port (a wildcard address takes the port on every address)",
+                        l.address
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A size in bytes: an integer, or text with units (`"64KiB"`), at
+    /// most `max`.
+    fn size(&self, key: &str, v: &Spanned<IntOrText>, max: usize) -> Result<usize, ConfigError> {
+        let n = match v.get_ref() {
+            IntOrText::Int(n) if *n >= 0 => *n as u64,
             IntOrText::Text(t) => t
                 .parse::<bytesize::ByteSize>()
-                .map(|b| b.as_u64() as usize)
+                .map(|b| b.as_u64())
                 .map_err(|_| {
                     self.err(
                         key,
                         v.span(),
-                        format!("{t:?} is not a size: bytes, or e.g. \"64KiB\", \"1MiB\""),
+                        format!("\"{t}\" is not a size: bytes, or e.g. \"64KiB\", \"1MiB\""),
                     )
-                }),
-            other => Err(self.err(
-                key,
-                v.span(),
-                format!("{other} is not a size: bytes >= 0, or e.g. \"64KiB\""),
-            )),
-        }
-    }
-
-    fn duration(&self, key: &str, v: &Spanned<IntOrText>) -> Result<Duration, ConfigError> {
-        match v.get_ref() {
-            IntOrText::Int(0) => Ok(Duration::ZERO),
-            IntOrText::Text(t) => humantime::parse_duration(t).map_err(|_| {
-                self.err(
+                })?,
+            other => {
+                return Err(self.err(
                     key,
                     v.span(),
-                    format!("{t:?} is not a duration: e.g. \"60s\", \"500ms\", \"2m\", or 0"),
-                )
-            }),
-            other => Err(self.err(
+                    format!("{other} is not a size: bytes >= 0, or e.g. \"64KiB\""),
+                ))
+            }
+        };
+        if n > max as u64 {
+            return Err(self.err(
                 key,
                 v.span(),
-                format!("{other} is not a duration: write units, e.g. \"{other}s\""),
-            )),
+                format!(
+                    "{} is too large: at most {}",
+                    v.get_ref().quoted(),
+                    show_size(max)
+                ),
+            ));
         }
+        Ok(n as usize)
     }
+
+    /// A duration: text with units (`"60s"`) or 0, at most [`MAX_DURATION`].
+    fn duration(&self, key: &str, v: &Spanned<IntOrText>) -> Result<Duration, ConfigError> {
+        let d = match v.get_ref() {
+            IntOrText::Int(0) => Duration::ZERO,
+            IntOrText::Text(t) => humantime::parse_duration(t).map_err(|e| {
+                let why = match e {
+                    humantime::DurationError::NumberOverflow => {
+                        format!("\"{t}\" is too long: at most \"24h\"")
+                    }
+                    _ => {
+                        format!("\"{t}\" is not a duration: e.g. \"60s\", \"500ms\", \"2m\", or 0")
+                    }
+                };
+                self.err(key, v.span(), why)
+            })?,
+            other => {
+                return Err(self.err(
+                    key,
+                    v.span(),
+                    format!("{other} is not a duration: write units, e.g. \"{other}s\""),
+                ))
+            }
+        };
+        if d > MAX_DURATION {
+            return Err(self.err(
+                key,
+                v.span(),
+                format!("{} is too long: at most \"24h\"", v.get_ref().quoted()),
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// Whether two socket addresses would take the same port: equal, or one is
+/// a wildcard of a family that covers the other (an IPv6 wildcard also
+/// covers IPv4, as a dual-stack socket would).
+fn inet_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() == 0 || a.port() != b.port() {
+        return false;
+    }
+    let covers =
+        |w: SocketAddr, o: SocketAddr| w.ip().is_unspecified() && (w.is_ipv6() || o.is_ipv4());
+    a.ip() == b.ip() || covers(a, b) || covers(b, a)
+}
+
+/// `path` made absolute against the current directory (not resolving
+/// symbolic links: the file need not exist yet).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A size as the configuration writes it: exact, in the largest binary unit
+/// that divides it (`65536` → `"64KiB"`), or plain bytes (`1537`).
+fn show_size(n: usize) -> String {
+    const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    UNITS
+        .iter()
+        .find(|(u, _)| n != 0 && n % u == 0)
+        .map_or_else(|| n.to_string(), |(u, name)| format!("{}{name}", n / u))
 }
 
 /// 1-based line and column of byte `offset`.
@@ -622,67 +788,110 @@ fn key_path_at(text: &str, offset: usize) -> String {
     }
 }
 
-impl fmt::Display for Config {
-    /// The effective configuration, as TOML that parses back to the same.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let size = |n: usize| bytesize::ByteSize::b(n as u64).display().iec().to_string();
-        writeln!(f, "[runtime]")?;
-        match self.shards {
-            ShardCount::Auto => writeln!(f, "shards = \"auto\"")?,
-            ShardCount::Count(n) => writeln!(f, "shards = {n}")?,
-        }
-        writeln!(f, "pin_cores = {}", self.pin_cores)?;
-        writeln!(f, "udp_batch = {}", self.udp_batch)?;
-        writeln!(f, "\n[limits]")?;
-        writeln!(
-            f,
-            "write_buffer_high = \"{}\"",
-            size(self.write_buffer_high)
-        )?;
-        writeln!(f, "write_buffer_low = \"{}\"", size(self.write_buffer_low))?;
-        writeln!(f, "max_connections = {}", self.max_connections)?;
-        match self.idle_timeout {
-            Some(d) => writeln!(f, "idle_timeout = \"{}\"", humantime::format_duration(d))?,
-            None => writeln!(f, "idle_timeout = 0")?,
-        }
-        writeln!(
-            f,
-            "drain_timeout = \"{}\"",
-            humantime::format_duration(self.drain_timeout)
-        )?;
-        writeln!(f, "\n[log]\nlevel = \"{}\"", self.log_level)?;
+impl Config {
+    /// The effective configuration as a TOML table: every key with the
+    /// value that will be used, sizes exact, paths absolute. Serialised,
+    /// it parses back to the same [`Config`].
+    pub fn to_toml(&self) -> toml::Table {
+        use toml::Value;
+        let size = |n: usize| match show_size(n) {
+            t if t.bytes().all(|b| b.is_ascii_digit()) => Value::Integer(n as i64),
+            t => Value::String(t),
+        };
+        let duration = |d: Duration| {
+            if d.is_zero() {
+                Value::Integer(0)
+            } else {
+                Value::String(humantime::format_duration(d).to_string())
+            }
+        };
+        let mut t = toml::Table::new();
+        let mut runtime = toml::Table::new();
+        runtime.insert(
+            "shards".into(),
+            match self.shards {
+                ShardCount::Auto => Value::String("auto".into()),
+                ShardCount::Count(n) => Value::Integer(n as i64),
+            },
+        );
+        runtime.insert("pin_cores".into(), Value::Boolean(self.pin_cores));
+        runtime.insert("udp_batch".into(), Value::Integer(self.udp_batch as i64));
+        t.insert("runtime".into(), Value::Table(runtime));
+        let mut limits = toml::Table::new();
+        limits.insert("write_buffer_high".into(), size(self.write_buffer_high));
+        limits.insert("write_buffer_low".into(), size(self.write_buffer_low));
+        limits.insert(
+            "max_connections".into(),
+            Value::Integer(self.max_connections as i64),
+        );
+        limits.insert(
+            "idle_timeout".into(),
+            duration(self.idle_timeout.unwrap_or_default()),
+        );
+        limits.insert("drain_timeout".into(), duration(self.drain_timeout));
+        t.insert("limits".into(), Value::Table(limits));
+        let mut log = toml::Table::new();
+        log.insert("level".into(), Value::String(self.log_level.clone()));
         let format = match self.log_format {
             LogFormat::Text => "text",
             LogFormat::Json => "json",
         };
-        writeln!(f, "format = \"{format}\"")?;
+        log.insert("format".into(), Value::String(format.into()));
+        t.insert("log".into(), Value::Table(log));
         if let Some(m) = self.metrics {
-            writeln!(f, "\n[metrics]\naddress = \"{m}\"")?;
+            let mut metrics = toml::Table::new();
+            metrics.insert("address".into(), Value::String(m.to_string()));
+            t.insert("metrics".into(), Value::Table(metrics));
         }
-        for l in &self.listeners {
-            let distribution = match l.distribution {
-                Distribution::RoundRobin => "round-robin",
-                Distribution::LeastConnections => "least-connections",
-                Distribution::ReusePort => "reuseport",
-            };
-            writeln!(f, "\n[[listener]]")?;
-            writeln!(
-                f,
-                "name = \"{}\"\naddress = \"{}\"\napp = \"{}\"",
-                l.name, l.address, l.app
-            )?;
-            let protocol = match l.protocol {
-                ListenProtocol::Tcp => "tcp",
-                ListenProtocol::Udp => "udp",
-                ListenProtocol::Tls => "tls",
-            };
-            writeln!(
-                f,
-                "protocol = \"{protocol}\"\ndistribution = \"{distribution}\"\nbacklog = {}",
-                l.backlog
-            )?;
-            if let Some(tls) = &l.tls {
-                writeln!(f, "{tls}")?;
+        let listeners = self
+            .listeners
+            .iter()
+            .map(|l| {
+                let mut lt = toml::Table::new();
+                lt.insert("name".into(), Value::String(l.name.clone()));
+                lt.insert("address".into(), Value::String(l.address.to_string()));
+                lt.insert("app".into(), Value::String(l.app.clone()));
+                let protocol = match l.protocol {
+                    ListenProtocol::Tcp => "tcp",
+                    ListenProtocol::Udp => "udp",
+                    ListenProtocol::Tls => "tls",
+                };
+                lt.insert("protocol".into(), Value::String(protocol.into()));
+                lt.insert(
+                    "distribution".into(),
+                    Value::String(l.distribution.to_string()),
+                );
+                lt.insert("backlog".into(), Value::Integer(l.backlog.into()));
+                if l.protocol == ListenProtocol::Udp {
+                    lt.insert("udp_recv_buffer".into(), size(l.udp_recv_buffer));
+                    lt.insert("udp_send_buffer".into(), size(l.udp_send_buffer));
+                }
+                if let Some(tls) = &l.tls {
+                    lt.insert("tls".into(), Value::Table(tls.to_toml(duration)));
+                }
+                Value::Table(lt)
+            })
+            .collect();
+        t.insert("listener".into(), Value::Array(listeners));
+        t
+    }
+}
+
+impl fmt::Display for Config {
+    /// The effective configuration ([`Config::to_toml`]) as TOML, which
+    /// parses back to the same; `shards = "auto"` carries a comment with
+    /// the count it resolves to on this machine.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = toml::to_string(&self.to_toml()).map_err(|_| fmt::Error)?;
+        for line in text.lines() {
+            if line == "shards = \"auto\"" {
+                let n = crate::runtime::available_cores().len().max(1);
+                writeln!(
+                    f,
+                    "{line} # {n} on this machine: one per core this process may run on"
+                )?;
+            } else {
+                writeln!(f, "{line}")?;
             }
         }
         Ok(())

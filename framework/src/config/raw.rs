@@ -59,6 +59,8 @@ pub(super) struct RawListener {
     pub protocol: Option<Spanned<String>>,
     pub distribution: Option<Spanned<String>>,
     pub backlog: Option<Spanned<i64>>,
+    pub udp_recv_buffer: Option<Spanned<IntOrText>>,
+    pub udp_send_buffer: Option<Spanned<IntOrText>>,
     pub tls: Option<Spanned<super::tls::RawTls>>,
 }
 
@@ -69,6 +71,16 @@ pub(super) struct RawListener {
 pub(super) enum IntOrText {
     Int(i64),
     Text(String),
+}
+
+impl IntOrText {
+    /// As written in the file: a number bare, text in quotes.
+    pub(super) fn quoted(&self) -> String {
+        match self {
+            IntOrText::Int(n) => n.to_string(),
+            IntOrText::Text(s) => format!("\"{s}\""),
+        }
+    }
 }
 
 impl std::fmt::Display for IntOrText {

@@ -4,7 +4,6 @@
 //! unreadable file, an empty chain or a key that does not match its
 //! certificate — each naming the file and the key that gave it.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,26 +58,30 @@ impl TlsListenerConfig {
     }
 }
 
-impl fmt::Display for TlsListenerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "[listener.tls]")?;
-        writeln!(f, "cert = {:?}", self.cert.display().to_string())?;
-        writeln!(f, "key = {:?}", self.key.display().to_string())?;
+impl TlsListenerConfig {
+    /// `[listener.tls]` as TOML; `duration` writes a duration as the
+    /// configuration does.
+    pub(super) fn to_toml(&self, duration: impl Fn(Duration) -> toml::Value) -> toml::Table {
+        use toml::Value;
+        let path = |p: &Path| Value::String(p.display().to_string());
+        let mut t = toml::Table::new();
+        t.insert("cert".into(), path(&self.cert));
+        t.insert("key".into(), path(&self.key));
         if let Some(ca) = &self.client_ca {
-            writeln!(f, "client_ca = {:?}", ca.display().to_string())?;
+            t.insert("client_ca".into(), path(ca));
         }
         let auth = match self.client_auth {
             ClientAuth::None => "none",
             ClientAuth::Optional => "optional",
             ClientAuth::Required => "required",
         };
-        writeln!(f, "client_auth = \"{auth}\"")?;
-        writeln!(f, "alpn = {:?}", self.alpn)?;
-        write!(
-            f,
-            "handshake_timeout = \"{}\"",
-            humantime::format_duration(self.handshake_timeout)
-        )
+        t.insert("client_auth".into(), Value::String(auth.into()));
+        t.insert(
+            "alpn".into(),
+            Value::Array(self.alpn.iter().cloned().map(Value::String).collect()),
+        );
+        t.insert("handshake_timeout".into(), duration(self.handshake_timeout));
+        t
     }
 }
 
@@ -111,7 +114,7 @@ impl Validator<'_> {
                     return Err(self.err(
                         &key("client_auth"),
                         span,
-                        format!("{mode:?} needs client_ca, the CA file client certificates must chain to"),
+                        format!("\"{mode}\" needs client_ca, the CA file client certificates must chain to"),
                     ));
                 }
                 if mode == "optional" {
@@ -124,7 +127,7 @@ impl Validator<'_> {
                 return Err(self.err(
                     &key("client_auth"),
                     span,
-                    format!("{other:?} is not allowed: \"none\", \"optional\" or \"required\""),
+                    format!("\"{other}\" is not allowed: \"none\", \"optional\" or \"required\""),
                 ))
             }
         };

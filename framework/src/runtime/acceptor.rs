@@ -148,7 +148,7 @@ impl State {
             }
             for i in ready {
                 if let Err(AcceptError::Resources) = self.accept_all(i) {
-                    backoff_until = Some(Instant::now() + self.backoff);
+                    backoff_until = Some(crate::shard::after(self.backoff));
                     break;
                 }
             }

@@ -37,6 +37,18 @@ pub enum Distribution {
     ReusePort,
 }
 
+impl std::fmt::Display for Distribution {
+    /// The configuration's spelling: `round-robin`, `least-connections`,
+    /// `reuseport`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Distribution::RoundRobin => "round-robin",
+            Distribution::LeastConnections => "least-connections",
+            Distribution::ReusePort => "reuseport",
+        })
+    }
+}
+
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -159,7 +171,17 @@ pub struct Runtime {
     next_listener: u64,
     /// Set by a [`DrainCutter`]: the drain aborts what remains.
     cut: Arc<AtomicBool>,
+    /// While [`hold_serving`](Runtime::hold_serving) is in force: the
+    /// listeners bound so far, waiting to be served.
+    held: Option<Vec<Deferred>>,
+    /// Unix socket files this runtime's listeners created, removed at
+    /// shutdown.
+    unix_paths: Vec<std::path::PathBuf>,
 }
+
+/// Serving a listener whose sockets are bound: hand them to the acceptor or
+/// to the shards.
+type Deferred = Box<dyn FnOnce(&mut Runtime) -> io::Result<()> + Send>;
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,7 +225,17 @@ impl Runtime {
                     match setup {
                         Ok((mut lp, h)) => {
                             let _ = tx.send(Ok(h));
-                            tracing::info!(shard = k, core = ?core.map(|c| c.id), pinned = ?pinned, "shard running");
+                            match core {
+                                Some(c) if pinned == Some(true) => {
+                                    tracing::info!(shard = k, core = c.id, "shard running, pinned")
+                                }
+                                Some(c) => tracing::warn!(
+                                    shard = k,
+                                    core = c.id,
+                                    "shard running, could not be pinned"
+                                ),
+                                None => tracing::info!(shard = k, "shard running, not pinned"),
+                            }
                             lp.run_forever()
                         }
                         Err(e) => {
@@ -229,6 +261,8 @@ impl Runtime {
             config,
             next_listener: 0,
             cut: Arc::new(AtomicBool::new(false)),
+            held: None,
+            unix_paths: Vec::new(),
         })
     }
 
@@ -261,6 +295,39 @@ impl Runtime {
         for s in &self.shards {
             let f = Arc::clone(&f);
             let _ = s.handle.submit(move |lp| f(lp));
+        }
+    }
+
+    /// From now on, `listen*` calls bind their sockets (and report binding
+    /// errors) but serve nothing until [`serve_held`](Self::serve_held):
+    /// a server binds every listener before it serves any, so a bind error
+    /// stops it before a single connection was accepted. Connections that
+    /// arrive meanwhile wait in the kernel's backlog.
+    pub fn hold_serving(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Starts serving every listener bound since
+    /// [`hold_serving`](Self::hold_serving), in order; later `listen*`
+    /// calls serve at once again.
+    pub fn serve_held(&mut self) -> io::Result<()> {
+        for serve in self.held.take().unwrap_or_default() {
+            serve(self)?;
+        }
+        Ok(())
+    }
+
+    /// Serves a bound listener now, or keeps it for `serve_held`.
+    fn serve_or_hold(
+        &mut self,
+        serve: impl FnOnce(&mut Runtime) -> io::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
+        match self.held.as_mut() {
+            Some(held) => {
+                held.push(Box::new(serve));
+                Ok(())
+            }
+            None => serve(self),
         }
     }
 
@@ -319,7 +386,9 @@ impl Runtime {
                     io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
                 })?;
                 let bound = socket.local_addr()?.as_inet().expect("TCP listener");
-                self.acceptor()?.add(socket, distribution, factory, id)?;
+                self.serve_or_hold(move |rt| {
+                    rt.acceptor()?.add(socket, distribution, factory, id)
+                })?;
                 Ok(bound)
             }
         }
@@ -353,22 +422,39 @@ impl Runtime {
                 format!("cannot listen on {}: {e}", path.display()),
             )
         })?;
-        self.acceptor()?.add(socket, distribution, factory, id)
+        self.unix_paths.push(path.to_path_buf());
+        self.serve_or_hold(move |rt| rt.acceptor()?.add(socket, distribution, factory, id))
     }
 
     /// Serves UDP on `addr`: every shard binds its own `SO_REUSEPORT`
     /// socket on it, so the kernel spreads flows over the shards, and runs
     /// one protocol instance from `factory` for its socket. Returns the
-    /// bound address (port 0 resolved).
+    /// bound address (port 0 resolved). The sockets keep the kernel's
+    /// default buffer sizes; [`listen_udp_with`](Self::listen_udp_with)
+    /// sets them.
     pub fn listen_udp<P, F>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
     where
         P: crate::DatagramProtocol,
         F: Fn() -> P + Send + Sync + 'static,
     {
-        let options = crate::DatagramOptions {
-            reuse_port: true,
-            ..Default::default()
-        };
+        self.listen_udp_with(addr, crate::DatagramOptions::default(), factory)
+    }
+
+    /// As [`listen_udp`](Self::listen_udp), with `options` for every
+    /// shard's socket (`reuse_port` is always set): e.g. `recv_buffer` and
+    /// `send_buffer`, so bursts of large datagrams are not dropped. The
+    /// sizes the kernel granted are logged.
+    pub fn listen_udp_with<P, F>(
+        &mut self,
+        addr: SocketAddr,
+        mut options: crate::DatagramOptions,
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        P: crate::DatagramProtocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        options.reuse_port = true;
         let mut bound = addr;
         let mut sockets = Vec::with_capacity(self.shards.len());
         for _ in &self.shards {
@@ -376,18 +462,32 @@ impl Runtime {
             bound = socket.local_addr()?;
             sockets.push(socket);
         }
-        let factory = Arc::new(factory);
-        for (shard, socket) in self.shards.iter().zip(sockets) {
-            let factory = Arc::clone(&factory);
-            shard
-                .handle
-                .submit(move |lp| {
-                    if let Err(e) = lp.adopt_udp(socket, None, || factory()) {
-                        tracing::error!(error = %e, "shard cannot serve its UDP socket");
-                    }
-                })
-                .map_err(|e| io::Error::other(e.to_string()))?;
+        if options.recv_buffer.is_some() || options.send_buffer.is_some() {
+            if let Some(s) = sockets.first() {
+                let s = socket2::SockRef::from(s);
+                tracing::info!(
+                    address = %bound,
+                    recv_buffer = s.recv_buffer_size().unwrap_or(0),
+                    send_buffer = s.send_buffer_size().unwrap_or(0),
+                    "UDP socket buffers granted by the kernel (bytes; Linux counts its bookkeeping, doubling what was asked, and caps at net.core.rmem_max/wmem_max)"
+                );
+            }
         }
+        let factory = Arc::new(factory);
+        self.serve_or_hold(move |rt| {
+            for (shard, socket) in rt.shards.iter().zip(sockets) {
+                let factory = Arc::clone(&factory);
+                shard
+                    .handle
+                    .submit(move |lp| {
+                        if let Err(e) = lp.adopt_udp(socket, None, || factory()) {
+                            tracing::error!(error = %e, "shard cannot serve its UDP socket");
+                        }
+                    })
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+            Ok(())
+        })?;
         Ok(bound)
     }
 
@@ -406,22 +506,25 @@ impl Runtime {
             bound = socket.local_addr()?.as_inet().expect("TCP listener");
             sockets.push(socket);
         }
-        for (shard, socket) in self.shards.iter().zip(sockets) {
-            let gauges = Gauges {
-                shard: Arc::clone(&shard.live),
-                runtime: Arc::clone(&self.gauges),
-                counted_at_accept: false,
-            };
-            let factory = Arc::clone(&factory);
-            shard
-                .handle
-                .submit(move |lp| {
-                    if let Err(e) = lp.serve_shared(socket, factory, gauges, id) {
-                        tracing::error!(error = %e, "shard cannot serve its reuseport listener");
-                    }
-                })
-                .map_err(|e| io::Error::other(e.to_string()))?;
-        }
+        self.serve_or_hold(move |rt| {
+            for (shard, socket) in rt.shards.iter().zip(sockets) {
+                let gauges = Gauges {
+                    shard: Arc::clone(&shard.live),
+                    runtime: Arc::clone(&rt.gauges),
+                    counted_at_accept: false,
+                };
+                let factory = Arc::clone(&factory);
+                shard
+                    .handle
+                    .submit(move |lp| {
+                        if let Err(e) = lp.serve_shared(socket, factory, gauges, id) {
+                            tracing::error!(error = %e, "shard cannot serve its reuseport listener");
+                        }
+                    })
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+            Ok(())
+        })?;
         Ok(bound)
     }
 
@@ -460,7 +563,7 @@ impl Runtime {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }
-        let deadline = Instant::now() + drain;
+        let deadline = crate::shard::after(drain);
         let (tx, rx) = crossbeam_channel::unbounded();
         let cut = Arc::clone(&self.cut);
         let aborted = Arc::new(AtomicUsize::new(0));
@@ -496,6 +599,7 @@ impl Runtime {
                 }
             }
         }
+        self.remove_unix_files();
         let report = DrainReport {
             waited,
             aborted: aborted.load(Ordering::Acquire),
@@ -559,11 +663,26 @@ fn drain_then_stop(
     }
 }
 
+impl Runtime {
+    /// Removes the socket files of this runtime's Unix listeners (once
+    /// their sockets are closed), so the next start finds no stale file.
+    fn remove_unix_files(&mut self) {
+        for path in self.unix_paths.drain(..) {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove the Unix socket file");
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }
+        self.remove_unix_files();
         for s in &mut self.shards {
             if let Some(t) = s.thread.take() {
                 let _ = s.handle.submit(|lp| lp.stop());

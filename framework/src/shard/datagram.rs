@@ -25,6 +25,11 @@ pub struct DatagramOptions {
     pub reuse_port: bool,
     /// `SO_BROADCAST`: allow sending to broadcast addresses.
     pub allow_broadcast: bool,
+    /// `SO_RCVBUF` in bytes; `None` keeps the kernel's default (about
+    /// 208 KiB on Linux, too small for bursts of large datagrams).
+    pub recv_buffer: Option<usize>,
+    /// `SO_SNDBUF` in bytes; `None` keeps the kernel's default.
+    pub send_buffer: Option<usize>,
 }
 
 pub(crate) struct DgramConn {
@@ -207,6 +212,20 @@ pub(crate) fn bind_udp(local: SocketAddr, options: &DatagramOptions) -> io::Resu
     }
     if options.allow_broadcast {
         sock.set_broadcast(true)?;
+    }
+    // Linux grants at most net.core.rmem_max/wmem_max (and reports double
+    // what it grants); a privileged process may go past the cap.
+    if let Some(n) = options.recv_buffer {
+        sock.set_recv_buffer_size(n)?;
+        if sock.recv_buffer_size()? < n {
+            let _ = crate::sys::force_buffer_size(sock.as_raw_fd(), true, n);
+        }
+    }
+    if let Some(n) = options.send_buffer {
+        sock.set_send_buffer_size(n)?;
+        if sock.send_buffer_size()? < n {
+            let _ = crate::sys::force_buffer_size(sock.as_raw_fd(), false, n);
+        }
     }
     if local.is_ipv6() {
         sock.set_only_v6(true)?;

@@ -32,6 +32,7 @@ pub use config::LoopConfig;
 pub(crate) use datagram::bind_udp;
 pub use datagram::DatagramOptions;
 pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
+pub(crate) use scheduler::after;
 pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
 pub use subprocess::SubprocessPipes;

@@ -159,9 +159,10 @@ impl LoopHandle {
     }
 
     /// Runs `f` once `delay` has passed. Callbacks due at the same time run
-    /// in the order they were scheduled.
+    /// in the order they were scheduled. A delay too long for the clock
+    /// (centuries) means "never", not a panic.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
-        self.call_at(Instant::now() + delay, f)
+        self.call_at(after(delay), f)
     }
 
     /// Runs `f` at `when` (or as soon as possible after it).
@@ -226,4 +227,12 @@ impl Handle {
     pub fn cancelled(&self) -> bool {
         !self.sched.callbacks.borrow().contains_key(self.key)
     }
+}
+
+/// The instant `delay` from now, saturating at about a century ahead: a
+/// duration too long for the clock means "not in this process's life".
+pub(crate) fn after(delay: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
 }

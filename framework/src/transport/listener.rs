@@ -64,12 +64,29 @@ impl ListenSocket {
     }
 
     /// Binds a Unix-socket listener at `path`. A stale socket file left by
-    /// an earlier process is removed first (as asyncio does); any other
-    /// kind of file there is an error.
+    /// an earlier process is replaced (as asyncio does); a socket file a
+    /// live server still listens on is an `AddrInUse` error, as is any
+    /// other kind of file there.
     pub(crate) fn bind_unix(path: &Path, backlog: u32) -> io::Result<Self> {
         if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if meta.file_type().is_socket() {
-                std::fs::remove_file(path)?;
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} exists and is not a socket", path.display()),
+                ));
+            }
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("a server is listening on {} already", path.display()),
+                    ))
+                }
+                // Nobody listens: a stale file from a process that died.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path)?
+                }
+                Err(e) => return Err(e),
             }
         }
         let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
