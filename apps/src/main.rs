@@ -163,6 +163,7 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     // accepted anything.
     rt.hold_serving();
     for l in &config.listeners {
+        rt.name_next_listener(&l.name);
         let bound = listen(&mut rt, l).with_context(|| format!("listener \"{}\"", l.name))?;
         tracing::info!(
             listener = %l.name,

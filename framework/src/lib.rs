@@ -117,7 +117,7 @@ pub mod transport;
 pub use error::TransportError;
 pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
-pub use server::Server;
+pub use server::{ListenerStats, Server};
 pub use shard::{
     ConnectionHandle, DatagramOptions, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle,
     ShardStats, SubprocessPipes,

@@ -22,6 +22,12 @@ pub(crate) struct ServerShared {
     unix_paths: Vec<PathBuf>,
     /// Live-connection counters shared with the runtime, if it runs one.
     gauges: Option<Gauges>,
+    /// Connections accepted and closed, and the bytes of the closed ones
+    /// (live ones keep their own count until they close).
+    accepted: Cell<u64>,
+    closed_total: Cell<u64>,
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
 }
 
 impl ServerShared {
@@ -44,15 +50,40 @@ impl ServerShared {
 
     pub(crate) fn connection_opened(&self) {
         self.active.set(self.active.get() + 1);
+        self.accepted.set(self.accepted.get() + 1);
         if let Some(g) = &self.gauges {
             g.opened();
         }
     }
 
-    pub(crate) fn connection_closed(&self) {
+    /// A connection is lost, having moved `bytes_in` and `bytes_out`.
+    pub(crate) fn connection_closed(&self, bytes_in: u64, bytes_out: u64) {
         self.active.set(self.active.get() - 1);
+        self.closed_total.set(self.closed_total.get() + 1);
+        self.bytes_in
+            .set(self.bytes_in.get().wrapping_add(bytes_in));
+        self.bytes_out
+            .set(self.bytes_out.get().wrapping_add(bytes_out));
         if let Some(g) = &self.gauges {
             g.closed();
+        }
+    }
+
+    /// The runtime listener this server (or group of handed-off
+    /// connections) belongs to, if any.
+    pub(crate) fn listener_id(&self) -> Option<u64> {
+        self.gauges.as_ref().map(|g| g.listener)
+    }
+
+    /// This shard's counters of the listener, live connections' bytes not
+    /// included.
+    pub(crate) fn counters(&self) -> ListenerStats {
+        ListenerStats {
+            accepted: self.accepted.get(),
+            active: self.active.get() as u64,
+            closed: self.closed_total.get(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
         }
     }
 
@@ -62,6 +93,30 @@ impl ServerShared {
 
     fn is_done(&self) -> bool {
         self.closed.get() && self.active.get() == 0 && self.listeners.borrow().is_empty()
+    }
+}
+
+/// One shard's counters of one runtime listener, as
+/// [`EventLoop::listener_stats`] reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListenerStats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections alive now.
+    pub active: u64,
+    /// Connections whose `connection_lost` was delivered.
+    pub closed: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes handed to the kernel.
+    pub bytes_out: u64,
+}
+
+impl ListenerStats {
+    pub(crate) fn add_bytes(&mut self, bytes_in: u64, bytes_out: u64) {
+        self.bytes_in = self.bytes_in.wrapping_add(bytes_in);
+        self.bytes_out = self.bytes_out.wrapping_add(bytes_out);
     }
 }
 
@@ -88,6 +143,10 @@ impl std::fmt::Debug for Server {
 impl Server {
     pub(crate) fn new(shared: Rc<ServerShared>, lp: LoopHandle) -> Self {
         Self { shared, lp }
+    }
+
+    pub(crate) fn shared(&self) -> &Rc<ServerShared> {
+        &self.shared
     }
 
     /// The addresses the server listens on, as bound: with port 0 asked for,

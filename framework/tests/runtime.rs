@@ -252,6 +252,21 @@ fn shutdown_echoes_every_accepted_byte_then_closes_cleanly() {
         .all(|(i, b)| *b == (i % 65536 % 251) as u8));
 }
 
+/// `series value` lines of a Prometheus text exposition, by series.
+fn parse_metrics(body: &str) -> std::collections::HashMap<String, f64> {
+    let mut values = std::collections::HashMap::new();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        values.insert(series.to_string(), value);
+    }
+    values
+}
+
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = client(addr);
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -272,29 +287,36 @@ fn metrics_endpoint_serves_per_shard_counters_in_prometheus_text() {
     let (head, body) = resp.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(head.contains(&format!("Content-Length: {}", body.len())));
-    let mut values = std::collections::HashMap::new();
-    for line in body.lines().filter(|l| !l.starts_with('#')) {
-        // name{shard="K"} value
-        let (series, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("bad line {line:?}"));
-        let value: u64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        assert!(series.contains("{shard=\""), "{line}");
-        values.insert(series.to_string(), value);
-    }
+    let values = parse_metrics(body);
+    let listener = format!("listener=\"{}\"", f.addr);
     let sum = |name: &str| -> u64 {
         (0..2)
-            .map(|k| values[&format!("{name}{{shard=\"{k}\"}}")])
+            .map(|k| values[&format!("{name}{{{listener},shard=\"{k}\"}}")] as u64)
             .sum()
     };
-    // Ten echo connections plus this metrics request.
-    assert_eq!(sum("shardloop_connections_accepted_total"), 11);
-    assert_eq!(sum("shardloop_connections_active"), 11);
+    // Ten echo connections; the scrape itself is not the listener's traffic.
+    assert_eq!(sum("shardloop_connections_accepted_total"), 10);
+    assert_eq!(sum("shardloop_connections_active"), 10);
     assert!(sum("shardloop_received_bytes_total") >= 50);
     assert!(sum("shardloop_sent_bytes_total") >= 50);
     assert!(values.contains_key("shardloop_accept_backoffs_total{shard=\"acceptor\"}"));
+    assert!(values.contains_key("shardloop_pause_writing_total{shard=\"1\"}"));
+    assert_eq!(
+        values[&format!(
+            "shardloop_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )],
+        1.0
+    );
+    for name in [
+        "process_start_time_seconds",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+    ] {
+        assert!(values[name] > 0.0, "{name}");
+    }
+    assert!(values["process_cpu_seconds_total"] >= 0.0);
     assert!(http_get(maddr, "/nope").starts_with("HTTP/1.1 404"));
     drop(conns);
     f.rt.shutdown(Duration::from_secs(5)).unwrap();

@@ -215,6 +215,7 @@ impl State {
             shard: Arc::clone(live),
             runtime: Arc::clone(&self.gauges),
             counted_at_accept: true,
+            listener: l.id,
         };
         let factory = Arc::clone(&l.factory);
         let id = l.id;

@@ -1,190 +1,423 @@
-//! The metrics endpoint: Prometheus text format over HTTP, served by a
-//! shardloop protocol on the runtime's own shards.
+//! The metrics endpoint: Prometheus text format over HTTP, on a thread of
+//! its own.
 //!
-//! A request is answered without blocking any shard: the connection's shard
-//! asks every shard (itself included) for a snapshot through their
-//! mailboxes; each answers back through the requesting shard's mailbox; the
-//! response is written when the last snapshot arrives.
+//! It is not a listener of the shards on purpose: it must stay reachable
+//! when the server is at `max_connections` or backing off for lack of
+//! descriptors (exactly when an operator looks), one slow scraper must not
+//! cost a shard anything, and scrapes must not count as the listeners'
+//! traffic. A scrape asks every shard for a snapshot through its mailbox
+//! and waits for the answers with a deadline; a shard that does not answer
+//! in time makes the scrape fail with 503 rather than hang.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use super::{Distribution, Runtime, RuntimeGauges};
-use crate::shard::{ConnectionHandle, ShardHandle, ShardStats};
-use crate::{Protocol, Transport};
+use super::{Runtime, RuntimeGauges};
+use crate::server::ListenerStats;
+use crate::shard::{ShardHandle, ShardStats};
 
 /// Longest request head accepted (request line and headers).
 const MAX_REQUEST: usize = 8 * 1024;
+/// How long a scraper may take to send its request or read the answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a scrape waits for the shards' snapshots.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Scrapes served at once; more are answered 503 at once.
+const MAX_CONCURRENT: usize = 4;
 
-/// One metrics connection.
-struct MetricsConn {
-    shards: Arc<[ShardHandle]>,
+/// The `listener` label of each runtime listener, by id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names(Arc<Mutex<Vec<(u64, String)>>>);
+
+impl Names {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Vec<(u64, String)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn name(&self, id: u64) -> String {
+        self.lock()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or_else(|| id.to_string(), |(_, n)| n.clone())
+    }
+}
+
+/// What a scrape reads.
+struct Source {
+    shards: Vec<ShardHandle>,
     gauges: Arc<RuntimeGauges>,
-    request: Vec<u8>,
-    snapshots: Vec<Option<ShardStats>>,
-    answered: bool,
+    names: Names,
 }
 
-impl Protocol for MetricsConn {
-    fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
-        if self.answered {
-            return;
-        }
-        self.request.extend_from_slice(data);
-        let Some(end) = find(&self.request, b"\r\n\r\n") else {
-            if self.request.len() > MAX_REQUEST {
-                self.respond(
-                    t,
-                    "431 Request Header Fields Too Large",
-                    "request too large\n",
-                );
-            }
-            return;
-        };
-        let head = String::from_utf8_lossy(&self.request[..end]).into_owned();
-        let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-        match (parts.next(), parts.next()) {
-            (Some("GET"), Some("/metrics")) => self.gather(t),
-            (Some("GET"), Some(_)) => self.respond(t, "404 Not Found", "try /metrics\n"),
-            _ => self.respond(t, "405 Method Not Allowed", "GET /metrics only\n"),
+/// One shard's answer.
+struct Snapshot {
+    shard: ShardStats,
+    listeners: Vec<(u64, ListenerStats)>,
+}
+
+/// The running endpoint: its thread and its socket.
+pub(crate) struct MetricsServer {
+    listener: Arc<TcpListener>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Closes the listening socket and joins the thread.
+    pub(crate) fn stop(mut self) {
+        self.stopping.store(true, Ordering::Release);
+        // Wakes the blocked accept (Linux: shutdown of a listening socket).
+        let _ = socket2::SockRef::from(&*self.listener).shutdown(std::net::Shutdown::Both);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
 
-impl MetricsConn {
-    /// Asks every shard for its counters; each replies to this connection.
-    fn gather(&mut self, t: &mut Transport) {
-        self.answered = true;
-        let Some(home) = t.get_loop().shard_handle() else {
-            self.respond(t, "500 Internal Server Error", "not on a runtime shard\n");
-            return;
-        };
-        self.snapshots = vec![None; self.shards.len()];
-        let conn: ConnectionHandle = t.handle();
-        for (k, shard) in self.shards.iter().enumerate() {
-            let home = home.clone();
-            let sent = shard.submit(move |lp| {
-                let snap = lp.stats();
-                let _ = home.submit(move |lp| {
-                    lp.with_connection(conn, |p: &mut MetricsConn, t| p.collect(t, k, snap));
-                });
+impl Runtime {
+    /// Serves `GET /metrics` (Prometheus text format) on `addr` from a
+    /// thread of its own: reachable at `max_connections` and during accept
+    /// back-off, each request bounded by a timeout, its traffic not counted
+    /// as any listener's. Returns the bound address; the endpoint closes
+    /// once the runtime has shut down.
+    pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let bound = listener.local_addr()?;
+        let listener = Arc::new(listener);
+        let source = Arc::new(Source {
+            shards: self.shards.iter().map(|s| s.handle.clone()).collect(),
+            gauges: Arc::clone(&self.gauges),
+            names: self.listener_names.clone(),
+        });
+        self.serve_or_hold(move |rt| {
+            let stopping = Arc::new(AtomicBool::new(false));
+            let thread = {
+                let listener = Arc::clone(&listener);
+                let stopping = Arc::clone(&stopping);
+                std::thread::Builder::new()
+                    .name("metrics".into())
+                    .spawn(move || accept_loop(&listener, &stopping, source))?
+            };
+            rt.metrics = Some(MetricsServer {
+                listener,
+                stopping,
+                thread: Some(thread),
             });
-            if sent.is_err() {
-                self.respond_now(t, "503 Service Unavailable", "a shard has stopped\n");
-                return;
+            Ok(())
+        })?;
+        Ok(bound)
+    }
+}
+
+fn accept_loop(listener: &TcpListener, stopping: &AtomicBool, source: Arc<Source>) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    while !stopping.load(Ordering::Acquire) {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(_) if stopping.load(Ordering::Acquire) => return,
+            Err(e) => {
+                // Out of descriptors, most likely: try again shortly.
+                tracing::debug!(error = %e, "metrics accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
             }
+        };
+        if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONCURRENT {
+            busy.fetch_sub(1, Ordering::AcqRel);
+            let mut stream = stream;
+            let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
+            let _ = respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "too many scrapes at once\n",
+            );
+            continue;
+        }
+        let source = Arc::clone(&source);
+        let done = Arc::clone(&busy);
+        let spawned = std::thread::Builder::new()
+            .name("metrics-scrape".into())
+            .spawn(move || {
+                let _ = serve_one(stream, &source);
+                done.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            busy.fetch_sub(1, Ordering::AcqRel);
         }
     }
+}
 
-    fn collect(&mut self, t: &mut Transport, k: usize, snap: ShardStats) {
-        self.snapshots[k] = Some(snap);
-        if self.snapshots.iter().all(Option::is_some) {
-            let body = render(&self.snapshots, &self.gauges);
-            self.respond_now(t, "200 OK", &body);
+/// Reads one request and answers it; the connection closes after.
+fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    let end = loop {
+        if let Some(end) = find(&request, b"\r\n\r\n") {
+            break end;
         }
+        if request.len() > MAX_REQUEST {
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "request too large\n",
+            );
+        }
+        match stream.read(&mut buf)? {
+            0 => return Ok(()),
+            n => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some("GET"), Some("/metrics")) => match gather(source) {
+            Some(snapshots) => {
+                let body = render(&snapshots, source);
+                respond(&mut stream, "200 OK", &body)
+            }
+            None => respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "a shard did not answer in time\n",
+            ),
+        },
+        (Some("GET"), Some(_)) => respond(&mut stream, "404 Not Found", "try /metrics\n"),
+        _ => respond(&mut stream, "405 Method Not Allowed", "GET /metrics only\n"),
     }
+}
 
-    fn respond(&mut self, t: &mut Transport, status: &str, body: &str) {
-        self.answered = true;
-        self.respond_now(t, status, body);
+/// Every shard's snapshot, in shard order; `None` if one did not answer.
+fn gather(source: &Source) -> Option<Vec<Snapshot>> {
+    let (tx, rx) = crossbeam_channel::bounded(source.shards.len());
+    for (k, shard) in source.shards.iter().enumerate() {
+        let tx = tx.clone();
+        shard
+            .submit(move |lp| {
+                let _ = tx.send((
+                    k,
+                    Snapshot {
+                        shard: lp.stats(),
+                        listeners: lp.listener_stats(),
+                    },
+                ));
+            })
+            .ok()?;
     }
+    let deadline = std::time::Instant::now() + GATHER_TIMEOUT;
+    let mut snapshots: Vec<Option<Snapshot>> = (0..source.shards.len()).map(|_| None).collect();
+    for _ in 0..source.shards.len() {
+        let (k, snap) = rx.recv_deadline(deadline).ok()?;
+        snapshots[k] = Some(snap);
+    }
+    snapshots.into_iter().collect()
+}
 
-    fn respond_now(&mut self, t: &mut Transport, status: &str, body: &str) {
-        let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = t.writelines(&[head.as_bytes(), body.as_bytes()]);
-        t.close();
-    }
+fn respond(stream: &mut TcpStream, status: &str, body: &str) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The Prometheus text exposition of every shard's counters.
-fn render(snapshots: &[Option<ShardStats>], gauges: &RuntimeGauges) -> String {
-    type Field = fn(&ShardStats) -> u64;
-    let families: [(&str, &str, &str, Field); 8] = [
-        (
-            "shardloop_connections_accepted_total",
-            "counter",
-            "Connections accepted.",
-            |s| s.accepted,
-        ),
-        (
-            "shardloop_connections_active",
-            "gauge",
-            "Connections alive now.",
-            |s| s.active,
-        ),
-        (
-            "shardloop_connections_closed_total",
-            "counter",
-            "Connections closed.",
-            |s| s.closed,
-        ),
-        (
-            "shardloop_received_bytes_total",
-            "counter",
-            "Bytes received.",
-            |s| s.bytes_in,
-        ),
-        (
-            "shardloop_sent_bytes_total",
-            "counter",
-            "Bytes handed to the kernel.",
-            |s| s.bytes_out,
-        ),
-        (
-            "shardloop_pause_writing_total",
-            "counter",
-            "pause_writing calls delivered.",
-            |s| s.pause_writing,
-        ),
-        (
-            "shardloop_accept_backoffs_total",
-            "counter",
-            "Accept back-offs for lack of descriptors.",
-            |s| s.accept_backoffs,
-        ),
-        (
-            "shardloop_tls_handshake_failures_total",
-            "counter",
-            "TLS handshakes that failed or timed out.",
-            |s| s.tls_handshake_failures,
-        ),
-    ];
+/// One metric family: its name, type, help, and how to read it.
+struct Family<T> {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&T) -> u64,
+}
+
+/// Families labelled by listener and shard.
+const LISTENER_FAMILIES: [Family<ListenerStats>; 5] = [
+    Family {
+        name: "shardloop_connections_accepted_total",
+        kind: "counter",
+        help: "Connections accepted.",
+        value: |s| s.accepted,
+    },
+    Family {
+        name: "shardloop_connections_active",
+        kind: "gauge",
+        help: "Connections alive now.",
+        value: |s| s.active,
+    },
+    Family {
+        name: "shardloop_connections_closed_total",
+        kind: "counter",
+        help: "Connections closed.",
+        value: |s| s.closed,
+    },
+    Family {
+        name: "shardloop_received_bytes_total",
+        kind: "counter",
+        help: "Bytes received.",
+        value: |s| s.bytes_in,
+    },
+    Family {
+        name: "shardloop_sent_bytes_total",
+        kind: "counter",
+        help: "Bytes handed to the kernel.",
+        value: |s| s.bytes_out,
+    },
+];
+
+/// Families labelled by shard.
+const SHARD_FAMILIES: [Family<ShardStats>; 3] = [
+    Family {
+        name: "shardloop_pause_writing_total",
+        kind: "counter",
+        help: "pause_writing calls delivered.",
+        value: |s| s.pause_writing,
+    },
+    Family {
+        name: "shardloop_accept_backoffs_total",
+        kind: "counter",
+        help: "Accept back-offs for lack of descriptors.",
+        value: |s| s.accept_backoffs,
+    },
+    Family {
+        name: "shardloop_tls_handshake_failures_total",
+        kind: "counter",
+        help: "TLS handshakes that failed or timed out.",
+        value: |s| s.tls_handshake_failures,
+    },
+];
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value, escaped as the text format asks.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition.
+fn render(snapshots: &[Snapshot], source: &Source) -> String {
     let mut out = String::new();
-    for (name, kind, help, field) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for f in &LISTENER_FAMILIES {
+        header(&mut out, f.name, f.kind, f.help);
         for (k, snap) in snapshots.iter().enumerate() {
-            let value = snap.as_ref().map_or(0, field);
-            let _ = writeln!(out, "{name}{{shard=\"{k}\"}} {value}");
-        }
-        if name == "shardloop_accept_backoffs_total" {
-            let n = gauges.acceptor_backoffs.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}{{shard=\"acceptor\"}} {n}");
+            for (id, stats) in &snap.listeners {
+                let name = label(&source.names.name(*id));
+                let _ = writeln!(
+                    out,
+                    "{}{{listener=\"{name}\",shard=\"{k}\"}} {}",
+                    f.name,
+                    (f.value)(stats)
+                );
+            }
         }
     }
+    for f in &SHARD_FAMILIES {
+        header(&mut out, f.name, f.kind, f.help);
+        for (k, snap) in snapshots.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}{{shard=\"{k}\"}} {}",
+                f.name,
+                (f.value)(&snap.shard)
+            );
+        }
+        if f.name == "shardloop_accept_backoffs_total" {
+            let n = source.gauges.acceptor_backoffs.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{}{{shard=\"acceptor\"}} {n}", f.name);
+        }
+    }
+    header(
+        &mut out,
+        "shardloop_build_info",
+        "gauge",
+        "The shardloop version serving, as a label; always 1.",
+    );
+    let _ = writeln!(
+        out,
+        "shardloop_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    process_metrics(&mut out);
     out
 }
 
-impl Runtime {
-    /// Serves `GET /metrics` (Prometheus text format) on `addr`, through the
-    /// acceptor like any listener. Returns the bound address.
-    pub fn serve_metrics(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let shards: Arc<[ShardHandle]> = self.shards.iter().map(|s| s.handle.clone()).collect();
-        let gauges = Arc::clone(&self.gauges);
-        self.listen(addr, Distribution::RoundRobin, 128, move || MetricsConn {
-            shards: Arc::clone(&shards),
-            gauges: Arc::clone(&gauges),
-            request: Vec::new(),
-            snapshots: Vec::new(),
-            answered: false,
-        })
+/// The standard `process_*` metrics of the Prometheus client libraries,
+/// from `/proc/self`.
+fn process_metrics(out: &mut String) {
+    let Ok(me) = procfs::process::Process::myself() else {
+        return;
+    };
+    if let Ok(stat) = me.stat() {
+        let ticks = procfs::ticks_per_second() as f64;
+        if let Ok(boot) = procfs::boot_time_secs() {
+            header(
+                out,
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since unix epoch in seconds.",
+            );
+            let start = boot as f64 + stat.starttime as f64 / ticks;
+            let _ = writeln!(out, "process_start_time_seconds {start:.2}");
+        }
+        header(
+            out,
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+        );
+        let cpu = (stat.utime + stat.stime) as f64 / ticks;
+        let _ = writeln!(out, "process_cpu_seconds_total {cpu:.2}");
+        header(
+            out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+        );
+        let rss = stat.rss * procfs::page_size();
+        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+        header(
+            out,
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+        );
+        let _ = writeln!(out, "process_virtual_memory_bytes {}", stat.vsize);
+    }
+    if let Ok(n) = me.fd_count() {
+        header(
+            out,
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+        );
+        let _ = writeln!(out, "process_open_fds {n}");
+    }
+    if let Ok(limits) = me.limits() {
+        let max = match limits.max_open_files.soft_limit {
+            procfs::process::LimitValue::Value(n) => n as f64,
+            procfs::process::LimitValue::Unlimited => f64::INFINITY,
+        };
+        header(
+            out,
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+        );
+        let _ = writeln!(out, "process_max_fds {max}");
     }
 }

@@ -111,6 +111,8 @@ pub(crate) struct Gauges {
     shard: Arc<AtomicUsize>,
     runtime: Arc<RuntimeGauges>,
     counted_at_accept: bool,
+    /// The runtime listener the connection came from.
+    pub(crate) listener: u64,
 }
 
 impl Gauges {
@@ -169,6 +171,12 @@ pub struct Runtime {
     acceptor: Option<Acceptor>,
     config: RuntimeConfig,
     next_listener: u64,
+    /// The `listener` label of each listener's metrics, by id.
+    listener_names: metrics::Names,
+    /// Set by [`name_next_listener`](Runtime::name_next_listener).
+    next_name: Option<String>,
+    /// The metrics endpoint, if served: closed after the shards stop.
+    metrics: Option<metrics::MetricsServer>,
     /// Set by a [`DrainCutter`]: the drain aborts what remains.
     cut: Arc<AtomicBool>,
     /// While [`hold_serving`](Runtime::hold_serving) is in force: the
@@ -260,6 +268,9 @@ impl Runtime {
             acceptor: None,
             config,
             next_listener: 0,
+            listener_names: metrics::Names::default(),
+            next_name: None,
+            metrics: None,
             cut: Arc::new(AtomicBool::new(false)),
             held: None,
             unix_paths: Vec::new(),
@@ -370,6 +381,22 @@ impl Runtime {
         self.listen_service(addr, distribution, backlog, service(factory, Some(tls)))
     }
 
+    /// Names the listener the next `listen*` call binds: its metrics carry
+    /// `listener="NAME"`. Unnamed listeners are labelled with their
+    /// address.
+    pub fn name_next_listener(&mut self, name: impl Into<String>) {
+        self.next_name = Some(name.into());
+    }
+
+    /// A new listener id, labelled with the pending name or `address`.
+    fn new_listener(&mut self, address: impl FnOnce() -> String) -> u64 {
+        let id = self.next_listener;
+        self.next_listener += 1;
+        let name = self.next_name.take().unwrap_or_else(address);
+        self.listener_names.lock().push((id, name));
+        id
+    }
+
     fn listen_service(
         &mut self,
         addr: SocketAddr,
@@ -377,15 +404,14 @@ impl Runtime {
         backlog: u32,
         factory: SendFactory,
     ) -> io::Result<SocketAddr> {
-        let id = self.next_listener;
-        self.next_listener += 1;
         match distribution {
-            Distribution::ReusePort => self.listen_reuseport(addr, backlog, factory, id),
+            Distribution::ReusePort => self.listen_reuseport(addr, backlog, factory),
             _ => {
                 let socket = ListenSocket::bind_tcp(addr, backlog, false).map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
                 })?;
                 let bound = socket.local_addr()?.as_inet().expect("TCP listener");
+                let id = self.new_listener(|| bound.to_string());
                 self.serve_or_hold(move |rt| {
                     rt.acceptor()?.add(socket, distribution, factory, id)
                 })?;
@@ -414,8 +440,7 @@ impl Runtime {
             ));
         }
         let factory = service(factory, None);
-        let id = self.next_listener;
-        self.next_listener += 1;
+        let id = self.new_listener(|| format!("unix:{}", path.display()));
         let socket = ListenSocket::bind_unix(path, backlog).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -455,6 +480,9 @@ impl Runtime {
         F: Fn() -> P + Send + Sync + 'static,
     {
         options.reuse_port = true;
+        // UDP endpoints have no per-listener metrics: a pending name is
+        // this listener's, not the next one's.
+        self.next_name = None;
         let mut bound = addr;
         let mut sockets = Vec::with_capacity(self.shards.len());
         for _ in &self.shards {
@@ -496,7 +524,6 @@ impl Runtime {
         addr: SocketAddr,
         backlog: u32,
         factory: SendFactory,
-        id: u64,
     ) -> io::Result<SocketAddr> {
         let mut bound = addr;
         let mut sockets = Vec::with_capacity(self.shards.len());
@@ -506,12 +533,14 @@ impl Runtime {
             bound = socket.local_addr()?.as_inet().expect("TCP listener");
             sockets.push(socket);
         }
+        let id = self.new_listener(|| bound.to_string());
         self.serve_or_hold(move |rt| {
             for (shard, socket) in rt.shards.iter().zip(sockets) {
                 let gauges = Gauges {
                     shard: Arc::clone(&shard.live),
                     runtime: Arc::clone(&rt.gauges),
                     counted_at_accept: false,
+                    listener: id,
                 };
                 let factory = Arc::clone(&factory);
                 shard
@@ -600,6 +629,9 @@ impl Runtime {
             }
         }
         self.remove_unix_files();
+        if let Some(m) = self.metrics.take() {
+            m.stop();
+        }
         let report = DrainReport {
             waited,
             aborted: aborted.load(Ordering::Acquire),
@@ -683,6 +715,9 @@ impl Drop for Runtime {
             acceptor.stop();
         }
         self.remove_unix_files();
+        if let Some(m) = self.metrics.take() {
+            m.stop();
+        }
         for s in &mut self.shards {
             if let Some(t) = s.thread.take() {
                 let _ = s.handle.submit(|lp| lp.stop());

@@ -242,7 +242,7 @@ impl Connection {
             self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         }
         if let Some(server) = self.server.take() {
-            server.connection_closed();
+            server.connection_closed(self.transport.bytes_in, self.transport.bytes_out);
             Stats::add(&self.transport.get_loop().sched.stats.closed, 1);
         }
         // Input we never read would make the kernel answer the FIN with a

@@ -38,7 +38,7 @@ pub use scheduler::{Handle, LoopHandle};
 pub use subprocess::SubprocessPipes;
 
 use crate::protocol::Protocol;
-use crate::server::{Server, ServerShared};
+use crate::server::{ListenerStats, Server, ServerShared};
 use crate::transport::flow::resolve_limits;
 use crate::transport::stream::State;
 use crate::transport::Transport;
@@ -390,6 +390,33 @@ impl EventLoop {
             accept_backoffs: s.accept_backoffs.get(),
             tls_handshake_failures: s.tls_handshake_failures.get(),
         }
+    }
+
+    /// This shard's counters of every runtime listener it serves, by
+    /// listener id (the order `Runtime::listen*` calls were made in).
+    pub fn listener_stats(&self) -> Vec<(u64, ListenerStats)> {
+        let mut by_id: Vec<(u64, ListenerStats)> = Vec::new();
+        let servers = self
+            .runtime_groups
+            .values()
+            .cloned()
+            .chain(self.runtime_servers.values().map(|s| Rc::clone(s.shared())));
+        for shared in servers {
+            if let Some(id) = shared.listener_id() {
+                by_id.push((id, shared.counters()));
+            }
+        }
+        for entry in self.core.entries.values() {
+            let Entry::Conn(c) = entry else { continue };
+            let Some(id) = c.server.as_ref().and_then(|s| s.listener_id()) else {
+                continue;
+            };
+            if let Some((_, stats)) = by_id.iter_mut().find(|(i, _)| *i == id) {
+                stats.add_bytes(c.transport.bytes_in, c.transport.bytes_out);
+            }
+        }
+        by_id.sort_by_key(|(id, _)| *id);
+        by_id
     }
 
     /// Number of connections alive (from `connection_made` to
