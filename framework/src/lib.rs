@@ -114,7 +114,7 @@ mod sys;
 pub mod tls;
 pub mod transport;
 
-pub use error::TransportError;
+pub use error::{LoopError, TransportError};
 pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
 pub use server::{ListenerStats, Server};

@@ -17,6 +17,8 @@ pub(crate) struct ServerShared {
     active: Cell<usize>,
     /// Listener entries still open in the loop.
     pub(crate) listeners: RefCell<Vec<EntryKey>>,
+    /// Their descriptors, open for as long as the entries exist.
+    pub(crate) listening_fds: RefCell<Vec<std::os::fd::RawFd>>,
     addresses: Vec<Address>,
     /// Socket files this server created, removed when it closes.
     unix_paths: Vec<PathBuf>,
@@ -46,6 +48,13 @@ impl ServerShared {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
+    }
+
+    /// The loop dropped the listening sockets (their descriptors may be
+    /// reused from now on): closed for good.
+    pub(crate) fn listeners_dropped(&self) {
+        self.closed.set(true);
+        self.listening_fds.borrow_mut().clear();
     }
 
     pub(crate) fn connection_opened(&self) {
@@ -151,8 +160,13 @@ impl Server {
 
     /// The addresses the server listens on, as bound: with port 0 asked for,
     /// the port the kernel chose (asyncio's `server.sockets[i].getsockname()`).
+    /// Empty once the server is closed, as asyncio's.
     pub fn sockets(&self) -> &[Address] {
-        &self.shared.addresses
+        if self.shared.is_closed() {
+            &[]
+        } else {
+            &self.shared.addresses
+        }
     }
 
     /// Whether the server still accepts connections.
@@ -160,12 +174,17 @@ impl Server {
         !self.shared.is_closed()
     }
 
-    /// Stops accepting at once and closes the listening sockets on the next
-    /// loop iteration (removing Unix socket files it created). Connections
-    /// already accepted are left alone. A second call does nothing.
+    /// Stops listening at once — a connection attempted right after is
+    /// refused, as asyncio's `Server.close()` — and releases the sockets on
+    /// the next loop iteration (removing Unix socket files it created).
+    /// Connections already accepted are left alone. A second call does
+    /// nothing.
     pub fn close(&self) {
         if self.shared.closed.replace(true) {
             return;
+        }
+        for fd in self.shared.listening_fds.borrow().iter() {
+            crate::sys::stop_listening(*fd);
         }
         let shared = Rc::clone(&self.shared);
         self.lp.call_soon(move |lp| lp.close_listeners(&shared));

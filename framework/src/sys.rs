@@ -142,6 +142,14 @@ pub(crate) fn force_buffer_size(fd: RawFd, recv: bool, bytes: usize) -> io::Resu
     Ok(())
 }
 
+/// Stops a listening socket listening, its descriptor left open: on Linux,
+/// `shutdown` of a listening socket takes it out of the LISTEN state, so
+/// new connections are refused at once and queued ones are reset.
+pub(crate) fn stop_listening(fd: RawFd) {
+    // SAFETY: plain system call on a descriptor the caller keeps open.
+    let _ = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
 /// process exits (Linux 5.3+), so a loop can wait for its child like for a
 /// socket.

@@ -161,6 +161,36 @@ fn l2_server_close_stops_accepting_and_wait_closed_waits_for_its_connections() {
 }
 
 #[test]
+fn l2_server_close_refuses_the_next_connect_at_once_and_empties_sockets() {
+    // asyncio's test_server_close: no loop iteration between close() and
+    // the connect.
+    let mut lp = EventLoop::new().unwrap();
+    let (_log, server) = serve(&mut lp, Probe::new);
+    let addr = inet(&server);
+    assert_eq!(server.sockets().len(), 1);
+    server.close();
+    assert!(
+        server.sockets().is_empty(),
+        "sockets() is empty after close"
+    );
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    server.wait_closed(&mut lp).unwrap();
+    // The same for a Unix server, whose socket file goes too.
+    let dir = std::env::temp_dir().join(format!("shardloop-l2-close-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let unix = lp
+        .create_unix_server(|| Probe::new(&new_log()), &path)
+        .unwrap();
+    unix.close();
+    let refused = std::os::unix::net::UnixStream::connect(&path).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    unix.wait_closed(&mut lp).unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
 fn stale_connection_handles_never_reach_a_newer_connection() {
     let mut lp = EventLoop::new().unwrap();
     let (_log, server) = serve(&mut lp, Probe::new);
@@ -287,5 +317,35 @@ fn l3_add_writer_runs_when_writable_and_a_new_reader_replaces_the_old() {
         *seen.borrow(),
         vec!["new"],
         "the second add_reader replaced the first"
+    );
+}
+
+#[test]
+fn loop_errors_are_typed_bind_failed_with_its_address_and_already_running() {
+    use shardloop::LoopError;
+    let mut lp = EventLoop::new().unwrap();
+    // Bind failed, with the address.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let e = lp
+        .create_server(|| Probe::new(&new_log()), addr)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AddrInUse);
+    match LoopError::of(&e) {
+        Some(LoopError::Bind { address, .. }) => assert_eq!(address, &addr.to_string()),
+        other => panic!("{other:?}"),
+    }
+    // Already running.
+    let inner = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let i = inner.clone();
+    lp.call_soon(move |lp| {
+        *i.borrow_mut() = Some(lp.run_forever().unwrap_err());
+        lp.stop();
+    });
+    lp.run_forever().unwrap();
+    let e = inner.borrow_mut().take().unwrap();
+    assert!(
+        matches!(LoopError::of(&e), Some(LoopError::AlreadyRunning)),
+        "{e}"
     );
 }

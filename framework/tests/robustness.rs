@@ -131,3 +131,52 @@ fn a_panicking_factory_drops_only_that_connection() {
     assert!(matches!(first_end, Ok(0)) || first_end.is_err());
     assert_eq!(second, b"second");
 }
+
+/// Echoes; panics when dropped after the peer sent "boom" — a panic outside
+/// every protocol callback, in the loop's own path.
+struct PanicOnDrop {
+    armed: bool,
+}
+impl Protocol for PanicOnDrop {
+    fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
+        self.armed |= data == b"boom";
+        t.write(data).unwrap();
+    }
+}
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if self.armed && !std::thread::panicking() {
+            panic!("protocol dropped in a bad state");
+        }
+    }
+}
+
+#[test]
+fn a_panic_on_a_runtime_shards_own_path_costs_one_connection_never_the_shard() {
+    let mut config = shardloop::RuntimeConfig::default();
+    config.shards = 1;
+    config.pin_cores = false;
+    let mut rt = shardloop::Runtime::start(config).unwrap();
+    let addr = rt
+        .listen(
+            "127.0.0.1:0".parse().unwrap(),
+            shardloop::Distribution::ReusePort,
+            64,
+            || PanicOnDrop { armed: false },
+        )
+        .unwrap();
+    for round in 0..3 {
+        // The connection whose protocol panics when the loop drops it.
+        let mut bad = std::net::TcpStream::connect(addr).unwrap();
+        bad.set_read_timeout(Some(DEADLINE)).unwrap();
+        assert_eq!(echo_once(&mut bad, b"boom"), b"boom");
+        bad.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        bad.read_to_end(&mut rest).unwrap();
+        // The shard still serves, round after round.
+        let mut good = std::net::TcpStream::connect(addr).unwrap();
+        good.set_read_timeout(Some(DEADLINE)).unwrap();
+        assert_eq!(echo_once(&mut good, b"fine"), b"fine", "round {round}");
+    }
+    assert!(rt.shutdown(Duration::from_secs(5)).is_ok(), "no shard died");
+}

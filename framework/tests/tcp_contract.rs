@@ -328,6 +328,48 @@ fn t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends() {
 }
 
 #[test]
+fn t4_sockname_still_answers_in_connection_lost_after_abort_and_after_a_reset() {
+    let mut lp = EventLoop::new().unwrap();
+    let names = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let n = names.clone();
+    let (log, server) = serve(&mut lp, move |l| {
+        let n = n.clone();
+        Probe::new(l)
+            .data(|t, d, _| {
+                if d == b"abort" {
+                    t.abort();
+                }
+            })
+            .lost(move |t, _| {
+                n.borrow_mut()
+                    .push(t.get_extra_info("sockname", Some(ExtraInfo::Socket(-1))))
+            })
+    });
+    let addr = inet(&server);
+    // One connection the server aborts, one the client resets.
+    let mut a = connect(addr);
+    write_all(&mut a, b"abort");
+    let b = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    b.connect(&addr.into()).unwrap();
+    run_until(&mut lp, |lp| lp.connection_count() >= 1);
+    b.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(b); // a reset
+    run_until_log(&mut lp, &log, |e| {
+        count(e, |e| matches!(e, Ev::Lost(_))) == 2
+    });
+    let names = names.borrow();
+    assert_eq!(names.len(), 2);
+    for name in names.iter() {
+        assert_eq!(
+            name,
+            &Some(ExtraInfo::Address(shardloop::Address::Inet(addr))),
+            "the local address as recorded, not the default"
+        );
+    }
+    drop(a);
+}
+
+#[test]
 fn t4_get_extra_info_names_and_default() {
     let mut lp = EventLoop::new().unwrap();
     let log = new_log();

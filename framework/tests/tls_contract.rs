@@ -469,8 +469,12 @@ fn silent_and_half_hello_clients_are_closed_at_the_handshake_timeout_without_del
         0,
         "served before any timeout"
     );
-    // Both stalled clients are dropped at the timeout: they read the end.
-    run_until(&mut lp, |lp| lp.stats().tls_handshake_failures == 2);
+    // Both stalled clients are dropped at the timeout: they read the end
+    // once their sockets are closed, on the iteration after (as asyncio's
+    // abort); the served pair stays.
+    run_until(&mut lp, |lp| {
+        lp.stats().tls_handshake_failures == 2 && lp.open_connections() == 2
+    });
     for mut s in [silent, half] {
         let mut buf = [0u8; 64];
         match s.read(&mut buf) {
@@ -804,4 +808,33 @@ fn a_client_handshake_with_a_silent_server_times_out_and_one_with_a_plain_server
         "the protocol never heard of either"
     );
     assert_eq!(lp.stats().tls_handshake_failures, 2);
+}
+
+#[test]
+fn a_loop_stopped_during_a_tls_handshake_reports_stopped_not_interrupted() {
+    let pki = Pki::new();
+    let mut lp = EventLoop::new().unwrap();
+    // A server that accepts and never answers: the handshake cannot finish.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    // Stops the loop while the client waits for the handshake (or, on a
+    // very slow machine, for the connect: Stopped either way).
+    lp.call_later(Duration::from_millis(50), |lp| lp.stop());
+    let e = lp
+        .create_tls_connection(
+            || Probe::new(&new_log()),
+            addr,
+            &client_config(&pki),
+            "localhost",
+        )
+        .unwrap_err();
+    assert_ne!(e.kind(), ErrorKind::Interrupted, "{e}");
+    assert!(
+        matches!(
+            shardloop::LoopError::of(&e),
+            Some(shardloop::LoopError::Stopped(_))
+        ),
+        "{e}"
+    );
+    drop(silent);
 }

@@ -117,10 +117,27 @@ fn t14_sendto_none_goes_to_the_remote_and_other_addresses_are_rejected() {
         .with_datagram(server, |_: &mut Udp, t| t.sendto(b"x", None))
         .unwrap();
     assert_eq!(err, Err(TransportError::NoAddress));
+    // T4: peername is present on an unconnected endpoint, with no value
+    // (asyncio's None), so the caller's default does not come back.
     assert_eq!(
-        lp.with_datagram(server, |_: &mut Udp, t| t.get_extra_info("peername", None)),
-        Some(None)
+        lp.with_datagram(server, |_: &mut Udp, t| t
+            .get_extra_info("peername", Some(shardloop::ExtraInfo::Socket(-1)))),
+        Some(Some(shardloop::ExtraInfo::NoPeer))
     );
+}
+
+#[test]
+fn t4_sockname_still_answers_after_abort() {
+    let mut lp = EventLoop::new().unwrap();
+    let (server, _) = endpoint(&mut lp, Some("127.0.0.1:0"), None, true);
+    let bound = addr_of(&mut lp, server);
+    let after = lp
+        .with_datagram(server, |_: &mut Udp, t| {
+            t.abort();
+            t.sockname()
+        })
+        .unwrap();
+    assert_eq!(after, Some(bound));
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl Acceptor {
                 factory,
                 id,
             }))
-            .map_err(|_| io::Error::other("acceptor has stopped"))?;
+            .map_err(|_| io::Error::from(crate::LoopError::Gone("the acceptor".into())))?;
         self.waker.wake()
     }
 

@@ -86,8 +86,12 @@ impl Runtime {
     /// as any listener's. Returns the bound address; the endpoint closes
     /// once the runtime has shut down.
     pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let listener = TcpListener::bind(addr).map_err(|source| {
+            io::Error::from(crate::LoopError::Bind {
+                address: addr.to_string(),
+                source,
+            })
+        })?;
         let bound = listener.local_addr()?;
         let listener = Arc::new(listener);
         let source = Arc::new(Source {

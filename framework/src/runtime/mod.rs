@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 
+use crate::error::LoopError;
 use crate::protocol::{DynProtocol, Protocol};
 use crate::shard::{EventLoop, LoopConfig, ShardHandle};
 use crate::transport::listener::ListenSocket;
@@ -205,10 +206,7 @@ impl Runtime {
     /// to its core when `pin_cores` is set, each running its loop.
     pub fn start(config: RuntimeConfig) -> io::Result<Self> {
         if config.shards == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "shards must be at least 1",
-            ));
+            return Err(LoopError::InvalidSetting("shards must be at least 1".into()).into());
         }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let gauges = Arc::new(RuntimeGauges {
@@ -247,14 +245,17 @@ impl Runtime {
                             lp.run_forever()
                         }
                         Err(e) => {
-                            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                            let _ = tx.send(Err(io::Error::from(LoopError::ShardStart {
+                                shard: k,
+                                source: io::Error::new(e.kind(), e.to_string()),
+                            })));
                             Err(e)
                         }
                     }
                 })?;
             let handle = rx
                 .recv()
-                .map_err(|_| io::Error::other(format!("shard-{k} died while starting")))??;
+                .map_err(|_| io::Error::from(LoopError::ShardPanicked(k)))??;
             shards.push(Shard {
                 handle,
                 core: core.map(|c| c.id),
@@ -407,8 +408,11 @@ impl Runtime {
         match distribution {
             Distribution::ReusePort => self.listen_reuseport(addr, backlog, factory),
             _ => {
-                let socket = ListenSocket::bind_tcp(addr, backlog, false).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                let socket = ListenSocket::bind_tcp(addr, backlog, false).map_err(|source| {
+                    io::Error::from(LoopError::Bind {
+                        address: addr.to_string(),
+                        source,
+                    })
                 })?;
                 let bound = socket.local_addr()?.as_inet().expect("TCP listener");
                 let id = self.new_listener(|| bound.to_string());
@@ -434,18 +438,15 @@ impl Runtime {
         F: Fn() -> P + Send + Sync + 'static,
     {
         if distribution == Distribution::ReusePort {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuseport needs a TCP address",
-            ));
+            return Err(LoopError::InvalidSetting("reuseport needs a TCP address".into()).into());
         }
         let factory = service(factory, None);
         let id = self.new_listener(|| format!("unix:{}", path.display()));
-        let socket = ListenSocket::bind_unix(path, backlog).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot listen on {}: {e}", path.display()),
-            )
+        let socket = ListenSocket::bind_unix(path, backlog).map_err(|source| {
+            io::Error::from(LoopError::Bind {
+                address: format!("unix:{}", path.display()),
+                source,
+            })
         })?;
         self.unix_paths.push(path.to_path_buf());
         self.serve_or_hold(move |rt| rt.acceptor()?.add(socket, distribution, factory, id))
@@ -512,7 +513,7 @@ impl Runtime {
                             tracing::error!(error = %e, "shard cannot serve its UDP socket");
                         }
                     })
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                    .map_err(|_| io::Error::from(LoopError::Gone("a shard".into())))?;
             }
             Ok(())
         })?;
@@ -528,8 +529,12 @@ impl Runtime {
         let mut bound = addr;
         let mut sockets = Vec::with_capacity(self.shards.len());
         for _ in &self.shards {
-            let socket = ListenSocket::bind_tcp(bound, backlog, true)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {bound}: {e}")))?;
+            let socket = ListenSocket::bind_tcp(bound, backlog, true).map_err(|source| {
+                io::Error::from(LoopError::Bind {
+                    address: bound.to_string(),
+                    source,
+                })
+            })?;
             bound = socket.local_addr()?.as_inet().expect("TCP listener");
             sockets.push(socket);
         }
@@ -550,7 +555,7 @@ impl Runtime {
                             tracing::error!(error = %e, "shard cannot serve its reuseport listener");
                         }
                     })
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                    .map_err(|_| io::Error::from(LoopError::Gone("a shard".into())))?;
             }
             Ok(())
         })?;
@@ -622,8 +627,7 @@ impl Runtime {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => first_err = first_err.or(Some(e)),
                     Err(_) => {
-                        first_err =
-                            first_err.or(Some(io::Error::other(format!("shard-{k} panicked"))))
+                        first_err = first_err.or(Some(io::Error::from(LoopError::ShardPanicked(k))))
                     }
                 }
             }

@@ -3,6 +3,8 @@
 
 use std::cell::RefCell;
 use std::io;
+
+use crate::error::LoopError;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -76,17 +78,19 @@ impl EventLoop {
     fn bind_tcp_all(&mut self, addr: impl ToSocketAddrs) -> io::Result<Vec<ListenSocket>> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         if addrs.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "address resolved to nothing",
-            ));
+            return Err(LoopError::NoAddress("the server address".into()).into());
         }
         let backlog = self.core.config.backlog;
         addrs
             .iter()
             .map(|a| {
-                ListenSocket::bind_tcp(*a, backlog, false)
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
+                ListenSocket::bind_tcp(*a, backlog, false).map_err(|source| {
+                    LoopError::Bind {
+                        address: a.to_string(),
+                        source,
+                    }
+                    .into()
+                })
             })
             .collect()
     }
@@ -103,11 +107,11 @@ impl EventLoop {
         F: FnMut() -> P + 'static,
     {
         let path = path.as_ref();
-        let socket = ListenSocket::bind_unix(path, self.core.config.backlog).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot listen on {}: {e}", path.display()),
-            )
+        let socket = ListenSocket::bind_unix(path, self.core.config.backlog).map_err(|source| {
+            io::Error::from(LoopError::Bind {
+                address: format!("unix:{}", path.display()),
+                source,
+            })
         })?;
         self.serve(
             sockets_of(socket),
@@ -180,9 +184,14 @@ impl EventLoop {
         for server in std::mem::take(&mut self.runtime_servers).into_values() {
             server.close();
         }
-        self.core
-            .entries
-            .retain(|_, e| !matches!(e, Entry::Listener(_)));
+        self.core.entries.retain(|_, e| match e {
+            Entry::Listener(l) => {
+                l.server.listeners_dropped();
+                l.server.listeners.borrow_mut().clear();
+                false
+            }
+            _ => true,
+        });
     }
 
     fn serve(
@@ -215,12 +224,14 @@ impl EventLoop {
                 return Err(e);
             }
             shared.listeners.borrow_mut().push(key);
+            shared.listening_fds.borrow_mut().push(l.socket.raw_fd());
         }
         Ok(Server::new(shared, self.core.handle.clone()))
     }
 
     /// Closes a server's listening sockets and removes its socket files.
     pub(crate) fn close_listeners(&mut self, shared: &ServerShared) {
+        shared.listeners_dropped();
         for key in shared.listeners.borrow_mut().drain(..) {
             self.core.entries.remove(key);
         }

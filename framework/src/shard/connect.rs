@@ -2,6 +2,8 @@
 //! address, by Unix path, or from an already connected socket.
 
 use std::io;
+
+use crate::error::LoopError;
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::rc::Rc;
@@ -64,9 +66,7 @@ impl EventLoop {
                 Err(e) => last_err = Some(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
-        }))
+        Err(last_err.unwrap_or_else(|| LoopError::NoAddress("the address".into()).into()))
     }
 
     /// Connects to the Unix stream socket at `path`, as `create_connection`.
@@ -170,10 +170,7 @@ impl EventLoop {
         match c.result {
             Some(Ok(())) => Ok(c.stream),
             Some(Err(e)) => Err(e),
-            None => Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "the loop was stopped before the connection completed",
-            )),
+            None => Err(LoopError::Stopped("the connection").into()),
         }
     }
 }

@@ -245,6 +245,10 @@ impl Connection {
             server.connection_closed(self.transport.bytes_in, self.transport.bytes_out);
             Stats::add(&self.transport.get_loop().sched.stats.closed, 1);
         }
+        if self.transport.aborted {
+            // Kept until now only for `sockname`: close it.
+            self.transport.io = None;
+        }
         // Input we never read would make the kernel answer the FIN with a
         // reset: keep draining it unless the peer already closed.
         let socket = self.transport.io.as_ref().is_some_and(|io| !io.is_pipe());

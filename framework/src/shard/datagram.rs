@@ -230,8 +230,12 @@ pub(crate) fn bind_udp(local: SocketAddr, options: &DatagramOptions) -> io::Resu
     if local.is_ipv6() {
         sock.set_only_v6(true)?;
     }
-    sock.bind(&local.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {local}: {e}")))?;
+    sock.bind(&local.into()).map_err(|source| {
+        io::Error::from(crate::LoopError::Bind {
+            address: local.to_string(),
+            source,
+        })
+    })?;
     sock.set_nonblocking(true)?;
     Ok(sock.into())
 }
@@ -254,10 +258,10 @@ impl EventLoop {
             (None, Some(SocketAddr::V4(_))) => "0.0.0.0:0".parse().expect("literal"),
             (None, Some(SocketAddr::V6(_))) => "[::]:0".parse().expect("literal"),
             (None, None) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "a datagram endpoint needs a local or a remote address",
-                ))
+                return Err(crate::LoopError::NoAddress(
+                    "a datagram endpoint without a local or a remote address".into(),
+                )
+                .into())
             }
         };
         let sock = bind_udp(local, &options)?;

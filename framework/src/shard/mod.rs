@@ -119,12 +119,15 @@ pub(crate) struct Core {
     entries: SlotMap<EntryKey, Entry>,
     read_buf: Box<[u8]>,
     deferred: Vec<EntryKey>,
-    /// The previous `deferred`, kept to reuse its allocation.
+    /// The batch `run_deferred` works through (empty between calls unless
+    /// a panic cut it short); its allocation is reused.
     spare: Vec<EntryKey>,
     handle: LoopHandle,
     config: LoopConfig,
     /// `recvmmsg`/`sendmmsg` buffers, made with the first UDP endpoint.
     udp_batch: Option<crate::sys::UdpBatch>,
+    /// The entry being handled, so a panic can be pinned on it.
+    current: Option<EntryKey>,
 }
 
 /// The event loop of one shard (asyncio's event loop, L1–L2).
@@ -146,6 +149,9 @@ pub struct EventLoop {
     runtime_servers: HashMap<u64, Server>,
     /// `add_reader`/`add_writer` watchers, by descriptor.
     watchers: HashMap<std::os::fd::RawFd, EntryKey>,
+    /// Events of the last poll already dispatched (0 when all were): a
+    /// panic in the middle leaves the rest for the next iteration.
+    next_event: usize,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -170,7 +176,7 @@ impl EventLoop {
             Some(config.write_buffer_high),
             Some(config.write_buffer_low),
         )
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        .map_err(|e| io::Error::from(crate::LoopError::InvalidSetting(e.to_string())))?;
         let idle = config.idle_timeout.filter(|t| !t.is_zero());
         let lp = Self {
             poll: Poll::new()?,
@@ -183,12 +189,14 @@ impl EventLoop {
                 handle: LoopHandle::new(),
                 config,
                 udp_batch: None,
+                current: None,
             },
             running: false,
             mailbox: None,
             runtime_groups: HashMap::new(),
             runtime_servers: HashMap::new(),
             watchers: HashMap::new(),
+            next_event: 0,
         };
         if let Some(timeout) = idle {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
@@ -270,35 +278,68 @@ impl EventLoop {
     /// as asyncio's "This event loop is already running".
     pub fn run_until(&mut self, mut done: impl FnMut(&mut EventLoop) -> bool) -> io::Result<()> {
         if self.running {
-            return Err(io::Error::other("this event loop is already running"));
+            return Err(crate::LoopError::AlreadyRunning.into());
         }
         self.running = true;
         let result = loop {
-            if done(self) {
-                break Ok(());
-            }
-            self.core.run_deferred(self.poll.registry());
-            self.run_ready();
-            // Deferred work and callbacks may have finished the job: check
-            // again before the poll that could block for ever.
-            if done(self) {
-                break Ok(());
-            }
-            match self.poll_once() {
-                Ok(true) => break Ok(()),
-                Ok(false) => {}
-                Err(e) => break Err(e),
+            // A panic outside the protocol callbacks (which are guarded one
+            // by one) — a protocol's `Drop`, a bug of ours — costs the
+            // entry it concerns, never the loop (or the shard thread).
+            match panic::catch_unwind(AssertUnwindSafe(|| self.iterate(&mut done))) {
+                Ok(Some(end)) => break end,
+                Ok(None) => {}
+                Err(payload) => self.recover(&*payload),
             }
         };
         self.running = false;
         result
     }
 
+    /// One iteration; `Some` when the run is over.
+    fn iterate(&mut self, done: &mut impl FnMut(&mut EventLoop) -> bool) -> Option<io::Result<()>> {
+        if self.next_event > 0 {
+            // Events a panic interrupted: dispatch the rest before polling
+            // again (they are edge-triggered: none may be lost).
+            self.dispatch_events();
+            self.run_mailbox();
+            self.core.handle.sched.collect_due(Instant::now);
+        }
+        if done(self) {
+            return Some(Ok(()));
+        }
+        self.core.run_deferred(self.poll.registry());
+        self.run_ready();
+        // Deferred work and callbacks may have finished the job: check
+        // again before the poll that could block for ever.
+        if done(self) {
+            return Some(Ok(()));
+        }
+        match self.poll_once() {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// After a caught panic: the entry being handled, if any, fails (a
+    /// connection gets `connection_lost` with the error); the loop goes on.
+    #[cold]
+    fn recover(&mut self, payload: &(dyn std::any::Any + Send)) {
+        let msg = panic_text(payload);
+        let key = self.core.current.take();
+        tracing::error!(panic = %msg, "panic in the loop; failing the connection it concerned");
+        if let Some(key) = key {
+            self.with_transport(ConnectionHandle(key), |t| {
+                t.fail(io::Error::other(format!("panic in the loop: {msg}")))
+            });
+        }
+    }
+
     /// Polls (without blocking when work is pending), dispatches the events
     /// and moves due timers to the ready queue. Returns whether `stop` was
     /// asked for.
     fn poll_once(&mut self) -> io::Result<bool> {
-        let timeout = if self.core.deferred.is_empty() {
+        let timeout = if self.core.deferred.is_empty() && self.core.spare.is_empty() {
             self.core.handle.sched.poll_timeout(Instant::now)
         } else {
             Some(Duration::ZERO)
@@ -308,20 +349,30 @@ impl EventLoop {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        if self.dispatch_events() {
+            self.run_mailbox();
+        }
+        self.core.handle.sched.collect_due(Instant::now);
+        Ok(self.core.handle.sched.take_stop())
+    }
+
+    /// Dispatches the polled events not dispatched yet; returns whether the
+    /// mailbox's waker was among them.
+    #[inline]
+    fn dispatch_events(&mut self) -> bool {
         let registry = self.poll.registry();
         let mut woken = false;
-        for ev in self.events.iter() {
+        for ev in self.events.iter().skip(self.next_event) {
+            self.next_event += 1;
             if ev.token() == WAKER_TOKEN {
                 woken = true;
             } else {
                 self.core.dispatch(registry, ev);
             }
         }
-        if woken {
-            self.run_mailbox();
-        }
-        self.core.handle.sched.collect_due(Instant::now);
-        Ok(self.core.handle.sched.take_stop())
+        self.next_event = 0;
+        self.core.current = None;
+        woken
     }
 
     /// A `Send + Clone` handle that runs closures on this loop from any
@@ -557,6 +608,7 @@ impl Core {
     #[inline]
     fn dispatch(&mut self, registry: &Registry, ev: &mio::event::Event) {
         let key = key_of(ev.token());
+        self.current = Some(key);
         match self.entries.get_mut(key) {
             Some(Entry::Conn(conn)) => {
                 let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
@@ -591,11 +643,19 @@ impl Core {
     /// drops the socket or lets it linger) and reads resumed by
     /// `resume_reading`.
     fn run_deferred(&mut self, registry: &Registry) {
-        if self.deferred.is_empty() {
+        if self.deferred.is_empty() && self.spare.is_empty() {
             return;
         }
-        let mut batch = std::mem::replace(&mut self.deferred, std::mem::take(&mut self.spare));
-        for key in batch.drain(..) {
+        // The batch is worked through in `spare`, so what a panic leaves of
+        // it is taken up again on the next call (a key seen twice is
+        // harmless: each step checks the state it acts on).
+        let mut batch = std::mem::take(&mut self.spare);
+        batch.append(&mut self.deferred);
+        self.spare = batch;
+        let mut next = 0;
+        while let Some(&key) = self.spare.get(next) {
+            next += 1;
+            self.current = Some(key);
             if let Some(Entry::Process(_)) = self.entries.get(key) {
                 self.process_deferred(registry, key);
                 continue;
@@ -626,7 +686,8 @@ impl Core {
                 }
             }
         }
-        self.spare = batch;
+        self.spare.clear();
+        self.current = None;
     }
 
     fn schedule_linger_check(&self, key: EntryKey, mark: connection::LingerMark) {

@@ -5,6 +5,8 @@
 //! session and its write-side accounting.
 
 use std::io;
+
+use crate::error::LoopError;
 use std::net::ToSocketAddrs;
 
 use super::connection::{Connection, Ctx};
@@ -47,9 +49,8 @@ impl EventLoop {
             }
         }
         let Some((stream, a)) = stream else {
-            return Err(last_err.unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
-            }));
+            return Err(last_err
+                .unwrap_or_else(|| LoopError::NoAddress("the server address".into()).into()));
         };
         let protocol: Box<dyn DynProtocol> = Box::new(factory());
         let handle = self.core.adopt(
@@ -79,12 +80,11 @@ impl EventLoop {
         // Not established: the handshake failed (its error is still here,
         // since connection_lost is never delivered for it) or the loop was
         // stopped first.
-        let error = c.transport.error.take().unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::Interrupted,
-                "the loop was stopped before the TLS handshake completed",
-            )
-        });
+        let error = c
+            .transport
+            .error
+            .take()
+            .unwrap_or_else(|| LoopError::Stopped("the TLS handshake").into());
         c.transport.abort();
         ran?;
         Err(error)

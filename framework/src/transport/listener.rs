@@ -106,6 +106,14 @@ impl ListenSocket {
         }
     }
 
+    /// The listening descriptor.
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            ListenSocket::Tcp(l) => std::os::fd::AsRawFd::as_raw_fd(l),
+            ListenSocket::Unix(l) => std::os::fd::AsRawFd::as_raw_fd(l),
+        }
+    }
+
     pub(crate) fn local_addr(&self) -> io::Result<Address> {
         match self {
             ListenSocket::Tcp(l) => l.local_addr().map(Address::Inet),

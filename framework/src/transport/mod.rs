@@ -31,6 +31,10 @@ pub use udp::DatagramTransport;
 pub enum ExtraInfo {
     /// `"peername"` or `"sockname"`.
     Address(Address),
+    /// `"peername"` of an unconnected datagram endpoint: the key is
+    /// present but has no value (asyncio's `None`), so `default` is not
+    /// returned.
+    NoPeer,
     /// `"socket"`: the raw descriptor, borrowed — valid while the transport
     /// is open; do not close it.
     Socket(RawFd),

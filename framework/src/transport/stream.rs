@@ -66,6 +66,10 @@ pub struct Transport {
     pub(crate) read_resumed: bool,
     /// The peer's EOF was read.
     pub(crate) eof_seen: bool,
+    /// `abort()` (or a fatal error): the socket is dropped, not lingered,
+    /// once `connection_lost` has been delivered; until then it is kept
+    /// only so `sockname` still answers (asyncio records it at creation).
+    pub(crate) aborted: bool,
     pub(crate) eof_write: EofWrite,
     pub(crate) buffer: WriteBuffer,
     pub(crate) flow: FlowControl,
@@ -107,6 +111,7 @@ impl Transport {
             read_ready: false,
             read_resumed: false,
             eof_seen: false,
+            aborted: false,
             eof_write: EofWrite::No,
             buffer: WriteBuffer::default(),
             flow,
@@ -429,7 +434,7 @@ impl Transport {
             if let Some(tls) = self.tls.as_mut() {
                 tls.discard_pending();
             }
-            self.io = None;
+            self.aborted = true;
             self.state = State::Finishing;
             self.needs_settle = true;
         }
@@ -543,7 +548,7 @@ impl Transport {
             "socket" => self
                 .io
                 .as_ref()
-                .filter(|io| !io.is_pipe())
+                .filter(|io| !io.is_pipe() && !self.aborted)
                 .map(|io| ExtraInfo::Socket(io.as_raw_fd())),
             "pipe" => self
                 .io
@@ -560,7 +565,8 @@ impl Transport {
         self.peer.clone()
     }
 
-    /// The local address of the socket (`None` once it is closed).
+    /// The local address of the socket; still known after `abort()` or a
+    /// reset, in `connection_lost` too (`None` on a pipe).
     pub fn sockname(&self) -> Option<Address> {
         self.io.as_ref().and_then(|io| io.local_addr().ok())
     }

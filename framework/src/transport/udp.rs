@@ -30,6 +30,9 @@ pub struct DatagramTransport {
     handle: ConnectionHandle,
     lp: LoopHandle,
     remote: Option<SocketAddr>,
+    /// The local address, recorded when the endpoint was made (asyncio
+    /// does the same), so it still answers after `abort()`.
+    local: Option<SocketAddr>,
     pub(crate) state: State,
     /// Datagrams the kernel refused for now (or corked), with their target
     /// (`None`: the connected remote).
@@ -56,6 +59,7 @@ impl DatagramTransport {
         flow: FlowControl,
     ) -> Self {
         Self {
+            local: socket.local_addr().ok(),
             socket: Some(socket),
             handle,
             lp,
@@ -187,14 +191,19 @@ impl DatagramTransport {
         Ok(())
     }
 
-    /// `"sockname"`, `"peername"` (connected endpoints only) and `"socket"`
-    /// (T4); anything else gives `default`.
+    /// `"sockname"`, `"peername"` and `"socket"` (T4); anything else gives
+    /// `default`. As in asyncio, `"peername"` is always present: on an
+    /// unconnected endpoint it is [`ExtraInfo::NoPeer`] (asyncio's `None`),
+    /// not `default`.
     pub fn get_extra_info(&self, name: &str, default: Option<ExtraInfo>) -> Option<ExtraInfo> {
         let found = match name {
             "sockname" => self
                 .sockname()
                 .map(|a| ExtraInfo::Address(Address::Inet(a))),
-            "peername" => self.remote.map(|a| ExtraInfo::Address(Address::Inet(a))),
+            "peername" => Some(
+                self.remote
+                    .map_or(ExtraInfo::NoPeer, |a| ExtraInfo::Address(Address::Inet(a))),
+            ),
             "socket" => self
                 .socket
                 .as_ref()
@@ -204,9 +213,10 @@ impl DatagramTransport {
         found.or(default)
     }
 
-    /// The local address.
+    /// The local address, as bound when the endpoint was made (still
+    /// known after `abort()`).
     pub fn sockname(&self) -> Option<SocketAddr> {
-        self.socket.as_ref().and_then(|s| s.local_addr().ok())
+        self.local
     }
 
     /// The remote address given at creation, if connected.
