@@ -78,7 +78,7 @@ impl Connection {
     }
 
     /// Handles one readiness event.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &mio::event::Event) -> Next {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
         match self.transport.state {

@@ -126,8 +126,9 @@ pub(crate) struct Core {
     config: LoopConfig,
     /// `recvmmsg`/`sendmmsg` buffers, made with the first UDP endpoint.
     udp_batch: Option<crate::sys::UdpBatch>,
-    /// The entry being handled, so a panic can be pinned on it.
-    current: Option<EntryKey>,
+    /// The entry being handled (null between events), so a panic can be
+    /// pinned on it.
+    current: EntryKey,
 }
 
 /// The event loop of one shard (asyncio's event loop, L1–L2).
@@ -149,9 +150,9 @@ pub struct EventLoop {
     runtime_servers: HashMap<u64, Server>,
     /// `add_reader`/`add_writer` watchers, by descriptor.
     watchers: HashMap<std::os::fd::RawFd, EntryKey>,
-    /// Events of the last poll already dispatched (0 when all were): a
-    /// panic in the middle leaves the rest for the next iteration.
-    next_event: usize,
+    /// Dispatching the events of a poll: a panic in the middle leaves the
+    /// rest for `recover` to dispatch.
+    dispatching: bool,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -189,14 +190,14 @@ impl EventLoop {
                 handle: LoopHandle::new(),
                 config,
                 udp_batch: None,
-                current: None,
+                current: EntryKey::null(),
             },
             running: false,
             mailbox: None,
             runtime_groups: HashMap::new(),
             runtime_servers: HashMap::new(),
             watchers: HashMap::new(),
-            next_event: 0,
+            dispatching: false,
         };
         if let Some(timeout) = idle {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
@@ -284,10 +285,15 @@ impl EventLoop {
         let result = loop {
             // A panic outside the protocol callbacks (which are guarded one
             // by one) — a protocol's `Drop`, a bug of ours — costs the
-            // entry it concerns, never the loop (or the shard thread).
-            match panic::catch_unwind(AssertUnwindSafe(|| self.iterate(&mut done))) {
-                Ok(Some(end)) => break end,
-                Ok(None) => {}
+            // entry it concerns, never the loop (or the shard thread). One
+            // guard for the whole run: nothing per iteration.
+            let run = panic::catch_unwind(AssertUnwindSafe(|| loop {
+                if let Some(end) = self.iterate(&mut done) {
+                    break end;
+                }
+            }));
+            match run {
+                Ok(end) => break end,
                 Err(payload) => self.recover(&*payload),
             }
         };
@@ -297,13 +303,6 @@ impl EventLoop {
 
     /// One iteration; `Some` when the run is over.
     fn iterate(&mut self, done: &mut impl FnMut(&mut EventLoop) -> bool) -> Option<io::Result<()>> {
-        if self.next_event > 0 {
-            // Events a panic interrupted: dispatch the rest before polling
-            // again (they are edge-triggered: none may be lost).
-            self.dispatch_events();
-            self.run_mailbox();
-            self.core.handle.sched.collect_due(Instant::now);
-        }
         if done(self) {
             return Some(Ok(()));
         }
@@ -322,22 +321,45 @@ impl EventLoop {
     }
 
     /// After a caught panic: the entry being handled, if any, fails (a
-    /// connection gets `connection_lost` with the error); the loop goes on.
+    /// connection gets `connection_lost` with the error); the events of the
+    /// last poll after it are dispatched (they are edge-triggered: none may
+    /// be lost); the loop goes on.
     #[cold]
     fn recover(&mut self, payload: &(dyn std::any::Any + Send)) {
         let msg = panic_text(payload);
-        let key = self.core.current.take();
+        let key = std::mem::take(&mut self.core.current);
         tracing::error!(panic = %msg, "panic in the loop; failing the connection it concerned");
-        if let Some(key) = key {
-            self.with_transport(ConnectionHandle(key), |t| {
-                t.fail(io::Error::other(format!("panic in the loop: {msg}")))
-            });
+        if key.is_null() {
+            return;
+        }
+        self.with_transport(ConnectionHandle(key), |t| {
+            t.fail(io::Error::other(format!("panic in the loop: {msg}")))
+        });
+        if self.dispatching {
+            self.dispatching = false;
+            let token = token_of(key);
+            let registry = self.poll.registry();
+            let rest = self
+                .events
+                .iter()
+                .skip_while(|ev| ev.token() != token)
+                .skip(1);
+            for ev in rest {
+                if ev.token() != WAKER_TOKEN {
+                    self.core.dispatch(registry, ev);
+                }
+            }
+            self.core.current = EntryKey::null();
+            self.run_mailbox();
+            self.core.handle.sched.collect_due(Instant::now);
         }
     }
 
     /// Polls (without blocking when work is pending), dispatches the events
     /// and moves due timers to the ready queue. Returns whether `stop` was
-    /// asked for.
+    /// asked for. Out of line, with the dispatch inlined in it: the
+    /// per-event path is one tight loop.
+    #[inline(never)]
     fn poll_once(&mut self) -> io::Result<bool> {
         let timeout = if self.core.deferred.is_empty() && self.core.spare.is_empty() {
             self.core.handle.sched.poll_timeout(Instant::now)
@@ -349,30 +371,23 @@ impl EventLoop {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        if self.dispatch_events() {
-            self.run_mailbox();
-        }
-        self.core.handle.sched.collect_due(Instant::now);
-        Ok(self.core.handle.sched.take_stop())
-    }
-
-    /// Dispatches the polled events not dispatched yet; returns whether the
-    /// mailbox's waker was among them.
-    #[inline]
-    fn dispatch_events(&mut self) -> bool {
         let registry = self.poll.registry();
         let mut woken = false;
-        for ev in self.events.iter().skip(self.next_event) {
-            self.next_event += 1;
+        self.dispatching = true;
+        for ev in self.events.iter() {
             if ev.token() == WAKER_TOKEN {
                 woken = true;
             } else {
                 self.core.dispatch(registry, ev);
             }
         }
-        self.next_event = 0;
-        self.core.current = None;
-        woken
+        self.dispatching = false;
+        self.core.current = EntryKey::null();
+        if woken {
+            self.run_mailbox();
+        }
+        self.core.handle.sched.collect_due(Instant::now);
+        Ok(self.core.handle.sched.take_stop())
     }
 
     /// A `Send + Clone` handle that runs closures on this loop from any
@@ -605,10 +620,10 @@ impl Core {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn dispatch(&mut self, registry: &Registry, ev: &mio::event::Event) {
         let key = key_of(ev.token());
-        self.current = Some(key);
+        self.current = key;
         match self.entries.get_mut(key) {
             Some(Entry::Conn(conn)) => {
                 let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
@@ -655,7 +670,7 @@ impl Core {
         let mut next = 0;
         while let Some(&key) = self.spare.get(next) {
             next += 1;
-            self.current = Some(key);
+            self.current = key;
             if let Some(Entry::Process(_)) = self.entries.get(key) {
                 self.process_deferred(registry, key);
                 continue;
@@ -687,7 +702,7 @@ impl Core {
             }
         }
         self.spare.clear();
-        self.current = None;
+        self.current = EntryKey::null();
     }
 
     fn schedule_linger_check(&self, key: EntryKey, mark: connection::LingerMark) {

@@ -65,12 +65,19 @@ impl Scheduler {
 
     /// Moves every due timer to the ready queue; returns how many. Reads
     /// the clock (`now`) only when there are timers.
+    /// The usual case — no timer armed — is inlined into the loop; the
+    /// work is not.
+    #[inline(always)]
     pub(crate) fn collect_due(&self, now: impl FnOnce() -> Instant) -> usize {
-        let mut timers = self.timers.borrow_mut();
-        if timers.is_empty() {
+        if self.timers.borrow().is_empty() {
             return 0;
         }
-        let now = now();
+        self.collect_due_timers(now())
+    }
+
+    #[inline(never)]
+    fn collect_due_timers(&self, now: Instant) -> usize {
+        let mut timers = self.timers.borrow_mut();
         let callbacks = self.callbacks.borrow();
         let mut ready = self.ready.borrow_mut();
         let mut n = 0;
