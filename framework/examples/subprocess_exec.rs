@@ -28,7 +28,10 @@ impl SubprocessProtocol for Show {
     }
 
     fn process_exited(&mut self, transport: &mut SubprocessTransport) {
-        println!("Exited with {:?}", transport.get_returncode());
+        match transport.get_returncode() {
+            Some(code) => println!("Exited with {code}"),
+            None => println!("Exited"),
+        }
     }
 
     fn connection_lost(&mut self, transport: &mut SubprocessTransport, _error: Option<io::Error>) {

@@ -80,6 +80,14 @@ pub enum LoopError {
         /// What the kernel said.
         source: std::io::Error,
     },
+    /// A child process could not be started.
+    #[error("cannot spawn {program}: {source}")]
+    Spawn {
+        /// The program, as given.
+        program: String,
+        /// Why (e.g. not found, not executable).
+        source: std::io::Error,
+    },
     /// An address resolved to no socket address at all.
     #[error("{0} resolved to no address")]
     NoAddress(String),
@@ -113,7 +121,9 @@ impl LoopError {
     fn kind(&self) -> std::io::ErrorKind {
         use std::io::ErrorKind;
         match self {
-            LoopError::Bind { source, .. } | LoopError::ShardStart { source, .. } => source.kind(),
+            LoopError::Bind { source, .. }
+            | LoopError::ShardStart { source, .. }
+            | LoopError::Spawn { source, .. } => source.kind(),
             LoopError::NoAddress(_) | LoopError::InvalidSetting(_) => ErrorKind::InvalidInput,
             LoopError::AlreadyRunning
             | LoopError::Stopped(_)

@@ -53,9 +53,18 @@
 //!   cross-shard calls through a [`ShardHandle`], and the [`config`] types the
 //!   `shardloop` server is deployed from.
 //!
-//! The contract — numbered T1… (transports), P1… (protocols), L1… (loop) in
-//! the project's design notes — is stated on the method that keeps each
-//! rule, and every rule has a test named after it.
+//! The contract — numbered T1… (transports), P1… (protocols), L1… (loop) —
+//! is written out in [`contract`], with the tests that prove each rule, and
+//! stated on the method that keeps it.
+//!
+//! ## Running it in production
+//!
+//! The `shardloop` binary (crate `shardloop-apps`) serves the listeners a
+//! TOML file names ([`config`]); `shardloop check` prints the effective
+//! configuration. [`Runtime::shutdown`] drains gracefully — every
+//! connection flushed and its lingering close finished, or aborted at the
+//! deadline, or at once after [`DrainCutter::cut`]; [`LoopError`] tells the
+//! failures of the loop and the runtime apart.
 //!
 //! ## An echo server
 //!
@@ -105,6 +114,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod protocol;
 pub mod runtime;

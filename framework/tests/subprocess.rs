@@ -214,6 +214,13 @@ fn a_missing_program_is_an_error_at_the_call() {
         )
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    // The error names the program, in plain words.
+    assert!(
+        err.to_string()
+            .starts_with("cannot spawn /nonexistent/program: "),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("Os {"), "{err}");
     assert!(log.borrow().is_empty());
 }
 

@@ -64,7 +64,8 @@ impl EventLoop {
     /// Starts `command` as a child process (asyncio's `subprocess_exec`),
     /// its standard streams piped as `pipes` says, and runs a protocol from
     /// `factory` for it; `connection_made` is called before this returns.
-    /// Spawning errors (program not found…) are returned here.
+    /// Spawning errors (program not found…) are returned here, as
+    /// [`LoopError::Spawn`](crate::LoopError::Spawn) naming the program.
     pub fn subprocess_exec<P: SubprocessProtocol>(
         &mut self,
         factory: impl FnOnce() -> P,
@@ -82,7 +83,12 @@ impl EventLoop {
             .stdin(pick(pipes.stdin))
             .stdout(pick(pipes.stdout))
             .stderr(pick(pipes.stderr));
-        let mut child = command.spawn()?;
+        let mut child = command.spawn().map_err(|source| {
+            io::Error::from(crate::LoopError::Spawn {
+                program: command.get_program().to_string_lossy().into_owned(),
+                source,
+            })
+        })?;
         let pidfd = match crate::sys::pidfd_open(child.id()) {
             Ok(fd) => fd,
             Err(e) => {

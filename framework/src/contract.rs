@@ -1,0 +1,267 @@
+//! The contract every transport, protocol and loop keeps: asyncio's
+//! rules, numbered so that tests can name the rule they prove
+//! (`framework/tests/tcp_contract.rs::t10_high_zero_forces_low_zero`).
+//!
+//! Names follow asyncio (`write`, `data_received`, `get_extra_info`, …) so
+//! that an asyncio user recognises everything; where Rust demands a
+//! different shape (callbacks receive `&mut Transport` instead of storing
+//! it), the rule says so. Each rule lists the tests that prove it, over
+//! real sockets, pipes and child processes.
+//!
+//! This module holds documentation only.
+//!
+//! # Transports
+//!
+//! **T1** Transports are made by the loop (`create_server`,
+//!   `create_connection`, `create_datagram_endpoint`, `subprocess_exec`,
+//!   `connect_read_pipe`, `connect_write_pipe`), never by user code; the loop
+//!   calls `connection_made(transport)` once the channel is established.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t1_the_loop_makes_transports_and_calls_connection_made_on_both_sides`
+//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!
+//! **T2** Transports and protocols live on one shard and are `!Send`; a
+//!   compile-fail doctest proves it.
+//!
+//!   Tests: the `compile_fail` doctests on [`Transport`](crate::Transport)
+//!   and [`DatagramTransport`](crate::DatagramTransport).
+//!
+//! **T3** `close()`: stop receiving at once; flush what is buffered; then
+//!   call `connection_lost(None)` once. A second `close()` does nothing.
+//!   `is_closing()` is true from `close()`/`abort()` on. Beyond asyncio:
+//!   closing a socket that still has unread input makes the kernel send a
+//!   reset, which can destroy the tail of what was just flushed; so after the
+//!   flush, shut down the write side and discard input until the peer closes
+//!   (nginx's lingering close), or until a whole `linger_timeout` passes in
+//!   which the peer neither sent anything nor acknowledged any byte still
+//!   in the kernel's send queue. The peer receives every byte, then a clean
+//!   FIN. A graceful runtime shutdown waits for lingering closes too.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
+//!   - `framework/tests/tcp_contract.rs`: `t3_close_stops_receiving_at_once`
+//!   - `framework/tests/tcp_contract.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`
+//!   - `framework/tests/udp_contract.rs`: `t3_t6_close_and_abort_call_connection_lost_once_on_a_later_iteration`
+//!   - `apps/tests/drain.rs`: `sigterm_drain_waits_for_slow_readers_every_accepted_byte_comes_back_then_a_clean_eof`
+//!
+//! **T4** `get_extra_info(name, default)`: `peername`, `sockname`, `socket`
+//!   (the raw fd or a borrowed socket); over TLS also `cipher` (suite name,
+//!   protocol version, secret bits), `peercert`, `compression` (None),
+//!   `sslcontext`; pipes: `pipe`; subprocesses: `subprocess`. An unknown name
+//!   returns the default.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t4_sockname_still_answers_in_connection_lost_after_abort_and_after_a_reset`
+//!   - `framework/tests/tcp_contract.rs`: `t4_get_extra_info_names_and_default`
+//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!   - `framework/tests/udp_contract.rs`: `t4_sockname_still_answers_after_abort`
+//!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_and_connection_echo_with_t4_t7_t13`
+//!
+//! **T5** `pause_reading()`: no `data_received` until `resume_reading()`;
+//!   data (and EOF) that arrived meanwhile is delivered after resume, in
+//!   order. Both are idempotent; `is_reading()` tells the state.
+//!
+//!   Tests:
+//!   - `framework/tests/subprocess.rs`: `t5_a_paused_stdout_holds_output_and_eof_until_resumed`
+//!   - `framework/tests/tcp_contract.rs`: `t5_pause_reading_holds_data_and_eof_until_resume_in_order`
+//!
+//! **T6** `abort()`: close now, drop buffered data, receive nothing more;
+//!   `connection_lost(None)` follows on a later loop iteration, not inside
+//!   `abort()`.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t6_abort_discards_queue_and_lost_follows_later`
+//!   - `framework/tests/udp_contract.rs`: `t3_t6_close_and_abort_call_connection_lost_once_on_a_later_iteration`
+//!
+//! **T7** `can_write_eof()`: true for TCP, Unix sockets and write pipes;
+//!   false for TLS.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t7_can_write_eof_for_tcp`
+//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_and_connection_echo_with_t4_t7_t13`
+//!
+//! **T8** `get_write_buffer_size()`: bytes queued and not yet handed to the
+//!   kernel.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t8_write_buffer_size_counts_only_unsent_bytes`
+//!
+//! **T9** `get_write_buffer_limits()` returns `(low, high)`.
+//!
+//!   Tests: the T10 tests read every limit back with
+//!   `get_write_buffer_limits`.
+//!
+//! **T10** `set_write_buffer_limits(high, low)`, both optional: no high and
+//!   no low → 64 KiB and 16 KiB; only low → high = 4 × low; only high → low =
+//!   high / 4 (so high 0 forces low 0); low > high is a clear error. Setting
+//!   limits re-checks the buffer at once and may pause.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t10_high_zero_forces_low_zero`
+//!   - `framework/tests/tcp_contract.rs`: `t10_setting_limits_rechecks_the_buffer_at_once`
+//!   - `framework/tests/tcp_contract.rs`: `t10_limits_defaults_derivations_and_invalid`
+//!
+//! **T11** `write(data)` never blocks: try the socket when nothing is queued,
+//!   queue the rest, flush when writable. Bytes leave in the order written.
+//!   Empty data is a no-op. After `write_eof()` a write is an error; after
+//!   `close()`/`abort()` or a lost connection it is dropped, and the caller
+//!   can tell.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t11_writes_never_block_and_keep_order_through_the_queue`
+//!   - `framework/tests/tcp_contract.rs`: `t11_write_after_write_eof_is_an_error_and_after_close_is_dropped`
+//!
+//! **T12** `writelines(parts)` equals writing each part in turn, but costs
+//!   one vectored syscall when the socket takes it, and obeys flow control
+//!   exactly like `write` (CPython once forgot that: gh-127655).
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t12_writelines_equals_the_writes_in_turn`
+//!
+//! **T13** `write_eof()`: after the queue drains, shut down the write side;
+//!   data can still be received. On TLS it is an unsupported-operation error.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `t13_write_eof_flushes_then_half_closes_and_data_still_arrives`
+//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!
+//! **T14** `DatagramTransport::sendto(data, addr)`: `None` sends to the
+//!   remote address given at creation; on a connected endpoint any other
+//!   address is an error. Never blocks; queues when the kernel says
+//!   WouldBlock. `abort` as T6.
+//!
+//!   Tests:
+//!   - `framework/tests/udp_contract.rs`: `t14_sendto_none_goes_to_the_remote_and_other_addresses_are_rejected`
+//!   - `framework/tests/udp_contract.rs`: `t14_a_65507_byte_datagram_round_trips_whole`
+//!
+//! **T15** Subprocess transport: `get_pid`, `get_pipe_transport(0|1|2)` (None
+//!   when that stream was not piped; other fds None), `get_returncode` (None
+//!   until exit), `kill` (SIGKILL), `send_signal(n)`, `terminate` (SIGTERM),
+//!   `close()` (terminate if still running, then close every pipe transport).
+//!
+//!   Tests:
+//!   - `framework/tests/subprocess.rs`: `t15_stdin_written_from_connection_made_flows_through_cat`
+//!   - `framework/tests/subprocess.rs`: `t15_terminate_kill_and_close_end_the_child_with_its_signal`
+//!
+//! # Protocols
+//!
+//! **P1** Three kinds: stream `Protocol` (TCP, TLS, Unix, pipes),
+//!   `DatagramProtocol` (UDP), `SubprocessProtocol`. Every callback has an
+//!   empty default, so a protocol implements only what it needs.
+//!
+//!   Tests:
+//!   - `framework/tests/protocol_contract.rs`: `p1_a_protocol_with_no_callbacks_serves_and_closes_on_eof`
+//!
+//! **P2** `connection_made` and `connection_lost` are called exactly once per
+//!   successful connection; every other callback comes between them.
+//!
+//!   Tests:
+//!   - `framework/tests/protocol_contract.rs`: `p2_connection_made_and_lost_exactly_once_when_closed_from_both_sides_at_once`
+//!
+//! **P3** `connection_lost(error)`: `None` after a regular EOF or a local
+//!   close/abort; the error otherwise (reset, timeout, TLS failure…).
+//!
+//!   Tests:
+//!   - `framework/tests/protocol_contract.rs`: `p3_connection_lost_reports_a_reset`
+//!   - `framework/tests/tcp_contract.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
+//!   - `framework/tests/tls_contract.rs`: `p3_a_peer_that_closes_without_close_notify_is_reported_as_truncation`
+//!
+//! **P4** `data_received(data)`: never empty, always in order, chunked
+//!   arbitrarily.
+//!
+//!   Tests:
+//!   - `framework/tests/protocol_contract.rs`: `p6_state_machine_and_p4_data_in_order_never_empty`
+//!
+//! **P5** `eof_received()` at most once, never followed by `data_received`.
+//!   Returning false closes the transport; true leaves closing to the
+//!   protocol (half-open). On TLS, true does not keep the connection open.
+//!
+//!   Tests:
+//!   - `framework/tests/protocol_contract.rs`: `p5_eof_received_true_keeps_half_open_and_we_can_still_write`
+//!   - `framework/tests/protocol_contract.rs`: `p5_eof_received_false_closes_the_transport`
+//!   - `framework/tests/tls_contract.rs`: `p5_eof_received_true_does_not_keep_a_tls_connection_open`
+//!
+//! **P6** Stream state machine, enforced and tested: `connection_made →
+//!   data_received* → eof_received? → connection_lost`.
+//!
+//!   Tests:
+//!   - `framework/tests/protocol_contract.rs`: `p6_state_machine_and_p4_data_in_order_never_empty`
+//!
+//! **P7** `datagram_received(data, addr)`; `error_received(error)` when a
+//!   send or receive fails (e.g. ICMP port unreachable on a connected
+//!   endpoint) — the endpoint stays usable.
+//!
+//!   Tests:
+//!   - `framework/tests/udp_contract.rs`: `p7_error_received_after_sending_to_a_closed_port_and_the_endpoint_stays_usable`
+//!
+//! **P8** `pause_writing()` once when the queue goes *strictly over* high
+//!   (not at equal, and not again while paused however much it grows);
+//!   `resume_writing()` once when it drains to *at or under* low. Always
+//!   paired; correct with either mark at zero.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `p8_queue_exactly_at_high_does_not_pause`
+//!   - `framework/tests/tcp_contract.rs`: `p8_one_byte_over_high_pauses_once_and_drain_to_low_resumes_once`
+//!   - `framework/tests/tcp_contract.rs`: `p8_high_zero_pauses_whenever_queue_non_empty_and_resumes_at_empty`
+//!   - `framework/tests/tcp_contract.rs`: `p8_writelines_pauses_like_write`
+//!   - `framework/tests/tcp_contract.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
+//!   - `framework/tests/tls_contract.rs`: `p8_pause_and_resume_count_plaintext_to_a_peer_that_does_not_read`
+//!   - `framework/tests/udp_contract.rs`: `p8_answers_queued_over_high_during_a_batch_pause_once_and_resume_once`
+//!
+//! **P9** Subprocess: `pipe_data_received(fd, data)` for stdout/stderr,
+//!   `pipe_connection_lost(fd, error)` when a pipe closes, `process_exited()`
+//!   when the child exits; `connection_lost` only after the child exited and
+//!   all pipes closed.
+//!
+//!   Tests:
+//!   - `framework/tests/subprocess.rs`: `p9_output_exit_code_and_the_order_of_callbacks`
+//!
+//! **P10** Rust adaptation: callbacks receive `&mut` access to their
+//!   transport, and a protocol is never re-entered from inside one of its own
+//!   transport calls. A flow-control callback triggered by `write` is
+//!   delivered as soon as the current callback returns, before any other
+//!   event of that connection; the buffer size is already visible to
+//!   `get_write_buffer_size()` inside the callback.
+//!
+//!   Tests:
+//!   - `framework/tests/tcp_contract.rs`: `p10_pause_is_delivered_when_the_writing_callback_returns_with_size_visible`
+//!
+//! # Loop
+//!
+//! **L1** `call_soon`, `call_later`/`call_at` (cancellable handles), `stop`,
+//!   `run_forever`, and a run-until-done for clients.
+//!
+//!   Tests:
+//!   - `framework/tests/loop_contract.rs`: `l1_call_soon_is_fifo_and_runs_on_a_later_iteration`
+//!   - `framework/tests/loop_contract.rs`: `l1_call_later_and_call_at_run_by_deadline_and_cancel_prevents`
+//!   - `framework/tests/loop_contract.rs`: `l1_stop_ends_run_forever_and_a_stop_before_running_does_one_iteration`
+//!   - `framework/tests/loop_contract.rs`: `l1_running_the_loop_from_inside_itself_is_an_error`
+//!   - `framework/tests/loop_contract.rs`: `l1_a_panicking_callback_is_logged_and_the_loop_goes_on`
+//!
+//! **L2** `create_server(factory, addr)` → a server with its sockets,
+//!   `close()` and `wait_closed()`; `create_connection(factory, addr)` and
+//!   `create_connection(factory, sock)` for an already connected socket (TCP
+//!   or Unix, as in the seed's socketpair example); Unix-socket servers too.
+//!   Failures asyncio raises from `run_until_complete` (address in use,
+//!   refused) come back as an error at the call.
+//!
+//!   Tests:
+//!   - `framework/tests/loop_contract.rs`: `l2_address_in_use_is_returned_naming_the_address`
+//!   - `framework/tests/loop_contract.rs`: `l2_connection_refused_is_returned_from_create_connection`
+//!   - `framework/tests/loop_contract.rs`: `l2_server_close_stops_accepting_and_wait_closed_waits_for_its_connections`
+//!   - `framework/tests/loop_contract.rs`: `l2_server_close_refuses_the_next_connect_at_once_and_empties_sockets`
+//!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_and_connection_echo_with_t4_t7_t13`
+//!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_replaces_a_stale_socket_file`
+//!   - `framework/tests/unix_and_interop.rs`: `l2_create_connection_from_a_connected_socketpair`
+//!   - `framework/tests/unix_and_interop.rs`: `l2_create_connection_from_a_connected_tcp_socket`
+//!
+//! **L3** `add_reader`/`add_writer` on any fd; read/write pipe transports.
+//!
+//!   Tests:
+//!   - `framework/tests/loop_contract.rs`: `l3_add_reader_is_level_triggered_until_remove_reader`
+//!   - `framework/tests/loop_contract.rs`: `l3_add_writer_runs_when_writable_and_a_new_reader_replaces_the_old`
+//!   - `framework/tests/pipes.rs`: `l3_a_read_pipe_delivers_a_childs_output_then_eof_and_lost`
+//!   - `framework/tests/pipes.rs`: `l3_a_write_pipe_streams_megabytes_through_cat_with_flow_control_then_closes`
+//!   - `framework/tests/pipes.rs`: `l3_a_write_pipe_whose_reader_exits_reports_broken_pipe_only_with_data_queued`
