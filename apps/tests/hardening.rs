@@ -336,3 +336,84 @@ fn udp_listeners_set_their_socket_buffers_and_log_what_the_kernel_granted() {
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
 }
+
+/// A small deterministic generator (xorshift), so the property test needs
+/// no seed file and fails the same way every time.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A random configuration over the whole range of every key, binding only
+/// port 0 and paths in `dir`; its first listener is a TCP echo.
+fn random_config(rng: &mut Rng, dir: &Path, i: usize) -> String {
+    let dur = |rng: &mut Rng| match rng.below(4) {
+        0 => "0".to_string(),
+        1 => "\"24h\"".to_string(),
+        _ => format!("\"{}s {}ms\"", rng.below(3600), rng.below(1000)),
+    };
+    let high = match rng.below(3) {
+        0 => 0,
+        1 => 1 << 30,
+        _ => rng.below(1 << 30),
+    };
+    let mut t = format!(
+        "[runtime]\nshards = {}\npin_cores = {}\nudp_batch = {}\n\
+         [limits]\nwrite_buffer_high = {high}\nwrite_buffer_low = {}\nmax_connections = {}\n\
+         idle_timeout = {}\ndrain_timeout = {}\n[log]\nlevel = \"info\"\nformat = \"json\"\n",
+        rng.pick(&["\"auto\"", "1", "2", "3", "7", "64"]),
+        rng.below(2) == 0,
+        1 + rng.below(1024),
+        rng.below(high + 1),
+        rng.pick(&["0", "1", "16777216", "1000"]),
+        dur(rng),
+        dur(rng),
+    );
+    if rng.below(2) == 0 {
+        t += "[metrics]\naddress = \"127.0.0.1:0\"\n";
+    }
+    t += &format!(
+        "[[listener]]\nname = \"first\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\ndistribution = \"{}\"\nbacklog = {}\n",
+        rng.pick(&["round-robin", "least-connections", "reuseport"]),
+        1 + rng.below(65535)
+    );
+    for j in 0..rng.below(3) {
+        t += &match rng.below(3) {
+            0 => format!(
+                "[[listener]]\nname = \"udp {j}\"\naddress = \"[::1]:0\"\napp = \"{}\"\nprotocol = \"udp\"\nudp_recv_buffer = {}\n",
+                rng.pick(&["echo", "discard"]),
+                1 + rng.below(1 << 30)
+            ),
+            1 => format!(
+                "[[listener]]\nname = \"unix {j}\"\naddress = \"unix:{}/c{i}-{j}.sock\"\napp = \"discard\"\n",
+                dir.display()
+            ),
+            _ => format!(
+                "[[listener]]\nname = \"tcp {j}\"\naddress = \"[::1]:0\"\napp = \"discard\"\n"
+            ),
+        };
+    }
+    t
+}
+
+#[test]
+fn property_any_generated_config_that_check_accepts_serves_and_stops_without_a_panic() {
+    let dir = temp_dir("property");
+    let mut rng = Rng(0x0bad_5eed_cafe_f00d);
+    for i in 0..12 {
+        let text = random_config(&mut rng, &dir, i);
+        let path = temp_config("property.toml", &text);
+        let (ok, _, err) = check(&path);
+        assert!(ok, "generated config {i} is valid: {err}\n{text}");
+        serve_echo_and_stop(&text);
+    }
+}

@@ -175,7 +175,7 @@ impl State {
                         self.gauges
                             .acceptor_backoffs
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, delay = ?self.backoff, "out of resources while accepting; backing off");
+                        tracing::warn!(error = %e, delay = %humantime::format_duration(self.backoff), "out of resources while accepting; backing off");
                         return Err(AcceptError::Resources);
                     }
                 },

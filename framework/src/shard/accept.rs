@@ -313,7 +313,7 @@ impl Core {
                         l.backing_off = true;
                         Stats::add(&self.handle.sched.stats.accept_backoffs, 1);
                         let delay = self.config.accept_backoff;
-                        tracing::warn!(error = %e, ?delay, "out of resources while accepting; backing off");
+                        tracing::warn!(error = %e, delay = %humantime::format_duration(delay), "out of resources while accepting; backing off");
                         self.handle
                             .call_later(delay, move |lp| lp.resume_accepting(key));
                         return;
