@@ -100,5 +100,67 @@ fn hand_off(c: &mut Criterion) {
     shard.join().unwrap();
 }
 
-criterion_group!(benches, write_queue, timers, hand_off);
+/// Cross-shard request/reply on a 2-shard runtime: shard 0 makes `iters`
+/// calls to shard 1 in batches of 64 per iteration (as a connection
+/// pipelining requests would) and the time runs until every reply is back
+/// on shard 0.
+fn cross_shard(c: &mut Criterion) {
+    let mut config = shardloop::RuntimeConfig::default();
+    config.shards = 2;
+    config.pin_cores = false;
+    let rt = shardloop::Runtime::start(config).unwrap();
+    let mut g = c.benchmark_group("cross_shard");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("call_on_request_and_reply", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let start = Instant::now();
+            rt.shard(0)
+                .submit(move |lp| {
+                    if iters == 0 {
+                        let _ = tx.send(());
+                    }
+                    let answered = std::rc::Rc::new(std::cell::Cell::new(0));
+                    send_batches(lp, iters, iters, answered, tx)
+                })
+                .unwrap();
+            rx.recv().unwrap();
+            start.elapsed()
+        })
+    });
+    g.finish();
+    rt.shutdown(Duration::from_secs(1)).unwrap();
+}
+
+/// Makes up to 64 calls this iteration and the rest on later ones; tells
+/// `done` when the last reply is in.
+fn send_batches(
+    lp: &mut EventLoop,
+    left: u64,
+    total: u64,
+    answered: std::rc::Rc<std::cell::Cell<u64>>,
+    done: std::sync::mpsc::Sender<()>,
+) {
+    let now = left.min(64);
+    for _ in 0..now {
+        let answered = answered.clone();
+        let done = done.clone();
+        lp.call_on(
+            1,
+            |_| 1u64,
+            move |_, r| {
+                answered.set(answered.get() + r);
+                if answered.get() == total {
+                    let _ = done.send(());
+                }
+            },
+        );
+    }
+    if left > now {
+        let answered = answered.clone();
+        lp.call_soon(move |lp| send_batches(lp, left - now, total, answered, done));
+    }
+}
+
+criterion_group!(benches, write_queue, timers, hand_off, cross_shard);
 criterion_main!(benches);

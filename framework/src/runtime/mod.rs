@@ -263,6 +263,15 @@ impl Runtime {
                 thread: Some(thread),
             });
         }
+        // Every shard learns its index and its peers before anything is
+        // served (its mailbox is FIFO): cross-shard calls need them.
+        let peers: Arc<[ShardHandle]> = shards.iter().map(|s| s.handle.clone()).collect();
+        for (k, s) in shards.iter().enumerate() {
+            let peers = Arc::clone(&peers);
+            s.handle
+                .submit(move |lp| lp.join_runtime(k, peers))
+                .map_err(|_| io::Error::from(LoopError::ShardPanicked(k)))?;
+        }
         Ok(Self {
             shards,
             gauges,

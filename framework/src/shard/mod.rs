@@ -13,6 +13,7 @@ mod accept;
 mod config;
 mod connect;
 mod connection;
+mod cross;
 mod datagram;
 mod mailbox;
 mod scheduler;
@@ -87,6 +88,12 @@ pub struct ShardStats {
     pub accept_backoffs: u64,
     /// TLS handshakes that failed or timed out (never seen by a protocol).
     pub tls_handshake_failures: u64,
+    /// Cross-shard tasks this shard ran: requests of [`EventLoop::call_on`]
+    /// made by other shards, and the replies to its own.
+    pub cross_shard_calls: u64,
+    /// The batches they came in: one mailbox message (at most one wake-up)
+    /// each.
+    pub cross_shard_batches: u64,
 }
 
 /// Identifies one connection of a loop. Generation-checked: once the
@@ -153,6 +160,9 @@ pub struct EventLoop {
     /// Dispatching the events of a poll: a panic in the middle leaves the
     /// rest for `recover` to dispatch.
     dispatching: bool,
+    /// Cross-shard requests and replies waiting for the end of the
+    /// iteration.
+    outbox: cross::Outbox,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -198,6 +208,7 @@ impl EventLoop {
             runtime_servers: HashMap::new(),
             watchers: HashMap::new(),
             dispatching: false,
+            outbox: cross::Outbox::default(),
         };
         if let Some(timeout) = idle {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
@@ -308,6 +319,7 @@ impl EventLoop {
         }
         self.core.run_deferred(self.poll.registry());
         self.run_ready();
+        self.flush_outbox();
         // Deferred work and callbacks may have finished the job: check
         // again before the poll that could block for ever.
         if done(self) {
@@ -361,10 +373,13 @@ impl EventLoop {
     /// per-event path is one tight loop.
     #[inline(never)]
     fn poll_once(&mut self) -> io::Result<bool> {
-        let timeout = if self.core.deferred.is_empty() && self.core.spare.is_empty() {
-            self.core.handle.sched.poll_timeout(Instant::now)
-        } else {
+        let timeout = if !self.core.deferred.is_empty() || !self.core.spare.is_empty() {
             Some(Duration::ZERO)
+        } else if self.outbox.dirty {
+            // Cross-shard batches a full mailbox refused: retry soon.
+            Some(Duration::from_millis(1))
+        } else {
+            self.core.handle.sched.poll_timeout(Instant::now)
         };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -455,6 +470,8 @@ impl EventLoop {
             pause_writing: s.pause_writing.get(),
             accept_backoffs: s.accept_backoffs.get(),
             tls_handshake_failures: s.tls_handshake_failures.get(),
+            cross_shard_calls: s.cross_calls.get(),
+            cross_shard_batches: s.cross_batches.get(),
         }
     }
 

@@ -49,6 +49,8 @@ pub(crate) struct Stats {
     pub(crate) pause_writing: Cell<u64>,
     pub(crate) accept_backoffs: Cell<u64>,
     pub(crate) tls_handshake_failures: Cell<u64>,
+    pub(crate) cross_calls: Cell<u64>,
+    pub(crate) cross_batches: Cell<u64>,
 }
 
 impl Stats {
