@@ -113,6 +113,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod contract;
 pub mod error;

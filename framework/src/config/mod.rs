@@ -92,6 +92,57 @@ pub enum ConfigError {
     },
 }
 
+/// What an application says is wrong with its `[listener.<app>]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The key at fault, inside the app's table (`None`: the table itself).
+    pub key: Option<String>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// The applications a configuration may name, and the check of their
+/// options: what `check` and `serve` both consult, so they cannot disagree.
+/// [`crate::app::Apps`] is the registry the server uses; a plain list of
+/// names (`&["echo", "discard"]`) is a catalog of apps without options.
+pub trait AppCatalog {
+    /// The app names, for `app = "…"`.
+    fn app_names(&self) -> Vec<String>;
+    /// Validates the `[listener.<app>]` table of a listener (`None` when
+    /// absent) and returns the effective options, every default filled in,
+    /// as `check` prints them (`None`: the app takes no options).
+    fn app_options(
+        &self,
+        app: &str,
+        given: Option<&toml::Table>,
+    ) -> Result<Option<toml::Table>, OptionError>;
+    /// Whether `app` serves datagram (UDP, `datagram` true) or stream
+    /// listeners.
+    fn app_serves(&self, _app: &str, _datagram: bool) -> bool {
+        true
+    }
+}
+
+impl AppCatalog for [&str] {
+    fn app_names(&self) -> Vec<String> {
+        self.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn app_options(
+        &self,
+        app: &str,
+        given: Option<&toml::Table>,
+    ) -> Result<Option<toml::Table>, OptionError> {
+        match given {
+            None => Ok(None),
+            Some(_) => Err(OptionError {
+                key: None,
+                message: format!("the app \"{app}\" takes no options"),
+            }),
+        }
+    }
+}
+
 /// How many shards to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShardCount {
@@ -141,7 +192,7 @@ pub enum ListenProtocol {
 }
 
 /// One `[[listener]]`: an address served by a named application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ListenerConfig {
     /// Unique name, used in logs and metrics.
@@ -162,10 +213,13 @@ pub struct ListenerConfig {
     pub udp_recv_buffer: usize,
     /// `udp_send_buffer`: `SO_SNDBUF` of a UDP listener's sockets (bytes).
     pub udp_send_buffer: usize,
+    /// `[listener.<app>]`: the app's own options, effective (defaults
+    /// filled in by the app); `None` for an app without options.
+    pub options: Option<toml::Table>,
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
     /// `[runtime] shards`.
@@ -213,7 +267,7 @@ pub const DEFAULT_UDP_BUFFER: usize = 4 << 20;
 impl Config {
     /// Reads and validates the file at `path`; `apps` are the application
     /// names a listener may use.
-    pub fn from_file(path: &Path, apps: &[&str]) -> Result<Self, ConfigError> {
+    pub fn from_file(path: &Path, apps: &(impl AppCatalog + ?Sized)) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -228,7 +282,11 @@ impl Config {
 
     /// Validates `text`; `origin` names it in errors (a file path).
     /// Relative file paths in it are taken from the current directory.
-    pub fn parse(text: &str, origin: &str, apps: &[&str]) -> Result<Self, ConfigError> {
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        apps: &(impl AppCatalog + ?Sized),
+    ) -> Result<Self, ConfigError> {
         let v = Validator {
             text,
             origin,
@@ -246,7 +304,7 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn parse(&self, apps: &[&str]) -> Result<Config, ConfigError> {
+    fn parse(&self, apps: &(impl AppCatalog + ?Sized)) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(self.text).map_err(|e| self.toml_error(&e))?;
         self.config(raw, apps)
     }
@@ -279,7 +337,11 @@ impl Validator<'_> {
         self.err(&key, span, e.message().trim().to_string())
     }
 
-    fn config(&self, raw: RawConfig, apps: &[&str]) -> Result<Config, ConfigError> {
+    fn config(
+        &self,
+        raw: RawConfig,
+        apps: &(impl AppCatalog + ?Sized),
+    ) -> Result<Config, ConfigError> {
         let shards = match &raw.runtime.shards {
             None => ShardCount::Auto,
             Some(s) => match s.get_ref() {
@@ -461,7 +523,7 @@ impl Validator<'_> {
         &self,
         i: usize,
         l: &RawListener,
-        apps: &[&str],
+        apps: &(impl AppCatalog + ?Sized),
     ) -> Result<ListenerConfig, ConfigError> {
         let key = |k: &str| format!("listener[{i}].{k}");
         let name = l.name.get_ref().trim().to_string();
@@ -489,13 +551,43 @@ impl Validator<'_> {
             })?)
         };
         let app = l.app.get_ref().clone();
-        if !apps.contains(&app.as_str()) {
+        let names = apps.app_names();
+        if !names.contains(&app) {
             return Err(self.err(
                 &key("app"),
                 l.app.span(),
-                format!("unknown app \"{app}\": one of {}", apps.join(", ")),
+                format!("unknown app \"{app}\": one of {}", names.join(", ")),
             ));
         }
+        let mut given = None;
+        for (k, v) in &l.rest {
+            match v {
+                toml::Value::Table(t) if *k == app => given = Some(t),
+                _ => {
+                    let span = self.span_of(&["listener", &i.to_string(), k]);
+                    let hint = if names.contains(k) {
+                        format!("[listener.{k}] holds the options of app \"{k}\", but this listener serves \"{app}\"")
+                    } else {
+                        format!("unknown field `{k}`: a listener takes name, address, app, protocol, distribution, backlog, udp_recv_buffer, udp_send_buffer, tls, and [listener.{app}] for its app's options")
+                    };
+                    return Err(self.err(&key(k), span.unwrap_or(l.name.span()), hint));
+                }
+            }
+        }
+        let options = apps.app_options(&app, given).map_err(|e| {
+            let mut path = vec!["listener".to_string(), i.to_string(), app.clone()];
+            path.extend(e.key.clone());
+            let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+            let span = self
+                .span_of(&refs)
+                .or_else(|| self.span_of(&refs[..3]))
+                .unwrap_or(l.app.span());
+            let at = match &e.key {
+                Some(k) => format!("{app}.{k}"),
+                None => app.clone(),
+            };
+            self.err(&key(&at), span, e.message)
+        })?;
         let protocol = match l
             .protocol
             .as_ref()
@@ -586,6 +678,19 @@ impl Validator<'_> {
         };
         let udp_recv_buffer = udp_buffer(&l.udp_recv_buffer, "udp_recv_buffer")?;
         let udp_send_buffer = udp_buffer(&l.udp_send_buffer, "udp_send_buffer")?;
+        if !apps.app_serves(&app, protocol == ListenProtocol::Udp) {
+            let what = if protocol == ListenProtocol::Udp {
+                "UDP"
+            } else {
+                "stream (TCP, TLS, Unix)"
+            };
+            let span = l.protocol.as_ref().map_or(l.app.span(), |p| p.span());
+            return Err(self.err(
+                &key("protocol"),
+                span,
+                format!("the app \"{app}\" does not serve {what} listeners"),
+            ));
+        }
         let distribution = if protocol == ListenProtocol::Udp {
             Distribution::ReusePort
         } else {
@@ -612,7 +717,15 @@ impl Validator<'_> {
             backlog,
             udp_recv_buffer,
             udp_send_buffer,
+            options,
         })
+    }
+
+    /// Where a key is in the text: `path` is table keys, with array
+    /// indexes as numbers (`["listener", "1", "kv", "databases"]`).
+    fn span_of(&self, path: &[&str]) -> Option<Range<usize>> {
+        let doc = toml_edit::ImDocument::parse(self.text).ok()?;
+        span_in_item(doc.as_item(), path)
     }
 
     /// Two listeners (or a listener and the metrics endpoint) that would
@@ -731,6 +844,25 @@ impl Validator<'_> {
     }
 }
 
+fn span_in_item(item: &toml_edit::Item, path: &[&str]) -> Option<Range<usize>> {
+    let Some((first, rest)) = path.split_first() else {
+        return item
+            .span()
+            .or_else(|| item.as_table().and_then(toml_edit::Table::span));
+    };
+    match (first.parse::<usize>(), item) {
+        (Ok(n), toml_edit::Item::ArrayOfTables(a)) => span_in_table(a.get(n)?, rest),
+        _ => span_in_item(item.get(first)?, rest),
+    }
+}
+
+fn span_in_table(table: &toml_edit::Table, path: &[&str]) -> Option<Range<usize>> {
+    match path.split_first() {
+        None => table.span(),
+        Some((first, rest)) => span_in_item(table.get(first)?, rest),
+    }
+}
+
 /// Whether two socket addresses would take the same port: equal, or one is
 /// a wildcard of a family that covers the other (an IPv6 wildcard also
 /// covers IPv4, as a dual-stack socket would).
@@ -789,6 +921,27 @@ fn key_path_at(text: &str, offset: usize) -> String {
 }
 
 impl Config {
+    /// The runtime this configuration asks for: shards (`"auto"` resolved
+    /// to the cores this process may run on), pinning, the connection cap,
+    /// and every shard's loop settings.
+    pub fn runtime_config(&self) -> crate::RuntimeConfig {
+        crate::RuntimeConfig {
+            shards: match self.shards {
+                ShardCount::Auto => crate::runtime::available_cores().len().max(1),
+                ShardCount::Count(n) => n,
+            },
+            pin_cores: self.pin_cores,
+            max_connections: self.max_connections,
+            loop_config: crate::LoopConfig {
+                write_buffer_high: self.write_buffer_high,
+                write_buffer_low: self.write_buffer_low,
+                idle_timeout: self.idle_timeout,
+                udp_batch: self.udp_batch,
+                ..crate::LoopConfig::default()
+            },
+        }
+    }
+
     /// The effective configuration as a TOML table: every key with the
     /// value that will be used, sizes exact, paths absolute. Serialised,
     /// it parses back to the same [`Config`].
@@ -868,6 +1021,9 @@ impl Config {
                 }
                 if let Some(tls) = &l.tls {
                     lt.insert("tls".into(), Value::Table(tls.to_toml(duration)));
+                }
+                if let Some(options) = &l.options {
+                    lt.insert(l.app.clone(), Value::Table(options.clone()));
                 }
                 Value::Table(lt)
             })

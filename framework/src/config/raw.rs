@@ -50,8 +50,10 @@ pub(super) struct RawMetrics {
     pub address: Spanned<String>,
 }
 
+/// Unknown keys are collected (not rejected by serde) so that a table named
+/// after the listener's app — its options, `[listener.kv]` — can pass; any
+/// other unknown key is rejected by the validator, with its line.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawListener {
     pub name: Spanned<String>,
     pub address: Spanned<String>,
@@ -62,6 +64,8 @@ pub(super) struct RawListener {
     pub udp_recv_buffer: Option<Spanned<IntOrText>>,
     pub udp_send_buffer: Option<Spanned<IntOrText>>,
     pub tls: Option<Spanned<super::tls::RawTls>>,
+    #[serde(flatten)]
+    pub rest: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// A value that may be written as a number or a string with units

@@ -1,0 +1,30 @@
+//! The applications bundled with shardloop, one folder each (its protocol
+//! logic, its [`Protocol`](shardloop::Protocol), its options), and
+//! [`apps`], the registry the `shardloop` binary serves.
+//!
+//! * `echo` — RFC 862 over TCP, TLS, Unix and UDP, with backpressure;
+//! * `discard` — RFC 863.
+
+pub mod discard;
+pub mod echo;
+
+use shardloop::app::{App, Apps, NoOptions};
+
+/// The configuration served when none is given: echo on 127.0.0.1:8888.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+
+/// Every bundled app, and the embedded default configuration.
+pub fn apps() -> Apps {
+    Apps::new()
+        .with(
+            App::new::<NoOptions>("echo")
+                .stream(|_| echo::Echo)
+                .datagram(|_| echo::UdpEcho),
+        )
+        .with(
+            App::new::<NoOptions>("discard")
+                .stream(|_| discard::Discard)
+                .datagram(|_| discard::UdpDiscard),
+        )
+        .default_config(DEFAULT_CONFIG)
+}
