@@ -3,10 +3,13 @@
 //! [`apps`], the registry the `shardloop` binary serves.
 //!
 //! * `echo` — RFC 862 over TCP, TLS, Unix and UDP, with backpressure;
-//! * `discard` — RFC 863.
+//! * `discard` — RFC 863;
+//! * `kv` — an in-memory Redis-protocol server, its keyspace sharded over
+//!   the shards.
 
 pub mod discard;
 pub mod echo;
+pub mod kv;
 
 use shardloop::app::{App, Apps, NoOptions};
 
@@ -25,6 +28,10 @@ pub fn apps() -> Apps {
             App::new::<NoOptions>("discard")
                 .stream(|_| discard::Discard)
                 .datagram(|_| discard::UdpDiscard),
+        )
+        .with(
+            App::new::<kv::KvOptions>("kv")
+                .stream(|o| kv::KvConn::new(std::sync::Arc::new(o.clone()))),
         )
         .default_config(DEFAULT_CONFIG)
 }

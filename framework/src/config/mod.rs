@@ -92,6 +92,44 @@ pub enum ConfigError {
     },
 }
 
+/// Serde helpers for sizes in app options: `#[serde(with =
+/// "shardloop::config::size")]` takes bytes as an integer or text with
+/// units (`"64KiB"`, `"1GiB"`), as the rest of the configuration does, and
+/// writes them back exactly (`"1GiB"`, or plain bytes).
+pub mod size {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Reads an integer or a size with units.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum IntOrText {
+            Int(u64),
+            Text(String),
+        }
+        match IntOrText::deserialize(d)? {
+            IntOrText::Int(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+            IntOrText::Text(t) => t
+                .parse::<bytesize::ByteSize>()
+                .map(|b| b.as_u64() as usize)
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "\"{t}\" is not a size: bytes, or e.g. \"64KiB\", \"1MiB\""
+                    ))
+                }),
+        }
+    }
+
+    /// Writes the size exactly, in the largest unit that divides it.
+    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+        let text = super::show_size(*n);
+        match text.parse::<u64>() {
+            Ok(v) => s.serialize_u64(v),
+            Err(_) => s.serialize_str(&text),
+        }
+    }
+}
+
 /// What an application says is wrong with its `[listener.<app>]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionError {

@@ -7,6 +7,9 @@
 //! iteration as one mailbox message, so a burst costs one channel send and
 //! at most one wake-up per destination. Replies travel back the same way,
 //! batched by the shard that ran the requests.
+//!
+//! Both [`EventLoop`] and [`LoopHandle`] offer the calls, so a protocol
+//! callback reaches them through `transport.get_loop()`.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use slotmap::{new_key_type, SlotMap};
 
 use super::mailbox::{ShardHandle, SubmitError, Task};
-use super::EventLoop;
+use super::{EventLoop, LoopHandle};
 
 new_key_type! {
     /// A reply callback waiting on its shard.
@@ -50,24 +53,22 @@ impl Outbox {
     }
 }
 
-impl EventLoop {
-    /// Joins a runtime as shard `index` of `peers` (the runtime calls this
-    /// on every shard before serving anything).
-    pub(crate) fn join_runtime(&mut self, index: usize, peers: Arc<[ShardHandle]>) {
-        self.outbox.batches = (0..peers.len()).map(|_| Vec::new()).collect();
-        self.outbox.peers = Some((index, peers));
-    }
-
+impl LoopHandle {
     /// This loop's shard index in its [`Runtime`](crate::Runtime), or
     /// `None` for a loop of its own.
     pub fn shard_id(&self) -> Option<usize> {
-        self.outbox.peers.as_ref().map(|(k, _)| *k)
+        self.sched.outbox.borrow().peers.as_ref().map(|(k, _)| *k)
     }
 
     /// Number of shards of the runtime this loop belongs to (1 for a loop of
     /// its own).
     pub fn shard_count(&self) -> usize {
-        self.outbox.peers.as_ref().map_or(1, |(_, p)| p.len())
+        self.sched
+            .outbox
+            .borrow()
+            .peers
+            .as_ref()
+            .map_or(1, |(_, p)| p.len())
     }
 
     /// Runs `f` on shard `shard` of this loop's runtime and calls `reply`
@@ -84,7 +85,7 @@ impl EventLoop {
     /// # Panics
     ///
     /// If `shard` is not below [`shard_count`](Self::shard_count).
-    pub fn call_on<R, F, C>(&mut self, shard: usize, f: F, reply: C)
+    pub fn call_on<R, F, C>(&self, shard: usize, f: F, reply: C)
     where
         R: Send + 'static,
         F: FnOnce(&mut EventLoop) -> R + Send + 'static,
@@ -99,19 +100,17 @@ impl EventLoop {
             });
             return;
         }
-        let id = self
-            .outbox
-            .replies
-            .insert(Box::new(move |lp, value: Value| {
-                if let Ok(r) = value.downcast::<R>() {
-                    reply(lp, *r);
-                }
-            }));
-        self.outbox.queue(
+        let mut outbox = self.sched.outbox.borrow_mut();
+        let id = outbox.replies.insert(Box::new(move |lp, value: Value| {
+            if let Ok(r) = value.downcast::<R>() {
+                reply(lp, *r);
+            }
+        }));
+        outbox.queue(
             shard,
             Box::new(move |lp: &mut EventLoop| {
                 let value: Value = Box::new(f(lp));
-                lp.outbox.queue(
+                lp.core.handle.sched.outbox.borrow_mut().queue(
                     me,
                     Box::new(move |home: &mut EventLoop| home.complete(id, value)),
                 );
@@ -119,9 +118,72 @@ impl EventLoop {
         );
     }
 
+    /// Runs `f` on shard `shard` of this loop's runtime, one way: no reply
+    /// (the closure can post back itself, when it is ready — later,
+    /// perhaps). Batched with this iteration's other calls to that shard,
+    /// exactly like [`call_on`](Self::call_on); to this very shard it runs
+    /// on the next iteration.
+    ///
+    /// # Panics
+    ///
+    /// If `shard` is not below [`shard_count`](Self::shard_count).
+    pub fn post(&self, shard: usize, f: impl FnOnce(&mut EventLoop) + Send + 'static) {
+        assert!(shard < self.shard_count(), "no shard {shard}");
+        if shard == self.shard_id().unwrap_or(0) {
+            self.call_soon(f);
+        } else {
+            self.sched.outbox.borrow_mut().queue(shard, Box::new(f));
+        }
+    }
+}
+
+impl EventLoop {
+    /// Joins a runtime as shard `index` of `peers` (the runtime calls this
+    /// on every shard before serving anything).
+    pub(crate) fn join_runtime(&mut self, index: usize, peers: Arc<[ShardHandle]>) {
+        let mut outbox = self.core.handle.sched.outbox.borrow_mut();
+        outbox.batches = (0..peers.len()).map(|_| Vec::new()).collect();
+        outbox.peers = Some((index, peers));
+    }
+
+    /// This loop's shard index in its runtime; see [`LoopHandle::shard_id`].
+    pub fn shard_id(&self) -> Option<usize> {
+        self.core.handle.shard_id()
+    }
+
+    /// Number of shards of this loop's runtime; see
+    /// [`LoopHandle::shard_count`].
+    pub fn shard_count(&self) -> usize {
+        self.core.handle.shard_count()
+    }
+
+    /// Runs `f` on shard `shard` and `reply` with its result back here; see
+    /// [`LoopHandle::call_on`].
+    pub fn call_on<R, F, C>(&mut self, shard: usize, f: F, reply: C)
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut EventLoop) -> R + Send + 'static,
+        C: FnOnce(&mut EventLoop, R) + 'static,
+    {
+        self.core.handle.call_on(shard, f, reply);
+    }
+
+    /// Runs `f` on shard `shard`, one way; see [`LoopHandle::post`].
+    pub fn post(&mut self, shard: usize, f: impl FnOnce(&mut EventLoop) + Send + 'static) {
+        self.core.handle.post(shard, f);
+    }
+
     /// A result came back: hand it to its callback.
     fn complete(&mut self, id: ReplyKey, value: Value) {
-        if let Some(reply) = self.outbox.replies.remove(id) {
+        let reply = self
+            .core
+            .handle
+            .sched
+            .outbox
+            .borrow_mut()
+            .replies
+            .remove(id);
+        if let Some(reply) = reply {
             if let Err(payload) =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reply(self, value)))
             {
@@ -133,24 +195,25 @@ impl EventLoop {
     /// Sends what this iteration queued: one message per destination.
     #[inline]
     pub(crate) fn flush_outbox(&mut self) {
-        if self.outbox.dirty {
+        if self.core.handle.sched.outbox.borrow().dirty {
             self.flush_outbox_now();
         }
     }
 
     #[inline(never)]
     fn flush_outbox_now(&mut self) {
-        self.outbox.dirty = false;
-        let Some((_, peers)) = self.outbox.peers.clone() else {
+        let mut outbox = self.core.handle.sched.outbox.borrow_mut();
+        outbox.dirty = false;
+        let Some((_, peers)) = outbox.peers.clone() else {
             return;
         };
-        let mut stalled = std::mem::take(&mut self.outbox.stalled);
-        for (shard, batch) in self.outbox.batches.iter_mut().enumerate() {
+        let mut sending = std::mem::take(&mut outbox.stalled);
+        for (shard, batch) in outbox.batches.iter_mut().enumerate() {
             if batch.is_empty() {
                 continue;
             }
             let batch = std::mem::take(batch);
-            stalled.push((
+            sending.push((
                 shard,
                 Box::new(move |lp: &mut EventLoop| {
                     let stats = &lp.core.handle.sched.stats;
@@ -166,13 +229,13 @@ impl EventLoop {
                 }),
             ));
         }
-        for (shard, task) in stalled {
+        for (shard, task) in sending {
             match peers[shard].try_submit(task) {
                 Ok(()) => {}
                 // Never block a shard on another: try again next iteration.
                 Err(SubmitError::Full(task)) => {
-                    self.outbox.stalled.push((shard, task));
-                    self.outbox.dirty = true;
+                    outbox.stalled.push((shard, task));
+                    outbox.dirty = true;
                 }
                 Err(_) => tracing::warn!(shard, "cross-shard call to a stopped shard dropped"),
             }

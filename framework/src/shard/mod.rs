@@ -160,9 +160,6 @@ pub struct EventLoop {
     /// Dispatching the events of a poll: a panic in the middle leaves the
     /// rest for `recover` to dispatch.
     dispatching: bool,
-    /// Cross-shard requests and replies waiting for the end of the
-    /// iteration.
-    outbox: cross::Outbox,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -208,7 +205,6 @@ impl EventLoop {
             runtime_servers: HashMap::new(),
             watchers: HashMap::new(),
             dispatching: false,
-            outbox: cross::Outbox::default(),
         };
         if let Some(timeout) = idle {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
@@ -375,7 +371,7 @@ impl EventLoop {
     fn poll_once(&mut self) -> io::Result<bool> {
         let timeout = if !self.core.deferred.is_empty() || !self.core.spare.is_empty() {
             Some(Duration::ZERO)
-        } else if self.outbox.dirty {
+        } else if self.core.handle.sched.outbox.borrow().dirty {
             // Cross-shard batches a full mailbox refused: retry soon.
             Some(Duration::from_millis(1))
         } else {

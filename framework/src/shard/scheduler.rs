@@ -36,6 +36,9 @@ pub(crate) struct Scheduler {
     pub(crate) stats: Stats,
     /// This loop's cross-shard handle, once it has a mailbox.
     pub(crate) shard: std::cell::OnceCell<super::ShardHandle>,
+    /// Cross-shard requests and replies waiting for the end of the
+    /// iteration.
+    pub(crate) outbox: RefCell<super::cross::Outbox>,
 }
 
 /// Counters of one shard (plain cells: only its own thread touches them).

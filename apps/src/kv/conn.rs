@@ -1,0 +1,515 @@
+//! One kv connection: parses every complete request of a read, runs or
+//! routes each, and writes the replies in request order, one write per
+//! read.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+use shardloop::{Protocol, Transport};
+
+use super::cmd::{self, Args, Kind, OwnedArgs, Spec};
+use super::resp::{self, reply, Parse};
+use super::{
+    all_shards, exec_here, owner, read_keys, read_u64s, remote_exec, txn_start, KvOptions, ReplyTo,
+    SHARD,
+};
+
+/// A reply in the connection's queue.
+enum Slot {
+    /// Its command runs elsewhere.
+    Waiting,
+    Ready(Vec<u8>),
+    /// An all-shard command: the pieces so far.
+    Gathering {
+        spec: &'static Spec,
+        args: OwnedArgs,
+        parts: Vec<Option<Vec<u8>>>,
+        left: usize,
+    },
+}
+
+/// The kv protocol of one connection.
+pub struct KvConn {
+    options: Arc<KvOptions>,
+    /// Bytes of an incomplete request, kept for the next read.
+    inbuf: Vec<u8>,
+    /// The argument ranges of the request being handled (reused).
+    ranges: Vec<Range<usize>>,
+    /// Replies ready to go, in order.
+    out: Vec<u8>,
+    /// Replies not all ready; `slots[0]` has sequence number `first_seq`.
+    slots: VecDeque<Slot>,
+    first_seq: u64,
+    /// Commands queued by MULTI, and whether one was refused.
+    multi: Option<Vec<(&'static Spec, OwnedArgs)>>,
+    multi_failed: bool,
+    name: Option<Vec<u8>>,
+    /// QUIT or a protocol error: close once the replies are out.
+    closing: bool,
+}
+
+impl KvConn {
+    /// A connection with these options.
+    pub fn new(options: Arc<KvOptions>) -> Self {
+        Self {
+            options,
+            inbuf: Vec::new(),
+            ranges: Vec::new(),
+            out: Vec::new(),
+            slots: VecDeque::new(),
+            first_seq: 0,
+            multi: None,
+            multi_failed: false,
+            name: None,
+            closing: false,
+        }
+    }
+
+    /// Parses and handles every complete request of `buf`; returns how many
+    /// bytes it used.
+    fn process(&mut self, t: &mut Transport, buf: &[u8]) -> usize {
+        let mut ranges = std::mem::take(&mut self.ranges);
+        let mut at = 0;
+        while at < buf.len() && !self.closing {
+            match resp::parse(&buf[at..], &mut ranges) {
+                Parse::Request { consumed } => {
+                    let a = Args {
+                        buf: &buf[at..],
+                        ranges: &ranges,
+                    };
+                    self.handle(t, &a);
+                    at += consumed;
+                }
+                Parse::Empty { consumed } => at += consumed,
+                Parse::Incomplete => break,
+                Parse::Error(msg) => {
+                    self.ready(|out| reply::error(out, msg));
+                    self.closing = true;
+                    at = buf.len();
+                }
+            }
+        }
+        self.ranges = ranges;
+        at
+    }
+
+    /// Appends a reply produced here, behind any still outstanding.
+    fn ready(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        if self.slots.is_empty() {
+            write(&mut self.out);
+        } else {
+            let mut r = Vec::new();
+            write(&mut r);
+            self.slots.push_back(Slot::Ready(r));
+        }
+    }
+
+    fn error(&mut self, msg: &str) {
+        if self.multi.is_some() {
+            self.multi_failed = true;
+        }
+        self.ready(|out| reply::error(out, msg));
+    }
+
+    /// A slot for a reply computed elsewhere; returns where to send it.
+    fn slot(&mut self, t: &Transport, slot: Slot) -> ReplyTo {
+        let seq = self.first_seq + self.slots.len() as u64;
+        self.slots.push_back(slot);
+        ReplyTo {
+            shard: t.get_loop().shard_id().unwrap_or(0),
+            conn: t.handle(),
+            seq,
+        }
+    }
+
+    fn handle(&mut self, t: &mut Transport, a: &Args<'_>) {
+        let Some(spec) = cmd::lookup(a.get(0)) else {
+            return self.error(&cmd::unknown_command(a));
+        };
+        if !cmd::arity_ok(spec, a.len()) {
+            return self.error(&cmd::arity_error(spec));
+        }
+        if let Some(queue) = &mut self.multi {
+            match (spec.kind, spec.name) {
+                (Kind::Transaction, _) | (_, "quit") => {}
+                (Kind::Keyed, _) => {
+                    queue.push((spec, OwnedArgs::from_args(a)));
+                    return self.ready(|out| reply::simple(out, "QUEUED"));
+                }
+                _ => {
+                    return self.error(&format!("ERR kv does not run '{}' inside MULTI", spec.name))
+                }
+            }
+        }
+        match spec.kind {
+            Kind::Connection => self.connection_command(spec, a),
+            Kind::Transaction => self.transaction_command(t, spec),
+            Kind::Keyed => self.keyed(t, spec, a),
+            Kind::AllShards => {
+                let n = t.get_loop().shard_count();
+                let args = OwnedArgs::from_args(a);
+                let to = self.slot(
+                    t,
+                    Slot::Gathering {
+                        spec,
+                        args: args.clone(),
+                        parts: vec![None; n],
+                        left: n,
+                    },
+                );
+                all_shards(t.get_loop(), spec, args, to);
+            }
+        }
+    }
+
+    /// A command on keys: here at once when they are this shard's and
+    /// nothing is outstanding; otherwise to the owner, or as a transaction.
+    fn keyed(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
+        let lp = t.get_loop();
+        let (shards, home) = (lp.shard_count(), lp.shard_id().unwrap_or(0));
+        let mut keys = cmd::key_positions(spec, a.len());
+        let first = keys.next().map_or(home, |i| owner(a.get(i), shards));
+        let single = keys.all(|i| owner(a.get(i), shards) == first);
+        if single && first == home && self.slots.is_empty() && shard_free() {
+            return exec_here(spec, a, &mut self.out);
+        }
+        let args = OwnedArgs::from_args(a);
+        let to = self.slot(t, Slot::Waiting);
+        let lp = t.get_loop();
+        if single {
+            lp.post(first, move |lp| remote_exec(lp, spec, args, to));
+        } else {
+            lp.call_soon(move |lp| txn_start(lp, vec![(spec, args)], false, to));
+        }
+    }
+
+    fn transaction_command(&mut self, t: &mut Transport, spec: &Spec) {
+        match (spec.name, self.multi.take()) {
+            ("multi", None) => {
+                self.multi = Some(Vec::new());
+                self.multi_failed = false;
+                self.ready(reply::ok);
+            }
+            ("multi", Some(q)) => {
+                self.multi = Some(q);
+                self.error("ERR MULTI calls can not be nested");
+            }
+            ("discard", Some(_)) => self.ready(reply::ok),
+            ("discard", None) => self.error("ERR DISCARD without MULTI"),
+            ("exec", None) => self.error("ERR EXEC without MULTI"),
+            ("exec", Some(_)) if self.multi_failed => {
+                self.error("EXECABORT Transaction discarded because of previous errors.")
+            }
+            ("exec", Some(q)) if q.is_empty() => self.ready(|out| reply::array(out, 0)),
+            ("exec", Some(q)) => {
+                let to = self.slot(t, Slot::Waiting);
+                t.get_loop().call_soon(move |lp| txn_start(lp, q, true, to));
+            }
+            _ => {}
+        }
+    }
+
+    fn connection_command(&mut self, spec: &Spec, a: &Args<'_>) {
+        match spec.name {
+            "ping" => match a.len() {
+                1 => self.ready(|out| reply::simple(out, "PONG")),
+                2 => self.ready(|out| reply::bulk(out, a.get(1))),
+                _ => self.error(&cmd::arity_error(spec)),
+            },
+            "echo" => self.ready(|out| reply::bulk(out, a.get(1))),
+            "select" => match std::str::from_utf8(a.get(1))
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+            {
+                Some(0) => self.ready(reply::ok),
+                Some(_) => self.error("ERR DB index is out of range"),
+                None => self.error("ERR value is not an integer or out of range"),
+            },
+            "quit" => {
+                self.ready(reply::ok);
+                self.closing = true;
+            }
+            "client" => self.client(a),
+            "command" => {
+                let sub = (a.len() > 1).then(|| a.get(1).to_ascii_lowercase());
+                match sub.as_deref() {
+                    Some(b"count") => {
+                        let n = cmd::COMMANDS.len() as i64;
+                        self.ready(|out| reply::int(out, n))
+                    }
+                    // redis-cli asks for COMMAND DOCS to offer hints: none.
+                    _ => self.ready(|out| reply::array(out, 0)),
+                }
+            }
+            "config" => {
+                let sub = a.get(1).to_ascii_lowercase();
+                if sub == b"get" && a.len() == 3 {
+                    let known: [(&str, &str); 4] = [
+                        ("save", ""),
+                        ("appendonly", "no"),
+                        ("databases", "1"),
+                        ("maxmemory", "0"),
+                    ];
+                    let pattern = a.get(2).to_ascii_lowercase();
+                    let hits: Vec<_> = known
+                        .iter()
+                        .filter(|(k, _)| super::db::glob_match(&pattern, k.as_bytes()))
+                        .collect();
+                    self.ready(|out| {
+                        reply::array(out, hits.len() * 2);
+                        for (k, v) in hits {
+                            reply::bulk(out, k.as_bytes());
+                            reply::bulk(out, v.as_bytes());
+                        }
+                    });
+                } else {
+                    self.error("ERR kv supports CONFIG GET only");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn client(&mut self, a: &Args<'_>) {
+        let sub = a.get(1).to_ascii_lowercase();
+        match sub.as_slice() {
+            b"setname" if a.len() == 3 => {
+                let name = a.get(2);
+                if name.iter().any(|&b| b <= b' ' || b > b'~') {
+                    return self.error(
+                        "ERR Client names cannot contain spaces, newlines or special characters.",
+                    );
+                }
+                self.name = (!name.is_empty()).then(|| name.to_vec());
+                self.ready(reply::ok);
+            }
+            b"getname" if a.len() == 2 => {
+                let name = self.name.clone();
+                self.ready(|out| reply::opt_bulk(out, name.as_deref()));
+            }
+            b"setinfo" if a.len() == 4 => self.ready(reply::ok),
+            _ => {
+                let sub = String::from_utf8_lossy(a.get(1)).into_owned();
+                self.error(&format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."
+                ));
+            }
+        }
+    }
+
+    /// A reply computed elsewhere arrived for slot `seq`.
+    pub(super) fn fill(&mut self, t: &mut Transport, seq: u64, bytes: Vec<u8>) {
+        if let Some(slot) = seq
+            .checked_sub(self.first_seq)
+            .and_then(|i| self.slots.get_mut(i as usize))
+        {
+            *slot = Slot::Ready(bytes);
+        }
+        self.flush(t);
+    }
+
+    /// One shard's piece of an all-shard command arrived.
+    pub(super) fn gathered(&mut self, t: &mut Transport, seq: u64, shard: usize, part: Vec<u8>) {
+        let Some(slot) = seq
+            .checked_sub(self.first_seq)
+            .and_then(|i| self.slots.get_mut(i as usize))
+        else {
+            return;
+        };
+        if let Slot::Gathering {
+            spec,
+            args,
+            parts,
+            left,
+        } = slot
+        {
+            if parts[shard].replace(part).is_none() {
+                *left -= 1;
+            }
+            if *left == 0 {
+                let bytes = combine(spec, &args.args(), parts);
+                *slot = Slot::Ready(bytes);
+            }
+        }
+        self.flush(t);
+    }
+
+    /// Moves the ready prefix of the queue out, and writes everything ready
+    /// in one call.
+    fn flush(&mut self, t: &mut Transport) {
+        while matches!(self.slots.front(), Some(Slot::Ready(_))) {
+            if let Some(Slot::Ready(r)) = self.slots.pop_front() {
+                self.out.extend_from_slice(&r);
+            }
+            self.first_seq += 1;
+        }
+        if !self.out.is_empty() {
+            let _ = t.write(&self.out);
+            self.out.clear();
+            if t.get_write_buffer_size() > self.options.max_output_buffer {
+                tracing::warn!(
+                    peer = %t.peername().map(|p| p.to_string()).unwrap_or_default(),
+                    "kv client output buffer over its limit: closed"
+                );
+                t.abort();
+                return;
+            }
+        }
+        if self.closing && self.slots.is_empty() {
+            t.close();
+        }
+    }
+}
+
+/// Whether this shard runs commands at once: no transaction holds it and
+/// nothing waits.
+fn shard_free() -> bool {
+    SHARD.with(|s| {
+        let s = s.borrow();
+        !s.locked && s.waiting.is_empty()
+    })
+}
+
+/// Puts the pieces of an all-shard command together.
+fn combine(spec: &Spec, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_deref().unwrap_or(&[])).collect();
+    let mut out = Vec::new();
+    match spec.name {
+        "dbsize" => {
+            let n: u64 = parts.iter().flat_map(|p| read_u64s(p)).sum();
+            reply::int(&mut out, n as i64);
+        }
+        "flushdb" | "flushall" => reply::ok(&mut out),
+        "keys" | "scan" => {
+            let keys: Vec<&[u8]> = parts.iter().flat_map(|p| read_keys(p)).collect();
+            if spec.name == "scan" {
+                reply::array(&mut out, 2);
+                reply::bulk(&mut out, b"0");
+            }
+            reply::array(&mut out, keys.len());
+            for k in keys {
+                reply::bulk(&mut out, k);
+            }
+        }
+        "info" => {
+            let section = (a.len() > 1).then(|| String::from_utf8_lossy(a.get(1)).to_lowercase());
+            reply::bulk(&mut out, info(&parts, section.as_deref()).as_bytes());
+        }
+        _ => reply::error(&mut out, "ERR internal: unknown all-shard command"),
+    }
+    out
+}
+
+/// The text of INFO: server, clients, memory, stats and keyspace, with a
+/// line per shard where kv differs from Redis.
+fn info(parts: &[&[u8]], section: Option<&str>) -> String {
+    let per: Vec<Vec<u64>> = parts.iter().map(|p| read_u64s(p)).collect();
+    let sum = |i: usize| {
+        per.iter()
+            .map(|v| v.get(i).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let want = |s: &str| {
+        matches!(section, None | Some("all" | "everything" | "default")) || section == Some(s)
+    };
+    let mut text = String::new();
+    if want("server") {
+        text += &format!(
+            "# Server\r\nredis_version:7.2.0\r\nkv_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nshards:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            parts.len()
+        );
+    }
+    if want("clients") {
+        text += &format!("# Clients\r\nconnected_clients:{}\r\n\r\n", sum(5));
+    }
+    if want("memory") {
+        let rss = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |pages| pages * 4096);
+        text += &format!(
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nmaxmemory:0\r\n\r\n"
+        );
+    }
+    if want("stats") {
+        text += &format!(
+            "# Stats\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nkv_cross_shard_hops:{}\r\n",
+            sum(2),
+            sum(4),
+            sum(3)
+        );
+        for (k, v) in per.iter().enumerate() {
+            text += &format!(
+                "kv_shard{k}:keys={},commands={},hops={}\r\n",
+                v.first().unwrap_or(&0),
+                v.get(2).unwrap_or(&0),
+                v.get(3).unwrap_or(&0)
+            );
+        }
+        text += "\r\n";
+    }
+    if want("keyspace") {
+        text += "# Keyspace\r\n";
+        if sum(0) > 0 {
+            text += &format!("db0:keys={},expires={},avg_ttl=0\r\n", sum(0), sum(1));
+        }
+    }
+    text
+}
+
+impl Protocol for KvConn {
+    fn connection_made(&mut self, t: &mut Transport) {
+        super::ensure_sweep(t.get_loop());
+        SHARD.with(|s| s.borrow_mut().connections += 1);
+    }
+
+    fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
+        if self.closing {
+            return;
+        }
+        if self.inbuf.is_empty() {
+            let used = self.process(t, data);
+            self.inbuf.extend_from_slice(&data[used..]);
+        } else {
+            self.inbuf.extend_from_slice(data);
+            let buf = std::mem::take(&mut self.inbuf);
+            let used = self.process(t, &buf);
+            self.inbuf = buf;
+            self.inbuf.drain(..used);
+        }
+        if self.inbuf.len() > self.options.max_query_buffer {
+            tracing::warn!("kv client query buffer over its limit: closed");
+            self.inbuf = Vec::new();
+            self.ready(|out| reply::error(out, "ERR Protocol error: query buffer limit exceeded"));
+            self.closing = true;
+        }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > 64 << 10 {
+            self.inbuf = Vec::new();
+        }
+        self.flush(t);
+    }
+
+    fn eof_received(&mut self, _t: &mut Transport) -> bool {
+        // Answer what was asked before the EOF, then close.
+        self.closing = true;
+        !self.slots.is_empty()
+    }
+
+    fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
+        SHARD.with(|s| s.borrow_mut().connections -= 1);
+    }
+
+    fn pause_writing(&mut self, t: &mut Transport) {
+        // A client that pipelines without reading: stop reading its
+        // requests until it reads our replies (the echo app's pattern).
+        t.pause_reading();
+    }
+
+    fn resume_writing(&mut self, t: &mut Transport) {
+        t.resume_reading();
+    }
+}

@@ -1,0 +1,383 @@
+//! One shard's part of the keyspace: values, expiry (lazy on access plus an
+//! active sweep), and the lock a multi-shard transaction holds.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
+
+/// The hasher of every map here (and of key routing): fast, deterministic.
+pub type Fx = BuildHasherDefault<FxHasher>;
+
+/// A sorted set: scores by member, and members ordered by (score, member).
+#[derive(Debug, Clone, Default)]
+pub struct ZSet {
+    pub scores: HashMap<Vec<u8>, f64, Fx>,
+    pub order: BTreeSet<(Score, Vec<u8>)>,
+}
+
+/// An `f64` with a total order (scores are never NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score(pub f64);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl ZSet {
+    /// Sets `member`'s score; returns whether it is new.
+    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        match self.scores.insert(member.to_vec(), score) {
+            Some(old) => {
+                self.order.remove(&(Score(old), member.to_vec()));
+                self.order.insert((Score(score), member.to_vec()));
+                false
+            }
+            None => {
+                self.order.insert((Score(score), member.to_vec()));
+                true
+            }
+        }
+    }
+
+    /// Removes `member`; returns whether it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => {
+                self.order.remove(&(Score(score), member.to_vec()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+}
+
+/// A value of any type.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(Vec<u8>),
+    List(VecDeque<Vec<u8>>),
+    Hash(HashMap<Vec<u8>, Vec<u8>, Fx>),
+    Set(HashSet<Vec<u8>, Fx>),
+    ZSet(ZSet),
+}
+
+impl Value {
+    /// The name `TYPE` answers.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// An aggregate with no element left is deleted, as in Redis.
+    pub fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(l) => l.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+        }
+    }
+}
+
+/// A value and when it expires (ms since the Unix epoch).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    pub expires_at: Option<u64>,
+}
+
+/// Milliseconds since the Unix epoch (what `EXPIREAT` speaks).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One shard's keys.
+#[derive(Debug, Default)]
+pub struct Db {
+    map: HashMap<Vec<u8>, Entry, Fx>,
+    /// Keys with an expiry, for the active sweep.
+    volatile: HashSet<Vec<u8>, Fx>,
+    /// Expired keys removed so far (`INFO stats`).
+    pub expired: u64,
+}
+
+impl Db {
+    /// The live entry of `key` (an expired one is removed first).
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        if self
+            .map
+            .get(key)
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            self.remove(key);
+            self.expired += 1;
+            return None;
+        }
+        self.map.get_mut(key)
+    }
+
+    /// Whether `key` exists now.
+    pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Sets `key`, with its expiry.
+    pub fn set(&mut self, key: &[u8], value: Value, expires_at: Option<u64>) {
+        if expires_at.is_some() {
+            self.volatile.insert(key.to_vec());
+        } else if !self.volatile.is_empty() {
+            self.volatile.remove(key);
+        }
+        match self.map.get_mut(key) {
+            Some(e) => {
+                e.value = value;
+                e.expires_at = expires_at;
+            }
+            None => {
+                self.map.insert(key.to_vec(), Entry { value, expires_at });
+            }
+        }
+    }
+
+    /// Sets the expiry of an existing key.
+    pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<u64>) {
+        if let Some(e) = self.map.get_mut(key) {
+            e.expires_at = expires_at;
+            if expires_at.is_some() {
+                self.volatile.insert(key.to_vec());
+            } else {
+                self.volatile.remove(key);
+            }
+        }
+    }
+
+    /// Removes `key`; returns its entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        if e.expires_at.is_some() {
+            self.volatile.remove(key);
+        }
+        Some(e)
+    }
+
+    /// Deletes an aggregate left empty by a command.
+    pub fn drop_if_empty(&mut self, key: &[u8]) {
+        if self
+            .map
+            .get(key)
+            .is_some_and(|e| e.value.is_empty_aggregate())
+        {
+            self.remove(key);
+        }
+    }
+
+    /// Number of keys (expired ones not yet swept included, as Redis).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the shard holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with an expiry.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// Every live key.
+    pub fn keys(&self, now: u64) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
+        self.map
+            .iter()
+            .filter(move |(_, e)| e.expires_at.is_none_or(|t| t > now))
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.volatile.clear();
+    }
+
+    /// The active expiry sweep: looks at up to `budget` keys with an expiry
+    /// and removes the expired ones. Returns how many it removed.
+    pub fn sweep(&mut self, now: u64, budget: usize) -> usize {
+        let due: Vec<Vec<u8>> = self
+            .volatile
+            .iter()
+            .take(budget)
+            .filter(|k| {
+                self.map
+                    .get(k.as_slice())
+                    .is_none_or(|e| e.expires_at.is_some_and(|t| t <= now))
+            })
+            .cloned()
+            .collect();
+        for k in &due {
+            self.remove(k);
+            self.volatile.remove(k);
+        }
+        self.expired += due.len() as u64;
+        due.len()
+    }
+
+    /// A copy of `key`'s live entry (for a multi-shard transaction).
+    pub fn snapshot(&mut self, key: &[u8], now: u64) -> Option<Entry> {
+        self.get(key, now).cloned()
+    }
+
+    /// Puts back what a multi-shard transaction left for `key`.
+    pub fn restore(&mut self, key: &[u8], entry: Option<Entry>) {
+        match entry {
+            Some(e) => self.set(key, e.value, e.expires_at),
+            None => {
+                self.remove(key);
+            }
+        }
+    }
+}
+
+/// Whether `s` matches the glob `pattern` (Redis's `KEYS` syntax: `*`, `?`,
+/// `[abc]`, `[^a]`, `[a-z]`, `\x`).
+pub fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
+    let (mut p, mut i) = (0, 0);
+    let (mut star_p, mut star_i) = (usize::MAX, 0);
+    while i < s.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    star_p = p;
+                    star_i = i;
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    i += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class(pattern, p, s[i]) {
+                        if matched {
+                            p = next;
+                            i += 1;
+                            continue;
+                        }
+                    }
+                }
+                b'\\' if p + 1 < pattern.len() => {
+                    if pattern[p + 1] == s[i] {
+                        p += 2;
+                        i += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if c == s[i] {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        if star_p != usize::MAX {
+            p = star_p + 1;
+            star_i += 1;
+            i = star_i;
+            continue;
+        }
+        return false;
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// A `[...]` class at `p`: whether `c` is in it, and where it ends.
+fn class(pattern: &[u8], p: usize, c: u8) -> Option<(bool, usize)> {
+    let mut j = p + 1;
+    let negate = pattern.get(j) == Some(&b'^');
+    if negate {
+        j += 1;
+    }
+    let mut matched = false;
+    while j < pattern.len() && pattern[j] != b']' {
+        if pattern[j] == b'\\' && j + 1 < pattern.len() {
+            matched |= pattern[j + 1] == c;
+            j += 2;
+        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' && pattern[j + 2] != b']' {
+            let (lo, hi) = (
+                pattern[j].min(pattern[j + 2]),
+                pattern[j].max(pattern[j + 2]),
+            );
+            matched |= (lo..=hi).contains(&c);
+            j += 3;
+        } else {
+            matched |= pattern[j] == c;
+            j += 1;
+        }
+    }
+    if j >= pattern.len() {
+        return None;
+    }
+    Some((matched != negate, j + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_patterns_match_as_redis_keys_does() {
+        assert!(glob_match(b"*", b"anything"));
+        assert!(glob_match(b"h?llo", b"hello"));
+        assert!(glob_match(b"h*llo", b"heeeello"));
+        assert!(glob_match(b"h[ae]llo", b"hallo"));
+        assert!(!glob_match(b"h[ae]llo", b"hillo"));
+        assert!(glob_match(b"h[^e]llo", b"hallo"));
+        assert!(!glob_match(b"h[^e]llo", b"hello"));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo"));
+        assert!(glob_match(b"key:*:x", b"key:12:x"));
+        assert!(!glob_match(b"key:*:x", b"key:12:y"));
+        assert!(glob_match(b"a\\*b", b"a*b"));
+    }
+
+    #[test]
+    fn expired_keys_vanish_on_access_and_in_the_sweep() {
+        let mut db = Db::default();
+        db.set(b"a", Value::Str(b"1".to_vec()), Some(100));
+        db.set(b"b", Value::Str(b"2".to_vec()), Some(100));
+        db.set(b"c", Value::Str(b"3".to_vec()), None);
+        assert!(db.contains(b"a", 99));
+        assert!(!db.contains(b"a", 100), "lazy");
+        assert_eq!(db.sweep(200, 10), 1, "active: b");
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.expired, 2);
+    }
+}

@@ -1,0 +1,422 @@
+//! `kv`: an in-memory key-value server speaking the Redis protocol (RESP2),
+//! its keyspace sharded over the shards.
+//!
+//! # Design
+//!
+//! * **Each shard owns the keys that hash to it** (`fxhash(key) % shards`);
+//!   its part of the keyspace ([`db::Db`]) lives in a thread-local of the
+//!   shard's thread and is touched by that thread only: no lock, no atomic.
+//! * **A connection lives on one shard** and sends each command to the
+//!   shard that owns its key: run at once when that is its own shard, else
+//!   posted there with [`LoopHandle::post`](shardloop::LoopHandle::post)
+//!   (batched per destination per loop iteration: one message, one wake-up)
+//!   and answered the same way. Replies leave in request order — each
+//!   request has a slot in the connection's reply queue, filled when its
+//!   answer arrives — and every ready reply of a read leaves in one write.
+//! * **Multi-shard commands are transactions** (MSET, MGET, DEL/EXISTS of
+//!   several keys, RENAME, SINTER/SUNION/SDIFF, MSETNX, MULTI/EXEC): the
+//!   connection's shard locks every shard the keys live on, *one at a time
+//!   in ascending shard order* (so two transactions can never wait on each
+//!   other: no deadlock), fetching copies of the keys as it goes; runs the
+//!   commands on those copies; writes the results back and unlocks. A
+//!   locked shard queues whatever else arrives for it until the unlock, so
+//!   no client ever observes half a transaction. The common path — a
+//!   command whose key lives on one shard that no transaction holds — takes
+//!   no lock at all: the lock is a flag on the shard, checked once.
+//! * **Per-connection order**: once a connection has a reply outstanding,
+//!   its later commands for its own shard also go through the shard's queue
+//!   (posted to itself), so it always reads its own writes.
+//! * **Expiry** is lazy on access plus an active sweep per shard (every
+//!   100 ms, a bounded sample of the keys with an expiry, as Redis).
+//! * **Limits as Redis**: bulk strings ≤ 512 MiB and multibulk ≤ 1,048,576
+//!   (rejected before allocating, with Redis's error text, then the
+//!   connection closes); a bounded query buffer; a client that pipelines
+//!   without reading is paused through flow control (the echo app's
+//!   pattern) and one whose output queue passes `max_output_buffer` is
+//!   closed. Protocol garbage gets `-ERR Protocol error…` and a close.
+//! * **In memory only**, like `redis-server --save ''`: nothing is written
+//!   to disk.
+
+pub mod cmd;
+mod conn;
+pub mod db;
+pub mod resp;
+
+pub use conn::KvConn;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shardloop::app::AppOptions;
+use shardloop::{ConnectionHandle, EventLoop, LoopHandle};
+
+use cmd::{Args, OwnedArgs, Spec};
+use db::{now_ms, Db, Entry};
+use resp::reply;
+
+/// `[listener.kv]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvOptions {
+    /// Most bytes of unparsed requests held per connection (Redis's
+    /// `client-query-buffer-limit`, 1 GiB).
+    #[serde(with = "shardloop::config::size")]
+    pub max_query_buffer: usize,
+    /// A connection whose unsent replies pass this many bytes is closed
+    /// (Redis's `client-output-buffer-limit` for normal clients is off; a
+    /// server must bound it anyway). Default 256 MiB.
+    #[serde(with = "shardloop::config::size")]
+    pub max_output_buffer: usize,
+}
+
+impl Default for KvOptions {
+    fn default() -> Self {
+        Self {
+            max_query_buffer: 1 << 30,
+            max_output_buffer: 256 << 20,
+        }
+    }
+}
+
+impl AppOptions for KvOptions {
+    fn validate(&self) -> Result<(), (String, String)> {
+        if !(1 << 20..=4 << 30).contains(&self.max_query_buffer) {
+            return Err((
+                "max_query_buffer".into(),
+                format!("{} is not allowed: 1 MiB to 4 GiB", self.max_query_buffer),
+            ));
+        }
+        if !(64 << 10..=4 << 30).contains(&self.max_output_buffer) {
+            return Err((
+                "max_output_buffer".into(),
+                format!("{} is not allowed: 64 KiB to 4 GiB", self.max_output_buffer),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A closure waiting for a shard's transaction lock to go.
+type Waiter = Box<dyn FnOnce(&mut EventLoop)>;
+
+/// One shard's part of kv.
+#[derive(Default)]
+struct Shard {
+    db: Db,
+    /// A multi-shard transaction holds this shard.
+    locked: bool,
+    /// What arrived while locked, in order.
+    waiting: VecDeque<Waiter>,
+    /// The expiry sweep is armed.
+    sweeping: bool,
+    commands: u64,
+    hops: u64,
+    connections: u64,
+}
+
+thread_local! {
+    static SHARD: RefCell<Shard> = RefCell::new(Shard::default());
+}
+
+/// The shard that owns `key`.
+pub fn owner(key: &[u8], shards: usize) -> usize {
+    (db::Fx::default().hash_one(key) % shards as u64) as usize
+}
+
+/// Runs `f` now if this shard is free, else when its transaction ends.
+fn when_free(lp: &mut EventLoop, f: impl FnOnce(&mut EventLoop) + 'static) {
+    let busy = SHARD.with(|s| {
+        let s = s.borrow();
+        s.locked || !s.waiting.is_empty()
+    });
+    if busy {
+        SHARD.with(|s| s.borrow_mut().waiting.push_back(Box::new(f)));
+    } else {
+        f(lp);
+    }
+}
+
+/// Releases this shard's lock and runs what waited, until one of them
+/// locks it again.
+fn unlock(lp: &mut EventLoop) {
+    SHARD.with(|s| s.borrow_mut().locked = false);
+    loop {
+        let next = SHARD.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.locked {
+                None
+            } else {
+                s.waiting.pop_front()
+            }
+        });
+        match next {
+            Some(f) => f(lp),
+            None => break,
+        }
+    }
+}
+
+/// Starts this shard's active expiry sweep, once.
+fn ensure_sweep(lp: &LoopHandle) {
+    let start = SHARD.with(|s| !std::mem::replace(&mut s.borrow_mut().sweeping, true));
+    if start {
+        lp.call_later(Duration::from_millis(100), sweep);
+    }
+}
+
+fn sweep(lp: &mut EventLoop) {
+    let now = now_ms();
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        if !s.locked {
+            // Redis's cycle: sample, and go again while a quarter expired.
+            for _ in 0..16 {
+                if s.db.sweep(now, 20) < 5 {
+                    break;
+                }
+            }
+        }
+    });
+    lp.call_later(Duration::from_millis(100), sweep);
+}
+
+/// Runs one keyed command on this shard's own keys.
+fn exec_here(spec: &Spec, a: &Args<'_>, out: &mut Vec<u8>) {
+    let now = now_ms();
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        s.commands += 1;
+        cmd::exec(&mut s.db, spec, a, now, out);
+    });
+}
+
+/// Where a reply goes: a connection on a shard, and its slot.
+#[derive(Debug, Clone, Copy)]
+struct ReplyTo {
+    shard: usize,
+    conn: ConnectionHandle,
+    seq: u64,
+}
+
+impl ReplyTo {
+    /// Sends `bytes` to the slot, from whatever shard this runs on.
+    fn send(self, lp: &mut EventLoop, bytes: Vec<u8>) {
+        lp.post(self.shard, move |lp| deliver(lp, self, bytes));
+    }
+}
+
+/// A reply arrived on the connection's shard: fill its slot.
+fn deliver(lp: &mut EventLoop, to: ReplyTo, bytes: Vec<u8>) {
+    lp.with_connection(to.conn, |p: &mut KvConn, t| p.fill(t, to.seq, bytes));
+}
+
+/// A single-shard keyed command, run on the shard that owns its keys.
+fn remote_exec(lp: &mut EventLoop, spec: &'static Spec, args: OwnedArgs, to: ReplyTo) {
+    when_free(lp, move |lp| {
+        let mut out = Vec::new();
+        SHARD.with(|s| s.borrow_mut().hops += 1);
+        exec_here(spec, &args.args(), &mut out);
+        to.send(lp, out);
+    });
+}
+
+/// A transaction over several shards (see the module docs): lock and fetch
+/// each shard in ascending order, then run `cmds` on the copies, then write
+/// back and unlock.
+struct Txn {
+    cmds: Vec<(&'static Spec, OwnedArgs)>,
+    /// EXEC (an array of replies) rather than one command.
+    exec: bool,
+    /// Keys by shard, shards ascending.
+    keys: Vec<(usize, Vec<Vec<u8>>)>,
+    /// Copies fetched so far.
+    fetched: Vec<(Vec<u8>, Option<Entry>)>,
+    to: ReplyTo,
+}
+
+fn txn_start(lp: &mut EventLoop, cmds: Vec<(&'static Spec, OwnedArgs)>, exec: bool, to: ReplyTo) {
+    let shards = lp.shard_count();
+    let mut keys: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    for (spec, args) in &cmds {
+        let a = args.args();
+        for i in cmd::key_positions(spec, a.len()) {
+            let k = a.get(i);
+            let s = owner(k, shards);
+            match keys.iter_mut().find(|(sh, _)| *sh == s) {
+                Some((_, ks)) => {
+                    if !ks.iter().any(|x| x == k) {
+                        ks.push(k.to_vec());
+                    }
+                }
+                None => keys.push((s, vec![k.to_vec()])),
+            }
+        }
+    }
+    keys.sort_by_key(|(s, _)| *s);
+    let txn = Txn {
+        cmds,
+        exec,
+        keys,
+        fetched: Vec::new(),
+        to,
+    };
+    txn_lock_next(lp, txn, 0);
+}
+
+/// Locks shard number `i` of the transaction (or runs it when all are).
+fn txn_lock_next(lp: &mut EventLoop, txn: Txn, i: usize) {
+    let Some((shard, keys)) = txn.keys.get(i).cloned() else {
+        return txn_run(lp, txn);
+    };
+    let home = txn.to.shard;
+    lp.post(shard, move |lp| {
+        when_free(lp, move |lp| {
+            let now = now_ms();
+            let copies: Vec<(Vec<u8>, Option<Entry>)> = SHARD.with(|s| {
+                let mut s = s.borrow_mut();
+                s.locked = true;
+                keys.iter()
+                    .map(|k| (k.clone(), s.db.snapshot(k, now)))
+                    .collect()
+            });
+            lp.post(home, move |lp| {
+                let mut txn = txn;
+                txn.fetched.extend(copies);
+                txn_lock_next(lp, txn, i + 1);
+            });
+        });
+    });
+}
+
+/// Every shard is locked and its copies are here: run, write back, unlock.
+fn txn_run(lp: &mut EventLoop, txn: Txn) {
+    let now = now_ms();
+    let mut scratch = Db::default();
+    for (k, e) in &txn.fetched {
+        if let Some(e) = e {
+            scratch.set(k, e.value.clone(), e.expires_at);
+        }
+    }
+    let mut out = Vec::new();
+    if txn.exec {
+        reply::array(&mut out, txn.cmds.len());
+    }
+    for (spec, args) in &txn.cmds {
+        cmd::exec(&mut scratch, spec, &args.args(), now, &mut out);
+    }
+    SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
+    for (shard, keys) in txn.keys {
+        let results: Vec<(Vec<u8>, Option<Entry>)> = keys
+            .into_iter()
+            .map(|k| {
+                let e = scratch.get(&k, now).cloned();
+                (k, e)
+            })
+            .collect();
+        lp.post(shard, move |lp| {
+            SHARD.with(|s| {
+                let mut s = s.borrow_mut();
+                for (k, e) in results {
+                    s.db.restore(&k, e);
+                }
+            });
+            unlock(lp);
+        });
+    }
+    txn.to.send(lp, out);
+}
+
+/// A command that visits every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
+/// INFO): each shard's piece comes back to the connection, which puts them
+/// together once all are in.
+fn all_shards(lp: &LoopHandle, spec: &'static Spec, args: OwnedArgs, to: ReplyTo) {
+    for shard in 0..lp.shard_count() {
+        let args = args.clone();
+        lp.post(shard, move |lp| {
+            when_free(lp, move |lp| {
+                let part = shard_part(spec.name, &args.args());
+                lp.post(to.shard, move |lp| {
+                    lp.with_connection(to.conn, |p: &mut KvConn, t| {
+                        p.gathered(t, to.seq, shard, part)
+                    });
+                });
+            });
+        });
+    }
+}
+
+/// One shard's piece of an all-shard command, serialised as raw values:
+/// counts as 8-byte little-endian integers, key lists as length-prefixed
+/// bytes.
+fn shard_part(name: &str, a: &Args<'_>) -> Vec<u8> {
+    let now = now_ms();
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        s.commands += 1;
+        let mut out = Vec::new();
+        match name {
+            "dbsize" => out.extend_from_slice(&(s.db.len() as u64).to_le_bytes()),
+            "flushdb" | "flushall" => s.db.clear(),
+            "keys" => push_keys(&mut out, cmd::keys(&s.db, a.get(1), now)),
+            "scan" => {
+                let (pattern, type_name) = scan_filters(a);
+                push_keys(&mut out, cmd::scan(&s.db, pattern, type_name, now));
+            }
+            "info" => {
+                for n in [
+                    s.db.len() as u64,
+                    s.db.volatile_len() as u64,
+                    s.commands,
+                    s.hops,
+                    s.db.expired,
+                    s.connections,
+                ] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
+            _ => {}
+        }
+        out
+    })
+}
+
+fn push_keys(out: &mut Vec<u8>, keys: Vec<Vec<u8>>) {
+    for k in keys {
+        out.extend_from_slice(&(k.len() as u64).to_le_bytes());
+        out.extend_from_slice(&k);
+    }
+}
+
+fn read_keys(mut part: &[u8]) -> Vec<&[u8]> {
+    let mut keys = Vec::new();
+    while part.len() >= 8 {
+        let n = u64::from_le_bytes(part[..8].try_into().expect("8 bytes")) as usize;
+        keys.push(&part[8..8 + n]);
+        part = &part[8 + n..];
+    }
+    keys
+}
+
+fn read_u64s(part: &[u8]) -> Vec<u64> {
+    part.chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
+}
+
+/// SCAN's MATCH and TYPE.
+fn scan_filters<'a>(a: &Args<'a>) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+    let (mut pattern, mut type_name) = (None, None);
+    let mut i = 2;
+    while i + 1 < a.len() {
+        match a.get(i).to_ascii_lowercase().as_slice() {
+            b"match" => pattern = Some(a.get(i + 1)),
+            b"type" => type_name = Some(a.get(i + 1)),
+            _ => {}
+        }
+        i += 2;
+    }
+    (pattern, type_name)
+}
