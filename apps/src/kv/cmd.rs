@@ -114,6 +114,7 @@ use Kind::{AllShards, Connection, Keyed, Transaction};
 /// Every command kv knows, as Redis 7 declares it.
 pub const COMMANDS: &[Spec] = &[
     spec("ping", -1, Connection, 0, 0, 0),
+    spec("hello", -1, Connection, 0, 0, 0),
     spec("echo", 2, Connection, 0, 0, 0),
     spec("select", 2, Connection, 0, 0, 0),
     spec("quit", -1, Connection, 0, 0, 0),
@@ -374,6 +375,10 @@ fn norm_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
 fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = if a.len() > 1 { a.get(1) } else { b"" };
     match name {
+        // Stateless commands a transaction may hold.
+        "ping" if a.len() == 1 => reply::simple(out, "PONG"),
+        "ping" => reply::bulk(out, a.get(1)),
+        "echo" => reply::bulk(out, a.get(1)),
         "type" => {
             let t = db.get(key, now).map_or("none", |e| e.value.type_name());
             reply::simple(out, t);
@@ -397,7 +402,7 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             let Some(e) = db.get(key, now).cloned() else {
                 return err("ERR no such key");
             };
-            if name == "renamenx" && key != to && db.contains(to, now) {
+            if name == "renamenx" && db.contains(to, now) {
                 reply::int(out, 0);
                 return Ok(());
             }
@@ -505,11 +510,12 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             reply::int(out, new);
         }
         "incrbyfloat" => {
-            let by = parse_f64(a.get(2)).ok_or_else(|| NOT_FLOAT.to_string())?;
+            // Redis's order: the type, the current value, the increment.
             let cur = match get_str(db, key, now)? {
                 None => 0.0,
                 Some(v) => parse_f64(v).ok_or_else(|| NOT_FLOAT.to_string())?,
             };
+            let by = parse_f64(a.get(2)).ok_or_else(|| NOT_FLOAT.to_string())?;
             let new = cur + by;
             if !new.is_finite() {
                 return err("ERR increment would produce NaN or Infinity");
@@ -700,8 +706,14 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             }
         }
         "lindex" => {
+            // Redis looks the key up (nil when absent) and checks its type
+            // before it reads the index.
+            let Some(l) = get_list(db, key, now, false)? else {
+                reply::nil(out);
+                return Ok(());
+            };
+            let l = Some(l);
             let i = int_arg(a, 2)?;
-            let l = get_list(db, key, now, false)?;
             let v = l.and_then(|l| {
                 let i = if i < 0 { l.len() as i64 + i } else { i };
                 (i >= 0).then(|| l.get(i as usize)).flatten()
@@ -709,10 +721,10 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             reply::opt_bulk(out, v.map(|v| v.as_slice()));
         }
         "lset" => {
-            let i = int_arg(a, 2)?;
             let Some(l) = get_list(db, key, now, false)? else {
                 return err("ERR no such key");
             };
+            let i = int_arg(a, 2)?;
             let i = if i < 0 { l.len() as i64 + i } else { i };
             match (i >= 0).then(|| l.get_mut(i as usize)).flatten() {
                 Some(slot) => *slot = a.get(3).to_vec(),

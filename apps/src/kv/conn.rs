@@ -47,6 +47,13 @@ pub struct KvConn {
     name: Option<Vec<u8>>,
     /// QUIT or a protocol error: close once the replies are out.
     closing: bool,
+    /// The slot of a multi-shard transaction in flight: later commands
+    /// wait in `held` until its reply is in, so this connection's commands
+    /// keep their order on every shard.
+    barrier: Option<u64>,
+    /// Commands received while a transaction is in flight (or waiting for
+    /// this connection's earlier commands to finish), in order.
+    held: VecDeque<OwnedArgs>,
 }
 
 impl KvConn {
@@ -63,6 +70,8 @@ impl KvConn {
             multi_failed: false,
             name: None,
             closing: false,
+            barrier: None,
+            held: VecDeque::new(),
         }
     }
 
@@ -78,7 +87,11 @@ impl KvConn {
                         buf: &buf[at..],
                         ranges: &ranges,
                     };
-                    self.handle(t, &a);
+                    if self.barrier.is_some() || !self.held.is_empty() {
+                        self.held.push_back(OwnedArgs::from_args(&a));
+                    } else {
+                        self.handle(t, &a);
+                    }
                     at += consumed;
                 }
                 Parse::Empty { consumed } => at += consumed,
@@ -133,7 +146,7 @@ impl KvConn {
         if let Some(queue) = &mut self.multi {
             match (spec.kind, spec.name) {
                 (Kind::Transaction, _) | (_, "quit") => {}
-                (Kind::Keyed, _) => {
+                (Kind::Keyed, _) | (_, "ping" | "echo") => {
                     queue.push((spec, OwnedArgs::from_args(a)));
                     return self.ready(|out| reply::simple(out, "QUEUED"));
                 }
@@ -175,12 +188,49 @@ impl KvConn {
             return exec_here(spec, a, &mut self.out);
         }
         let args = OwnedArgs::from_args(a);
-        let to = self.slot(t, Slot::Waiting);
-        let lp = t.get_loop();
         if single {
-            lp.post(first, move |lp| remote_exec(lp, spec, args, to));
+            let to = self.slot(t, Slot::Waiting);
+            t.get_loop()
+                .post(first, move |lp| remote_exec(lp, spec, args, to));
         } else {
-            lp.call_soon(move |lp| txn_start(lp, vec![(spec, args)], false, to));
+            self.transaction(t, vec![(spec, args)], false, a);
+        }
+    }
+
+    /// Starts a multi-shard transaction once this connection's earlier
+    /// commands are done; later ones wait until it is (see `barrier`).
+    fn transaction(
+        &mut self,
+        t: &mut Transport,
+        cmds: Vec<(&'static Spec, OwnedArgs)>,
+        exec: bool,
+        a: &Args<'_>,
+    ) {
+        if !self.slots.is_empty() {
+            // Not yet: handled again when the replies before it are in.
+            if exec {
+                self.multi = Some(cmds);
+            }
+            self.held.push_front(OwnedArgs::from_args(a));
+            return;
+        }
+        let to = self.slot(t, Slot::Waiting);
+        self.barrier = Some(to.seq);
+        txn_start(t.get_loop(), cmds, exec, to);
+    }
+
+    /// Handles held commands in order until one sets a barrier (or must
+    /// wait again).
+    fn drain_held(&mut self, t: &mut Transport) {
+        while self.barrier.is_none() && !self.closing {
+            let Some(cmd) = self.held.pop_front() else {
+                break;
+            };
+            let before = self.held.len();
+            self.handle(t, &cmd.args());
+            if self.held.len() > before {
+                break;
+            }
         }
     }
 
@@ -203,8 +253,12 @@ impl KvConn {
             }
             ("exec", Some(q)) if q.is_empty() => self.ready(|out| reply::array(out, 0)),
             ("exec", Some(q)) => {
-                let to = self.slot(t, Slot::Waiting);
-                t.get_loop().call_soon(move |lp| txn_start(lp, q, true, to));
+                let exec = std::iter::once(0..4).collect::<Vec<_>>();
+                let a = Args {
+                    buf: b"EXEC",
+                    ranges: &exec,
+                };
+                self.transaction(t, q, true, &a);
             }
             _ => {}
         }
@@ -218,6 +272,32 @@ impl KvConn {
                 _ => self.error(&cmd::arity_error(spec)),
             },
             "echo" => self.ready(|out| reply::bulk(out, a.get(1))),
+            "hello" => {
+                let proto = (a.len() > 1).then(|| a.get(1));
+                if proto.is_some_and(|p| p != b"2") {
+                    return self.error("NOPROTO unsupported protocol version");
+                }
+                if a.len() > 2 {
+                    return self.error("ERR kv supports HELLO [2] without AUTH or SETNAME");
+                }
+                self.ready(|out| {
+                    reply::array(out, 14);
+                    for (k, v) in [("server", "redis"), ("version", "7.2.0")] {
+                        reply::bulk(out, k.as_bytes());
+                        reply::bulk(out, v.as_bytes());
+                    }
+                    reply::bulk(out, b"proto");
+                    reply::int(out, 2);
+                    reply::bulk(out, b"id");
+                    reply::int(out, 1);
+                    for (k, v) in [("mode", "standalone"), ("role", "master")] {
+                        reply::bulk(out, k.as_bytes());
+                        reply::bulk(out, v.as_bytes());
+                    }
+                    reply::bulk(out, b"modules");
+                    reply::array(out, 0);
+                });
+            }
             "select" => match std::str::from_utf8(a.get(1))
                 .ok()
                 .and_then(|s| s.parse::<i64>().ok())
@@ -335,14 +415,26 @@ impl KvConn {
         self.flush(t);
     }
 
-    /// Moves the ready prefix of the queue out, and writes everything ready
-    /// in one call.
-    fn flush(&mut self, t: &mut Transport) {
+    /// Moves the ready prefix of the reply queue to `out`.
+    fn take_ready(&mut self) {
         while matches!(self.slots.front(), Some(Slot::Ready(_))) {
             if let Some(Slot::Ready(r)) = self.slots.pop_front() {
                 self.out.extend_from_slice(&r);
             }
             self.first_seq += 1;
+        }
+    }
+
+    /// Moves the ready prefix of the queue out, lifts a finished barrier and
+    /// handles what it held, and writes everything ready in one call.
+    fn flush(&mut self, t: &mut Transport) {
+        self.take_ready();
+        if self.barrier.is_some_and(|seq| seq < self.first_seq) {
+            self.barrier = None;
+        }
+        if self.barrier.is_none() && !self.held.is_empty() {
+            self.drain_held(t);
+            self.take_ready();
         }
         if !self.out.is_empty() {
             let _ = t.write(&self.out);
@@ -356,7 +448,7 @@ impl KvConn {
                 return;
             }
         }
-        if self.closing && self.slots.is_empty() {
+        if self.closing && self.slots.is_empty() && self.held.is_empty() {
             t.close();
         }
     }

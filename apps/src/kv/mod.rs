@@ -237,7 +237,7 @@ struct Txn {
     to: ReplyTo,
 }
 
-fn txn_start(lp: &mut EventLoop, cmds: Vec<(&'static Spec, OwnedArgs)>, exec: bool, to: ReplyTo) {
+fn txn_start(lp: &LoopHandle, cmds: Vec<(&'static Spec, OwnedArgs)>, exec: bool, to: ReplyTo) {
     let shards = lp.shard_count();
     let mut keys: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
     for (spec, args) in &cmds {
@@ -267,9 +267,10 @@ fn txn_start(lp: &mut EventLoop, cmds: Vec<(&'static Spec, OwnedArgs)>, exec: bo
 }
 
 /// Locks shard number `i` of the transaction (or runs it when all are).
-fn txn_lock_next(lp: &mut EventLoop, txn: Txn, i: usize) {
+fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
     let Some((shard, keys)) = txn.keys.get(i).cloned() else {
-        return txn_run(lp, txn);
+        lp.call_soon(move |lp| txn_run(lp, txn));
+        return;
     };
     let home = txn.to.shard;
     lp.post(shard, move |lp| {
@@ -285,7 +286,8 @@ fn txn_lock_next(lp: &mut EventLoop, txn: Txn, i: usize) {
             lp.post(home, move |lp| {
                 let mut txn = txn;
                 txn.fetched.extend(copies);
-                txn_lock_next(lp, txn, i + 1);
+                let handle = lp.handle().clone();
+                txn_lock_next(&handle, txn, i + 1);
             });
         });
     });

@@ -1,0 +1,644 @@
+//! The kv app against real Redis clients and against redis-server itself:
+//! redis-cli, redis-benchmark, redis-py, and a differential test that sends
+//! the same random pipelined command sequences to both servers and compares
+//! every reply.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn kv_config(shards: usize) -> String {
+    format!(
+        "[runtime]\nshards = {shards}\npin_cores = false\n[log]\nlevel = \"info\"\nformat = \"json\"\n\
+         [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n"
+    )
+}
+
+fn cli(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli (Debian package redis-tools) is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn stop(mut child: Child) {
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn redis_cli_session_against_kv_on_three_shards() {
+    let (child, addr, _log) = serve(&kv_config(3));
+    let cases: &[(&[&str], &str)] = &[
+        (&["PING"], "PONG\n"),
+        (&["SET", "greeting", "hello"], "OK\n"),
+        (&["GET", "greeting"], "hello\n"),
+        (&["MSET", "a", "1", "b", "2", "c", "3", "d", "4"], "OK\n"),
+        (&["MGET", "a", "b", "c", "d", "nope"], "1\n2\n3\n4\n\n"),
+        (&["INCRBY", "a", "41"], "42\n"),
+        (&["RENAME", "a", "answer"], "OK\n"),
+        (&["EXISTS", "a", "answer", "b"], "2\n"),
+        (&["DEL", "b", "c", "d"], "3\n"),
+        (&["RPUSH", "list", "x", "y", "z"], "3\n"),
+        (&["LRANGE", "list", "0", "-1"], "x\ny\nz\n"),
+        (&["HSET", "h", "field", "value"], "1\n"),
+        (&["HGET", "h", "field"], "value\n"),
+        (&["ZADD", "z", "1", "one", "2", "two"], "2\n"),
+        (
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            "one\n1\ntwo\n2\n",
+        ),
+        (&["TYPE", "list"], "list\n"),
+        (&["DBSIZE"], "5\n"),
+        (&["SET", "e", "v", "EX", "100"], "OK\n"),
+        (&["TTL", "e"], "100\n"),
+        // redis-cli prints an error reply followed by an empty line.
+        (
+            &["GET"],
+            "ERR wrong number of arguments for 'get' command\n\n",
+        ),
+        (
+            &["NOSUCH", "x"],
+            "ERR unknown command 'NOSUCH', with args beginning with: 'x' \n\n",
+        ),
+        (
+            &["LPUSH", "greeting", "x"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value\n\n",
+        ),
+        (&["FLUSHALL"], "OK\n"),
+        (&["DBSIZE"], "0\n"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(cli(addr, args), *want, "redis-cli {args:?}");
+    }
+    let info = cli(addr, &["INFO", "stats"]);
+    assert!(info.contains("kv_cross_shard_hops:"), "{info}");
+    stop(child);
+}
+
+#[test]
+fn redis_benchmark_default_set_pipelined_with_no_error() {
+    let (child, addr, _log) = serve(&kv_config(2));
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args([
+            "-q", "-P", "16", "-n", "5000", "-c", "10", "-r", "1000", "-e",
+        ])
+        .output()
+        .expect("redis-benchmark is installed");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for test in [
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "LPUSH",
+        "RPOP",
+        "SADD",
+        "HSET",
+        "SPOP",
+        "ZADD",
+        "ZPOPMIN",
+        "LRANGE_600 (first 600 elements)",
+        "MSET (10 keys)",
+    ] {
+        let done = text.split(['\r', '\n']).any(|l| {
+            l.trim_start().starts_with(&format!("{test}: ")) && l.contains("requests per second")
+        });
+        assert!(done, "{test} ran to the end: {text}");
+    }
+    assert!(
+        !text.contains("ERR") && !text.contains("WRONGTYPE"),
+        "no error reply: {text}"
+    );
+    stop(child);
+}
+
+/// A RESP client over any stream, for the differential test.
+struct Resp<S> {
+    r: BufReader<S>,
+}
+
+/// A reply, normalised for comparison.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+impl<S: Read + Write> Resp<S> {
+    fn send(&mut self, cmds: &[Vec<Vec<u8>>]) {
+        let mut buf = Vec::new();
+        for c in cmds {
+            buf.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+            for a in c {
+                buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                buf.extend_from_slice(a);
+                buf.extend_from_slice(b"\r\n");
+            }
+        }
+        self.r.get_mut().write_all(&buf).unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        assert!(l.ends_with("\r\n"), "truncated reply line {l:?}");
+        l.truncate(l.len() - 2);
+        l
+    }
+
+    fn read(&mut self) -> Reply {
+        let l = self.line();
+        let (kind, rest) = l.split_at(1);
+        match kind {
+            "+" => Reply::Simple(rest.into()),
+            "-" => Reply::Error(rest.into()),
+            ":" => Reply::Int(rest.parse().unwrap()),
+            "$" => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return Reply::Bulk(None);
+                }
+                let mut b = vec![0; n as usize + 2];
+                self.r.read_exact(&mut b).unwrap();
+                b.truncate(n as usize);
+                Reply::Bulk(Some(b))
+            }
+            "*" => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return Reply::Array(None);
+                }
+                Reply::Array(Some((0..n).map(|_| self.read()).collect()))
+            }
+            _ => panic!("bad reply line {l:?}"),
+        }
+    }
+}
+
+/// Replies whose order Redis does not define are sorted; HGETALL as pairs.
+fn normalise(cmd: &str, r: Reply) -> Reply {
+    match (cmd, r) {
+        (
+            "smembers" | "sinter" | "sunion" | "sdiff" | "hkeys" | "hvals" | "keys",
+            Reply::Array(Some(mut v)),
+        ) => {
+            v.sort();
+            Reply::Array(Some(v))
+        }
+        ("hgetall", Reply::Array(Some(v))) => {
+            let mut pairs: Vec<Vec<Reply>> = v.chunks(2).map(|c| c.to_vec()).collect();
+            pairs.sort();
+            Reply::Array(Some(pairs.concat()))
+        }
+        (_, r) => r,
+    }
+}
+
+/// xorshift: the same sequences on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len())]
+    }
+}
+
+/// One of a few keys, so commands collide on them (spread over the shards).
+fn key(rng: &mut Rng) -> String {
+    format!("k{}", rng.below(8))
+}
+
+/// A random command over a few colliding keys of every type.
+fn random_command(rng: &mut Rng) -> Vec<String> {
+    let vals = ["1", "2", "10", "-3", "abc", "1.5", "", "hello world"];
+    let idx = ["0", "1", "-1", "2", "-2", "5", "x"];
+    let c: Vec<String> = match rng.below(60) {
+        0 => vec!["SET".into(), key(rng), rng.pick(&vals).into()],
+        1 => vec![
+            "SET".into(),
+            key(rng),
+            rng.pick(&vals).into(),
+            rng.pick(&["NX", "XX", "GET", "KEEPTTL", "EX", "PX 100000", "NX GET"])
+                .into(),
+        ],
+        2 => vec!["GET".into(), key(rng)],
+        3 => vec!["GETSET".into(), key(rng), rng.pick(&vals).into()],
+        4 => vec!["GETDEL".into(), key(rng)],
+        5 => vec!["SETNX".into(), key(rng), rng.pick(&vals).into()],
+        6 => vec!["APPEND".into(), key(rng), rng.pick(&vals).into()],
+        7 => vec!["STRLEN".into(), key(rng)],
+        8 => vec![
+            "GETRANGE".into(),
+            key(rng),
+            rng.pick(&idx).into(),
+            rng.pick(&idx).into(),
+        ],
+        9 => vec![
+            "SETRANGE".into(),
+            key(rng),
+            rng.pick(&["0", "2", "-1"]).into(),
+            rng.pick(&vals).into(),
+        ],
+        10 => vec![rng.pick(&["INCR", "DECR"]).into(), key(rng)],
+        11 => vec![
+            rng.pick(&["INCRBY", "DECRBY"]).into(),
+            key(rng),
+            rng.pick(&vals).into(),
+        ],
+        12 => vec![
+            "MSET".into(),
+            key(rng),
+            rng.pick(&vals).into(),
+            key(rng),
+            rng.pick(&vals).into(),
+        ],
+        13 => vec![
+            "MSETNX".into(),
+            key(rng),
+            rng.pick(&vals).into(),
+            key(rng),
+            rng.pick(&vals).into(),
+        ],
+        14 => vec!["MGET".into(), key(rng), key(rng), key(rng)],
+        15 => vec!["DEL".into(), key(rng), key(rng)],
+        16 => vec!["EXISTS".into(), key(rng), key(rng), key(rng)],
+        17 => vec!["TYPE".into(), key(rng)],
+        18 => vec!["RENAME".into(), key(rng), key(rng)],
+        19 => vec!["RENAMENX".into(), key(rng), key(rng)],
+        20 => vec![
+            "EXPIRE".into(),
+            key(rng),
+            rng.pick(&["100", "0", "-1", "x"]).into(),
+        ],
+        21 => vec!["PERSIST".into(), key(rng)],
+        22 => vec![
+            rng.pick(&["LPUSH", "RPUSH"]).into(),
+            key(rng),
+            rng.pick(&vals).into(),
+            rng.pick(&vals).into(),
+        ],
+        23 => vec![rng.pick(&["LPOP", "RPOP"]).into(), key(rng)],
+        24 => vec![
+            rng.pick(&["LPOP", "RPOP"]).into(),
+            key(rng),
+            rng.pick(&["0", "2", "5"]).into(),
+        ],
+        25 => vec!["LLEN".into(), key(rng)],
+        26 => vec![
+            "LRANGE".into(),
+            key(rng),
+            rng.pick(&idx).into(),
+            rng.pick(&idx).into(),
+        ],
+        27 => vec!["LINDEX".into(), key(rng), rng.pick(&idx).into()],
+        28 => vec![
+            "LSET".into(),
+            key(rng),
+            rng.pick(&idx).into(),
+            rng.pick(&vals).into(),
+        ],
+        29 => vec![
+            "LREM".into(),
+            key(rng),
+            rng.pick(&["0", "1", "-1"]).into(),
+            rng.pick(&vals).into(),
+        ],
+        30 => vec![
+            "LTRIM".into(),
+            key(rng),
+            rng.pick(&idx).into(),
+            rng.pick(&idx).into(),
+        ],
+        31 => vec![
+            "HSET".into(),
+            key(rng),
+            rng.pick(&["f", "g"]).into(),
+            rng.pick(&vals).into(),
+        ],
+        32 => vec!["HGET".into(), key(rng), rng.pick(&["f", "g"]).into()],
+        33 => vec!["HMGET".into(), key(rng), "f".into(), "g".into()],
+        34 => vec!["HDEL".into(), key(rng), rng.pick(&["f", "g"]).into()],
+        35 => vec!["HLEN".into(), key(rng)],
+        36 => vec!["HGETALL".into(), key(rng)],
+        37 => vec!["HEXISTS".into(), key(rng), "f".into()],
+        38 => vec![
+            "HINCRBY".into(),
+            key(rng),
+            rng.pick(&["f", "g"]).into(),
+            rng.pick(&vals).into(),
+        ],
+        39 => vec![rng.pick(&["HKEYS", "HVALS"]).into(), key(rng)],
+        40 => vec![
+            "SADD".into(),
+            key(rng),
+            rng.pick(&vals).into(),
+            rng.pick(&vals).into(),
+        ],
+        41 => vec!["SREM".into(), key(rng), rng.pick(&vals).into()],
+        42 => vec!["SMEMBERS".into(), key(rng)],
+        43 => vec!["SISMEMBER".into(), key(rng), rng.pick(&vals).into()],
+        44 => vec!["SCARD".into(), key(rng)],
+        45 => vec![
+            rng.pick(&["SINTER", "SUNION", "SDIFF"]).into(),
+            key(rng),
+            key(rng),
+        ],
+        46 => vec![
+            "ZADD".into(),
+            key(rng),
+            rng.pick(&["1", "2.5", "-1", "x"]).into(),
+            rng.pick(&["a", "b", "c"]).into(),
+        ],
+        47 => vec!["ZSCORE".into(), key(rng), rng.pick(&["a", "b"]).into()],
+        48 => vec![
+            "ZINCRBY".into(),
+            key(rng),
+            rng.pick(&["1", "0.5"]).into(),
+            rng.pick(&["a", "b"]).into(),
+        ],
+        49 => vec!["ZCARD".into(), key(rng)],
+        50 => vec![
+            "ZRANGE".into(),
+            key(rng),
+            rng.pick(&idx).into(),
+            rng.pick(&idx).into(),
+            "WITHSCORES".into(),
+        ],
+        51 => vec![
+            "ZRANGEBYSCORE".into(),
+            key(rng),
+            rng.pick(&["-inf", "(1", "0"]).into(),
+            rng.pick(&["+inf", "2", "(2.5"]).into(),
+        ],
+        52 => vec!["ZREM".into(), key(rng), rng.pick(&["a", "b"]).into()],
+        53 => vec!["ZRANK".into(), key(rng), rng.pick(&["a", "b", "c"]).into()],
+        54 => vec![rng.pick(&["ZPOPMIN", "ZPOPMAX"]).into(), key(rng)],
+        55 => vec!["DBSIZE".into()],
+        56 => vec!["ECHO".into(), rng.pick(&vals).into()],
+        57 => vec!["PING".into()],
+        58 => vec!["EXISTS".into(), key(rng)],
+        _ => vec![
+            "INCRBYFLOAT".into(),
+            key(rng),
+            rng.pick(&["1", "0.5", "x"]).into(),
+        ],
+    };
+    // Options given as one string split into words.
+    c.into_iter()
+        .flat_map(|a| {
+            if a.contains(' ') && a != "hello world" {
+                a.split(' ').map(String::from).collect()
+            } else {
+                vec![a]
+            }
+        })
+        .collect()
+}
+
+/// Starts redis-server on a Unix socket in `dir`; returns it and the path.
+fn redis_server(dir: &Path) -> (Child, PathBuf) {
+    let sock = dir.join("redis.sock");
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--unixsocket",
+        ])
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server) is installed");
+    let start = Instant::now();
+    while UnixStream::connect(&sock).is_err() {
+        assert!(start.elapsed() < DEADLINE, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, sock)
+}
+
+#[test]
+fn differential_random_pipelined_commands_get_the_same_replies_as_redis_server() {
+    let dir = std::env::temp_dir().join(format!("shardloop-kv-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut redis, sock) = redis_server(&dir);
+    let shards: usize = std::env::var("KV_DIFF_SHARDS").map_or(3, |v| v.parse().unwrap());
+    let (child, addr, _log) = serve(&kv_config(shards));
+    let mut theirs = Resp {
+        r: BufReader::new(UnixStream::connect(&sock).unwrap()),
+    };
+    let mut ours = Resp {
+        r: BufReader::new(TcpStream::connect(addr).unwrap()),
+    };
+    theirs.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    ours.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut rng = Rng(0x5eed_0fc0_ffee);
+    let started = Instant::now();
+    let mut compared = 0;
+    let mut history: Vec<String> = Vec::new();
+    for batch in 0..400 {
+        let n = 1 + rng.below(20);
+        let mut cmds: Vec<Vec<String>> = (0..n).map(|_| random_command(&mut rng)).collect();
+        if batch % 10 == 0 {
+            // A transaction over keys of several shards (all-shard commands
+            // are not run inside MULTI by kv).
+            cmds.retain(|c| c[0] != "DBSIZE");
+            cmds.insert(0, vec!["MULTI".into()]);
+            cmds.push(vec!["EXEC".into()]);
+        }
+        let wire: Vec<Vec<Vec<u8>>> = cmds
+            .iter()
+            .map(|c| c.iter().map(|a| a.as_bytes().to_vec()).collect())
+            .collect();
+        theirs.send(&wire);
+        ours.send(&wire);
+        history.push(format!("-- batch {batch}"));
+        for c in &cmds {
+            let name = c[0].to_lowercase();
+            let t = normalise(&name, theirs.read());
+            let o = normalise(&name, ours.read());
+            history.push(format!("{c:?} -> {t:?}"));
+            let recent = history
+                .iter()
+                .filter(|l| {
+                    l.contains("\"k0\"")
+                        || l.contains("\"-3\"")
+                        || l.contains("APPEND")
+                        || l.contains("EXEC")
+                        || l.contains("MULTI")
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert_eq!(
+                o, t,
+                "batch {batch}: {c:?} (kv, then redis-server); recent:\n{recent}"
+            );
+            compared += 1;
+        }
+    }
+    // Every key ends the same on both.
+    for k in 0..8 {
+        let cmd = vec![vec![b"TYPE".to_vec(), format!("k{k}").into_bytes()]];
+        theirs.send(&cmd);
+        ours.send(&cmd);
+        assert_eq!(ours.read(), theirs.read(), "k{k}");
+    }
+    eprintln!(
+        "{compared} replies compared, all equal, {:?}",
+        started.elapsed()
+    );
+    drop(ours); // the drain waits for open connections
+    let _ = redis.kill();
+    let _ = redis.wait();
+    stop(child);
+    eprintln!("stopped after {:?}", started.elapsed());
+}
+
+#[test]
+fn protocol_garbage_and_limits_get_redis_errors_then_a_close() {
+    let (child, addr, _log) = serve(&kv_config(2));
+    for (req, want) in [
+        (
+            &b"*1048577\r\n"[..],
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$536870913\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (b"*1\r\n+PING\r\n", "-ERR Protocol error: expected '$'"),
+        (
+            b"SET k \"unclosed\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ] {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s.write_all(b"PING\r\n").unwrap();
+        s.write_all(req).unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert!(got.starts_with("+PONG\r\n"), "{got:?}");
+        assert!(got[7..].starts_with(want), "{req:?}: {got:?}");
+    }
+    // The server serves on.
+    assert_eq!(cli(addr, &["PING"]), "PONG\n");
+    stop(child);
+}
+
+#[test]
+fn mset_across_shards_is_atomic_for_concurrent_readers() {
+    let (child, addr, _log) = serve(&kv_config(3));
+    // Keys that land on different shards (the hash spreads them).
+    let keys: Vec<String> = (0..6).map(|i| format!("atomic:{i}")).collect();
+    let writer_keys = keys.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = Resp {
+            r: BufReader::new(TcpStream::connect(addr).unwrap()),
+        };
+        for round in 0..300 {
+            let mut c = vec![b"MSET".to_vec()];
+            for k in &writer_keys {
+                c.push(k.clone().into_bytes());
+                c.push(round.to_string().into_bytes());
+            }
+            w.send(&[c]);
+            assert_eq!(w.read(), Reply::Simple("OK".into()));
+        }
+    });
+    let mut r = Resp {
+        r: BufReader::new(TcpStream::connect(addr).unwrap()),
+    };
+    let mut seen = 0;
+    while !writer.is_finished() || seen == 0 {
+        let mut c = vec![b"MGET".to_vec()];
+        c.extend(keys.iter().map(|k| k.clone().into_bytes()));
+        r.send(&[c]);
+        let Reply::Array(Some(vals)) = r.read() else {
+            panic!()
+        };
+        assert!(
+            vals.windows(2).all(|w| w[0] == w[1]),
+            "half an MSET seen: {vals:?}"
+        );
+        seen += 1;
+    }
+    writer.join().unwrap();
+    assert!(seen > 0);
+    drop(r);
+    stop(child);
+}
+
+#[test]
+fn redis_py_basic_use_pipelines_and_transactions() {
+    let (child, addr, _log) = serve(&kv_config(2));
+    let script = format!(
+        r#"
+import redis
+# kv speaks RESP2: redis-py 6+ asks for RESP3 unless told protocol=2.
+r = redis.Redis(host="127.0.0.1", port={port}, decode_responses=True, protocol=2)
+assert r.ping()
+assert r.set("py:a", "1") is True
+assert r.get("py:a") == "1"
+assert r.incr("py:a", 5) == 6
+r.hset("py:h", mapping={{"x": "1", "y": "2"}})
+assert r.hgetall("py:h") == {{"x": "1", "y": "2"}}
+p = r.pipeline(transaction=False)
+for i in range(100):
+    p.set(f"py:k{{i}}", i)
+p.mget([f"py:k{{i}}" for i in range(100)])
+res = p.execute()
+assert res[-1] == [str(i) for i in range(100)], res[-1]
+t = r.pipeline(transaction=True)
+t.set("py:t1", "a").set("py:t2", "b").mget("py:t1", "py:t2")
+assert t.execute() == [True, True, ["a", "b"]]
+assert r.dbsize() == 104, r.dbsize()
+print("ok")
+"#,
+        port = addr.port()
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(child);
+}
