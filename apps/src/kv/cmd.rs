@@ -204,8 +204,10 @@ pub const COMMANDS: &[Spec] = &[
     spec("zpopmax", -2, Keyed, 1, 1, 1),
 ];
 
-/// The spec of command `name` (any case).
+/// The spec of command `name` (any case): one hash lookup.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<&'static [u8], &'static Spec, Fx>> =
+        std::sync::OnceLock::new();
     if name.len() > 16 {
         return None;
     }
@@ -213,8 +215,8 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let lower = &lower[..name.len()];
-    COMMANDS.iter().find(|s| s.name.as_bytes() == lower)
+    let table = TABLE.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect());
+    table.get(&lower[..name.len()]).copied()
 }
 
 /// The error Redis gives for an unknown command.

@@ -36,6 +36,8 @@ pub struct KvConn {
     inbuf: Vec<u8>,
     /// The argument ranges of the request being handled (reused).
     ranges: Vec<Range<usize>>,
+    /// The time of this read, once a command needed it.
+    now: Option<u64>,
     /// Replies ready to go, in order.
     out: Vec<u8>,
     /// Replies not all ready; `slots[0]` has sequence number `first_seq`.
@@ -63,6 +65,7 @@ impl KvConn {
             options,
             inbuf: Vec::new(),
             ranges: Vec::new(),
+            now: None,
             out: Vec::new(),
             slots: VecDeque::new(),
             first_seq: 0,
@@ -78,6 +81,7 @@ impl KvConn {
     /// Parses and handles every complete request of `buf`; returns how many
     /// bytes it used.
     fn process(&mut self, t: &mut Transport, buf: &[u8]) -> usize {
+        self.now = None;
         let mut ranges = std::mem::take(&mut self.ranges);
         let mut at = 0;
         while at < buf.len() && !self.closing {
@@ -185,7 +189,10 @@ impl KvConn {
         let first = keys.next().map_or(home, |i| owner(a.get(i), shards));
         let single = keys.all(|i| owner(a.get(i), shards) == first);
         if single && first == home && self.slots.is_empty() && shard_free() {
-            return exec_here(spec, a, &mut self.out);
+            // One clock read per read of the socket, as Redis caches its
+            // time per event-loop iteration.
+            let now = *self.now.get_or_insert_with(super::db::now_ms);
+            return exec_here(spec, a, now, &mut self.out);
         }
         let args = OwnedArgs::from_args(a);
         if single {

@@ -183,9 +183,8 @@ fn sweep(lp: &mut EventLoop) {
     lp.call_later(Duration::from_millis(100), sweep);
 }
 
-/// Runs one keyed command on this shard's own keys.
-fn exec_here(spec: &Spec, a: &Args<'_>, out: &mut Vec<u8>) {
-    let now = now_ms();
+/// Runs one keyed command on this shard's own keys, at time `now`.
+fn exec_here(spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
@@ -218,7 +217,7 @@ fn remote_exec(lp: &mut EventLoop, spec: &'static Spec, args: OwnedArgs, to: Rep
     when_free(lp, move |lp| {
         let mut out = Vec::new();
         SHARD.with(|s| s.borrow_mut().hops += 1);
-        exec_here(spec, &args.args(), &mut out);
+        exec_here(spec, &args.args(), now_ms(), &mut out);
         to.send(lp, out);
     });
 }

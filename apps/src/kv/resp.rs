@@ -38,7 +38,7 @@ pub fn parse(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
 
 /// The end of the line starting at `from` (the index of `\r`), if any.
 fn line_end(buf: &[u8], from: usize) -> Option<usize> {
-    let nl = buf[from..].iter().position(|&b| b == b'\n')? + from;
+    let nl = memchr::memchr(b'\n', &buf[from..])? + from;
     if nl > from && buf[nl - 1] == b'\r' {
         Some(nl - 1)
     } else {
@@ -107,7 +107,7 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
 }
 
 fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
         return if buf.len() > MAX_INLINE {
             Parse::Error("ERR Protocol error: too big inline request")
         } else {
