@@ -642,3 +642,56 @@ print("ok")
     );
     stop(child);
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_client_that_pipelines_without_reading_is_paused_and_memory_stays_bounded() {
+    let (child, addr, _log) = serve(&kv_config(1));
+    let value = vec![b'v'; 32 * 1024];
+    let mut setter = Resp {
+        r: BufReader::new(TcpStream::connect(addr).unwrap()),
+    };
+    setter.send(&[vec![b"SET".to_vec(), b"big".to_vec(), value.clone()]]);
+    assert_eq!(setter.read(), Reply::Simple("OK".into()));
+    let before = rss_kib(child.id());
+    // 3,000 GETs of 32 KiB: 96 MiB of replies, sent without reading.
+    const N: usize = 3000;
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(N);
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&req).is_ok());
+    // Give the server time to take what it will (bounded wait), then look.
+    let start = Instant::now();
+    let mut peak = 0;
+    while start.elapsed() < Duration::from_millis(500) {
+        peak = peak.max(rss_kib(child.id()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        peak < before + 32 * 1024,
+        "the server holds at most a few MiB for a client that does not read: {before} KiB before, {peak} KiB peak"
+    );
+    // Now read everything: every reply arrives, whole and in order.
+    let mut r = Resp {
+        r: BufReader::new(s),
+    };
+    for i in 0..N {
+        assert_eq!(r.read(), Reply::Bulk(Some(value.clone())), "reply {i}");
+    }
+    assert!(writer.join().unwrap());
+    drop(r);
+    drop(setter);
+    stop(child);
+}

@@ -84,7 +84,18 @@ impl KvConn {
         self.now = None;
         let mut ranges = std::mem::take(&mut self.ranges);
         let mut at = 0;
+        let high = t.get_write_buffer_limits().1;
         while at < buf.len() && !self.closing {
+            // Replies pile up faster than the client reads them: send what
+            // is ready, and once the transport's queue is over its high
+            // mark stop parsing; the rest waits in the query buffer until
+            // `resume_writing` (reading is paused meanwhile).
+            if self.out.len() >= high.max(16 << 10) {
+                self.write_out(t);
+            }
+            if t.get_write_buffer_size() > high || t.is_closing() {
+                break;
+            }
             match resp::parse(&buf[at..], &mut ranges) {
                 Parse::Request { consumed } => {
                     let a = Args {
@@ -443,6 +454,15 @@ impl KvConn {
             self.drain_held(t);
             self.take_ready();
         }
+        self.write_out(t);
+        if self.closing && self.slots.is_empty() && self.held.is_empty() {
+            t.close();
+        }
+    }
+
+    /// Writes the ready replies; closes a client whose unsent replies are
+    /// over `max_output_buffer`.
+    fn write_out(&mut self, t: &mut Transport) {
         if !self.out.is_empty() {
             let _ = t.write(&self.out);
             self.out.clear();
@@ -452,11 +472,7 @@ impl KvConn {
                     "kv client output buffer over its limit: closed"
                 );
                 t.abort();
-                return;
             }
-        }
-        if self.closing && self.slots.is_empty() && self.held.is_empty() {
-            t.close();
         }
     }
 }
@@ -567,7 +583,42 @@ impl Protocol for KvConn {
     }
 
     fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
+        self.feed(t, data);
+    }
+
+    fn eof_received(&mut self, _t: &mut Transport) -> bool {
+        // Answer what was asked before the EOF, then close.
+        self.closing = true;
+        !self.slots.is_empty()
+    }
+
+    fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
+        SHARD.with(|s| s.borrow_mut().connections -= 1);
+    }
+
+    fn pause_writing(&mut self, t: &mut Transport) {
+        // A client that pipelines without reading: stop reading its
+        // requests until it reads our replies (the echo app's pattern).
+        t.pause_reading();
+    }
+
+    fn resume_writing(&mut self, t: &mut Transport) {
+        t.resume_reading();
+        // Requests parked in the query buffer while the replies queued.
+        if !self.inbuf.is_empty() {
+            self.feed(t, &[]);
+        }
+    }
+}
+
+impl KvConn {
+    /// Takes in `data` (none: just what the query buffer holds), handles
+    /// every complete request the flow control lets through, and writes.
+    fn feed(&mut self, t: &mut Transport, data: &[u8]) {
         if self.closing {
+            return;
+        }
+        if data.is_empty() && self.inbuf.is_empty() {
             return;
         }
         if self.inbuf.is_empty() {
@@ -590,25 +641,5 @@ impl Protocol for KvConn {
             self.inbuf = Vec::new();
         }
         self.flush(t);
-    }
-
-    fn eof_received(&mut self, _t: &mut Transport) -> bool {
-        // Answer what was asked before the EOF, then close.
-        self.closing = true;
-        !self.slots.is_empty()
-    }
-
-    fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
-        SHARD.with(|s| s.borrow_mut().connections -= 1);
-    }
-
-    fn pause_writing(&mut self, t: &mut Transport) {
-        // A client that pipelines without reading: stop reading its
-        // requests until it reads our replies (the echo app's pattern).
-        t.pause_reading();
-    }
-
-    fn resume_writing(&mut self, t: &mut Transport) {
-        t.resume_reading();
     }
 }
