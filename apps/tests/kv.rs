@@ -667,7 +667,7 @@ fn a_client_that_pipelines_without_reading_is_paused_and_memory_stays_bounded() 
     let before = rss_kib(child.id());
     // 3,000 GETs of 32 KiB: 96 MiB of replies, sent without reading.
     const N: usize = 3000;
-    let mut s = TcpStream::connect(addr).unwrap();
+    let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(N);
     let mut w = s.try_clone().unwrap();
