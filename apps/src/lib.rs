@@ -18,6 +18,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
 /// Every bundled app, and the embedded default configuration.
 pub fn apps() -> Apps {
+    kv::register_metrics();
     Apps::new()
         .with(
             App::new::<NoOptions>("echo")

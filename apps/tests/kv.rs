@@ -695,3 +695,63 @@ fn a_client_that_pipelines_without_reading_is_paused_and_memory_stays_bounded() 
     drop(setter);
     stop(child);
 }
+
+#[test]
+fn kv_exports_per_shard_keys_commands_and_hops_on_the_metrics_endpoint() {
+    let config = kv_config(2).replace(
+        "[[listener]]",
+        "[metrics]\naddress = \"127.0.0.1:0\"\n[[listener]]",
+    );
+    let (child, addr, mut log) = serve(&config);
+    let mut line = String::new();
+    let maddr: SocketAddr = loop {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "no metrics line");
+        if line.contains("metrics on") {
+            let start = line.find("\"address\":\"").unwrap() + 11;
+            let end = start + line[start..].find('"').unwrap();
+            break line[start..end].parse().unwrap();
+        }
+    };
+    for i in 0..20 {
+        cli(addr, &["SET", &format!("m{i}"), "x"]);
+    }
+    let mut s = TcpStream::connect(maddr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let body = resp.split_once("\r\n\r\n").unwrap().1;
+    let sum = |family: &str| -> u64 {
+        body.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{shard=")))
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("shardloop_kv_keys"), 20, "{body}");
+    assert!(sum("shardloop_kv_commands_total") >= 20, "{body}");
+    assert!(
+        body.contains("shardloop_kv_cross_shard_hops_total{shard=\"1\"}"),
+        "{body}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(child);
+}

@@ -159,6 +159,42 @@ fn unlock(lp: &mut EventLoop) {
     }
 }
 
+/// kv's per-shard metrics on the metrics endpoint.
+pub fn register_metrics() {
+    use shardloop::runtime::{register_shard_metric, ShardMetric};
+    fn read(f: fn(&Shard) -> u64) -> u64 {
+        SHARD.with(|s| f(&s.borrow()))
+    }
+    for m in [
+        ShardMetric {
+            name: "shardloop_kv_keys",
+            help: "Keys held by the shard (expired ones not yet swept included).",
+            kind: "gauge",
+            read: || read(|s| s.db.len() as u64),
+        },
+        ShardMetric {
+            name: "shardloop_kv_commands_total",
+            help: "Commands the shard ran.",
+            kind: "counter",
+            read: || read(|s| s.commands),
+        },
+        ShardMetric {
+            name: "shardloop_kv_cross_shard_hops_total",
+            help: "Commands the shard ran for a connection of another shard.",
+            kind: "counter",
+            read: || read(|s| s.hops),
+        },
+        ShardMetric {
+            name: "shardloop_kv_expired_keys_total",
+            help: "Keys removed because they expired.",
+            kind: "counter",
+            read: || read(|s| s.db.expired),
+        },
+    ] {
+        register_shard_metric(m);
+    }
+}
+
 /// Starts this shard's active expiry sweep, once.
 fn ensure_sweep(lp: &LoopHandle) {
     let start = SHARD.with(|s| !std::mem::replace(&mut s.borrow_mut().sweeping, true));

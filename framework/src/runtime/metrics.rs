@@ -58,6 +58,42 @@ struct Source {
 struct Snapshot {
     shard: ShardStats,
     listeners: Vec<(u64, ListenerStats)>,
+    /// The registered app metrics, in registration order.
+    apps: Vec<u64>,
+}
+
+/// A per-shard metric an app exposes on the metrics endpoint: `read` runs
+/// on each shard's own thread at every scrape (so it can read the shard's
+/// thread-local state) and the family is labelled by shard.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardMetric {
+    /// The family name, e.g. `shardloop_kv_keys` (a counter ends in
+    /// `_total`).
+    pub name: &'static str,
+    /// Its help text.
+    pub help: &'static str,
+    /// `"counter"` or `"gauge"`.
+    pub kind: &'static str,
+    /// Reads the value on the calling shard.
+    pub read: fn() -> u64,
+}
+
+static APP_METRICS: Mutex<Vec<ShardMetric>> = Mutex::new(Vec::new());
+
+/// Adds `metric` to every metrics endpoint of this process (once per name;
+/// a second registration of a name is ignored).
+pub fn register_shard_metric(metric: ShardMetric) {
+    let mut all = APP_METRICS.lock().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|m| m.name == metric.name) {
+        all.push(metric);
+    }
+}
+
+fn app_metrics() -> Vec<ShardMetric> {
+    APP_METRICS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// The running endpoint: its thread and its socket.
@@ -210,6 +246,7 @@ fn gather(source: &Source) -> Option<Vec<Snapshot>> {
                     Snapshot {
                         shard: lp.stats(),
                         listeners: lp.listener_stats(),
+                        apps: app_metrics().iter().map(|m| (m.read)()).collect(),
                     },
                 ));
             })
@@ -343,6 +380,14 @@ fn render(snapshots: &[Snapshot], source: &Source) -> String {
         if f.name == "shardloop_accept_backoffs_total" {
             let n = source.gauges.acceptor_backoffs.load(Ordering::Relaxed);
             let _ = writeln!(out, "{}{{shard=\"acceptor\"}} {n}", f.name);
+        }
+    }
+    for (i, m) in app_metrics().iter().enumerate() {
+        header(&mut out, m.name, m.kind, m.help);
+        for (k, snap) in snapshots.iter().enumerate() {
+            if let Some(v) = snap.apps.get(i) {
+                let _ = writeln!(out, "{}{{shard=\"{k}\"}} {v}", m.name);
+            }
         }
     }
     header(

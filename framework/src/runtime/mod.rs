@@ -9,6 +9,8 @@
 mod acceptor;
 mod metrics;
 
+pub use metrics::{register_shard_metric, ShardMetric};
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
