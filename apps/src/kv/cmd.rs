@@ -545,13 +545,29 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             reply::int(out, n as i64);
         }
         "getrange" => {
-            let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);
+            let (start, end) = (int_arg(a, 2)?, int_arg(a, 3)?);
             let v = get_str(db, key, now)?
                 .map(|v| v.clone())
                 .unwrap_or_default();
-            match norm_range(s, e, v.len()) {
-                Some((s, e)) if !(a.get(2)[0] == b'-' && s > e) => reply::bulk(out, &v[s..=e]),
-                _ => reply::bulk(out, b""),
+            // Redis's getrangeCommand, clamp for clamp.
+            let len = v.len() as i64;
+            let (mut s, mut e) = (start, end);
+            if s < 0 && e < 0 && s > e {
+                reply::bulk(out, b"");
+                return Ok(());
+            }
+            if s < 0 {
+                s += len;
+            }
+            if e < 0 {
+                e += len;
+            }
+            s = s.max(0);
+            e = e.max(0).min(len - 1);
+            if s > e || len == 0 {
+                reply::bulk(out, b"");
+            } else {
+                reply::bulk(out, &v[s as usize..=e as usize]);
             }
         }
         "setrange" => {

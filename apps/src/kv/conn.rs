@@ -186,7 +186,20 @@ impl KvConn {
                         left: n,
                     },
                 );
-                all_shards(t.get_loop(), spec, args, to);
+                all_shards(t.get_loop(), spec, args.clone(), to);
+                // This shard's piece now, in this connection's order (or
+                // behind the transaction that holds the shard).
+                if shard_free() {
+                    let part = super::shard_part(spec.name, a);
+                    self.gathered_part(to.seq, to.shard, part);
+                } else {
+                    SHARD.with(|s| {
+                        s.borrow_mut().waiting.push_back(Box::new(move |lp| {
+                            let part = super::shard_part(spec.name, &args.args());
+                            super::gathered(lp, to, to.shard, part);
+                        }))
+                    });
+                }
             }
         }
     }
@@ -199,11 +212,8 @@ impl KvConn {
         let mut keys = cmd::key_positions(spec, a.len());
         let first = keys.next().map_or(home, |i| owner(a.get(i), shards));
         let single = keys.all(|i| owner(a.get(i), shards) == first);
-        if single && first == home && self.slots.is_empty() && shard_free() {
-            // One clock read per read of the socket, as Redis caches its
-            // time per event-loop iteration.
-            let now = *self.now.get_or_insert_with(super::db::now_ms);
-            return exec_here(spec, a, now, &mut self.out);
+        if single && first == home {
+            return self.local(t, spec, a);
         }
         let args = OwnedArgs::from_args(a);
         if single {
@@ -213,6 +223,35 @@ impl KvConn {
         } else {
             self.transaction(t, vec![(spec, args)], false, a);
         }
+    }
+
+    /// A command on this shard's own keys: run at once (its reply behind any
+    /// still outstanding), or, while a transaction holds the shard, queued
+    /// behind it in order. Never posted to itself: nothing of this
+    /// connection can be waiting in this shard's queue unless the shard is
+    /// held, and then this waits too.
+    fn local(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
+        if shard_free() {
+            // One clock read per read of the socket, as Redis caches its
+            // time per event-loop iteration.
+            let now = *self.now.get_or_insert_with(super::db::now_ms);
+            if self.slots.is_empty() {
+                return exec_here(spec, a, now, &mut self.out);
+            }
+            let mut r = Vec::new();
+            exec_here(spec, a, now, &mut r);
+            self.slots.push_back(Slot::Ready(r));
+            return;
+        }
+        let args = OwnedArgs::from_args(a);
+        let to = self.slot(t, Slot::Waiting);
+        SHARD.with(|s| {
+            s.borrow_mut().waiting.push_back(Box::new(move |lp| {
+                let mut out = Vec::new();
+                exec_here(spec, &args.args(), super::db::now_ms(), &mut out);
+                super::deliver(lp, to, out);
+            }))
+        });
     }
 
     /// Starts a multi-shard transaction once this connection's earlier
@@ -409,6 +448,12 @@ impl KvConn {
 
     /// One shard's piece of an all-shard command arrived.
     pub(super) fn gathered(&mut self, t: &mut Transport, seq: u64, shard: usize, part: Vec<u8>) {
+        self.gathered_part(seq, shard, part);
+        self.flush(t);
+    }
+
+    /// Records one shard's piece; the slot is ready once all are in.
+    fn gathered_part(&mut self, seq: u64, shard: usize, part: Vec<u8>) {
         let Some(slot) = seq
             .checked_sub(self.first_seq)
             .and_then(|i| self.slots.get_mut(i as usize))
@@ -430,7 +475,6 @@ impl KvConn {
                 *slot = Slot::Ready(bytes);
             }
         }
-        self.flush(t);
     }
 
     /// Moves the ready prefix of the reply queue to `out`.

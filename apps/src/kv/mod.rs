@@ -23,9 +23,11 @@
 //!   no client ever observes half a transaction. The common path — a
 //!   command whose key lives on one shard that no transaction holds — takes
 //!   no lock at all: the lock is a flag on the shard, checked once.
-//! * **Per-connection order**: once a connection has a reply outstanding,
-//!   its later commands for its own shard also go through the shard's queue
-//!   (posted to itself), so it always reads its own writes.
+//! * **Per-connection order**: a connection's commands on one key always
+//!   run on one shard, in the order sent (one FIFO per destination); a
+//!   multi-shard command waits until the connection's earlier commands are
+//!   answered and holds its later ones until it is (a barrier), so a
+//!   connection always reads its own writes.
 //! * **Expiry** is lazy on access plus an active sweep per shard (every
 //!   100 ms, a bounded sample of the keys with an expiry, as Redis).
 //! * **Limits as Redis**: bulk strings ≤ 512 MiB and multibulk ≤ 1,048,576
@@ -230,7 +232,7 @@ fn exec_here(spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
 
 /// Where a reply goes: a connection on a shard, and its slot.
 #[derive(Debug, Clone, Copy)]
-struct ReplyTo {
+pub(crate) struct ReplyTo {
     shard: usize,
     conn: ConnectionHandle,
     seq: u64,
@@ -244,7 +246,7 @@ impl ReplyTo {
 }
 
 /// A reply arrived on the connection's shard: fill its slot.
-fn deliver(lp: &mut EventLoop, to: ReplyTo, bytes: Vec<u8>) {
+pub(crate) fn deliver(lp: &mut EventLoop, to: ReplyTo, bytes: Vec<u8>) {
     lp.with_connection(to.conn, |p: &mut KvConn, t| p.fill(t, to.seq, bytes));
 }
 
@@ -252,7 +254,9 @@ fn deliver(lp: &mut EventLoop, to: ReplyTo, bytes: Vec<u8>) {
 fn remote_exec(lp: &mut EventLoop, spec: &'static Spec, args: OwnedArgs, to: ReplyTo) {
     when_free(lp, move |lp| {
         let mut out = Vec::new();
-        SHARD.with(|s| s.borrow_mut().hops += 1);
+        if lp.shard_id() != Some(to.shard) {
+            SHARD.with(|s| s.borrow_mut().hops += 1);
+        }
         exec_here(spec, &args.args(), now_ms(), &mut out);
         to.send(lp, out);
     });
@@ -370,25 +374,29 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
 /// INFO): each shard's piece comes back to the connection, which puts them
 /// together once all are in.
 fn all_shards(lp: &LoopHandle, spec: &'static Spec, args: OwnedArgs, to: ReplyTo) {
-    for shard in 0..lp.shard_count() {
+    for shard in (0..lp.shard_count()).filter(|&s| s != to.shard) {
         let args = args.clone();
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
                 let part = shard_part(spec.name, &args.args());
-                lp.post(to.shard, move |lp| {
-                    lp.with_connection(to.conn, |p: &mut KvConn, t| {
-                        p.gathered(t, to.seq, shard, part)
-                    });
-                });
+                lp.post(to.shard, move |lp| gathered(lp, to, shard, part));
             });
         });
     }
 }
 
+/// One shard's piece of an all-shard command, back on the connection's
+/// shard.
+fn gathered(lp: &mut EventLoop, to: ReplyTo, shard: usize, part: Vec<u8>) {
+    lp.with_connection(to.conn, |p: &mut KvConn, t| {
+        p.gathered(t, to.seq, shard, part)
+    });
+}
+
 /// One shard's piece of an all-shard command, serialised as raw values:
 /// counts as 8-byte little-endian integers, key lists as length-prefixed
 /// bytes.
-fn shard_part(name: &str, a: &Args<'_>) -> Vec<u8> {
+pub(crate) fn shard_part(name: &str, a: &Args<'_>) -> Vec<u8> {
     let now = now_ms();
     SHARD.with(|s| {
         let mut s = s.borrow_mut();

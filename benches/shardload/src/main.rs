@@ -44,6 +44,20 @@ enum Mode {
     UdpEcho,
     /// TCP echo over TLS (`--ca`, `--server-name`).
     TlsEcho,
+    /// Redis protocol, memtier-style: SET and GET in `--ratio` on keys of
+    /// `--key-range` (`--key-pattern`), values of `--size` bytes; every
+    /// reply checked.
+    Resp,
+}
+
+/// How RESP keys are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum KeyPattern {
+    /// Each connection walks the range in order.
+    Sequential,
+    /// Uniformly at random (a fixed sequence per connection).
+    Random,
 }
 
 #[derive(Debug, Parser)]
@@ -94,6 +108,15 @@ struct Args {
     /// sending nothing (to measure the server's memory per connection).
     #[arg(long, conflicts_with = "rate")]
     idle: bool,
+    /// resp: SETs to GETs, e.g. 1:10.
+    #[arg(long, default_value = "1:10")]
+    ratio: String,
+    /// resp: how many distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    key_range: u64,
+    /// resp: how keys are drawn.
+    #[arg(long, value_enum, default_value = "random")]
+    key_pattern: KeyPattern,
     /// Client shards (threads with one event loop each).
     #[arg(long, default_value_t = 1)]
     shards: usize,
@@ -204,7 +227,25 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         ),
         _ => None,
     };
-    let workload: Arc<dyn Workload> = Arc::new(Echo { size: args.size });
+    let workload: Arc<dyn Workload> = match args.mode {
+        Mode::Resp => {
+            let (sets, gets) = args
+                .ratio
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .filter(|(a, b): &(u64, u64)| a + b > 0)
+                .context("--ratio is SETS:GETS, e.g. 1:10")?;
+            Arc::new(workload::Resp {
+                sets,
+                gets,
+                key_range: args.key_range.max(1),
+                random: args.key_pattern == KeyPattern::Random,
+                value_size: args.size,
+                salt: 0,
+            })
+        }
+        _ => Arc::new(Echo { size: args.size }),
+    };
     if args.churn {
         let measure_from = Instant::now() + args.warmup;
         let end = measure_from + args.duration;
@@ -384,7 +425,7 @@ impl ShardPlan {
                     Mode::TcpEcho if self.idle => {
                         lp.create_connection(|| tcp::IdleClient::new(r, s), self.addr)
                     }
-                    Mode::TcpEcho => lp.create_connection(
+                    Mode::TcpEcho | Mode::Resp => lp.create_connection(
                         || tcp::TcpClient::new(w, r, s, pipeline, interval),
                         self.addr,
                     ),

@@ -2,12 +2,102 @@
 //! trait so request/response protocols (RESP, HTTP…) can be added as modes.
 
 /// A request/response workload. Requests are numbered per connection; the
-/// response to request `seq` must equal [`Workload::expected`] exactly.
+/// response to request `seq` must equal [`Workload::expected`] exactly, or
+/// its [`alternative`](Workload::alternative) when it has one.
 pub trait Workload: Send + Sync + 'static {
     /// Appends request number `seq` to `out`.
     fn request(&self, seq: u64, out: &mut Vec<u8>);
     /// Appends the exact response to request `seq` to `out`.
     fn expected(&self, seq: u64, out: &mut Vec<u8>);
+    /// Appends the other response that is also right, if there is one (a
+    /// GET of a key nobody has set yet: nil); returns whether it did.
+    fn alternative(&self, _seq: u64, _out: &mut Vec<u8>) -> bool {
+        false
+    }
+}
+
+/// memtier-style key-value load over RESP: SETs and GETs in a ratio, on
+/// keys drawn from a range, sequentially or at random. Every key's value is
+/// a function of the key, so each reply is checked exactly: `+OK` for a
+/// SET, the key's value (or nil, before anyone set it) for a GET.
+#[derive(Debug, Clone, Copy)]
+pub struct Resp {
+    /// SETs out of every `sets + gets` requests.
+    pub sets: u64,
+    /// GETs out of every `sets + gets` requests.
+    pub gets: u64,
+    /// Keys are `key:0` to `key:<range - 1>`.
+    pub key_range: u64,
+    /// Random keys (else sequential).
+    pub random: bool,
+    /// Bytes per value.
+    pub value_size: usize,
+    /// Spreads connections over the key range.
+    pub salt: u64,
+}
+
+impl Resp {
+    fn is_set(&self, seq: u64) -> bool {
+        seq % (self.sets + self.gets) < self.sets
+    }
+
+    fn key(&self, seq: u64) -> u64 {
+        let n = seq.wrapping_add(self.salt);
+        let n = if self.random {
+            // splitmix64: a fixed, well-spread sequence.
+            let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        } else {
+            n
+        };
+        n % self.key_range.max(1)
+    }
+
+    fn value(&self, key: u64, out: &mut Vec<u8>) {
+        out.extend((0..self.value_size).map(|i| b'a' + ((key as usize + i) % 26) as u8));
+    }
+
+    fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+        out.extend_from_slice(format!("${}\r\n", data.len()).as_bytes());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl Workload for Resp {
+    fn request(&self, seq: u64, out: &mut Vec<u8>) {
+        let key = format!("key:{}", self.key(seq));
+        if self.is_set(seq) {
+            out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
+            Self::bulk(out, key.as_bytes());
+            let mut v = Vec::with_capacity(self.value_size);
+            self.value(self.key(seq), &mut v);
+            Self::bulk(out, &v);
+        } else {
+            out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
+            Self::bulk(out, key.as_bytes());
+        }
+    }
+
+    fn expected(&self, seq: u64, out: &mut Vec<u8>) {
+        if self.is_set(seq) {
+            out.extend_from_slice(b"+OK\r\n");
+        } else {
+            let mut v = Vec::with_capacity(self.value_size);
+            self.value(self.key(seq), &mut v);
+            Self::bulk(out, &v);
+        }
+    }
+
+    fn alternative(&self, seq: u64, out: &mut Vec<u8>) -> bool {
+        if self.is_set(seq) {
+            return false;
+        }
+        out.extend_from_slice(b"$-1\r\n");
+        true
+    }
 }
 
 /// Echo: the response is the request. Every request carries its sequence
@@ -46,6 +136,31 @@ pub fn seq_of(datagram: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resp_requests_follow_the_ratio_and_replies_are_exact() {
+        let w = Resp {
+            sets: 1,
+            gets: 3,
+            key_range: 10,
+            random: false,
+            value_size: 4,
+            salt: 0,
+        };
+        let mut out = Vec::new();
+        w.request(0, &mut out);
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$5\r\nkey:0\r\n$4\r\nabcd\r\n");
+        out.clear();
+        w.request(1, &mut out);
+        assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n");
+        out.clear();
+        w.expected(1, &mut out);
+        assert_eq!(out, b"$4\r\nbcde\r\n");
+        out.clear();
+        assert!(w.alternative(1, &mut out));
+        assert_eq!(out, b"$-1\r\n");
+        assert!(!w.alternative(0, &mut out));
+    }
 
     #[test]
     fn echo_requests_differ_by_sequence_and_carry_it() {
