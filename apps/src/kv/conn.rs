@@ -11,8 +11,7 @@ use shardloop::{Protocol, Transport};
 use super::cmd::{self, Args, Kind, OwnedArgs, Spec};
 use super::resp::{self, reply, Parse};
 use super::{
-    all_shards, exec_here, owner, read_keys, read_u64s, remote_exec, txn_start, KvOptions, ReplyTo,
-    SHARD,
+    all_shards, exec_here, owner, read_keys, read_u64s, txn_start, KvOptions, ReplyTo, SHARD,
 };
 
 /// A reply in the connection's queue.
@@ -56,6 +55,8 @@ pub struct KvConn {
     /// Commands received while a transaction is in flight (or waiting for
     /// this connection's earlier commands to finish), in order.
     held: VecDeque<OwnedArgs>,
+    /// Commands for other shards gathered during this read, by shard.
+    outgoing: Vec<super::RemoteBatch>,
 }
 
 impl KvConn {
@@ -75,6 +76,7 @@ impl KvConn {
             closing: false,
             barrier: None,
             held: VecDeque::new(),
+            outgoing: Vec::new(),
         }
     }
 
@@ -119,7 +121,24 @@ impl KvConn {
             }
         }
         self.ranges = ranges;
+        self.send_outgoing(t);
         at
+    }
+
+    /// Sends the commands gathered for other shards, one message each.
+    /// Called before anything else of this connection is posted, so every
+    /// shard sees this connection's commands in the order sent.
+    fn send_outgoing(&mut self, t: &Transport) {
+        if self.outgoing.iter().all(super::RemoteBatch::is_empty) {
+            return;
+        }
+        let lp = t.get_loop();
+        let home = lp.shard_id().unwrap_or(0);
+        for (shard, batch) in self.outgoing.iter_mut().enumerate() {
+            if !batch.is_empty() {
+                std::mem::take(batch).send(lp, shard, home, t.handle());
+            }
+        }
     }
 
     /// Appends a reply produced here, behind any still outstanding.
@@ -186,6 +205,7 @@ impl KvConn {
                         left: n,
                     },
                 );
+                self.send_outgoing(t);
                 all_shards(t.get_loop(), spec, args.clone(), to);
                 // This shard's piece now, in this connection's order (or
                 // behind the transaction that holds the shard).
@@ -215,12 +235,15 @@ impl KvConn {
         if single && first == home {
             return self.local(t, spec, a);
         }
-        let args = OwnedArgs::from_args(a);
         if single {
+            // Gathered with this read's other commands for that shard.
             let to = self.slot(t, Slot::Waiting);
-            t.get_loop()
-                .post(first, move |lp| remote_exec(lp, spec, args, to));
+            if self.outgoing.len() <= first {
+                self.outgoing.resize_with(shards, Default::default);
+            }
+            self.outgoing[first].push(spec, a, to.seq);
         } else {
+            let args = OwnedArgs::from_args(a);
             self.transaction(t, vec![(spec, args)], false, a);
         }
     }
@@ -273,6 +296,7 @@ impl KvConn {
         }
         let to = self.slot(t, Slot::Waiting);
         self.barrier = Some(to.seq);
+        self.send_outgoing(t);
         txn_start(t.get_loop(), cmds, exec, to);
     }
 
@@ -289,6 +313,7 @@ impl KvConn {
                 break;
             }
         }
+        self.send_outgoing(t);
     }
 
     fn transaction_command(&mut self, t: &mut Transport, spec: &Spec) {
@@ -442,6 +467,31 @@ impl KvConn {
             .and_then(|i| self.slots.get_mut(i as usize))
         {
             *slot = Slot::Ready(bytes);
+        }
+        self.flush(t);
+    }
+
+    /// The replies of a batch sent to another shard arrived: `marks` are
+    /// (slot, range of `out`). A reply for the oldest slot goes straight to
+    /// the output.
+    pub(super) fn fill_many(
+        &mut self,
+        t: &mut Transport,
+        out: &[u8],
+        marks: &[(u64, Range<usize>)],
+    ) {
+        for (seq, r) in marks {
+            if *seq == self.first_seq && matches!(self.slots.front(), Some(Slot::Waiting)) {
+                self.slots.pop_front();
+                self.first_seq += 1;
+                self.out.extend_from_slice(&out[r.clone()]);
+                self.take_ready();
+            } else if let Some(slot) = seq
+                .checked_sub(self.first_seq)
+                .and_then(|i| self.slots.get_mut(i as usize))
+            {
+                *slot = Slot::Ready(out[r.clone()].to_vec());
+            }
         }
         self.flush(t);
     }

@@ -250,16 +250,55 @@ pub(crate) fn deliver(lp: &mut EventLoop, to: ReplyTo, bytes: Vec<u8>) {
     lp.with_connection(to.conn, |p: &mut KvConn, t| p.fill(t, to.seq, bytes));
 }
 
-/// A single-shard keyed command, run on the shard that owns its keys.
-fn remote_exec(lp: &mut EventLoop, spec: &'static Spec, args: OwnedArgs, to: ReplyTo) {
-    when_free(lp, move |lp| {
-        let mut out = Vec::new();
-        if lp.shard_id() != Some(to.shard) {
-            SHARD.with(|s| s.borrow_mut().hops += 1);
+/// Commands of one connection for one other shard, gathered during one read
+/// and sent as one message; their replies come back as one message too.
+#[derive(Default)]
+pub(crate) struct RemoteBatch {
+    buf: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Each command: its spec, its arguments (a range of `ranges`), its
+    /// reply slot.
+    cmds: Vec<(&'static Spec, std::ops::Range<usize>, u64)>,
+}
+
+impl RemoteBatch {
+    pub(crate) fn push(&mut self, spec: &'static Spec, a: &Args<'_>, seq: u64) {
+        let first = self.ranges.len();
+        for i in 0..a.len() {
+            let s = a.get(i);
+            self.ranges.push(self.buf.len()..self.buf.len() + s.len());
+            self.buf.extend_from_slice(s);
         }
-        exec_here(spec, &args.args(), now_ms(), &mut out);
-        to.send(lp, out);
-    });
+        self.cmds.push((spec, first..self.ranges.len(), seq));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    /// Sends the batch to `shard`; the replies go to `conn` on `home`.
+    pub(crate) fn send(self, lp: &LoopHandle, shard: usize, home: usize, conn: ConnectionHandle) {
+        lp.post(shard, move |lp| {
+            when_free(lp, move |lp| {
+                let now = now_ms();
+                let mut out = Vec::new();
+                let mut marks = Vec::with_capacity(self.cmds.len());
+                SHARD.with(|s| s.borrow_mut().hops += self.cmds.len() as u64);
+                for (spec, r, seq) in &self.cmds {
+                    let start = out.len();
+                    let a = Args {
+                        buf: &self.buf,
+                        ranges: &self.ranges[r.clone()],
+                    };
+                    exec_here(spec, &a, now, &mut out);
+                    marks.push((*seq, start..out.len()));
+                }
+                lp.post(home, move |lp| {
+                    lp.with_connection(conn, |p: &mut KvConn, t| p.fill_many(t, &out, &marks));
+                });
+            });
+        });
+    }
 }
 
 /// A transaction over several shards (see the module docs): lock and fetch
