@@ -377,6 +377,12 @@ fn norm_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
 fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = if a.len() > 1 { a.get(1) } else { b"" };
     match name {
+        // The hottest first: arms of one length are tried in order.
+        "get" => {
+            let v = get_str(db, key, now)?;
+            reply::opt_bulk(out, v.map(|v| v.as_slice()));
+        }
+        "set" => return set(db, a, now, out),
         // Stateless commands a transaction may hold.
         "ping" if a.len() == 1 => reply::simple(out, "PONG"),
         "ping" => reply::bulk(out, a.get(1)),
@@ -417,11 +423,6 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             } else {
                 reply::ok(out);
             }
-        }
-        "set" => return set(db, a, now, out),
-        "get" => {
-            let v = get_str(db, key, now)?;
-            reply::opt_bulk(out, v.map(|v| v.as_slice()));
         }
         "getset" => {
             let old = get_str(db, key, now)?.map(|v| v.clone());

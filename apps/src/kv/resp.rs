@@ -36,43 +36,50 @@ pub fn parse(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
     }
 }
 
-/// The end of the line starting at `from` (the index of `\r`), if any.
-fn line_end(buf: &[u8], from: usize) -> Option<usize> {
-    let nl = memchr::memchr(b'\n', &buf[from..])? + from;
-    if nl > from && buf[nl - 1] == b'\r' {
-        Some(nl - 1)
-    } else {
-        None
-    }
+/// A `*<n>\r\n` or `$<n>\r\n` number.
+enum Num {
+    /// The value and where the line after it starts.
+    Ok(i64, usize),
+    Incomplete,
+    Invalid,
 }
 
-fn number(digits: &[u8]) -> Option<i64> {
-    let (neg, digits) = match digits.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, digits),
-    };
-    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+/// Reads the number of a header line starting at `from` (after its `*` or
+/// `$`), digits and the line end in one pass.
+#[inline]
+fn header_number(buf: &[u8], from: usize) -> Num {
+    let mut i = from;
+    let neg = buf.get(i) == Some(&b'-');
+    if neg {
+        i += 1;
     }
-    let n = digits
-        .iter()
-        .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
-    Some(if neg { -n } else { n })
+    let start = i;
+    let mut n: i64 = 0;
+    while let Some(&b) = buf.get(i) {
+        match b {
+            b'0'..=b'9' if i - start < 18 => {
+                n = n * 10 + i64::from(b - b'0');
+                i += 1;
+            }
+            b'\r' if i > start => {
+                return match buf.get(i + 1) {
+                    None => Num::Incomplete,
+                    Some(b'\n') => Num::Ok(if neg { -n } else { n }, i + 2),
+                    Some(_) => Num::Invalid,
+                };
+            }
+            _ => return Num::Invalid,
+        }
+    }
+    Num::Incomplete
 }
 
 fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
-    let Some(end) = line_end(buf, 1) else {
-        return if buf.len() > MAX_INLINE {
-            Parse::Error("ERR Protocol error: too big mbulk count string")
-        } else {
-            Parse::Incomplete
-        };
-    };
-    let count = match number(&buf[1..end]) {
-        Some(n) if n <= MAX_MULTIBULK as i64 => n,
+    let (count, mut at) = match header_number(buf, 1) {
+        Num::Ok(n, next) if n <= MAX_MULTIBULK as i64 => (n, next),
+        Num::Incomplete => return Parse::Incomplete,
         _ => return Parse::Error("ERR Protocol error: invalid multibulk length"),
     };
-    let mut at = end + 2;
     if count <= 0 {
         return Parse::Empty { consumed: at };
     }
@@ -82,18 +89,11 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
             Some(b'$') => {}
             Some(_) => return Parse::Error("ERR Protocol error: expected '$'"),
         }
-        let Some(end) = line_end(buf, at + 1) else {
-            return if buf.len() - at > MAX_INLINE {
-                Parse::Error("ERR Protocol error: too big bulk count string")
-            } else {
-                Parse::Incomplete
-            };
-        };
-        let len = match number(&buf[at + 1..end]) {
-            Some(n) if (0..=MAX_BULK as i64).contains(&n) => n as usize,
+        let (len, start) = match header_number(buf, at + 1) {
+            Num::Ok(n, next) if (0..=MAX_BULK as i64).contains(&n) => (n as usize, next),
+            Num::Incomplete => return Parse::Incomplete,
             _ => return Parse::Error("ERR Protocol error: invalid bulk length"),
         };
-        let start = end + 2;
         if buf.len() < start + len + 2 {
             return Parse::Incomplete;
         }
