@@ -318,7 +318,7 @@ const LISTENER_FAMILIES: [Family<ListenerStats>; 5] = [
 ];
 
 /// Families labelled by shard.
-const SHARD_FAMILIES: [Family<ShardStats>; 3] = [
+const SHARD_FAMILIES: [Family<ShardStats>; 5] = [
     Family {
         name: "shardloop_pause_writing_total",
         kind: "counter",
@@ -336,6 +336,18 @@ const SHARD_FAMILIES: [Family<ShardStats>; 3] = [
         kind: "counter",
         help: "TLS handshakes that failed or timed out.",
         value: |s| s.tls_handshake_failures,
+    },
+    Family {
+        name: "shardloop_cross_shard_tasks_total",
+        kind: "counter",
+        help: "Cross-shard requests and replies this shard ran.",
+        value: |s| s.cross_shard_calls,
+    },
+    Family {
+        name: "shardloop_cross_shard_batches_total",
+        kind: "counter",
+        help: "Mailbox messages they came in (at most one wake-up each).",
+        value: |s| s.cross_shard_batches,
     },
 ];
 
