@@ -1122,6 +1122,11 @@ fn write_scored(out: &mut Vec<u8>, items: &[(f64, Vec<u8>)], with_scores: bool) 
 
 fn set(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
+    if a.len() == 3 {
+        db.set_string(key, a.get(2));
+        reply::ok(out);
+        return Ok(());
+    }
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
     let mut expires: Option<u64> = None;
     let mut i = 3;

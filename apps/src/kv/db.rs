@@ -166,6 +166,34 @@ impl Db {
         }
     }
 
+    /// `SET key value` without options, the hot path: one lookup, and an
+    /// existing string's buffer reused when it is big enough.
+    pub fn set_string(&mut self, key: &[u8], value: &[u8]) {
+        match self.map.get_mut(key) {
+            Some(e) => {
+                if e.expires_at.take().is_some() {
+                    self.volatile.remove(key);
+                }
+                match &mut e.value {
+                    Value::Str(s) if s.capacity() >= value.len() => {
+                        s.clear();
+                        s.extend_from_slice(value);
+                    }
+                    v => *v = Value::Str(value.to_vec()),
+                }
+            }
+            None => {
+                self.map.insert(
+                    key.to_vec(),
+                    Entry {
+                        value: Value::Str(value.to_vec()),
+                        expires_at: None,
+                    },
+                );
+            }
+        }
+    }
+
     /// Sets the expiry of an existing key.
     pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<u64>) {
         if let Some(e) = self.map.get_mut(key) {
