@@ -189,6 +189,11 @@ fn serve(apps: &Apps, config: &Config) -> Result<(), String> {
     }
     rt.serve_held()
         .map_err(|e| format!("cannot start serving: {e}"))?;
+    // systemd Type=notify: started (a no-op without NOTIFY_SOCKET).
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("serving"),
+    ]);
 
     let first = wait_for_stop(&mut signals);
     tracing::info!(
@@ -218,6 +223,10 @@ fn wait_for_stop(signals: &mut Signals) -> i32 {
 /// second SIGINT or SIGTERM cuts the drain short (what is still open is
 /// aborted) and the exit is non-zero.
 fn drain(rt: Runtime, timeout: std::time::Duration, mut signals: Signals) -> Result<(), String> {
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("draining"),
+    ]);
     let cutter = rt.drain_cutter();
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
@@ -265,6 +274,14 @@ fn drain(rt: Runtime, timeout: std::time::Duration, mut signals: Signals) -> Res
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells systemd (`NOTIFY_SOCKET`) the service's state; failures are logged
+/// and otherwise ignored: the service runs the same without a supervisor.
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
 }
 
 fn signal_name(signal: i32) -> &'static str {

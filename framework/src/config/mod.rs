@@ -965,7 +965,7 @@ impl Config {
     pub fn runtime_config(&self) -> crate::RuntimeConfig {
         crate::RuntimeConfig {
             shards: match self.shards {
-                ShardCount::Auto => crate::runtime::available_cores().len().max(1),
+                ShardCount::Auto => crate::runtime::auto_shards(),
                 ShardCount::Count(n) => n,
             },
             pin_cores: self.pin_cores,
@@ -1079,10 +1079,10 @@ impl fmt::Display for Config {
         let text = toml::to_string(&self.to_toml()).map_err(|_| fmt::Error)?;
         for line in text.lines() {
             if line == "shards = \"auto\"" {
-                let n = crate::runtime::available_cores().len().max(1);
+                let n = crate::runtime::auto_shards();
                 writeln!(
                     f,
-                    "{line} # {n} on this machine: one per core this process may run on"
+                    "{line} # {n} here: one per core this process may run on, within its cgroup's CPU quota"
                 )?;
             } else {
                 writeln!(f, "{line}")?;

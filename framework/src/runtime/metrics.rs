@@ -52,6 +52,11 @@ struct Source {
     shards: Vec<ShardHandle>,
     gauges: Arc<RuntimeGauges>,
     names: Names,
+    /// Set when the drain starts: `/ready` answers 503 from then on.
+    draining: Arc<AtomicBool>,
+    /// Set once every listener serves (`serve_held`, or the first listener
+    /// served directly).
+    serving: Arc<AtomicBool>,
 }
 
 /// One shard's answer.
@@ -119,8 +124,10 @@ impl Runtime {
     /// Serves `GET /metrics` (Prometheus text format) on `addr` from a
     /// thread of its own: reachable at `max_connections` and during accept
     /// back-off, each request bounded by a timeout, its traffic not counted
-    /// as any listener's. Returns the bound address; the endpoint closes
-    /// once the runtime has shut down.
+    /// as any listener's. Also `GET /ready` (200 once serving, 503 from the
+    /// moment a drain starts) and `GET /live` (200 while every shard
+    /// answers). Returns the bound address; the endpoint closes once the
+    /// runtime has shut down.
     pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).map_err(|source| {
             io::Error::from(crate::LoopError::Bind {
@@ -134,6 +141,8 @@ impl Runtime {
             shards: self.shards.iter().map(|s| s.handle.clone()).collect(),
             gauges: Arc::clone(&self.gauges),
             names: self.listener_names.clone(),
+            draining: Arc::clone(&self.draining),
+            serving: Arc::clone(&self.serving),
         });
         self.serve_or_hold(move |rt| {
             let stopping = Arc::new(AtomicBool::new(false));
@@ -229,7 +238,32 @@ fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
                 "a shard did not answer in time\n",
             ),
         },
-        (Some("GET"), Some(_)) => respond(&mut stream, "404 Not Found", "try /metrics\n"),
+        // Readiness: serving and not draining (a load balancer or
+        // Kubernetes stops sending new connections as soon as a drain
+        // starts, before the listeners close).
+        (Some("GET"), Some("/ready")) => {
+            if source.serving.load(Ordering::Acquire) && !source.draining.load(Ordering::Acquire) {
+                respond(&mut stream, "200 OK", "ready\n")
+            } else if source.draining.load(Ordering::Acquire) {
+                respond(&mut stream, "503 Service Unavailable", "draining\n")
+            } else {
+                respond(&mut stream, "503 Service Unavailable", "starting\n")
+            }
+        }
+        // Liveness: every shard answers a no-op through its mailbox in time.
+        (Some("GET"), Some("/live")) => match gather(source) {
+            Some(_) => respond(&mut stream, "200 OK", "live\n"),
+            None => respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "a shard did not answer in time\n",
+            ),
+        },
+        (Some("GET"), Some(_)) => respond(
+            &mut stream,
+            "404 Not Found",
+            "try /metrics, /ready or /live\n",
+        ),
         _ => respond(&mut stream, "405 Method Not Allowed", "GET /metrics only\n"),
     }
 }

@@ -56,7 +56,7 @@ impl std::fmt::Display for Distribution {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
-    /// Number of shards; [`available_cores`] by default.
+    /// Number of shards; [`auto_shards`] by default.
     pub shards: usize,
     /// Pin shard K to the K-th core this process may run on.
     pub pin_cores: bool,
@@ -73,7 +73,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
-            shards: available_cores().len().max(1),
+            shards: auto_shards(),
             pin_cores: true,
             loop_config: LoopConfig::default(),
             max_connections: 0,
@@ -81,13 +81,51 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// The cores this process may run on (its scheduler affinity).
+/// The cores this process may run on (its scheduler affinity: a cgroup
+/// cpuset or `taskset` narrows it).
 pub fn available_cores() -> Vec<usize> {
     core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
         .map(|c| c.id)
         .collect()
+}
+
+/// How many shards `shards = "auto"` runs: one per core this process may
+/// run on, and no more than its cgroup's CPU quota allows (`cpu.max`,
+/// rounded up: a Kubernetes pod with a 2-CPU limit runs 2 shards even on a
+/// 64-core node). At least 1.
+pub fn auto_shards() -> usize {
+    let cores = available_cores().len().max(1);
+    match cgroup_cpu_quota() {
+        Some(quota) => cores.min(quota.max(1)),
+        None => cores,
+    }
+}
+
+/// The CPU quota of this process's cgroup (v2 `cpu.max`, or v1
+/// `cpu.cfs_quota_us`/`cpu.cfs_period_us`), in whole CPUs rounded up;
+/// `None` when unlimited or unknown.
+fn cgroup_cpu_quota() -> Option<usize> {
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok();
+    let (quota, period) = match v2 {
+        Some(text) => {
+            let mut parts = text.split_whitespace();
+            let quota = parts.next()?;
+            let period: f64 = parts.next()?.parse().ok()?;
+            (quota.parse::<f64>().ok()?, period)
+        }
+        None => {
+            let q = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").ok()?;
+            let p = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.cfs_period_us").ok()?;
+            let q: f64 = q.trim().parse().ok()?;
+            if q < 0.0 {
+                return None;
+            }
+            (q, p.trim().parse().ok()?)
+        }
+    };
+    (period > 0.0).then(|| (quota / period).ceil() as usize)
 }
 
 /// Live connections over the whole runtime, and who to wake at the cap.
@@ -182,6 +220,10 @@ pub struct Runtime {
     metrics: Option<metrics::MetricsServer>,
     /// Set by a [`DrainCutter`]: the drain aborts what remains.
     cut: Arc<AtomicBool>,
+    /// Set when a drain starts (`/ready` turns 503).
+    draining: Arc<AtomicBool>,
+    /// Set once listeners serve (`/ready` turns 200).
+    serving: Arc<AtomicBool>,
     /// While [`hold_serving`](Runtime::hold_serving) is in force: the
     /// listeners bound so far, waiting to be served.
     held: Option<Vec<Deferred>>,
@@ -284,6 +326,8 @@ impl Runtime {
             next_name: None,
             metrics: None,
             cut: Arc::new(AtomicBool::new(false)),
+            draining: Arc::new(AtomicBool::new(false)),
+            serving: Arc::new(AtomicBool::new(false)),
             held: None,
             unix_paths: Vec::new(),
         })
@@ -337,6 +381,7 @@ impl Runtime {
         for serve in self.held.take().unwrap_or_default() {
             serve(self)?;
         }
+        self.serving.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -350,7 +395,11 @@ impl Runtime {
                 held.push(Box::new(serve));
                 Ok(())
             }
-            None => serve(self),
+            None => {
+                serve(self)?;
+                self.serving.store(true, Ordering::Release);
+                Ok(())
+            }
         }
     }
 
@@ -605,6 +654,7 @@ impl Runtime {
     /// the shards and join them. Logs at the start how many connections it
     /// waits for, and at the end how many it aborted.
     pub fn shutdown(mut self, drain: Duration) -> io::Result<DrainReport> {
+        self.draining.store(true, Ordering::Release);
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }

@@ -1,0 +1,105 @@
+//! What a supervisor sees: systemd's notify protocol (READY=1, STOPPING=1)
+//! and the readiness and liveness endpoints Kubernetes and HAProxy probe.
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metrics_address(log: &mut impl BufRead) -> SocketAddr {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "no metrics address logged"
+        );
+        if line.contains("metrics on") {
+            let start = line.find("\"address\":\"").unwrap() + 11;
+            let end = start + line[start..].find('"').unwrap();
+            return line[start..end].parse().unwrap();
+        }
+    }
+}
+
+#[test]
+fn ready_turns_503_as_soon_as_a_drain_starts_while_live_and_metrics_stay_up() {
+    let config = SERVE.replace(
+        "[[listener]]",
+        "[metrics]\naddress = \"127.0.0.1:0\"\n[[listener]]",
+    );
+    let (mut child, addr, mut log) = serve(&config);
+    let maddr = metrics_address(&mut log);
+    let ready = get(maddr, "/ready");
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.ends_with("ready\n"),
+        "{ready}"
+    );
+    assert!(get(maddr, "/live").starts_with("HTTP/1.1 200"));
+    // A client that keeps its connection open holds the drain.
+    let held = TcpStream::connect(addr).unwrap();
+    let mut probe = TcpStream::connect(addr).unwrap();
+    probe.write_all(b"x").unwrap();
+    let mut b = [0; 1];
+    probe.read_exact(&mut b).unwrap();
+    sigterm(&child);
+    let mut line = String::new();
+    while !line.contains("drain started") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0);
+    }
+    let during = get(maddr, "/ready");
+    assert!(
+        during.starts_with("HTTP/1.1 503") && during.ends_with("draining\n"),
+        "{during}"
+    );
+    assert!(
+        get(maddr, "/live").starts_with("HTTP/1.1 200"),
+        "alive while draining"
+    );
+    assert!(get(maddr, "/metrics").starts_with("HTTP/1.1 200"));
+    drop(held);
+    drop(probe);
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn systemd_notify_gets_ready_once_serving_and_stopping_when_the_drain_starts() {
+    let dir = std::env::temp_dir().join(format!("shardloop-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let config = temp_config("notify.toml", SERVE);
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(first.lines().any(|l| l == "READY=1"), "{first:?}");
+    sigterm(&child);
+    let n = sock.recv(&mut buf).unwrap();
+    let second = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(second.lines().any(|l| l == "STOPPING=1"), "{second:?}");
+    assert!(wait_exit(&mut child).success());
+}
