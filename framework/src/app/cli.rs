@@ -201,7 +201,7 @@ fn serve(apps: &Apps, config: &Config) -> Result<(), String> {
         drain_timeout = %humantime::format_duration(config.drain_timeout),
         "shutting down: no new connections, draining the open ones"
     );
-    drain(rt, config.drain_timeout, signals)
+    drain(rt, config.drain_delay, config.drain_timeout, signals)
 }
 
 /// Waits for SIGINT or SIGTERM. SIGHUP (a closed terminal or ssh session
@@ -222,7 +222,12 @@ fn wait_for_stop(signals: &mut Signals) -> i32 {
 /// Drains the runtime on another thread while this one keeps listening: a
 /// second SIGINT or SIGTERM cuts the drain short (what is still open is
 /// aborted) and the exit is non-zero.
-fn drain(rt: Runtime, timeout: std::time::Duration, mut signals: Signals) -> Result<(), String> {
+fn drain(
+    rt: Runtime,
+    delay: std::time::Duration,
+    timeout: std::time::Duration,
+    mut signals: Signals,
+) -> Result<(), String> {
     notify(&[
         sd_notify::NotifyState::Stopping,
         sd_notify::NotifyState::Status("draining"),
@@ -232,7 +237,7 @@ fn drain(rt: Runtime, timeout: std::time::Duration, mut signals: Signals) -> Res
     std::thread::Builder::new()
         .name("drain".into())
         .spawn(move || {
-            let _ = done_tx.send(rt.shutdown(timeout));
+            let _ = done_tx.send(rt.shutdown_after(delay, timeout));
         })
         .map_err(|e| format!("cannot start the drain: {e}"))?;
     let (sig_tx, sig_rx) = crossbeam_channel::unbounded();

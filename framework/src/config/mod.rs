@@ -23,6 +23,7 @@
 //! max_connections = 100000   # 0: no limit
 //! idle_timeout = "60s"       # 0 or absent: none
 //! drain_timeout = "10s"
+//! drain_delay = "0s"        # /ready 503 but still accepting, before the drain
 //! [log]
 //! level = "info"             # trace | debug | info | warn | error | off
 //! format = "text"            # text | json
@@ -277,6 +278,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// `[limits] drain_timeout`.
     pub drain_timeout: Duration,
+    /// `[limits] drain_delay`: on SIGTERM, how long `/ready` says 503 while
+    /// the listeners still accept, before the drain closes them (0: none).
+    pub drain_delay: Duration,
     /// `[log] level`.
     pub log_level: String,
     /// `[log] format`.
@@ -467,6 +471,12 @@ impl Validator<'_> {
             .map(|s| self.duration("limits.drain_timeout", s))
             .transpose()?
             .unwrap_or(Duration::from_secs(10));
+        let drain_delay = l
+            .drain_delay
+            .as_ref()
+            .map(|s| self.duration("limits.drain_delay", s))
+            .transpose()?
+            .unwrap_or(Duration::ZERO);
 
         let log_level = match &raw.log.level {
             None => "info".to_string(),
@@ -550,6 +560,7 @@ impl Validator<'_> {
             max_connections,
             idle_timeout: idle.filter(|d| !d.is_zero()),
             drain_timeout,
+            drain_delay,
             log_level,
             log_format,
             metrics,
@@ -1020,6 +1031,7 @@ impl Config {
             duration(self.idle_timeout.unwrap_or_default()),
         );
         limits.insert("drain_timeout".into(), duration(self.drain_timeout));
+        limits.insert("drain_delay".into(), duration(self.drain_delay));
         t.insert("limits".into(), Value::Table(limits));
         let mut log = toml::Table::new();
         log.insert("level".into(), Value::String(self.log_level.clone()));

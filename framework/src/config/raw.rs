@@ -35,6 +35,7 @@ pub(super) struct RawLimits {
     pub max_connections: Option<Spanned<i64>>,
     pub idle_timeout: Option<Spanned<IntOrText>>,
     pub drain_timeout: Option<Spanned<IntOrText>>,
+    pub drain_delay: Option<Spanned<IntOrText>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -653,8 +653,27 @@ impl Runtime {
     /// passes (or [`DrainCutter::cut`] is called); abort what remains, stop
     /// the shards and join them. Logs at the start how many connections it
     /// waits for, and at the end how many it aborted.
-    pub fn shutdown(mut self, drain: Duration) -> io::Result<DrainReport> {
+    pub fn shutdown(self, drain: Duration) -> io::Result<DrainReport> {
+        self.shutdown_after(Duration::ZERO, drain)
+    }
+
+    /// [`shutdown`](Self::shutdown) after a grace period: `/ready` turns
+    /// 503 at once, the listeners keep accepting for `delay` (so load
+    /// balancers that probe `/ready` stop sending before anything is
+    /// refused), then the drain runs as in `shutdown`. A
+    /// [`DrainCutter::cut`] ends the delay too.
+    pub fn shutdown_after(mut self, delay: Duration, drain: Duration) -> io::Result<DrainReport> {
         self.draining.store(true, Ordering::Release);
+        if !delay.is_zero() {
+            tracing::info!(
+                drain_delay = %humantime::format_duration(delay),
+                "not ready any more; accepting until the delay ends"
+            );
+            let until = crate::shard::after(delay);
+            while Instant::now() < until && !self.cut.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
+            }
+        }
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }
