@@ -203,10 +203,10 @@ fn a_second_sigterm_during_the_drain_aborts_the_rest_and_exits_non_zero() {
 }
 
 #[test]
-fn sighup_is_logged_and_the_server_carries_on_serving() {
+fn sighup_reloads_and_the_server_carries_on_serving() {
     let (mut child, addr, mut log) = serve(SERVE);
     signal(&child, libc::SIGHUP);
-    wait_for_log(&mut log, "SIGHUP");
+    wait_for_log(&mut log, "configuration reloaded");
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     s.write_all(b"still here").unwrap();
@@ -214,6 +214,94 @@ fn sighup_is_logged_and_the_server_carries_on_serving() {
     s.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"still here");
     drop(s);
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
+/// The address a "listening" log line of `name` reports.
+fn listening_address(log: &mut impl BufRead, name: &str) -> std::net::SocketAddr {
+    loop {
+        let line = wait_for_log(log, "\"listening\"");
+        if line.contains(&format!("\"listener\":\"{name}\"")) {
+            let start = line.find("\"address\":\"").unwrap() + 11;
+            let end = start + line[start..].find('"').unwrap();
+            return line[start..end].parse().unwrap();
+        }
+    }
+}
+
+fn echo(s: &mut TcpStream, msg: &[u8]) {
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(msg).unwrap();
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, msg);
+}
+
+#[test]
+fn sighup_reloads_listeners_keeps_open_connections_and_refuses_an_invalid_config() {
+    let head = "[runtime]\nshards = 2\npin_cores = false\n[log]\nformat = \"json\"\n\
+                [metrics]\naddress = \"127.0.0.1:0\"\n";
+    let first =
+        format!("{head}[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n");
+    let path = temp_config("reload.toml", &first);
+    let (mut child, a, mut log) = serve_file(&path);
+    let maddr = {
+        let line = wait_for_log(&mut log, "metrics on");
+        let start = line.find("\"address\":\"").unwrap() + 11;
+        let end = start + line[start..].find('"').unwrap();
+        line[start..end].parse::<std::net::SocketAddr>().unwrap()
+    };
+    let mut held = TcpStream::connect(a).unwrap();
+    echo(&mut held, b"before");
+    // Listener a goes, b comes, the marks change.
+    std::fs::write(
+        &path,
+        format!(
+            "{head}[limits]\nwrite_buffer_high = \"128KiB\"\n\
+             [[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n"
+        ),
+    )
+    .unwrap();
+    signal(&child, libc::SIGHUP);
+    let b = listening_address(&mut log, "b");
+    let done = wait_for_log(&mut log, "configuration reloaded");
+    assert!(done.contains("\"applied\":true"), "{done}");
+    let mut nb = TcpStream::connect(b).unwrap();
+    echo(&mut nb, b"new listener");
+    assert_eq!(
+        TcpStream::connect(a).unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "the removed listener refuses"
+    );
+    echo(
+        &mut held,
+        b"an open connection finishes under the old config",
+    );
+    // An invalid configuration changes nothing.
+    std::fs::write(
+        &path,
+        format!("{head}[limits]\nwrite_buffer_low = \"1GiB\"\n"),
+    )
+    .unwrap();
+    signal(&child, libc::SIGHUP);
+    let refused = wait_for_log(&mut log, "reload refused");
+    assert!(refused.contains("reload.toml"), "names the file: {refused}");
+    echo(&mut nb, b"still serving");
+    let mut m = TcpStream::connect(maddr).unwrap();
+    m.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    m.read_to_string(&mut body).unwrap();
+    assert!(
+        body.contains("shardloop_config_reloads_total{result=\"applied\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("shardloop_config_reloads_total{result=\"failed\"} 1"),
+        "{body}"
+    );
+    drop((held, nb));
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
 }

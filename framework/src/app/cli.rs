@@ -109,19 +109,26 @@ pub fn main_with_args(
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config } => {
-            let config = match load(&apps, config.as_ref()) {
+        Command::Serve { config: path } => {
+            let config = match load(&apps, path.as_ref()) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            if let Err(e) = init_logging(&config, cli.log_level.as_deref()) {
-                eprintln!("error: --log-level: {e}");
-                return ExitCode::from(2);
-            }
-            match serve(&apps, &config) {
+            let log_level = match init_logging(&config, cli.log_level.as_deref()) {
+                Ok(handle) => handle,
+                Err(e) => {
+                    eprintln!("error: --log-level: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let source = Source {
+                path: path.clone(),
+                log_level,
+            };
+            match serve(&apps, &config, &source) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     // Logging is set up: the error goes out once, there.
@@ -135,27 +142,42 @@ pub fn main_with_args(
 
 /// Logs to stderr at the level `--log-level` gives, else `RUST_LOG`, else
 /// the configuration's.
-fn init_logging(config: &Config, flag: Option<&str>) -> Result<(), String> {
+/// Changes the log level of a running server (a configuration reload).
+type LogLevel =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>, String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let from_config = flag.is_none() && std::env::var_os("RUST_LOG").is_none();
     let filter = match flag {
         Some(level) => tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?,
         None => tracing_subscriber::EnvFilter::try_from_default_env()
             .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
             .map_err(|e| e.to_string())?,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_thread_names(true);
+    let registry = tracing_subscriber::registry().with(filter);
     // A second call in one process (tests) keeps the first subscriber.
     let _ = match config.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry.with(fmt).try_init(),
+        LogFormat::Json => registry.with(fmt.json()).try_init(),
     };
-    Ok(())
+    // --log-level and RUST_LOG win over the configuration, reloads too.
+    Ok(from_config.then_some(handle))
 }
 
-fn serve(apps: &Apps, config: &Config) -> Result<(), String> {
+/// Where a reload reads the configuration again, and what it may change.
+struct Source {
+    path: Option<PathBuf>,
+    log_level: Option<LogLevel>,
+}
+
+fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     // Before anything binds, so an early signal is a graceful stop too.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -195,28 +217,140 @@ fn serve(apps: &Apps, config: &Config) -> Result<(), String> {
         sd_notify::NotifyState::Status("serving"),
     ]);
 
-    let first = wait_for_stop(&mut signals);
+    let mut running = config.clone();
+    let first = loop {
+        let signal = wait_for_signal(&mut signals);
+        if signal != SIGHUP {
+            break signal;
+        }
+        notify(&[sd_notify::NotifyState::Reloading]);
+        let applied = reload(apps, source, &mut running, &mut rt);
+        rt.count_reload(applied);
+        notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status("serving"),
+        ]);
+    };
     tracing::info!(
         signal = signal_name(first),
-        drain_timeout = %humantime::format_duration(config.drain_timeout),
+        drain_timeout = %humantime::format_duration(running.drain_timeout),
         "shutting down: no new connections, draining the open ones"
     );
-    drain(rt, config.drain_delay, config.drain_timeout, signals)
+    drain(rt, running.drain_delay, running.drain_timeout, signals)
 }
 
-/// Waits for SIGINT or SIGTERM. SIGHUP (a closed terminal or ssh session
-/// sends it) is logged and survived.
-fn wait_for_stop(signals: &mut Signals) -> i32 {
-    for signal in signals.forever() {
-        if signal == SIGHUP {
+/// The next signal.
+fn wait_for_signal(signals: &mut Signals) -> i32 {
+    signals.forever().next().unwrap_or(SIGTERM)
+}
+
+/// SIGHUP: reads the configuration again and, if it is valid, applies it:
+/// listeners added, removed or changed (by name), write-buffer marks and the
+/// log level for what comes next; connections already open finish under the
+/// settings they started with. An invalid configuration changes nothing.
+/// Settings that need a restart are named. Returns whether it applied.
+fn reload(apps: &Apps, source: &Source, running: &mut Config, rt: &mut Runtime) -> bool {
+    let new = match load(apps, source.path.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused, the running configuration stays: {e}");
+            return false;
+        }
+    };
+    let restart = [
+        ("runtime.shards", running.shards != new.shards),
+        ("runtime.pin_cores", running.pin_cores != new.pin_cores),
+        ("runtime.udp_batch", running.udp_batch != new.udp_batch),
+        (
+            "limits.max_connections",
+            running.max_connections != new.max_connections,
+        ),
+        (
+            "limits.idle_timeout",
+            running.idle_timeout != new.idle_timeout,
+        ),
+        ("metrics.address", running.metrics != new.metrics),
+        ("log.format", running.log_format != new.log_format),
+    ];
+    for (key, changed) in restart {
+        if changed {
             tracing::warn!(
-                "SIGHUP received: configuration reload is not supported yet; carrying on"
+                key,
+                "changed in the configuration; takes effect at the next restart"
             );
+        }
+    }
+    let mut ok = true;
+    if (new.write_buffer_high, new.write_buffer_low)
+        != (running.write_buffer_high, running.write_buffer_low)
+    {
+        if let Err(e) = rt.set_write_buffer_limits(new.write_buffer_high, new.write_buffer_low) {
+            tracing::error!(error = %e, "reload: write-buffer marks not applied");
+            ok = false;
+        }
+    }
+    if new.log_level != running.log_level {
+        match &source.log_level {
+            Some(handle) => match tracing_subscriber::EnvFilter::try_new(&new.log_level)
+                .map_err(|e| e.to_string())
+                .and_then(|f| handle.reload(f).map_err(|e| e.to_string()))
+            {
+                Ok(()) => tracing::info!(level = %new.log_level, "log level changed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload: log level not applied");
+                    ok = false;
+                }
+            },
+            None => tracing::warn!("log.level changed, but --log-level or RUST_LOG sets the level"),
+        }
+    }
+    // Listeners, by name: the ones gone or changed close, the new or
+    // changed ones open (UDP endpoints cannot be closed yet: restart).
+    let ids = rt.listeners();
+    for old in &running.listeners {
+        let kept = new.listeners.iter().any(|l| l == old);
+        if kept {
             continue;
         }
-        return signal;
+        if old.protocol == crate::config::ListenProtocol::Udp {
+            tracing::warn!(listener = %old.name, "a UDP listener changed or went away; takes effect at the next restart");
+            continue;
+        }
+        if let Some((id, _)) = ids.iter().find(|(_, n)| *n == old.name) {
+            match rt.close_listener(*id) {
+                Ok(()) => {
+                    tracing::info!(listener = %old.name, address = %old.address, "listener closed")
+                }
+                Err(e) => {
+                    tracing::error!(listener = %old.name, error = %e, "reload: listener not closed");
+                    ok = false;
+                }
+            }
+        }
     }
-    SIGTERM
+    for l in &new.listeners {
+        if running.listeners.iter().any(|old| old == l) {
+            continue;
+        }
+        let udp_kept = l.protocol == crate::config::ListenProtocol::Udp
+            && running.listeners.iter().any(|old| old.name == l.name);
+        if udp_kept {
+            continue;
+        }
+        rt.name_next_listener(&l.name);
+        match apps.listen(rt, l) {
+            Ok(bound) => {
+                tracing::info!(listener = %l.name, address = %bound, app = %l.app, "listening")
+            }
+            Err(e) => {
+                tracing::error!(listener = %l.name, error = %e, "reload: listener not opened");
+                ok = false;
+            }
+        }
+    }
+    tracing::info!(applied = ok, "configuration reloaded");
+    *running = new;
+    ok
 }
 
 /// Drains the runtime on another thread while this one keeps listening: a

@@ -19,6 +19,8 @@ const WAKER: Token = Token(usize::MAX);
 
 enum Command {
     Listen(Listener),
+    /// Close listener `id`; the acknowledgement says its socket is closed.
+    Unlisten(u64, Sender<()>),
     Stop,
 }
 
@@ -61,6 +63,17 @@ impl Acceptor {
         Ok(Self { tx, waker, thread })
     }
 
+    /// Closes listener `id` and waits until its socket is closed.
+    pub(crate) fn unlisten(&self, id: u64) -> io::Result<()> {
+        let (ack, done) = crossbeam_channel::bounded(1);
+        self.tx
+            .send(Command::Unlisten(id, ack))
+            .map_err(|_| io::Error::from(crate::LoopError::Gone("the acceptor".into())))?;
+        self.waker.wake()?;
+        done.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| io::Error::from(crate::LoopError::Gone("the acceptor".into())))
+    }
+
     pub(crate) fn waker(&self) -> Arc<Waker> {
         Arc::clone(&self.waker)
     }
@@ -93,7 +106,8 @@ impl Acceptor {
 
 struct State {
     poll: Poll,
-    listeners: Vec<Listener>,
+    /// By token; a closed listener leaves a hole so tokens stay put.
+    listeners: Vec<Option<Listener>>,
     shards: Vec<(ShardHandle, Arc<AtomicUsize>)>,
     gauges: Arc<RuntimeGauges>,
     backoff: Duration,
@@ -131,7 +145,17 @@ impl State {
                             tracing::error!(error = %e, "acceptor cannot register a listener");
                             continue;
                         }
-                        self.listeners.push(l);
+                        self.listeners.push(Some(l));
+                    }
+                    Command::Unlisten(id, ack) => {
+                        for slot in &mut self.listeners {
+                            if slot.as_ref().is_some_and(|l| l.id == id) {
+                                if let Some(mut l) = slot.take() {
+                                    let _ = l.socket.deregister(self.poll.registry());
+                                }
+                            }
+                        }
+                        let _ = ack.send(());
                     }
                     Command::Stop => return, // dropping the listeners closes them
                 }
@@ -161,7 +185,7 @@ impl State {
             if self.gauges.at_cap() {
                 return Ok(()); // a close wakes us
             }
-            let Some(l) = self.listeners.get(i) else {
+            let Some(Some(l)) = self.listeners.get(i) else {
                 return Ok(());
             };
             match l.socket.accept() {
@@ -189,7 +213,9 @@ impl State {
         stream: crate::transport::socket::Stream,
         peer: crate::transport::Address,
     ) {
-        let l = &self.listeners[i];
+        let Some(l) = self.listeners[i].as_ref() else {
+            return;
+        };
         let n = self.shards.len();
         let start = self.next % n;
         self.next = self.next.wrapping_add(1);

@@ -428,6 +428,22 @@ fn render(snapshots: &[Snapshot], source: &Source) -> String {
             let _ = writeln!(out, "{}{{shard=\"acceptor\"}} {n}", f.name);
         }
     }
+    header(
+        &mut out,
+        "shardloop_config_reloads_total",
+        "counter",
+        "Configuration reloads (SIGHUP), applied or refused.",
+    );
+    for (result, n) in [
+        ("applied", &source.gauges.reloads_applied),
+        ("failed", &source.gauges.reloads_failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "shardloop_config_reloads_total{{result=\"{result}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
     for (i, m) in app_metrics().iter().enumerate() {
         header(&mut out, m.name, m.kind, m.help);
         for (k, snap) in snapshots.iter().enumerate() {

@@ -134,6 +134,9 @@ pub(crate) struct RuntimeGauges {
     live: AtomicUsize,
     /// Times the acceptor backed off for lack of descriptors.
     acceptor_backoffs: AtomicUsize,
+    /// Configuration reloads applied and refused.
+    reloads_applied: AtomicUsize,
+    reloads_failed: AtomicUsize,
     cap: usize,
     acceptor: OnceLock<Arc<mio::Waker>>,
 }
@@ -230,6 +233,8 @@ pub struct Runtime {
     /// Unix socket files this runtime's listeners created, removed at
     /// shutdown.
     unix_paths: Vec<std::path::PathBuf>,
+    /// The Unix listeners' socket files, by listener id.
+    unix_listeners: Vec<(u64, std::path::PathBuf)>,
 }
 
 /// Serving a listener whose sockets are bound: hand them to the acceptor or
@@ -330,6 +335,7 @@ impl Runtime {
             serving: Arc::new(AtomicBool::new(false)),
             held: None,
             unix_paths: Vec::new(),
+            unix_listeners: Vec::new(),
         })
     }
 
@@ -442,6 +448,73 @@ impl Runtime {
         self.listen_service(addr, distribution, backlog, service(factory, Some(tls)))
     }
 
+    /// The listeners this runtime serves (TCP, TLS and Unix), by id, with
+    /// their names.
+    pub fn listeners(&self) -> Vec<(u64, String)> {
+        self.listener_names.lock().clone()
+    }
+
+    /// Closes listener `id` at once (its socket, on every shard for a
+    /// `reuseport` one, and its Unix socket file): new connections are
+    /// refused, the connections it accepted go on. Returns once the
+    /// sockets are closed, so the address can be bound again.
+    pub fn close_listener(&mut self, id: u64) -> io::Result<()> {
+        if let Some(acceptor) = &self.acceptor {
+            acceptor.unlisten(id)?;
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for s in &self.shards {
+            let tx = tx.clone();
+            let _ = s.handle.submit(move |lp| {
+                lp.close_runtime_server(id);
+                let _ = tx.send(());
+            });
+        }
+        for _ in &self.shards {
+            rx.recv_timeout(Duration::from_secs(10))
+                .map_err(|_| io::Error::from(LoopError::Gone("a shard".into())))?;
+        }
+        self.listener_names.lock().retain(|(i, _)| *i != id);
+        if let Some(pos) = self.unix_listeners.iter().position(|(i, _)| *i == id) {
+            let (_, path) = self.unix_listeners.remove(pos);
+            self.unix_paths.retain(|p| *p != path);
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(())
+    }
+
+    /// Sets the write-buffer marks every shard gives the connections it
+    /// makes from now on (existing ones keep theirs). Invalid marks (low
+    /// above high) are an `InvalidSetting` error.
+    pub fn set_write_buffer_limits(&mut self, high: usize, low: usize) -> io::Result<()> {
+        crate::transport::flow::resolve_limits(Some(high), Some(low))
+            .map_err(|e| io::Error::from(LoopError::InvalidSetting(e.to_string())))?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for s in &self.shards {
+            let tx = tx.clone();
+            let _ = s.handle.submit(move |lp| {
+                lp.set_default_write_buffer_limits(high, low);
+                let _ = tx.send(());
+            });
+        }
+        for _ in &self.shards {
+            rx.recv_timeout(Duration::from_secs(10))
+                .map_err(|_| io::Error::from(LoopError::Gone("a shard".into())))?;
+        }
+        Ok(())
+    }
+
+    /// Counts a configuration reload (`shardloop_config_reloads_total`,
+    /// labelled `result="applied"` or `"failed"`).
+    pub fn count_reload(&self, applied: bool) {
+        let c = if applied {
+            &self.gauges.reloads_applied
+        } else {
+            &self.gauges.reloads_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Names the listener the next `listen*` call binds: its metrics carry
     /// `listener="NAME"`. Unnamed listeners are labelled with their
     /// address.
@@ -509,6 +582,7 @@ impl Runtime {
             })
         })?;
         self.unix_paths.push(path.to_path_buf());
+        self.unix_listeners.push((id, path.to_path_buf()));
         self.serve_or_hold(move |rt| rt.acceptor()?.add(socket, distribution, factory, id))
     }
 

@@ -179,6 +179,16 @@ impl EventLoop {
         }
     }
 
+    /// Closes this shard's `reuseport` listener of runtime listener `id`,
+    /// if it has one.
+    pub(crate) fn close_runtime_server(&mut self, id: u64) {
+        if let Some(server) = self.runtime_servers.remove(&id) {
+            server.close();
+            let shared = Rc::clone(server.shared());
+            self.close_listeners(&shared);
+        }
+    }
+
     /// Closes every listening socket of this loop (shutdown).
     pub fn close_all_listeners(&mut self) {
         for server in std::mem::take(&mut self.runtime_servers).into_values() {

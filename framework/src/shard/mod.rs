@@ -242,6 +242,14 @@ impl EventLoop {
         self.call_later(period, move |lp| lp.sweep_idle(period));
     }
 
+    /// Sets the write-buffer marks of the connections this loop makes
+    /// from now on (existing ones keep theirs). The caller checked that
+    /// `low <= high`.
+    pub(crate) fn set_default_write_buffer_limits(&mut self, high: usize, low: usize) {
+        self.core.config.write_buffer_high = high;
+        self.core.config.write_buffer_low = low;
+    }
+
     /// The loop's settings.
     pub fn config(&self) -> &LoopConfig {
         &self.core.config

@@ -127,4 +127,11 @@ impl ListenSocket {
             ListenSocket::Unix(l) => reg.register(l, token, Interest::READABLE),
         }
     }
+
+    pub(crate) fn deregister(&mut self, reg: &Registry) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => reg.deregister(l),
+            ListenSocket::Unix(l) => reg.deregister(l),
+        }
+    }
 }
