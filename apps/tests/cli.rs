@@ -122,16 +122,6 @@ fn serve_echoes_and_sigterm_during_a_multi_megabyte_echo_loses_no_accepted_byte(
     assert!(wait_exit(&mut child).success(), "exit 0 after SIGTERM");
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn echo_stops_reading_from_a_client_that_never_reads_so_memory_stays_bounded() {
     let (mut child, addr, _log) = serve(SERVE);

@@ -20,12 +20,6 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardloop-deploy-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn the_systemd_unit_verifies_clean_and_scores_at_most_1_5() {
     let unit = std::fs::read_to_string(repo_file("deploy/systemd/shardloop.service")).unwrap();

@@ -141,21 +141,6 @@ fn sigterm_drain_waits_for_slow_readers_every_accepted_byte_comes_back_then_a_cl
     eprintln!("{CLIENTS} slow clients: {total} bytes echoed back, clean EOF each, exit after {exit_after:?}");
 }
 
-/// Reads the server's log until a line containing `what`; returns it.
-fn wait_for_log(log: &mut impl BufRead, what: &str) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            log.read_line(&mut line).unwrap() > 0,
-            "the log ended before {what:?}"
-        );
-        if line.contains(what) {
-            return line;
-        }
-    }
-}
-
 #[test]
 fn a_second_sigterm_during_the_drain_aborts_the_rest_and_exits_non_zero() {
     let (mut child, addr, mut log) = serve(

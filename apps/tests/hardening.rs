@@ -20,12 +20,6 @@ fn check(path: &Path) -> (bool, String, String) {
     )
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardloop-hard-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn check_without_a_file_checks_the_embedded_default_and_ends_saying_it_is_valid() {
     let out = Command::new(BIN).arg("check").output().unwrap();

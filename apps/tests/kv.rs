@@ -649,18 +649,6 @@ print("ok")
     stop(child);
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn a_client_that_pipelines_without_reading_is_paused_and_memory_stays_bounded() {
     let (child, addr, _log) = serve(&kv_config(1));
@@ -740,24 +728,6 @@ fn kv_exports_per_shard_keys_commands_and_hops_on_the_metrics_endpoint() {
         body.contains("shardloop_kv_cross_shard_hops_total{shard=\"1\"}"),
         "{body}"
     );
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool_clean(body);
     stop(child);
 }

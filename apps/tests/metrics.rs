@@ -3,29 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// Reads the log until the metrics line; returns the metrics address.
-fn metrics_address(log: &mut impl BufRead) -> SocketAddr {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            log.read_line(&mut line).unwrap() > 0,
-            "no metrics address logged"
-        );
-        if line.contains("metrics on") {
-            let start = line.find("\"address\":\"").unwrap() + 11;
-            let end = start + line[start..].find('"').unwrap();
-            return line[start..end].parse().unwrap();
-        }
-    }
-}
 
 fn scrape(addr: SocketAddr) -> (String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -78,26 +60,7 @@ fn metrics_stay_reachable_at_max_connections_labelled_per_listener_and_pass_prom
     assert!(body.contains("shardloop_build_info{version="), "{body}");
     assert!(body.contains("\nprocess_open_fds "), "{body}");
 
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) is installed");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool: {}{}\n{body}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool_clean(&body);
 
     // A freed slot lets the waiting connection in.
     drop(full.pop());

@@ -19,22 +19,6 @@ fn get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
-fn metrics_address(log: &mut impl BufRead) -> SocketAddr {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            log.read_line(&mut line).unwrap() > 0,
-            "no metrics address logged"
-        );
-        if line.contains("metrics on") {
-            let start = line.find("\"address\":\"").unwrap() + 11;
-            let end = start + line[start..].find('"').unwrap();
-            return line[start..end].parse().unwrap();
-        }
-    }
-}
-
 #[test]
 fn ready_turns_503_as_soon_as_a_drain_starts_while_live_and_metrics_stay_up() {
     let config = SERVE.replace(

@@ -100,3 +100,75 @@ pub fn signal(child: &Child, sig: i32) {
     // SAFETY: plain kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
+
+/// Reads the server's log until a line containing `what`; returns it.
+pub fn wait_for_log(log: &mut impl BufRead, what: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "the log ended before {what:?}"
+        );
+        if line.contains(what) {
+            return line;
+        }
+    }
+}
+
+/// The `address` field of a JSON log line.
+pub fn logged_address(line: &str) -> SocketAddr {
+    let start = line.find("\"address\":\"").unwrap() + 11;
+    let end = start + line[start..].find('"').unwrap();
+    line[start..end].parse().unwrap()
+}
+
+/// Reads the log until the metrics line; returns the metrics address.
+pub fn metrics_address(log: &mut impl BufRead) -> SocketAddr {
+    logged_address(&wait_for_log(log, "metrics on"))
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A fresh folder of this test process under the temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shardloop-test-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `promtool check metrics` on an exposition; fails the test on any
+/// complaint.
+pub fn assert_promtool_clean(body: &str) {
+    use std::io::Write;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is installed");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
