@@ -87,3 +87,43 @@ fn systemd_notify_gets_ready_once_serving_and_stopping_when_the_drain_starts() {
     assert!(second.lines().any(|l| l == "STOPPING=1"), "{second:?}");
     assert!(wait_exit(&mut child).success());
 }
+
+#[test]
+fn systemd_socket_activation_serves_the_passed_socket_instead_of_binding() {
+    // The "systemd" side: a socket bound and listening before the server
+    // starts, on an address the server could not bind itself.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = temp_config(
+        "activated.toml",
+        &format!(
+            "[runtime]\nshards = 2\npin_cores = false\n[log]\nformat = \"json\"\n\
+             [[listener]]\nname = \"activated\"\naddress = \"{addr}\"\napp = \"echo\"\n"
+        ),
+    );
+    // Pass it as descriptor 3 with LISTEN_FDS=1 and LISTEN_PID of the
+    // server (the shell execs it, keeping its pid), as systemd does.
+    let fd: std::os::fd::OwnedFd = listener.into();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" serve \"$1\"")
+        .arg(BIN)
+        .arg(&config)
+        .stdin(Stdio::from(fd))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let line = wait_for_log(&mut log, "\"listening\"");
+    assert!(line.contains("from systemd"), "{line}");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(b"activated").unwrap();
+    let mut b = [0; 9];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"activated");
+    drop(s);
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}

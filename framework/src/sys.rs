@@ -150,6 +150,20 @@ pub(crate) fn stop_listening(fd: RawFd) {
     let _ = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
 }
 
+/// Takes ownership of a descriptor this process inherited (systemd socket
+/// activation: `LISTEN_FDS` descriptors from 3 on), marking it
+/// close-on-exec as systemd leaves it open across exec.
+pub(crate) fn inherited_fd(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: plain fcntl on an integer descriptor; it fails with EBADF
+    // when the descriptor is not open, which we report.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open (fcntl succeeded), was handed to this
+    // process by its supervisor, and the caller takes each one once.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
 /// process exits (Linux 5.3+), so a loop can wait for its child like for a
 /// socket.

@@ -189,10 +189,17 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     // Bind everything, then serve: a bind error stops the server before it
     // accepted anything.
     rt.hold_serving();
+    // systemd socket activation: the sockets it bound, by address.
+    let mut inherited =
+        crate::runtime::inherited_listeners().map_err(|e| format!("LISTEN_FDS: {e}"))?;
     for l in &config.listeners {
         rt.name_next_listener(&l.name);
+        let fd = inherited
+            .iter()
+            .position(|(_, a)| same_address(a, &l.address))
+            .map(|i| inherited.remove(i).0);
         let bound = apps
-            .listen(&mut rt, l)
+            .listen_on(&mut rt, l, fd)
             .map_err(|e| format!("listener \"{}\": {e}", l.name))?;
         tracing::info!(
             listener = %l.name,
@@ -202,6 +209,9 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
             distribution = %l.distribution,
             "listening"
         );
+    }
+    for (_, addr) in &inherited {
+        tracing::warn!(address = %addr, "systemd passed a socket no listener names; closed");
     }
     if let Some(addr) = config.metrics {
         let bound = rt
@@ -237,6 +247,16 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
         "shutting down: no new connections, draining the open ones"
     );
     drain(rt, running.drain_delay, running.drain_timeout, signals)
+}
+
+/// Whether an inherited socket's address is a listener's.
+fn same_address(socket: &crate::Address, listener: &crate::config::ListenAddress) -> bool {
+    use crate::config::ListenAddress;
+    match (socket, listener) {
+        (crate::Address::Inet(a), ListenAddress::Inet(b)) => a == b,
+        (crate::Address::Unix(Some(a)), ListenAddress::Unix(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The next signal.

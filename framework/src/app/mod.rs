@@ -81,7 +81,9 @@ type Parsed = Arc<dyn Any + Send + Sync>;
 type ParseFn = dyn Fn(Option<&toml::Table>) -> Result<(Parsed, Option<toml::Table>), OptionError>
     + Send
     + Sync;
-type ServeFn = dyn Fn(&mut Runtime, &ListenerConfig, Parsed) -> io::Result<String> + Send + Sync;
+type ServeFn = dyn Fn(&mut Runtime, &ListenerConfig, Parsed, Option<std::os::fd::OwnedFd>) -> io::Result<String>
+    + Send
+    + Sync;
 
 /// One application: a name, its options and its protocols.
 pub struct App {
@@ -165,10 +167,10 @@ impl<O: AppOptions> AppSpec<O> {
     /// of each connection, on the shard that owns it, from the options.
     pub fn stream<P: Protocol>(mut self, make: impl Fn(&O) -> P + Send + Sync + 'static) -> Self {
         let make = Arc::new(make);
-        self.app.stream = Some(Box::new(move |rt, l, parsed| {
+        self.app.stream = Some(Box::new(move |rt, l, parsed, inherited| {
             let options = downcast::<O>(parsed)?;
             let make = Arc::clone(&make);
-            listen_stream(rt, l, move || make(&options))
+            listen_stream(rt, l, inherited, move || make(&options))
         }));
         self
     }
@@ -179,7 +181,7 @@ impl<O: AppOptions> AppSpec<O> {
         make: impl Fn(&O) -> P + Send + Sync + 'static,
     ) -> Self {
         let make = Arc::new(make);
-        self.app.datagram = Some(Box::new(move |rt, l, parsed| {
+        self.app.datagram = Some(Box::new(move |rt, l, parsed, _inherited| {
             let options = downcast::<O>(parsed)?;
             let ListenAddress::Inet(addr) = &l.address else {
                 return Err(io::Error::new(
@@ -220,12 +222,32 @@ fn serde_error(table: &toml::Table, message: &str) -> OptionError {
     }
 }
 
-/// Binds one stream (TCP, TLS or Unix) listener of a configuration.
-fn listen_stream<P, F>(rt: &mut Runtime, l: &ListenerConfig, factory: F) -> io::Result<String>
+/// Binds one stream (TCP, TLS or Unix) listener of a configuration, or
+/// serves the socket systemd passed for its address.
+fn listen_stream<P, F>(
+    rt: &mut Runtime,
+    l: &ListenerConfig,
+    inherited: Option<std::os::fd::OwnedFd>,
+    factory: F,
+) -> io::Result<String>
 where
     P: Protocol,
     F: Fn() -> P + Send + Sync + 'static,
 {
+    let tls = || -> io::Result<Option<crate::TlsServerConfig>> {
+        l.tls
+            .as_ref()
+            .filter(|_| l.protocol == ListenProtocol::Tls)
+            .map(|t| {
+                t.server_config()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+            })
+            .transpose()
+    };
+    if let Some(fd) = inherited {
+        let bound = rt.listen_inherited(fd, l.distribution, tls()?, factory)?;
+        return Ok(format!("{bound} (from systemd)"));
+    }
     Ok(match &l.address {
         ListenAddress::Inet(addr) if l.protocol == ListenProtocol::Tls => {
             let settings = l.tls.as_ref().ok_or_else(|| {
@@ -283,6 +305,17 @@ impl Apps {
 
     /// Binds `l` for its app on `rt`; returns the address as bound.
     pub fn listen(&self, rt: &mut Runtime, l: &ListenerConfig) -> io::Result<String> {
+        self.listen_on(rt, l, None)
+    }
+
+    /// As [`listen`](Self::listen), serving `inherited` (a listening socket
+    /// systemd passed for `l`'s address) instead of binding, when given.
+    pub fn listen_on(
+        &self,
+        rt: &mut Runtime,
+        l: &ListenerConfig,
+        inherited: Option<std::os::fd::OwnedFd>,
+    ) -> io::Result<String> {
         let app = self.get(&l.app).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -301,7 +334,7 @@ impl Apps {
                 format!("the app \"{}\" does not serve this protocol", l.app),
             )
         })?;
-        serve(rt, l, parsed)
+        serve(rt, l, parsed, inherited)
     }
 }
 

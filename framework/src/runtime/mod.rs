@@ -91,6 +91,27 @@ pub fn available_cores() -> Vec<usize> {
         .collect()
 }
 
+/// The listening sockets systemd passed this process (`LISTEN_FDS`, for
+/// this `LISTEN_PID`), with the address each listens on; the variables are
+/// cleared so children do not inherit them. Empty without socket
+/// activation.
+pub fn inherited_listeners() -> io::Result<Vec<(std::os::fd::OwnedFd, crate::Address)>> {
+    let mut out = Vec::new();
+    for raw in sd_notify::listen_fds()? {
+        let fd = crate::sys::inherited_fd(raw)?;
+        let addr = {
+            let sock = socket2::SockRef::from(&fd);
+            let local = sock.local_addr()?;
+            match local.as_socket() {
+                Some(a) => crate::Address::Inet(a),
+                None => crate::Address::Unix(local.as_pathname().map(std::path::PathBuf::from)),
+            }
+        };
+        out.push((fd, addr));
+    }
+    Ok(out)
+}
+
 /// How many shards `shards = "auto"` runs: one per core this process may
 /// run on, and no more than its cgroup's CPU quota allows (`cpu.max`,
 /// rounded up: a Kubernetes pod with a 2-CPU limit runs 2 shards even on a
@@ -555,6 +576,34 @@ impl Runtime {
                 Ok(bound)
             }
         }
+    }
+
+    /// Serves a listening socket this process inherited (systemd socket
+    /// activation: see [`inherited_listeners`]) through the acceptor, as
+    /// [`listen`](Self::listen) does with one it binds; `tls` runs the
+    /// handshake first when given. Returns the socket's address.
+    pub fn listen_inherited<P, F>(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        distribution: Distribution,
+        tls: Option<crate::tls::TlsServerConfig>,
+        factory: F,
+    ) -> io::Result<String>
+    where
+        P: Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let socket = ListenSocket::from_fd(fd)?;
+        let bound = socket.local_addr()?.to_string();
+        let distribution = match distribution {
+            // One socket: the acceptor spreads it.
+            Distribution::ReusePort => Distribution::RoundRobin,
+            d => d,
+        };
+        let id = self.new_listener(|| bound.clone());
+        let factory = service(factory, tls);
+        self.serve_or_hold(move |rt| rt.acceptor()?.add(socket, distribution, factory, id))?;
+        Ok(bound)
     }
 
     /// Serves a Unix stream socket at `path` through the acceptor

@@ -63,6 +63,24 @@ impl ListenSocket {
         Ok(ListenSocket::Tcp(TcpListener::from_std(sock.into())))
     }
 
+    /// A listening socket someone else bound (systemd socket activation, a
+    /// takeover): TCP or Unix, made non-blocking.
+    pub(crate) fn from_fd(fd: std::os::fd::OwnedFd) -> io::Result<Self> {
+        let sock = Socket::from(fd);
+        if !sock.is_listener()? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the inherited descriptor is not a listening socket",
+            ));
+        }
+        sock.set_nonblocking(true)?;
+        Ok(if sock.domain()? == Domain::UNIX {
+            ListenSocket::Unix(UnixListener::from_std(sock.into()))
+        } else {
+            ListenSocket::Tcp(TcpListener::from_std(sock.into()))
+        })
+    }
+
     /// Binds a Unix-socket listener at `path`. A stale socket file left by
     /// an earlier process is replaced (as asyncio does); a socket file a
     /// live server still listens on is an `AddrInUse` error, as is any
