@@ -116,7 +116,7 @@ fn systemd_socket_activation_serves_the_passed_socket_instead_of_binding() {
         .unwrap();
     let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
     let line = wait_for_log(&mut log, "\"listening\"");
-    assert!(line.contains("from systemd"), "{line}");
+    assert!(line.contains("(inherited)"), "{line}");
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     s.write_all(b"activated").unwrap();
@@ -126,4 +126,84 @@ fn systemd_socket_activation_serves_the_passed_socket_instead_of_binding() {
     drop(s);
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn takeover_hands_the_listening_sockets_to_a_new_process_and_refuses_nothing() {
+    let dir = temp_dir("takeover");
+    let control = dir.join("control.sock");
+    let config = temp_config(
+        "takeover.toml",
+        &format!(
+            "[runtime]\nshards = 2\npin_cores = false\ncontrol_socket = \"{}\"\n\
+             [log]\nformat = \"json\"\n\
+             [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n",
+            control.display()
+        ),
+    );
+    let (mut old, addr, _old_log) = serve_file(&config);
+    let start = std::time::Instant::now();
+    while !control.exists() {
+        assert!(start.elapsed() < DEADLINE, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Clients connect afresh for every request, throughout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let (mut ok, mut errors) = (0u64, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let msg = format!("client {c} request {ok}");
+                    let r = (|| -> std::io::Result<Vec<u8>> {
+                        let mut s = TcpStream::connect(addr)?;
+                        s.set_read_timeout(Some(DEADLINE))?;
+                        s.write_all(msg.as_bytes())?;
+                        s.shutdown(std::net::Shutdown::Write)?;
+                        let mut back = Vec::new();
+                        s.read_to_end(&mut back)?;
+                        Ok(back)
+                    })();
+                    match r {
+                        Ok(back) if back == msg.as_bytes() => ok += 1,
+                        other => errors.push(format!("{other:?}")),
+                    }
+                }
+                (ok, errors)
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut new = Command::new(BIN)
+        .args(["serve", "--takeover"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(new.stderr.take().unwrap());
+    let line = wait_for_log(&mut log, "\"listening\"");
+    assert!(line.contains(&format!("{addr} (inherited)")), "{line}");
+    wait_for_log(&mut log, "lets go");
+    std::thread::spawn(move || for _ in log.lines() {});
+    assert!(
+        wait_exit(&mut old).success(),
+        "the old server drained and exited 0"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let (mut total, mut errors) = (0, Vec::new());
+    for c in clients {
+        let (ok, e) = c.join().unwrap();
+        total += ok;
+        errors.extend(e);
+    }
+    eprintln!("takeover: {total} requests, {} failed", errors.len());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(total > 0);
+    // The new server answers on the control socket for the next restart.
+    assert!(control.exists());
+    sigterm(&new);
+    assert!(wait_exit(&mut new).success());
 }

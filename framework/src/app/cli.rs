@@ -48,6 +48,11 @@ enum Command {
     Serve {
         /// The TOML configuration file.
         config: Option<PathBuf>,
+        /// Take the listening sockets over from the server running this
+        /// configuration (through its `[runtime] control_socket`), which
+        /// then drains: a restart that refuses no connection.
+        #[arg(long)]
+        takeover: bool,
     },
     /// Validate a configuration (the embedded default when none is given)
     /// and print the effective settings as TOML; binds nothing.
@@ -92,7 +97,10 @@ pub fn main_with_args(
             };
         }
     };
-    match cli.command.unwrap_or(Command::Serve { config: None }) {
+    match cli.command.unwrap_or(Command::Serve {
+        config: None,
+        takeover: false,
+    }) {
         Command::Check { config } => match load(&apps, config.as_ref()) {
             Ok(c) => {
                 let origin = config.as_ref().map_or_else(
@@ -109,7 +117,10 @@ pub fn main_with_args(
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config: path } => {
+        Command::Serve {
+            config: path,
+            takeover,
+        } => {
             let config = match load(&apps, path.as_ref()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -127,6 +138,7 @@ pub fn main_with_args(
             let source = Source {
                 path: path.clone(),
                 log_level,
+                takeover,
             };
             match serve(&apps, &config, &source) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -175,6 +187,8 @@ fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>,
 struct Source {
     path: Option<PathBuf>,
     log_level: Option<LogLevel>,
+    /// `--takeover`: the listening sockets come from the running server.
+    takeover: bool,
 }
 
 fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
@@ -192,12 +206,33 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     // systemd socket activation: the sockets it bound, by address.
     let mut inherited =
         crate::runtime::inherited_listeners().map_err(|e| format!("LISTEN_FDS: {e}"))?;
+    // --takeover: the running server's sockets, served before it lets go.
+    let mut taken = match (&config.control_socket, source.takeover) {
+        (Some(path), true) => {
+            let t = crate::runtime::take_over(path)
+                .map_err(|e| format!("takeover through {}: {e}", path.display()))?;
+            tracing::info!(sockets = t.sockets.len(), "took the listening sockets over");
+            Some(t)
+        }
+        (None, true) => return Err("--takeover needs [runtime] control_socket".into()),
+        (_, false) => None,
+    };
     for l in &config.listeners {
         rt.name_next_listener(&l.name);
-        let fd = inherited
-            .iter()
-            .position(|(_, a)| same_address(a, &l.address))
-            .map(|i| inherited.remove(i).0);
+        // A socket taken over goes to the listener of the same name; one
+        // from systemd to the listener of its address.
+        let fd = taken
+            .as_mut()
+            .and_then(|t| {
+                let i = t.sockets.iter().position(|(n, _, _)| *n == l.name)?;
+                Some(t.sockets.remove(i).2)
+            })
+            .or_else(|| {
+                inherited
+                    .iter()
+                    .position(|(_, a)| same_address(a, &l.address))
+                    .map(|i| inherited.remove(i).0)
+            });
         let bound = apps
             .listen_on(&mut rt, l, fd)
             .map_err(|e| format!("listener \"{}\": {e}", l.name))?;
@@ -221,6 +256,22 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     }
     rt.serve_held()
         .map_err(|e| format!("cannot start serving: {e}"))?;
+    if let Some(t) = taken {
+        t.serving()
+            .map_err(|e| format!("takeover: the old server: {e}"))?;
+        tracing::info!("the old server lets go and drains");
+    }
+    // The control socket a later --takeover asks; once it has taken the
+    // sockets over, this server drains as on SIGTERM.
+    let _control = match &config.control_socket {
+        Some(path) => Some(
+            rt.open_control_socket(path, || {
+                let _ = signal_hook::low_level::raise(SIGTERM);
+            })
+            .map_err(|e| format!("runtime.control_socket: {e}"))?,
+        ),
+        None => None,
+    };
     // systemd Type=notify: started (a no-op without NOTIFY_SOCKET).
     notify(&[
         sd_notify::NotifyState::Ready,

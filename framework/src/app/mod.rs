@@ -246,7 +246,7 @@ where
     };
     if let Some(fd) = inherited {
         let bound = rt.listen_inherited(fd, l.distribution, tls()?, factory)?;
-        return Ok(format!("{bound} (from systemd)"));
+        return Ok(format!("{bound} (inherited)"));
     }
     Ok(match &l.address {
         ListenAddress::Inet(addr) if l.protocol == ListenProtocol::Tls => {

@@ -17,6 +17,7 @@
 //! shards = "auto"            # or an integer >= 1
 //! pin_cores = true
 //! udp_batch = 16             # datagrams per recvmmsg/sendmmsg; 1: no batching
+//! control_socket = "/run/shardloop/control.sock"  # optional: serve --takeover
 //! [limits]
 //! write_buffer_high = "64KiB"
 //! write_buffer_low = "16KiB"
@@ -268,6 +269,9 @@ pub struct Config {
     /// `[runtime] udp_batch`: datagrams per `recvmmsg`/`sendmmsg` (1 to
     /// 1024; 1 turns batching off).
     pub udp_batch: usize,
+    /// `[runtime] control_socket`: the Unix socket a new process takes the
+    /// listening sockets over from (`shardloop serve --takeover`).
+    pub control_socket: Option<PathBuf>,
     /// `[limits] write_buffer_high`, bytes.
     pub write_buffer_high: usize,
     /// `[limits] write_buffer_low`, bytes.
@@ -417,6 +421,17 @@ impl Validator<'_> {
                 ))
             }
         };
+        let control_socket = match &raw.runtime.control_socket {
+            None => None,
+            Some(p) if p.get_ref().trim().is_empty() => {
+                return Err(self.err(
+                    "runtime.control_socket",
+                    p.span(),
+                    "must name a path, e.g. \"/run/shardloop/control.sock\"",
+                ))
+            }
+            Some(p) => Some(absolute(Path::new(p.get_ref()))),
+        };
         let l = &raw.limits;
         let high = l
             .write_buffer_high
@@ -555,6 +570,7 @@ impl Validator<'_> {
             shards,
             pin_cores: raw.runtime.pin_cores.unwrap_or(true),
             udp_batch,
+            control_socket,
             write_buffer_high,
             write_buffer_low,
             max_connections,
@@ -1018,6 +1034,12 @@ impl Config {
         );
         runtime.insert("pin_cores".into(), Value::Boolean(self.pin_cores));
         runtime.insert("udp_batch".into(), Value::Integer(self.udp_batch as i64));
+        if let Some(p) = &self.control_socket {
+            runtime.insert(
+                "control_socket".into(),
+                Value::String(p.display().to_string()),
+            );
+        }
         t.insert("runtime".into(), Value::Table(runtime));
         let mut limits = toml::Table::new();
         limits.insert("write_buffer_high".into(), size(self.write_buffer_high));

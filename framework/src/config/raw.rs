@@ -25,6 +25,7 @@ pub(super) struct RawRuntime {
     pub shards: Option<Spanned<IntOrText>>,
     pub pin_cores: Option<bool>,
     pub udp_batch: Option<Spanned<i64>>,
+    pub control_socket: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,8 @@ enum Command {
     Listen(Listener),
     /// Close listener `id`; the acknowledgement says its socket is closed.
     Unlisten(u64, Sender<()>),
+    /// Duplicates of every listening socket, by listener id (a takeover).
+    Dup(Sender<Vec<(u64, std::os::fd::OwnedFd)>>),
     Stop,
 }
 
@@ -29,6 +31,25 @@ struct Listener {
     distribution: Distribution,
     factory: SendFactory,
     id: u64,
+}
+
+/// Asks the acceptor, from any thread, for duplicates of its listening
+/// sockets.
+#[derive(Clone)]
+pub(crate) struct DupHandle {
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl DupHandle {
+    pub(crate) fn sockets(&self) -> io::Result<Vec<(u64, std::os::fd::OwnedFd)>> {
+        let (reply, fds) = crossbeam_channel::bounded(1);
+        let gone = || io::Error::from(crate::LoopError::Gone("the acceptor".into()));
+        self.tx.send(Command::Dup(reply)).map_err(|_| gone())?;
+        self.waker.wake()?;
+        fds.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| gone())
+    }
 }
 
 /// Handle to the running acceptor thread.
@@ -61,6 +82,14 @@ impl Acceptor {
                 state.run(rx);
             })?;
         Ok(Self { tx, waker, thread })
+    }
+
+    /// A handle that asks this acceptor for duplicates of its sockets.
+    pub(crate) fn dup_handle(&self) -> DupHandle {
+        DupHandle {
+            tx: self.tx.clone(),
+            waker: Arc::clone(&self.waker),
+        }
     }
 
     /// Closes listener `id` and waits until its socket is closed.
@@ -146,6 +175,15 @@ impl State {
                             continue;
                         }
                         self.listeners.push(Some(l));
+                    }
+                    Command::Dup(reply) => {
+                        let fds = self
+                            .listeners
+                            .iter()
+                            .flatten()
+                            .filter_map(|l| l.socket.try_clone_fd().ok().map(|fd| (l.id, fd)))
+                            .collect();
+                        let _ = reply.send(fds);
                     }
                     Command::Unlisten(id, ack) => {
                         for slot in &mut self.listeners {

@@ -8,8 +8,10 @@
 
 mod acceptor;
 mod metrics;
+mod takeover;
 
 pub use metrics::{register_shard_metric, ShardMetric};
+pub use takeover::{take_over, ControlSocket, TakenOver};
 
 use std::io;
 use std::net::SocketAddr;

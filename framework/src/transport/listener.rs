@@ -124,6 +124,14 @@ impl ListenSocket {
         }
     }
 
+    /// A second descriptor for this listening socket (`dup`).
+    pub(crate) fn try_clone_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        match self {
+            ListenSocket::Tcp(l) => std::os::fd::AsFd::as_fd(l).try_clone_to_owned(),
+            ListenSocket::Unix(l) => std::os::fd::AsFd::as_fd(l).try_clone_to_owned(),
+        }
+    }
+
     /// The listening descriptor.
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
         match self {

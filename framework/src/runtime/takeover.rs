@@ -1,0 +1,245 @@
+//! Restarts that refuse nothing: a new process takes the listening sockets
+//! of the running one over a Unix control socket (`SCM_RIGHTS`, as HAProxy
+//! and Envoy do), serves them, and only then does the old one close its
+//! copies and drain. The sockets never close, so no connection attempt is
+//! refused and nothing queued in a backlog is lost.
+//!
+//! The exchange, over one stream connection to the control socket:
+//! 1. new → old: `TAKEOVER\n`;
+//! 2. old → new: one message of `name address\n` lines, with one listening
+//!    socket per line attached;
+//! 3. new → old, once it serves them: `SERVING\n`;
+//! 4. old: closes its control socket, answers `BYE\n` and drains (as on
+//!    SIGTERM); new then opens the control socket for the next restart.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::acceptor::DupHandle;
+use super::metrics::Names;
+use super::Runtime;
+
+/// Most listening sockets one takeover hands over.
+const MAX_SOCKETS: usize = 253;
+
+/// The running side: answers a takeover on the control socket.
+pub struct ControlSocket {
+    path: PathBuf,
+    /// Set once the sockets went to a new process, which owns the path now.
+    handed: Arc<std::sync::atomic::AtomicBool>,
+    _thread: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ControlSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlSocket")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl ControlSocket {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        // The file is this process's unless a new one took over (and may
+        // have opened its own control socket there since).
+        if !self.handed.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Runtime {
+    /// Opens the control socket at `path` (replacing a stale one, refusing
+    /// one a live server holds): a process started with
+    /// [`take_over`] on it receives this runtime's listening sockets;
+    /// `handed_over` runs once that process serves them (the server starts
+    /// its drain there). Listeners the acceptor serves are handed over;
+    /// `reuseport` and UDP ones are not (the new process binds them
+    /// alongside, `SO_REUSEPORT` allowing it).
+    pub fn open_control_socket(
+        &mut self,
+        path: &Path,
+        handed_over: impl FnOnce() + Send + 'static,
+    ) -> io::Result<ControlSocket> {
+        if path.exists() {
+            match UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "a server answers on the control socket {} already",
+                            path.display()
+                        ),
+                    ))
+                }
+                Err(_) => std::fs::remove_file(path)?,
+            }
+        }
+        let listener = UnixListener::bind(path).map_err(|source| {
+            io::Error::from(crate::LoopError::Bind {
+                address: format!("unix:{}", path.display()),
+                source,
+            })
+        })?;
+        let dup = self.acceptor()?.dup_handle();
+        let names = self.listener_names.clone();
+        let handed_over = Arc::new(Mutex::new(Some(
+            Box::new(handed_over) as Box<dyn FnOnce() + Send>
+        )));
+        let owned = path.to_path_buf();
+        let handed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&handed);
+        let thread = std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    match serve_takeover(stream, &dup, &names, &owned, &flag) {
+                        Ok(true) => {
+                            if let Some(f) =
+                                handed_over.lock().unwrap_or_else(|e| e.into_inner()).take()
+                            {
+                                f();
+                            }
+                            return;
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "takeover failed; still serving"),
+                    }
+                }
+            })?;
+        Ok(ControlSocket {
+            path: path.to_path_buf(),
+            handed,
+            _thread: thread,
+        })
+    }
+}
+
+/// One takeover request: returns whether the sockets were handed over.
+fn serve_takeover(
+    stream: UnixStream,
+    dup: &DupHandle,
+    names: &Names,
+    path: &Path,
+    handed: &std::sync::atomic::AtomicBool,
+) -> io::Result<bool> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut r = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    if line != "TAKEOVER\n" {
+        return Ok(false);
+    }
+    let sockets = dup.sockets()?;
+    let names = names.lock().clone();
+    let mut text = String::new();
+    let mut fds = Vec::new();
+    for (id, fd) in &sockets {
+        let name = names
+            .iter()
+            .find(|(i, _)| i == id)
+            .map_or_else(|| id.to_string(), |(_, n)| n.clone());
+        let sock = socket2::SockRef::from(fd);
+        let local = sock.local_addr()?;
+        let addr = match local.as_socket() {
+            Some(a) => a.to_string(),
+            None => format!(
+                "unix:{}",
+                local
+                    .as_pathname()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+        };
+        text.push_str(&format!("{} {addr}\n", name.replace(' ', "\u{a0}")));
+        fds.push(fd.as_raw_fd());
+    }
+    if fds.len() > MAX_SOCKETS {
+        return Err(io::Error::other(
+            "too many listening sockets for one takeover",
+        ));
+    }
+    // An empty payload still carries a byte, so the peer reads something.
+    text.push_str("END\n");
+    crate::sys::send_fds(stream.as_raw_fd(), text.as_bytes(), &fds)?;
+    drop(sockets);
+    line.clear();
+    r.read_line(&mut line)?;
+    if line != "SERVING\n" {
+        return Err(io::Error::other("the new process did not confirm"));
+    }
+    tracing::info!(
+        sockets = fds.len(),
+        "listening sockets handed over; draining"
+    );
+    handed.store(true, std::sync::atomic::Ordering::Release);
+    let _ = std::fs::remove_file(path);
+    (&stream).write_all(b"BYE\n")?;
+    Ok(true)
+}
+
+/// What the new process received.
+#[derive(Debug)]
+pub struct TakenOver {
+    stream: UnixStream,
+    /// The listening sockets, each with its listener's name and address.
+    pub sockets: Vec<(String, crate::Address, OwnedFd)>,
+}
+
+/// Asks the server on the control socket at `path` for its listening
+/// sockets. Serve them (e.g. with [`Runtime::listen_inherited`]), then call
+/// [`TakenOver::serving`]: only then does the old server close its copies.
+pub fn take_over(path: &Path) -> io::Result<TakenOver> {
+    let mut stream = UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.write_all(b"TAKEOVER\n")?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (n, fds) = crate::sys::recv_fds(stream.as_raw_fd(), &mut buf, MAX_SOCKETS)?;
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let mut sockets = Vec::new();
+    let mut fds = fds.into_iter();
+    for line in text.lines().take_while(|l| *l != "END") {
+        let (name, addr) = line
+            .split_once(' ')
+            .ok_or_else(|| io::Error::other("bad takeover message"))?;
+        let addr = match addr.strip_prefix("unix:") {
+            Some(p) => crate::Address::Unix(Some(PathBuf::from(p))),
+            None => {
+                crate::Address::Inet(addr.parse().map_err(|_| io::Error::other("bad address"))?)
+            }
+        };
+        let fd = fds
+            .next()
+            .ok_or_else(|| io::Error::other("fewer sockets than names"))?;
+        sockets.push((name.replace('\u{a0}', " "), addr, fd));
+    }
+    Ok(TakenOver { stream, sockets })
+}
+
+impl TakenOver {
+    /// Tells the old server this process serves the sockets; returns once
+    /// it has let go of its control socket (so this process can open its
+    /// own there) and started its drain.
+    pub fn serving(mut self) -> io::Result<()> {
+        self.stream.write_all(b"SERVING\n")?;
+        let mut line = String::new();
+        BufReader::new(&self.stream).read_line(&mut line)?;
+        if line != "BYE\n" {
+            return Err(io::Error::other("the old server did not let go"));
+        }
+        Ok(())
+    }
+}
