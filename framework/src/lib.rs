@@ -130,8 +130,8 @@ pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
 pub use server::{ListenerStats, Server};
 pub use shard::{
-    ConnectionHandle, DatagramOptions, EventLoop, Handle, LoopConfig, LoopHandle, ShardHandle,
-    ShardStats, SubprocessPipes,
+    ConnectionHandle, DatagramOptions, Elapsed, EventLoop, Handle, JoinHandle, LoopConfig,
+    LoopHandle, ShardHandle, ShardStats, Sleep, SubprocessPipes, TaskError,
 };
 pub use tls::{ClientAuth, TlsClientConfig, TlsServerConfig};
 pub use transport::{

@@ -18,6 +18,7 @@ mod datagram;
 mod mailbox;
 mod scheduler;
 mod subprocess;
+mod tasks;
 mod tls;
 mod watch;
 
@@ -37,6 +38,7 @@ pub(crate) use scheduler::after;
 pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
 pub use subprocess::SubprocessPipes;
+pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
 use crate::protocol::Protocol;
 use crate::server::{ListenerStats, Server, ServerShared};
@@ -186,7 +188,7 @@ impl EventLoop {
         )
         .map_err(|e| io::Error::from(crate::LoopError::InvalidSetting(e.to_string())))?;
         let idle = config.idle_timeout.filter(|t| !t.is_zero());
-        let lp = Self {
+        let mut lp = Self {
             poll: Poll::new()?,
             events: Events::with_capacity(config.events_capacity.max(1)),
             core: Core {
@@ -210,6 +212,8 @@ impl EventLoop {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
             lp.call_later(period, move |lp| lp.sweep_idle(period));
         }
+        // The mailbox: other threads' calls, and wakers of its tasks.
+        lp.shard_handle()?;
         Ok(lp)
     }
 
@@ -323,6 +327,7 @@ impl EventLoop {
         }
         self.core.run_deferred(self.poll.registry());
         self.run_ready();
+        self.run_tasks();
         self.flush_outbox();
         // Deferred work and callbacks may have finished the job: check
         // again before the poll that could block for ever.
@@ -377,7 +382,10 @@ impl EventLoop {
     /// per-event path is one tight loop.
     #[inline(never)]
     fn poll_once(&mut self) -> io::Result<bool> {
-        let timeout = if !self.core.deferred.is_empty() || !self.core.spare.is_empty() {
+        let timeout = if !self.core.deferred.is_empty()
+            || !self.core.spare.is_empty()
+            || tasks::tasks_ready()
+        {
             Some(Duration::ZERO)
         } else if self.core.handle.sched.outbox.borrow().dirty {
             // Cross-shard batches a full mailbox refused: retry soon.

@@ -1,0 +1,329 @@
+//! Tasks on a shard: `async`/`await` code run by the shard's own loop,
+//! between its I/O events, never moving to another thread (so `!Send`
+//! futures are fine). The task machinery is the `async-task` crate; this
+//! module is the queue and the loop's side of it.
+//!
+//! A task woken on its shard is queued there; one woken from another thread
+//! travels through the shard's mailbox, which wakes the loop. The loop runs
+//! at most [`TASK_BUDGET`] queued tasks per iteration, so a task that keeps
+//! waking itself cannot starve I/O.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use async_task::Runnable;
+
+use super::{EventLoop, LoopHandle, ShardHandle};
+
+/// Tasks polled per loop iteration at most.
+pub const TASK_BUDGET: usize = 64;
+
+thread_local! {
+    /// The tasks of this thread's loop woken on this thread.
+    static READY: RefCell<VecDeque<Runnable>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// Why a task ended without its output.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked; the message is here, the shard lives on.
+    #[error("task panicked: {0}")]
+    Panicked(String),
+}
+
+/// A task's handle: await it for the task's output, or cancel it.
+/// Dropping the handle lets the task run on (it is detached).
+#[must_use = "a dropped JoinHandle lets its task run on, detached"]
+pub struct JoinHandle<T> {
+    task: Option<async_task::Task<Result<T, TaskError>>>,
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task: it is never polled again, and its state is
+    /// dropped on its shard (at the latest on the loop's next iteration).
+    pub fn cancel(mut self) {
+        if let Some(task) = self.task.take() {
+            drop(task);
+        }
+    }
+
+    /// Whether the task has finished (its output is ready).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.task.as_mut() {
+            Some(task) => Pin::new(task).poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Runs a future, turning a panic into [`TaskError::Panicked`].
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let msg = super::panic_text(&*payload as &(dyn Any + Send));
+                tracing::error!(panic = %msg, "task panicked");
+                Poll::Ready(Err(TaskError::Panicked(msg)))
+            }
+        }
+    }
+}
+
+/// Queues a woken task: here if woken on its shard, else through the
+/// shard's mailbox.
+fn schedule(owner: ThreadId, shard: &ShardHandle, runnable: Runnable) {
+    if std::thread::current().id() == owner {
+        READY.with(|q| q.borrow_mut().push_back(runnable));
+    } else if let Err(e) = shard.submit(move |_| runnable.run_local()) {
+        // The shard has stopped: the task can never run again. Leak it
+        // rather than drop it on a thread it does not belong to.
+        std::mem::forget(e);
+    }
+}
+
+trait RunLocal {
+    fn run_local(self);
+}
+
+impl RunLocal for Runnable {
+    fn run_local(self) {
+        let _ = self.run();
+    }
+}
+
+impl LoopHandle {
+    /// Spawns `future` as a task of this loop: polled by the loop between
+    /// its I/O events, on this thread only (it need not be `Send`). Works
+    /// from a protocol callback, a timer or the loop's owner; the task
+    /// starts on the next iteration. A panic in the task is reported
+    /// through its handle ([`TaskError::Panicked`]) and costs nothing else.
+    pub fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let shard = self
+            .sched
+            .shard
+            .get()
+            .cloned()
+            .expect("the loop's mailbox exists (EventLoop::new sets it up)");
+        let owner = std::thread::current().id();
+        let (runnable, task) = async_task::spawn_local(CatchPanic(Box::pin(future)), move |r| {
+            schedule(owner, &shard, r)
+        });
+        runnable.schedule();
+        JoinHandle { task: Some(task) }
+    }
+
+    /// A future that completes after `delay`, on this loop's timers.
+    pub fn sleep(&self, delay: Duration) -> Sleep {
+        self.sleep_until(super::after(delay))
+    }
+
+    /// A future that completes at `deadline`, on this loop's timers.
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep {
+            lp: self.clone(),
+            deadline,
+            state: Rc::new(SleepState::default()),
+            armed: None,
+        }
+    }
+
+    /// Runs `future` with a time limit: `Err(Elapsed)` if `delay` passes
+    /// first (the future is dropped then).
+    pub async fn timeout<F: Future>(
+        &self,
+        delay: Duration,
+        future: F,
+    ) -> Result<F::Output, Elapsed> {
+        let mut future = std::pin::pin!(future);
+        let mut sleep = std::pin::pin!(self.sleep(delay));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = future.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            sleep.as_mut().poll(cx).map(|()| Err(Elapsed))
+        })
+        .await
+    }
+
+    /// [`call_on`](Self::call_on) as a future: runs `f` on shard `shard`
+    /// and resolves to its result, back on this shard.
+    pub fn call_on_async<R, F>(&self, shard: usize, f: F) -> impl Future<Output = R> + 'static
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut EventLoop) -> R + Send + 'static,
+    {
+        let slot: Rc<Reply<R>> = Rc::new((Cell::new(None), Cell::new(None)));
+        let filled = Rc::clone(&slot);
+        self.call_on(shard, f, move |_, r| {
+            filled.0.set(Some(r));
+            if let Some(w) = filled.1.take() {
+                w.wake();
+            }
+        });
+        std::future::poll_fn(move |cx| match slot.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                slot.1.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// A cross-shard result on its way, and the task waiting for it.
+type Reply<R> = (Cell<Option<R>>, Cell<Option<Waker>>);
+
+/// What `run_until_complete` waits for.
+type Outcome<T> = RefCell<Option<Result<T, TaskError>>>;
+
+/// A [`LoopHandle::timeout`] that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("deadline elapsed")]
+pub struct Elapsed;
+
+#[derive(Default)]
+struct SleepState {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// What [`LoopHandle::sleep`] returns: completes at its deadline. Dropping
+/// it cancels its timer.
+pub struct Sleep {
+    lp: LoopHandle,
+    deadline: Instant,
+    state: Rc<SleepState>,
+    armed: Option<super::Handle>,
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.state.fired.get() || Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        *self.state.waker.borrow_mut() = Some(cx.waker().clone());
+        if self.armed.is_none() {
+            let state = Rc::clone(&self.state);
+            let h = self.lp.call_at(self.deadline, move |_| {
+                state.fired.set(true);
+                if let Some(w) = state.waker.borrow_mut().take() {
+                    w.wake();
+                }
+            });
+            self.armed = Some(h);
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(h) = self.armed.take() {
+            h.cancel();
+        }
+    }
+}
+
+impl EventLoop {
+    /// Spawns `future` as a task of this loop; see
+    /// [`LoopHandle::spawn_local`].
+    pub fn spawn_local<F>(&mut self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let _ = self.shard_handle();
+        self.core.handle.spawn_local(future)
+    }
+
+    /// Runs the loop until `future` completes and returns its output (the
+    /// way a client program runs: asyncio's `run_until_complete`). The
+    /// loop's other work goes on meanwhile.
+    pub fn run_until_complete<F>(&mut self, future: F) -> Result<F::Output, TaskError>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let handle = self.spawn_local(future);
+        let out: Rc<Outcome<F::Output>> = Rc::new(RefCell::new(None));
+        let o = Rc::clone(&out);
+        let _waiter = self.core.handle.spawn_local(async move {
+            let r = handle.await;
+            *o.borrow_mut() = Some(r);
+        });
+        let done = Rc::clone(&out);
+        self.run_until(move |_| done.borrow().is_some())
+            .map_err(|e| TaskError::Panicked(format!("the loop failed: {e}")))?;
+        let result = out.borrow_mut().take();
+        result.unwrap_or_else(|| Err(TaskError::Panicked("the loop was stopped first".into())))
+    }
+
+    /// Polls up to [`TASK_BUDGET`] tasks woken on this thread.
+    #[inline]
+    pub(crate) fn run_tasks(&mut self) {
+        for _ in 0..TASK_BUDGET {
+            let Some(r) = READY.with(|q| q.borrow_mut().pop_front()) else {
+                return;
+            };
+            r.run();
+        }
+    }
+}
+
+/// Whether tasks wait to be polled on this thread (the loop must not sleep).
+#[inline]
+pub(crate) fn tasks_ready() -> bool {
+    READY.with(|q| !q.borrow().is_empty())
+}
