@@ -50,7 +50,20 @@ impl Outbox {
     fn queue(&mut self, shard: usize, task: Task) {
         self.batches[shard].push(task);
         self.dirty = true;
+        ANY_QUEUED.with(|q| q.set(true));
     }
+}
+
+thread_local! {
+    /// Whether this thread's loop has cross-shard work to send: the loop's
+    /// one check per iteration, without touching the outbox.
+    static ANY_QUEUED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether cross-shard work waits to be sent (the loop must not sleep long).
+#[inline(always)]
+pub(crate) fn outbox_pending() -> bool {
+    ANY_QUEUED.with(std::cell::Cell::get)
 }
 
 impl LoopHandle {
@@ -193,9 +206,9 @@ impl EventLoop {
     }
 
     /// Sends what this iteration queued: one message per destination.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn flush_outbox(&mut self) {
-        if self.core.handle.sched.outbox.borrow().dirty {
+        if ANY_QUEUED.with(std::cell::Cell::get) {
             self.flush_outbox_now();
         }
     }
@@ -204,6 +217,7 @@ impl EventLoop {
     fn flush_outbox_now(&mut self) {
         let mut outbox = self.core.handle.sched.outbox.borrow_mut();
         outbox.dirty = false;
+        ANY_QUEUED.with(|q| q.set(false));
         let Some((_, peers)) = outbox.peers.clone() else {
             return;
         };
@@ -236,6 +250,7 @@ impl EventLoop {
                 Err(SubmitError::Full(task)) => {
                     outbox.stalled.push((shard, task));
                     outbox.dirty = true;
+                    ANY_QUEUED.with(|q| q.set(true));
                 }
                 Err(_) => tracing::warn!(shard, "cross-shard call to a stopped shard dropped"),
             }

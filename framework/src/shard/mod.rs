@@ -387,7 +387,7 @@ impl EventLoop {
             || tasks::tasks_ready()
         {
             Some(Duration::ZERO)
-        } else if self.core.handle.sched.outbox.borrow().dirty {
+        } else if cross::outbox_pending() {
             // Cross-shard batches a full mailbox refused: retry soon.
             Some(Duration::from_millis(1))
         } else {

@@ -29,6 +29,8 @@ pub const TASK_BUDGET: usize = 64;
 thread_local! {
     /// The tasks of this thread's loop woken on this thread.
     static READY: RefCell<VecDeque<Runnable>> = const { RefCell::new(VecDeque::new()) };
+    /// Whether `READY` holds any: the loop's one check per iteration.
+    static ANY_READY: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Why a task ended without its output.
@@ -112,6 +114,7 @@ impl<F: Future> Future for CatchPanic<F> {
 fn schedule(owner: ThreadId, shard: &ShardHandle, runnable: Runnable) {
     if std::thread::current().id() == owner {
         READY.with(|q| q.borrow_mut().push_back(runnable));
+        ANY_READY.with(|a| a.set(true));
     } else if let Err(e) = shard.submit(move |_| runnable.run_local()) {
         // The shard has stopped: the task can never run again. Leak it
         // rather than drop it on a thread it does not belong to.
@@ -310,20 +313,34 @@ impl EventLoop {
         result.unwrap_or_else(|| Err(TaskError::Panicked("the loop was stopped first".into())))
     }
 
-    /// Polls up to [`TASK_BUDGET`] tasks woken on this thread.
-    #[inline]
+    /// Polls up to [`TASK_BUDGET`] tasks woken on this thread. Without
+    /// tasks: one thread-local flag read.
+    #[inline(always)]
     pub(crate) fn run_tasks(&mut self) {
+        if tasks_ready() {
+            self.run_tasks_now();
+        }
+    }
+
+    #[inline(never)]
+    fn run_tasks_now(&mut self) {
         for _ in 0..TASK_BUDGET {
-            let Some(r) = READY.with(|q| q.borrow_mut().pop_front()) else {
-                return;
-            };
+            let next = READY.with(|q| {
+                let mut q = q.borrow_mut();
+                let r = q.pop_front();
+                if q.is_empty() {
+                    ANY_READY.with(|a| a.set(false));
+                }
+                r
+            });
+            let Some(r) = next else { return };
             r.run();
         }
     }
 }
 
 /// Whether tasks wait to be polled on this thread (the loop must not sleep).
-#[inline]
+#[inline(always)]
 pub(crate) fn tasks_ready() -> bool {
-    READY.with(|q| !q.borrow().is_empty())
+    ANY_READY.with(Cell::get)
 }
