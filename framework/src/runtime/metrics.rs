@@ -467,6 +467,12 @@ fn render(snapshots: &[Snapshot], source: &Source) -> String {
     out
 }
 
+/// One unlabelled sample with its HELP and TYPE lines.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// The standard `process_*` metrics of the Prometheus client libraries,
 /// from `/proc/self`.
 fn process_metrics(out: &mut String) {
@@ -476,59 +482,58 @@ fn process_metrics(out: &mut String) {
     if let Ok(stat) = me.stat() {
         let ticks = procfs::ticks_per_second() as f64;
         if let Ok(boot) = procfs::boot_time_secs() {
-            header(
+            let start = boot as f64 + stat.starttime as f64 / ticks;
+            single(
                 out,
                 "process_start_time_seconds",
                 "gauge",
                 "Start time of the process since unix epoch in seconds.",
+                format!("{start:.2}"),
             );
-            let start = boot as f64 + stat.starttime as f64 / ticks;
-            let _ = writeln!(out, "process_start_time_seconds {start:.2}");
         }
-        header(
+        let cpu = (stat.utime + stat.stime) as f64 / ticks;
+        single(
             out,
             "process_cpu_seconds_total",
             "counter",
             "Total user and system CPU time spent in seconds.",
+            format!("{cpu:.2}"),
         );
-        let cpu = (stat.utime + stat.stime) as f64 / ticks;
-        let _ = writeln!(out, "process_cpu_seconds_total {cpu:.2}");
-        header(
+        single(
             out,
             "process_resident_memory_bytes",
             "gauge",
             "Resident memory size in bytes.",
+            stat.rss * procfs::page_size(),
         );
-        let rss = stat.rss * procfs::page_size();
-        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
-        header(
+        single(
             out,
             "process_virtual_memory_bytes",
             "gauge",
             "Virtual memory size in bytes.",
+            stat.vsize,
         );
-        let _ = writeln!(out, "process_virtual_memory_bytes {}", stat.vsize);
     }
     if let Ok(n) = me.fd_count() {
-        header(
+        single(
             out,
             "process_open_fds",
             "gauge",
             "Number of open file descriptors.",
+            n,
         );
-        let _ = writeln!(out, "process_open_fds {n}");
     }
     if let Ok(limits) = me.limits() {
         let max = match limits.max_open_files.soft_limit {
             procfs::process::LimitValue::Value(n) => n as f64,
             procfs::process::LimitValue::Unlimited => f64::INFINITY,
         };
-        header(
+        single(
             out,
             "process_max_fds",
             "gauge",
             "Maximum number of open file descriptors.",
+            max,
         );
-        let _ = writeln!(out, "process_max_fds {max}");
     }
 }

@@ -41,15 +41,12 @@ pub(crate) struct Outbox {
     batches: Vec<Vec<Task>>,
     /// Batches a full mailbox refused: sent again next iteration.
     stalled: Vec<(usize, Task)>,
-    /// Something is queued.
-    pub(crate) dirty: bool,
     replies: SlotMap<ReplyKey, Reply>,
 }
 
 impl Outbox {
     fn queue(&mut self, shard: usize, task: Task) {
         self.batches[shard].push(task);
-        self.dirty = true;
         ANY_QUEUED.with(|q| q.set(true));
     }
 }
@@ -216,7 +213,6 @@ impl EventLoop {
     #[inline(never)]
     fn flush_outbox_now(&mut self) {
         let mut outbox = self.core.handle.sched.outbox.borrow_mut();
-        outbox.dirty = false;
         ANY_QUEUED.with(|q| q.set(false));
         let Some((_, peers)) = outbox.peers.clone() else {
             return;
@@ -249,7 +245,6 @@ impl EventLoop {
                 // Never block a shard on another: try again next iteration.
                 Err(SubmitError::Full(task)) => {
                     outbox.stalled.push((shard, task));
-                    outbox.dirty = true;
                     ANY_QUEUED.with(|q| q.set(true));
                 }
                 Err(_) => tracing::warn!(shard, "cross-shard call to a stopped shard dropped"),

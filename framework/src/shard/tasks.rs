@@ -115,20 +115,12 @@ fn schedule(owner: ThreadId, shard: &ShardHandle, runnable: Runnable) {
     if std::thread::current().id() == owner {
         READY.with(|q| q.borrow_mut().push_back(runnable));
         ANY_READY.with(|a| a.set(true));
-    } else if let Err(e) = shard.submit(move |_| runnable.run_local()) {
+    } else if let Err(e) = shard.submit(move |_| {
+        runnable.run();
+    }) {
         // The shard has stopped: the task can never run again. Leak it
         // rather than drop it on a thread it does not belong to.
         std::mem::forget(e);
-    }
-}
-
-trait RunLocal {
-    fn run_local(self);
-}
-
-impl RunLocal for Runnable {
-    fn run_local(self) {
-        let _ = self.run();
     }
 }
 
