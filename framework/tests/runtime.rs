@@ -252,6 +252,40 @@ fn shutdown_echoes_every_accepted_byte_then_closes_cleanly() {
         .all(|(i, b)| *b == (i % 65536 % 251) as u8));
 }
 
+#[test]
+fn a_request_racing_the_drain_is_served_and_a_silent_connection_closed_after_its_grace() {
+    let f = start(2, false, Distribution::RoundRobin, 0);
+    let addr = f.addr;
+    // Connected before the drain; their requests leave after it started.
+    let mut racing: Vec<TcpStream> = (0..4).map(|_| client(addr)).collect();
+    let mut silent = client(addr);
+    wait_for("five connections made", || {
+        f.shards.lock().unwrap().len() == 5
+    });
+    let rt = f.rt;
+    let shutdown = std::thread::spawn(move || rt.shutdown(Duration::from_secs(30)).unwrap());
+    // The listener is closed once the drain has begun.
+    wait_for("the listener closed", || TcpStream::connect(addr).is_err());
+    std::thread::sleep(Duration::from_millis(50));
+    for (i, s) in racing.iter_mut().enumerate() {
+        let msg = format!("request {i} sent during the drain");
+        echo(s, msg.as_bytes());
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest)
+            .expect("a clean EOF after the answer");
+        assert!(rest.is_empty());
+    }
+    // The silent one is closed after its grace, not at the drain deadline.
+    let mut rest = Vec::new();
+    silent.read_to_end(&mut rest).expect("a clean EOF");
+    assert!(rest.is_empty());
+    // Our FINs end the servers' lingering closes.
+    drop((racing, silent));
+    let report = shutdown.join().unwrap();
+    assert_eq!(report.aborted, 0, "{report:?}");
+    assert!(!report.cut);
+}
+
 /// `series value` lines of a Prometheus text exposition, by series.
 fn parse_metrics(body: &str) -> std::collections::HashMap<String, f64> {
     let mut values = std::collections::HashMap::new();

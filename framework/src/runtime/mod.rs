@@ -772,7 +772,10 @@ impl Runtime {
     }
 
     /// Graceful shutdown: stop accepting and close every listener; `close()`
-    /// every connection so queued data is flushed; wait until every
+    /// every connection so queued data is flushed — after delivering the
+    /// input it already received, and for a connection that has not sent
+    /// its first byte yet, once it has or after a second (its request may
+    /// be racing the drain: see [`EventLoop::drain_connections`]); wait until every
     /// connection has finished — its lingering close (T3) included, so a
     /// slow reader gets every byte and a clean FIN — or until `drain`
     /// passes (or [`DrainCutter::cut`] is called); abort what remains, stop
@@ -809,9 +812,15 @@ impl Runtime {
         let shard_aborted = Arc::clone(&aborted);
         self.broadcast(move |lp| {
             lp.close_all_listeners();
-            lp.for_each_connection(|t| t.close());
+            let silent_until = crate::shard::after(SILENT_GRACE).min(deadline);
             let _ = tx.send(lp.open_connections());
-            drain_then_stop(lp, deadline, Arc::clone(&cut), Arc::clone(&shard_aborted));
+            drain_then_stop(
+                lp,
+                deadline,
+                silent_until,
+                Arc::clone(&cut),
+                Arc::clone(&shard_aborted),
+            );
         });
         let mut waited = 0;
         for _ in &self.shards {
@@ -886,20 +895,30 @@ impl DrainCutter {
 /// Stops the loop once it holds no connection any more (lingering ones
 /// included), or aborts what remains at `deadline` or when the drain is cut,
 /// and stops right after.
+/// How long a drain leaves open a connection that has not sent its first
+/// byte (see [`EventLoop::drain_connections`]).
+const SILENT_GRACE: Duration = Duration::from_secs(1);
+
+/// Every 10 ms until the shard's connections are gone: close those that
+/// have spoken since (the silent ones too once `silent_until` passes);
+/// at `deadline` (or a cut) abort the rest; then stop the loop.
 fn drain_then_stop(
     lp: &mut EventLoop,
     deadline: Instant,
+    silent_until: Instant,
     cut: Arc<AtomicBool>,
     aborted: Arc<AtomicUsize>,
 ) {
+    let now = Instant::now();
+    lp.drain_connections(now >= silent_until);
     if lp.open_connections() == 0 {
         lp.stop();
-    } else if Instant::now() >= deadline || cut.load(Ordering::Acquire) {
+    } else if now >= deadline || cut.load(Ordering::Acquire) {
         aborted.fetch_add(lp.abort_all(), Ordering::AcqRel);
         lp.call_soon(|lp| lp.stop());
     } else {
         lp.call_later(Duration::from_millis(10), move |lp| {
-            drain_then_stop(lp, deadline, cut, aborted)
+            drain_then_stop(lp, deadline, silent_until, cut, aborted)
         });
     }
 }

@@ -551,6 +551,57 @@ impl EventLoop {
         cut
     }
 
+    /// One step of a graceful drain, what `Runtime::shutdown` runs on
+    /// every shard until its connections are gone. Every open connection
+    /// that has received input — or every open one, once `close_silent` —
+    /// first reads and delivers what the kernel already holds for it (so a
+    /// request that arrived before the drain is answered, not discarded by
+    /// the lingering close), then is `close()`d (T3: its queue flushed, a
+    /// FIN, then input discarded until the peer closes). A connection that
+    /// has not received its first byte is left open until `close_silent`:
+    /// its client may have connected just before the listeners closed and
+    /// be sending its request now (Go's `http.Server.Shutdown` treats new
+    /// connections the same way). Returns how many were left open.
+    pub fn drain_connections(&mut self, close_silent: bool) -> usize {
+        let mut silent = 0;
+        let keys: Vec<EntryKey> = self
+            .core
+            .entries
+            .iter()
+            .filter_map(|(k, e)| match e {
+                Entry::Conn(c) if c.transport.state == State::Open => {
+                    let spoken = c.transport.bytes_in > 0 && c.is_made();
+                    if spoken || close_silent {
+                        Some(k)
+                    } else {
+                        silent += 1;
+                        None
+                    }
+                }
+                _ => None,
+            })
+            .collect();
+        for key in keys {
+            let core = &mut self.core;
+            let Some(Entry::Conn(conn)) = core.entries.get_mut(key) else {
+                continue;
+            };
+            let mut ctx = Ctx {
+                registry: self.poll.registry(),
+                read_buf: &mut core.read_buf,
+                deferred: &mut core.deferred,
+            };
+            if conn.transport.delivers_input() {
+                conn.read(&mut ctx, true);
+            }
+            if conn.transport.state == State::Open {
+                conn.transport.close();
+            }
+            conn.settle(&mut ctx);
+        }
+        silent
+    }
+
     /// Calls `f` with every live connection's transport (e.g. to close them
     /// all at shutdown), acting on what each call triggers.
     pub fn for_each_connection(&mut self, mut f: impl FnMut(&mut Transport)) {
