@@ -265,3 +265,119 @@
 //!   - `framework/tests/pipes.rs`: `l3_a_read_pipe_delivers_a_childs_output_then_eof_and_lost`
 //!   - `framework/tests/pipes.rs`: `l3_a_write_pipe_streams_megabytes_through_cat_with_flow_control_then_closes`
 //!   - `framework/tests/pipes.rs`: `l3_a_write_pipe_whose_reader_exits_reports_broken_pipe_only_with_data_queued`
+//!
+//! # Tasks
+//!
+//! Beyond asyncio's transports and protocols, the seed's "coroutines"
+//! section: `async` code on a shard ([`LoopHandle::spawn_local`](crate::LoopHandle::spawn_local)).
+//!
+//! **K1** A task runs on the shard that spawned it, never elsewhere, so it
+//!   may hold `!Send` state; `run_until_complete` runs the loop until a
+//!   future is done and returns its output; tasks start in the order
+//!   spawned.
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `run_until_complete_returns_the_output_and_tasks_run_in_order_with_not_send_state`
+//!
+//! **K2** `sleep`, `sleep_until` and `timeout` run on the loop's timers; a
+//!   `timeout` that runs out drops its future and says `Elapsed`.
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `sleep_and_timeout_run_on_the_loops_timers`
+//!
+//! **K3** A cancelled task is never polled again, and its state is dropped
+//!   on its shard; a task cancelled while blocked in a stream read closes
+//!   its connection (its writer is dropped).
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `a_cancelled_task_is_never_polled_again_and_its_state_is_dropped`
+//!   - `framework/tests/streams.rs`: `s7_cancelling_a_task_blocked_in_read_closes_its_connection`
+//!
+//! **K4** A waker used from another thread reaches the shard through its
+//!   mailbox and wakes the loop.
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `a_waker_used_from_another_thread_wakes_the_shard`
+//!
+//! **K5** A task that panics reports `TaskError::Panicked` through its
+//!   handle; the shard, its other tasks and its connections live on.
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `a_panicking_task_reports_its_error_and_the_loop_serves_on`
+//!   - `framework/tests/streams.rs`: `s8_a_panicking_stream_task_costs_its_connection_only`
+//!
+//! **K6** At most `TASK_BUDGET` tasks are polled per loop iteration, so a
+//!   task that keeps waking itself cannot starve I/O.
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `a_task_that_never_yields_to_io_cannot_starve_the_loop`
+//!
+//! **K7** A cross-shard call is a future resolved on the calling shard.
+//!
+//!   Tests:
+//!   - `framework/tests/tasks.rs`: `a_cross_shard_call_is_a_future`
+//!
+//! # Streams
+//!
+//! asyncio's streams ([`crate::streams`]): `open_connection`,
+//! `start_server`, `StreamReader`, `StreamWriter`, on a
+//! `StreamReaderProtocol` over the stream transport.
+//!
+//! **S1** A reader returns the bytes in the order they arrived, each once,
+//!   whatever mix of `read`, `readline`, `readexactly`, `readuntil` and
+//!   `read_to_end` consumes them.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s1_reads_come_out_in_order_each_byte_once_across_read_readline_readexactly_readuntil`
+//!
+//! **S2** After the peer's EOF, what is buffered is still read; then `read`
+//!   returns empty and `at_eof()` is true. The connection stays half-open:
+//!   the writer can still answer.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s2_after_eof_the_buffered_bytes_are_read_then_read_returns_empty_and_at_eof_holds`
+//!
+//! **S3** `readexactly(n)` at EOF before `n` bytes fails with
+//!   `IncompleteRead` carrying the partial data; `readuntil` fails with
+//!   `LimitOverrun` when no separator is within the limit, and `readline`
+//!   then drops the over-long line.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s3_readexactly_at_eof_fails_carrying_the_partial_data_and_readuntil_past_the_limit_overruns`
+//!
+//! **S4** More than twice the limit buffered pauses the transport's
+//!   reading; reading it down to the limit resumes it (and a read that
+//!   would wait resumes it first).
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s4_the_reader_pauses_reading_above_twice_its_limit_and_resumes_when_read_down`
+//!
+//! **S5** `drain()` returns at once unless the transport paused writing;
+//!   then it waits for `resume_writing`. A writer that drains never holds
+//!   more than the high-water mark plus its last write.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s5_drain_waits_while_the_peer_does_not_read_and_returns_once_it_reads`
+//!
+//! **S6** `drain()` fails once the connection is lost, with its error.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s6_drain_fails_once_the_connection_is_lost`
+//!
+//! **S7** `start_server` runs its callback as a task per connection;
+//!   `open_connection` returns a connected pair; `close()` then
+//!   `wait_closed()` ends a connection; as in asyncio, a connection whose
+//!   both directions ended stays open until closed. `get_extra_info`
+//!   answers as the transport's. Connect failures are returned.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s9_start_server_and_open_connection_echo_lines_on_one_loop_with_peername`
+//!   - `framework/tests/streams.rs`: `s10_open_connection_to_a_closed_port_fails_with_connection_refused`
+//!
+//! **S8** Streams work over Unix sockets and TLS (a failed handshake is
+//!   the error of `open_tls_connection`), and through the runtime, whose
+//!   stream server spreads its connections over the shards.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s11_streams_over_unix_sockets_and_tls`
+//!   - `framework/tests/streams.rs`: `s12_a_runtime_stream_server_spreads_its_connections_over_the_shards`

@@ -121,6 +121,7 @@ pub mod protocol;
 pub mod runtime;
 mod server;
 pub mod shard;
+pub mod streams;
 mod sys;
 pub mod tls;
 pub mod transport;

@@ -471,3 +471,48 @@ impl SendBatch {
         }
     }
 }
+
+/// A slot that lends one `&mut T` to the code running below a call — how a
+/// shard's loop lends itself to the task it polls, so the task's streams
+/// can reach their transports. Keep it in a `thread_local!`: the pointer
+/// never leaves the thread that lent it.
+pub(crate) struct LoanSlot<T>(std::cell::Cell<*mut T>);
+
+impl<T> LoanSlot<T> {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
+        Self(std::cell::Cell::new(std::ptr::null_mut()))
+    }
+
+    /// Runs `f` with `value` lent through this slot; what the slot held
+    /// before is back when `f` returns or unwinds.
+    pub(crate) fn lend<R>(&self, value: &mut T, f: impl FnOnce() -> R) -> R {
+        let _restore = Restore(&self.0, self.0.replace(value));
+        f()
+    }
+
+    /// Runs `f` with the value lent, if any. While `f` runs the slot is
+    /// empty, so no second `&mut` to the value can be had from it.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let ptr = self.0.replace(std::ptr::null_mut());
+        let _restore = Restore(&self.0, ptr);
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null pointer was put here by `lend` from a `&mut T`
+        // that outlives this call: `lend` is still running further up this
+        // thread's stack (it restores the slot before returning), and `f`
+        // cannot use that borrow, which `lend` holds. The slot is empty
+        // while `f` runs, so this is the only `&mut T` made from it.
+        Some(f(unsafe { &mut *ptr }))
+    }
+}
+
+/// Puts a slot's earlier content back on drop (also when unwinding).
+struct Restore<'a, T>(&'a std::cell::Cell<*mut T>, *mut T);
+
+impl<T> Drop for Restore<'_, T> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}

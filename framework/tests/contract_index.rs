@@ -38,7 +38,7 @@ fn every_test_the_contract_names_exists_and_every_rule_test_is_named() {
                 let name = chunk.split('(').next().unwrap();
                 let first = name.split('_').next().unwrap();
                 let is_rule = first.len() > 1
-                    && matches!(first.as_bytes()[0], b't' | b'p' | b'l')
+                    && matches!(first.as_bytes()[0], b't' | b'p' | b'l' | b'k' | b's')
                     && first[1..].bytes().all(|b| b.is_ascii_digit());
                 if is_rule {
                     assert!(

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use mio::{Interest, Registry};
 
 use super::connection::Connection;
-use super::{token_of, ConnectionHandle, Core, Entry, EventLoop, Stats};
+use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop, Stats};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::server::ServerShared;
 use crate::transport::flow::FlowControl;
@@ -24,6 +24,8 @@ use std::time::Duration;
 pub(crate) struct Connecting {
     stream: Stream,
     result: Option<io::Result<()>>,
+    /// The task awaiting it (`open_connection`), woken on completion.
+    waker: Option<std::task::Waker>,
 }
 
 impl Connecting {
@@ -41,6 +43,11 @@ impl Connecting {
                 Err(e) => Some(Err(e)),
             },
         };
+        if self.result.is_some() {
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
+        }
     }
 }
 
@@ -145,20 +152,7 @@ impl EventLoop {
 
     /// Runs the loop until the non-blocking connect of `stream` completes.
     pub(crate) fn finish_connect(&mut self, stream: Stream) -> io::Result<Stream> {
-        let key = self.core.entries.insert(Entry::Connecting(Connecting {
-            stream,
-            result: None,
-        }));
-        let Some(Entry::Connecting(c)) = self.core.entries.get_mut(key) else {
-            unreachable!()
-        };
-        if let Err(e) = c
-            .stream
-            .register(self.poll.registry(), token_of(key), Interest::WRITABLE)
-        {
-            self.core.entries.remove(key);
-            return Err(e);
-        }
+        let key = self.start_connect(stream)?;
         let ran = self.run_until(|lp| {
             matches!(lp.core.entries.get(key), Some(Entry::Connecting(c)) if c.result.is_some())
         });
@@ -172,6 +166,76 @@ impl EventLoop {
             Some(Err(e)) => Err(e),
             None => Err(LoopError::Stopped("the connection").into()),
         }
+    }
+
+    /// Registers the non-blocking connect of `stream`; its completion is
+    /// collected by [`poll_connect`](Self::poll_connect).
+    pub(crate) fn start_connect(&mut self, stream: Stream) -> io::Result<EntryKey> {
+        let key = self.core.entries.insert(Entry::Connecting(Connecting {
+            stream,
+            result: None,
+            waker: None,
+        }));
+        let Some(Entry::Connecting(c)) = self.core.entries.get_mut(key) else {
+            unreachable!()
+        };
+        if let Err(e) = c
+            .stream
+            .register(self.poll.registry(), token_of(key), Interest::WRITABLE)
+        {
+            self.core.entries.remove(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// The connected socket once the connect of `key` completed (the entry
+    /// is gone then); until then `Pending`, and `waker` is woken on
+    /// completion.
+    pub(crate) fn poll_connect(
+        &mut self,
+        key: EntryKey,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<io::Result<Stream>> {
+        match self.core.entries.get_mut(key) {
+            Some(Entry::Connecting(c)) if c.result.is_none() => {
+                if !c.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    c.waker = Some(waker.clone());
+                }
+                return std::task::Poll::Pending;
+            }
+            Some(Entry::Connecting(_)) => {}
+            _ => return std::task::Poll::Ready(Err(LoopError::Stopped("the connection").into())),
+        }
+        let Some(Entry::Connecting(mut c)) = self.core.entries.remove(key) else {
+            unreachable!()
+        };
+        let _ = c.stream.deregister(self.poll.registry());
+        std::task::Poll::Ready(match c.result {
+            Some(Ok(())) => Ok(c.stream),
+            Some(Err(e)) => Err(e),
+            None => unreachable!(),
+        })
+    }
+
+    /// Gives up the connect of `key` (its awaiting task was dropped).
+    pub(crate) fn cancel_connect(&mut self, key: EntryKey) {
+        if let Some(Entry::Connecting(mut c)) = self.core.entries.remove(key) {
+            let _ = c.stream.deregister(self.poll.registry());
+        }
+    }
+
+    /// Makes a connection of a connected client socket with `protocol`
+    /// (a stream's protocol; `tls` starts the client handshake).
+    pub(crate) fn adopt_connected(
+        &mut self,
+        stream: Stream,
+        peer: Option<Address>,
+        protocol: Box<dyn DynProtocol>,
+        tls: Option<(TlsSession, Duration)>,
+    ) -> io::Result<ConnectionHandle> {
+        self.core
+            .adopt(self.poll.registry(), stream, peer, protocol, None, tls)
     }
 }
 

@@ -240,6 +240,13 @@ impl Connection {
             .is_none_or(|tls| tls.established)
         {
             self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
+        } else if let Some(tell) = self
+            .transport
+            .tls
+            .as_mut()
+            .and_then(|t| t.on_failure.take())
+        {
+            tell(error.unwrap_or_else(|| io::Error::other("the TLS handshake failed")));
         }
         if let Some(server) = self.server.take() {
             server.connection_closed(self.transport.bytes_in, self.transport.bytes_out);

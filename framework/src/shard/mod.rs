@@ -38,6 +38,7 @@ pub(crate) use scheduler::after;
 pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
 pub use subprocess::SubprocessPipes;
+pub(crate) use tasks::with_current_loop;
 pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
 use crate::protocol::Protocol;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use async_task::Runnable;
 
 use super::{EventLoop, LoopHandle, ShardHandle};
+use crate::sys::LoanSlot;
 
 /// Tasks polled per loop iteration at most.
 pub const TASK_BUDGET: usize = 64;
@@ -31,6 +32,21 @@ thread_local! {
     static READY: RefCell<VecDeque<Runnable>> = const { RefCell::new(VecDeque::new()) };
     /// Whether `READY` holds any: the loop's one check per iteration.
     static ANY_READY: Cell<bool> = const { Cell::new(false) };
+    /// The loop polling a task on this thread right now, lent to that task
+    /// (see [`with_current_loop`]).
+    static CURRENT: LoanSlot<EventLoop> = const { LoanSlot::new() };
+}
+
+/// Polls a task with its loop lent to it.
+fn run_lent(lp: &mut EventLoop, runnable: Runnable) {
+    CURRENT.with(|c| c.lend(lp, || runnable.run()));
+}
+
+/// Runs `f` with the loop that is polling the current task: how a task's
+/// streams reach their transports without a `&mut EventLoop` of their own.
+/// `None` outside a task, and inside `f` (no second borrow of the loop).
+pub(crate) fn with_current_loop<R>(f: impl FnOnce(&mut EventLoop) -> R) -> Option<R> {
+    CURRENT.with(|c| c.with(f))
 }
 
 /// Why a task ended without its output.
@@ -115,9 +131,7 @@ fn schedule(owner: ThreadId, shard: &ShardHandle, runnable: Runnable) {
     if std::thread::current().id() == owner {
         READY.with(|q| q.borrow_mut().push_back(runnable));
         ANY_READY.with(|a| a.set(true));
-    } else if let Err(e) = shard.submit(move |_| {
-        runnable.run();
-    }) {
+    } else if let Err(e) = shard.submit(move |lp| run_lent(lp, runnable)) {
         // The shard has stopped: the task can never run again. Leak it
         // rather than drop it on a thread it does not belong to.
         std::mem::forget(e);
@@ -326,7 +340,7 @@ impl EventLoop {
                 r
             });
             let Some(r) = next else { return };
-            r.run();
+            run_lent(self, r);
         }
     }
 }

@@ -90,6 +90,20 @@ impl EventLoop {
         Err(error)
     }
 
+    /// Has `tell` called with the error if the handshake of `handle`
+    /// fails (its protocol hears nothing then).
+    pub(crate) fn on_handshake_failure(
+        &mut self,
+        handle: ConnectionHandle,
+        tell: Box<dyn FnOnce(io::Error)>,
+    ) {
+        if let Some(Entry::Conn(c)) = self.core.entries.get_mut(handle.0) {
+            if let Some(tls) = c.transport.tls.as_mut() {
+                tls.on_failure = Some(tell);
+            }
+        }
+    }
+
     /// The handshake timer of a TLS connection fired: if the handshake is
     /// still going on, the connection is dropped (logged and counted; the
     /// protocol never heard of it).

@@ -82,6 +82,9 @@ pub(crate) struct TlsSession {
     /// not wholly taken: what flow control counts.
     pub(crate) pending_plain: usize,
     server_hostname: Option<String>,
+    /// Told the error if the handshake fails (the protocol hears nothing
+    /// then): how an awaited TLS connect learns why.
+    pub(crate) on_failure: Option<Box<dyn FnOnce(io::Error)>>,
 }
 
 impl std::fmt::Debug for TlsSession {
@@ -137,6 +140,7 @@ impl TlsSession {
             context,
             established: false,
             timer: None,
+            on_failure: None,
             stash: Vec::new(),
             eof_stashed: false,
             queued_cipher: 0,

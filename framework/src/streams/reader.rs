@@ -1,0 +1,284 @@
+//! [`StreamReader`]: asyncio's `StreamReader` — reads as futures over the
+//! bytes its [`StreamReaderProtocol`](super::StreamReaderProtocol) buffers.
+
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::Poll;
+
+use super::protocol::Shared;
+use super::ReadError;
+use crate::shard::with_current_loop;
+
+/// The reading half of a stream connection (asyncio's `StreamReader`).
+///
+/// Every read is a future to await from a task on the connection's shard.
+/// Rules (the contract's S-rules, see [`crate::contract`]):
+/// - bytes come out in the order they arrived, each exactly once (S1);
+/// - after the peer's EOF, what is buffered is still read, then reads
+///   return empty (`read`) or fail with [`ReadError::IncompleteRead`]
+///   carrying what there was (`readexactly`, `readuntil`) (S2, S3);
+/// - more than twice the limit buffered pauses the transport's reading;
+///   reading back to the limit or under resumes it (S4);
+/// - a connection lost with an error reports that error to the read that
+///   finds nothing more to return.
+pub struct StreamReader {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("buffered", &self.shared.buffered())
+            .field("eof", &self.shared.eof.get())
+            .finish()
+    }
+}
+
+impl StreamReader {
+    pub(crate) fn new(shared: Rc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The buffer limit: reading pauses above twice this many buffered
+    /// bytes, and `readuntil`/`readline` fail beyond it.
+    pub fn limit(&self) -> usize {
+        self.shared.limit
+    }
+
+    /// Bytes received and not yet read.
+    pub fn buffered(&self) -> usize {
+        self.shared.buffered()
+    }
+
+    /// Whether the peer's EOF was received and everything before it read
+    /// (asyncio's `at_eof()`).
+    pub fn at_eof(&self) -> bool {
+        self.shared.eof.get() && self.shared.buffered() == 0
+    }
+
+    /// The error the connection was lost with, if any.
+    fn take_error(&self) -> Option<io::Error> {
+        let e = self.shared.error.borrow();
+        e.as_ref().map(|e| io::Error::new(e.kind(), e.to_string()))
+    }
+
+    /// Ready when there is data, EOF, or an error; `Pending` (with the
+    /// task's waker kept) otherwise.
+    fn poll_data(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.shared.buffered() > 0 || self.shared.eof.get() {
+            return Poll::Ready(());
+        }
+        // Waiting with reading paused would wait forever: resume first.
+        self.resume_if_paused(true);
+        self.shared.wait_read(cx.waker());
+        Poll::Pending
+    }
+
+    /// Resumes the transport's reading if the reader paused it and the
+    /// buffer is back at the limit or under (or `force`).
+    fn resume_if_paused(&self, force: bool) {
+        let s = &self.shared;
+        if s.reading_paused.get() && (force || s.buffered() <= s.limit) {
+            s.reading_paused.set(false);
+            let Some(h) = s.handle.get() else { return };
+            let resumed = with_current_loop(|lp| lp.with_transport(h, |t| t.resume_reading()));
+            if resumed.is_none() {
+                // Not polled by the loop (cannot happen in a task): ask the
+                // loop to do it.
+                if let Some(lp) = s.lp.borrow().as_ref() {
+                    lp.call_soon(move |lp| {
+                        lp.with_transport(h, |t| t.resume_reading());
+                    });
+                }
+            }
+        }
+    }
+
+    /// Removes and returns the first `n` buffered bytes.
+    fn take(&self, n: usize) -> Vec<u8> {
+        let s = &self.shared;
+        let start = s.start.get();
+        let out = s.buf.borrow()[start..start + n].to_vec();
+        self.consume(n);
+        out
+    }
+
+    fn consume(&self, n: usize) {
+        let s = &self.shared;
+        s.start.set(s.start.get() + n);
+        if s.start.get() == s.buf.borrow().len() {
+            s.buf.borrow_mut().clear();
+            s.start.set(0);
+        }
+        self.resume_if_paused(false);
+    }
+
+    /// Reads up to `n` bytes: what is buffered (at most `n`), waiting for
+    /// some if there is none. Empty at EOF (asyncio's `read(n)`).
+    pub async fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        poll_fn(|cx| self.poll_data(cx)).await;
+        if self.shared.buffered() == 0 {
+            if let Some(e) = self.take_error() {
+                return Err(e);
+            }
+        }
+        Ok(self.take(self.shared.buffered().min(n)))
+    }
+
+    /// Reads into `dst` what is buffered (at most `dst.len()` bytes),
+    /// waiting for some if there is none; `Ok(0)` at EOF. The
+    /// allocation-free form of [`read`](Self::read).
+    pub async fn read_into(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        if dst.is_empty() {
+            return Ok(0);
+        }
+        poll_fn(|cx| self.poll_data(cx)).await;
+        if self.shared.buffered() == 0 {
+            if let Some(e) = self.take_error() {
+                return Err(e);
+            }
+        }
+        let n = {
+            let buf = self.shared.buf.borrow();
+            let start = self.shared.start.get();
+            let n = (buf.len() - start).min(dst.len());
+            dst[..n].copy_from_slice(&buf[start..start + n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+
+    /// Reads until EOF and returns everything (asyncio's `read(-1)`).
+    pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            poll_fn(|cx| self.poll_data(cx)).await;
+            if let Some(e) = self.take_error() {
+                return Err(e);
+            }
+            let n = self.shared.buffered();
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&self.take(n));
+        }
+    }
+
+    /// Reads exactly `n` bytes. At EOF before `n`:
+    /// [`ReadError::IncompleteRead`] with the partial bytes (consumed).
+    pub async fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
+        loop {
+            let have = self.shared.buffered();
+            if have >= n {
+                return Ok(self.take(n));
+            }
+            if let Some(e) = self.take_error() {
+                return Err(e.into());
+            }
+            if self.shared.eof.get() {
+                return Err(ReadError::IncompleteRead {
+                    partial: self.take(have),
+                    expected: Some(n),
+                });
+            }
+            self.wait_more(have).await;
+        }
+    }
+
+    /// Waits until more than `have` bytes are buffered, or EOF.
+    async fn wait_more(&self, have: usize) {
+        poll_fn(|cx| {
+            if self.shared.buffered() > have || self.shared.eof.get() {
+                Poll::Ready(())
+            } else {
+                self.resume_if_paused(true);
+                self.shared.wait_read(cx.waker());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Reads up to and including the separator `sep` (asyncio's
+    /// `readuntil`). At EOF without it: [`ReadError::IncompleteRead`] with
+    /// what was buffered (consumed). When no separator is found within
+    /// [`limit`](Self::limit) bytes, or it is found beyond:
+    /// [`ReadError::LimitOverrun`], the data left in the buffer.
+    pub async fn readuntil(&mut self, sep: &[u8]) -> Result<Vec<u8>, ReadError> {
+        if sep.is_empty() {
+            return Err(ReadError::EmptySeparator);
+        }
+        let limit = self.shared.limit;
+        let mut offset = 0;
+        let isep = loop {
+            let have = self.shared.buffered();
+            if have >= offset + sep.len() {
+                let found = {
+                    let buf = self.shared.buf.borrow();
+                    let data = &buf[self.shared.start.get()..];
+                    find(&data[offset..], sep).map(|i| i + offset)
+                };
+                if let Some(i) = found {
+                    break i;
+                }
+                offset = have + 1 - sep.len();
+                if offset > limit {
+                    return Err(ReadError::LimitOverrun { consumed: offset });
+                }
+            }
+            if let Some(e) = self.take_error() {
+                return Err(e.into());
+            }
+            if self.shared.eof.get() {
+                return Err(ReadError::IncompleteRead {
+                    partial: self.take(have),
+                    expected: None,
+                });
+            }
+            self.wait_more(have).await;
+        };
+        if isep > limit {
+            return Err(ReadError::LimitOverrun { consumed: isep });
+        }
+        Ok(self.take(isep + sep.len()))
+    }
+
+    /// Reads one line, `\n` included (asyncio's `readline`). At EOF: what
+    /// is left, possibly without `\n`, or empty. A line longer than the
+    /// limit fails with [`ReadError::LimitOverrun`] and is discarded
+    /// (through its `\n` if that is buffered, else the whole buffer).
+    pub async fn readline(&mut self) -> Result<Vec<u8>, ReadError> {
+        match self.readuntil(b"\n").await {
+            Ok(line) => Ok(line),
+            Err(ReadError::IncompleteRead { partial, .. }) => Ok(partial),
+            Err(ReadError::LimitOverrun { consumed }) => {
+                let s = &self.shared;
+                let n = {
+                    let buf = s.buf.borrow();
+                    let data = &buf[s.start.get()..];
+                    if data.get(consumed) == Some(&b'\n') {
+                        consumed + 1
+                    } else {
+                        data.len()
+                    }
+                };
+                self.consume(n);
+                Err(ReadError::LimitOverrun { consumed })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The first position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() == 1 {
+        return hay.iter().position(|b| *b == needle[0]);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
