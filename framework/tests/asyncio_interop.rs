@@ -226,3 +226,180 @@ fn seed_python_udp_client_against_shardloop_udp_echo() {
         ]
     );
 }
+
+/// An example program built next to this test (`cargo test` and
+/// `cargo nextest run` build the examples).
+fn example(name: &str) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo nextest run --workspace` or `cargo test`",
+        path.display()
+    );
+    let mut c = Command::new(path);
+    c.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    c
+}
+
+/// Starts an example server and reads its first line (`<what> on ADDR`).
+fn example_server(
+    name: &str,
+    args: &[&str],
+) -> (Child, String, BufReader<std::process::ChildStdout>) {
+    let mut child = example(name).args(args).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_else(|| panic!("{name} said {line:?}"))
+        .to_string();
+    (child, addr, out)
+}
+
+/// Kills a child still running at the deadline; its exit status.
+fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn seed_python_client_against_the_stream_echo_server_example() {
+    let (mut server, addr, mut out) = example_server("stream_echo_server", &["127.0.0.1:0"]);
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let mut client = python(SEED_CLIENT, &[&port]);
+    let status = wait_bounded(&mut client);
+    let said = std::io::read_to_string(client.stdout.take().unwrap()).unwrap();
+    assert!(status.success(), "{said}");
+    assert_eq!(
+        said.lines().collect::<Vec<_>>(),
+        vec![
+            "Data sent: 'Hello World!'",
+            "Data received: 'Hello World!'",
+            "The server closed the connection",
+            "Stop the event lop",
+        ]
+    );
+    // The server's own output, as tcp_echo_server prints it.
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        lines.push(l.trim_end().to_string());
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        lines[0].starts_with("Connection from 127.0.0.1:"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            "Data received: \"Hello World!\"",
+            "Send: \"Hello World!\"",
+            "Close the client socket"
+        ]
+    );
+}
+
+#[test]
+fn the_stream_echo_client_example_against_the_seed_python_server_prints_as_tcp_echo_client() {
+    let mut outputs = Vec::new();
+    for name in ["stream_echo_client", "tcp_echo_client"] {
+        let mut server = python(SEED_SERVER, &[]);
+        let mut stdout = BufReader::new(server.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let port = line.strip_prefix("PORT ").unwrap().trim().to_string();
+        let mut client = example(name)
+            .arg(format!("127.0.0.1:{port}"))
+            .spawn()
+            .unwrap();
+        let status = wait_bounded(&mut client);
+        let said = std::io::read_to_string(client.stdout.take().unwrap()).unwrap();
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(status.success(), "{name}: {said}");
+        outputs.push(said);
+    }
+    assert_eq!(
+        outputs[0].lines().collect::<Vec<_>>(),
+        vec![
+            "Data sent: \"Hello World!\"",
+            "Data received: \"Hello World!\"",
+            "The server closed the connection",
+            "Stop the event loop",
+        ]
+    );
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn the_stream_proxy_example_carries_megabytes_both_ways_and_passes_the_half_close_on() {
+    // Upstream: echo every byte, then answer EOF with EOF.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in upstream.incoming().take(2) {
+            let mut s = s.unwrap();
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                std::io::copy(&mut r, &mut s).unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+            });
+        }
+    });
+    let (mut proxy, addr, _out) =
+        example_server("stream_proxy", &["127.0.0.1:0", &up_addr.to_string()]);
+    let clients: Vec<_> = (0..2)
+        .map(|c| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let s = std::net::TcpStream::connect(addr.as_str()).unwrap();
+                s.set_read_timeout(Some(DEADLINE)).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let total = 8 << 20;
+                let writer = std::thread::spawn(move || {
+                    let chunk: Vec<u8> = (0..65536).map(|i| ((i + c) % 253) as u8).collect();
+                    for _ in 0..total / chunk.len() {
+                        w.write_all(&chunk).unwrap();
+                    }
+                    w.shutdown(std::net::Shutdown::Write).unwrap();
+                });
+                let mut r = s;
+                let mut back = Vec::new();
+                r.read_to_end(&mut back)
+                    .expect("a clean EOF through the proxy");
+                writer.join().unwrap();
+                assert_eq!(back.len(), total);
+                assert!(back
+                    .iter()
+                    .enumerate()
+                    .all(|(i, b)| *b == ((i % 65536 + c) % 253) as u8));
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+}

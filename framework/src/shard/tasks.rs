@@ -139,6 +139,13 @@ fn schedule(owner: ThreadId, shard: &ShardHandle, runnable: Runnable) {
 }
 
 impl LoopHandle {
+    /// The handle of the loop polling the current task; `None` outside a
+    /// task (a protocol callback receives its loop through its transport's
+    /// [`get_loop`](crate::Transport::get_loop) instead).
+    pub fn current() -> Option<LoopHandle> {
+        with_current_loop(|lp| lp.handle().clone())
+    }
+
     /// Spawns `future` as a task of this loop: polled by the loop between
     /// its I/O events, on this thread only (it need not be `Send`). Works
     /// from a protocol callback, a timer or the loop's owner; the task
