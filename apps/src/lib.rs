@@ -3,12 +3,15 @@
 //! [`apps`], the registry the `shardloop` binary serves.
 //!
 //! * `echo` — RFC 862 over TCP, TLS, Unix and UDP, with backpressure;
+//! * `echo-async` — the same echo written as an `async` function on
+//!   streams;
 //! * `discard` — RFC 863;
 //! * `kv` — an in-memory Redis-protocol server, its keyspace sharded over
 //!   the shards.
 
 pub mod discard;
 pub mod echo;
+pub mod echo_async;
 pub mod kv;
 
 use shardloop::app::{App, Apps, NoOptions};
@@ -25,6 +28,7 @@ pub fn apps() -> Apps {
                 .stream(|_| echo::Echo)
                 .datagram(|_| echo::UdpEcho),
         )
+        .with(App::new::<NoOptions>("echo-async").stream(|_| echo_async::protocol()))
         .with(
             App::new::<NoOptions>("discard")
                 .stream(|_| discard::Discard)
