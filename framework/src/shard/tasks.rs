@@ -16,7 +16,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
@@ -35,6 +34,14 @@ thread_local! {
     /// The loop polling a task on this thread right now, lent to that task
     /// (see [`with_current_loop`]).
     static CURRENT: LoanSlot<EventLoop> = const { LoanSlot::new() };
+}
+
+/// This thread's mark: the address of one of its thread-locals, unique
+/// among live threads — cheaper than `thread::current().id()`, which
+/// touches an `Arc` (the schedule of every wake-up compares it).
+#[inline(always)]
+fn thread_mark() -> usize {
+    ANY_READY.with(|a| a as *const Cell<bool> as usize)
 }
 
 /// Polls a task with its loop lent to it.
@@ -127,10 +134,19 @@ impl<F: Future> Future for CatchPanic<F> {
 
 /// Queues a woken task: here if woken on its shard, else through the
 /// shard's mailbox.
-fn schedule(owner: ThreadId, shard: &ShardHandle, runnable: Runnable) {
-    if std::thread::current().id() == owner {
+#[inline]
+fn schedule(owner: usize, shard: &ShardHandle, runnable: Runnable) {
+    // One look at this thread's flag tells whether we are on the shard
+    // and marks a task ready if so.
+    let here = ANY_READY.with(|a| {
+        let here = a as *const Cell<bool> as usize == owner;
+        if here {
+            a.set(true);
+        }
+        here
+    });
+    if here {
         READY.with(|q| q.borrow_mut().push_back(runnable));
-        ANY_READY.with(|a| a.set(true));
     } else if let Err(e) = shard.submit(move |lp| run_lent(lp, runnable)) {
         // The shard has stopped: the task can never run again. Leak it
         // rather than drop it on a thread it does not belong to.
@@ -162,7 +178,7 @@ impl LoopHandle {
             .get()
             .cloned()
             .expect("the loop's mailbox exists (EventLoop::new sets it up)");
-        let owner = std::thread::current().id();
+        let owner = thread_mark();
         let (runnable, task) = async_task::spawn_local(CatchPanic(Box::pin(future)), move |r| {
             schedule(owner, &shard, r)
         });

@@ -55,8 +55,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 pub use protocol::StreamReaderProtocol;
-pub use reader::StreamReader;
-pub use writer::StreamWriter;
+pub use reader::{ReadInto, StreamReader};
+pub use writer::{Drain, StreamWriter};
 
 use crate::error::LoopError;
 use crate::shard::{with_current_loop, EventLoop, LoopHandle};

@@ -186,11 +186,8 @@ impl Protocol for StreamReaderProtocol {
         let buffered = {
             let mut buf = s.buf.borrow_mut();
             let start = s.start.get();
-            if start == buf.len() {
-                // All read: reuse the allocation from its start.
-                buf.clear();
-                s.start.set(0);
-            } else if start > 0 && start >= buf.len() / 2 {
+            // (A reader that empties the buffer resets it to the front.)
+            if start > 0 && start >= buf.len() / 2 {
                 buf.drain(..start);
                 s.start.set(0);
             }

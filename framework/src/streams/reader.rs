@@ -77,9 +77,17 @@ impl StreamReader {
 
     /// Resumes the transport's reading if the reader paused it and the
     /// buffer is back at the limit or under (or `force`).
+    #[inline(always)]
     fn resume_if_paused(&self, force: bool) {
+        if self.shared.reading_paused.get() {
+            self.resume_paused(force);
+        }
+    }
+
+    #[inline(never)]
+    fn resume_paused(&self, force: bool) {
         let s = &self.shared;
-        if s.reading_paused.get() && (force || s.buffered() <= s.limit) {
+        if force || s.buffered() <= s.limit {
             s.reading_paused.set(false);
             let Some(h) = s.handle.get() else { return };
             let resumed = with_current_loop(|lp| lp.with_transport(h, |t| t.resume_reading()));
@@ -104,13 +112,19 @@ impl StreamReader {
         out
     }
 
+    #[inline]
     fn consume(&self, n: usize) {
         let s = &self.shared;
-        s.start.set(s.start.get() + n);
-        if s.start.get() == s.buf.borrow().len() {
-            s.buf.borrow_mut().clear();
+        let start = s.start.get() + n;
+        let mut buf = s.buf.borrow_mut();
+        if start == buf.len() {
+            // All read: the next arrival starts at the front again.
+            buf.clear();
             s.start.set(0);
+        } else {
+            s.start.set(start);
         }
+        drop(buf);
         self.resume_if_paused(false);
     }
 
@@ -132,25 +146,46 @@ impl StreamReader {
     /// Reads into `dst` what is buffered (at most `dst.len()` bytes),
     /// waiting for some if there is none; `Ok(0)` at EOF. The
     /// allocation-free form of [`read`](Self::read).
-    pub async fn read_into(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        if dst.is_empty() {
-            return Ok(0);
-        }
-        poll_fn(|cx| self.poll_data(cx)).await;
-        if self.shared.buffered() == 0 {
-            if let Some(e) = self.take_error() {
-                return Err(e);
+    pub fn read_into<'a>(&'a mut self, dst: &'a mut [u8]) -> ReadInto<'a> {
+        ReadInto { reader: self, dst }
+    }
+
+    /// One step of [`read_into`](Self::read_into): copies what is
+    /// buffered, or reports EOF or the error, or waits.
+    #[inline]
+    fn poll_read_into(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let s = &self.shared;
+        let mut buf = s.buf.borrow_mut();
+        let start = s.start.get();
+        let have = buf.len() - start;
+        if have == 0 || dst.is_empty() {
+            drop(buf);
+            if !s.eof.get() && !dst.is_empty() {
+                // Waiting with reading paused would wait forever.
+                self.resume_if_paused(true);
+                s.wait_read(cx.waker());
+                return Poll::Pending;
             }
+            return Poll::Ready(match self.take_error() {
+                Some(e) if !dst.is_empty() => Err(e),
+                _ => Ok(0),
+            });
         }
-        let n = {
-            let buf = self.shared.buf.borrow();
-            let start = self.shared.start.get();
-            let n = (buf.len() - start).min(dst.len());
-            dst[..n].copy_from_slice(&buf[start..start + n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        let n = have.min(dst.len());
+        dst[..n].copy_from_slice(&buf[start..start + n]);
+        if n == have {
+            buf.clear();
+            s.start.set(0);
+        } else {
+            s.start.set(start + n);
+        }
+        drop(buf);
+        self.resume_if_paused(false);
+        Poll::Ready(Ok(n))
     }
 
     /// Reads until EOF and returns everything (asyncio's `read(-1)`).
@@ -281,4 +316,33 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return hay.iter().position(|b| *b == needle[0]);
     }
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What [`StreamReader::read_into`] returns: resolves to the count of
+/// bytes copied (0 at EOF). A plain state-free future, so the echo's hot
+/// path pays for no `async` state machine here.
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReadInto<'a> {
+    reader: &'a mut StreamReader,
+    dst: &'a mut [u8],
+}
+
+impl std::fmt::Debug for ReadInto<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadInto")
+            .field("len", &self.dst.len())
+            .finish()
+    }
+}
+
+impl std::future::Future for ReadInto<'_> {
+    type Output = io::Result<usize>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.reader.poll_read_into(cx, this.dst)
+    }
 }

@@ -1,9 +1,11 @@
 //! [`StreamWriter`]: asyncio's `StreamWriter` — writes go straight to the
 //! connection's [`Transport`]; `drain` waits on its flow control.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Context;
 use std::task::Poll;
 
 use super::protocol::Shared;
@@ -104,31 +106,15 @@ impl StreamWriter {
     /// Waits until it is fine to write more: at once unless the transport
     /// paused writing, else until it resumes. Fails if the connection was
     /// lost (with its error, or `ConnectionReset` "connection lost").
-    pub async fn drain(&mut self) -> io::Result<()> {
-        let s = &self.shared;
+    pub fn drain(&mut self) -> Drain<'_> {
         // Closing (or a write found it closed): yield once, so that a
         // `connection_lost` due is delivered before we answer (as asyncio's
         // `drain` does).
-        let mut yield_once = s.closing.get() || self.write_failed;
-        poll_fn(|cx| {
-            if s.lost.get() {
-                let e = s.error.borrow();
-                return Poll::Ready(Err(match e.as_ref() {
-                    Some(e) => io::Error::new(e.kind(), e.to_string()),
-                    None => io::Error::new(io::ErrorKind::ConnectionReset, "connection lost"),
-                }));
-            }
-            if std::mem::take(&mut yield_once) {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            if !s.write_paused.get() {
-                return Poll::Ready(Ok(()));
-            }
-            s.wait_state(cx.waker());
-            Poll::Pending
-        })
-        .await
+        let yield_once = self.shared.closing.get() || self.write_failed;
+        Drain {
+            shared: &self.shared,
+            yield_once,
+        }
     }
 
     /// Closes the connection: the queue is flushed, then a FIN (T3). The
@@ -196,5 +182,48 @@ impl Drop for StreamWriter {
         if !self.shared.closing.get() && !self.shared.lost.get() {
             self.close();
         }
+    }
+}
+
+/// What [`StreamWriter::drain`] returns.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Drain<'a> {
+    shared: &'a Shared,
+    yield_once: bool,
+}
+
+impl std::fmt::Debug for Drain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drain")
+            .field("paused", &self.shared.write_paused.get())
+            .finish()
+    }
+}
+
+impl Future for Drain<'_> {
+    type Output = io::Result<()>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let s = self.shared;
+        if !s.write_paused.get() && !s.lost.get() && !self.yield_once {
+            return Poll::Ready(Ok(()));
+        }
+        if s.lost.get() {
+            let e = s.error.borrow();
+            return Poll::Ready(Err(match e.as_ref() {
+                Some(e) => io::Error::new(e.kind(), e.to_string()),
+                None => io::Error::new(io::ErrorKind::ConnectionReset, "connection lost"),
+            }));
+        }
+        if std::mem::take(&mut self.yield_once) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if !s.write_paused.get() {
+            return Poll::Ready(Ok(()));
+        }
+        s.wait_state(cx.waker());
+        Poll::Pending
     }
 }
