@@ -145,6 +145,18 @@
 //!   - `framework/tests/subprocess.rs`: `t15_stdin_written_from_connection_made_flows_through_cat`
 //!   - `framework/tests/subprocess.rs`: `t15_terminate_kill_and_close_end_the_child_with_its_signal`
 //!
+//! **T16** `sendfile(file, offset, count)` (asyncio's `loop.sendfile`,
+//!   beyond the seed): the range leaves after every byte written before it
+//!   and before every byte written after; it counts in the write buffer for
+//!   flow control; a file shorter than the count fails the connection with
+//!   `UnexpectedEof`; over TLS the range is read and written encrypted.
+//!
+//!   Tests:
+//!   - `framework/tests/sendfile.rs`: `t16_sendfile_bytes_leave_after_what_was_written_before_and_before_what_is_written_after`
+//!   - `framework/tests/sendfile.rs`: `t16_a_queued_file_counts_for_flow_control_and_a_slow_reader_gets_it_all`
+//!   - `framework/tests/sendfile.rs`: `t16_a_file_shorter_than_the_count_fails_the_connection_with_unexpected_eof`
+//!   - `framework/tests/sendfile.rs`: `t16_over_tls_sendfile_reads_and_writes_the_range_encrypted`
+//!
 //! # Protocols
 //!
 //! **P1** Three kinds: stream `Protocol` (TCP, TLS, Unix, pipes),

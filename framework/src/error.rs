@@ -43,6 +43,23 @@ pub enum TransportError {
     /// over TLS; asyncio raises `NotImplementedError`).
     #[error("operation not supported by this transport: {0}")]
     Unsupported(&'static str),
+    /// `sendfile` could not read or measure its file.
+    #[error("cannot read the file to send: {message}")]
+    File {
+        /// The error's kind.
+        kind: std::io::ErrorKind,
+        /// The error's text.
+        message: String,
+    },
+}
+
+impl TransportError {
+    pub(crate) fn file(e: std::io::Error) -> Self {
+        TransportError::File {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
 }
 
 /// Why the loop or the runtime refused or failed a call.

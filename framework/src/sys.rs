@@ -516,3 +516,25 @@ impl<T> Drop for Restore<'_, T> {
         self.0.set(self.1);
     }
 }
+
+/// `sendfile(out, file, &offset, count)`: up to `count` bytes of `file`
+/// from `offset` straight from the page cache to the socket `out`, without
+/// a copy through user space; advances `offset` by what was sent. `Ok(0)`
+/// means the file ends at `offset`.
+pub(crate) fn sendfile(
+    out: RawFd,
+    file: RawFd,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(*offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
+    // SAFETY: both descriptors are open for the whole call (the caller
+    // owns them); `off` is a valid, writable off_t for the call.
+    let n = unsafe { libc::sendfile(out, file, &mut off, count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = off as u64;
+    Ok(n as usize)
+}

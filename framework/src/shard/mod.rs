@@ -824,7 +824,10 @@ mod tests {
     /// kernel's socket included).
     #[test]
     fn an_idle_connection_entry_stays_small() {
+        // 216 since the write queue holds a pointer for queued file ranges
+        // (sendfile); measured, and the idle-RSS bench stays far under its
+        // 1 KiB goal.
         let size = std::mem::size_of::<Entry>();
-        assert!(size <= 208, "Entry is {size} bytes");
+        assert!(size <= 216, "Entry is {size} bytes");
     }
 }

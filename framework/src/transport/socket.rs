@@ -133,6 +133,21 @@ impl Stream {
         }
     }
 
+    /// `sendfile(2)` of up to `count` bytes of `file` from `*offset`
+    /// (advanced by what was sent).
+    pub(crate) fn sendfile(
+        &mut self,
+        file: &std::fs::File,
+        offset: &mut u64,
+        count: usize,
+    ) -> io::Result<usize> {
+        use std::os::fd::AsRawFd as _;
+        match self {
+            Stream::ReadPipe(_) => Err(not_writable()),
+            _ => crate::sys::sendfile(self.as_raw_fd(), file.as_raw_fd(), offset, count),
+        }
+    }
+
     /// A pipe end, not a socket: no half-close, no linger, no addresses.
     #[inline]
     pub(crate) fn is_pipe(&self) -> bool {
