@@ -208,26 +208,31 @@ fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
-    let end = loop {
-        if let Some(end) = find(&request, b"\r\n\r\n") {
-            break end;
-        }
-        if request.len() > MAX_REQUEST {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "request too large\n",
-            );
+    let limits = crate::http::Limits {
+        max_head: MAX_REQUEST,
+        ..Default::default()
+    };
+    // Read until the head parses (the same codec as the `http` app).
+    let (method, path) = loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        match crate::http::parse_request(&request, &mut headers, &limits) {
+            Ok(crate::http::Parsed::Complete(req, _)) => {
+                break (req.method, req.path().unwrap_or("").to_string());
+            }
+            Ok(crate::http::Parsed::Partial) => {}
+            Err(e) => {
+                let status = format!("{} {}", e.status, e.reason);
+                return respond(&mut stream, &status, "bad request\n");
+            }
         }
         match stream.read(&mut buf)? {
             0 => return Ok(()),
             n => request.extend_from_slice(&buf[..n]),
         }
     };
-    let head = String::from_utf8_lossy(&request[..end]);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => match gather(source) {
+    let get = method == crate::http::Method::Get;
+    match (get, path.as_str()) {
+        (true, "/metrics") => match gather(source) {
             Some(snapshots) => {
                 let body = render(&snapshots, source);
                 respond(&mut stream, "200 OK", &body)
@@ -241,7 +246,7 @@ fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
         // Readiness: serving and not draining (a load balancer or
         // Kubernetes stops sending new connections as soon as a drain
         // starts, before the listeners close).
-        (Some("GET"), Some("/ready")) => {
+        (true, "/ready") => {
             if source.serving.load(Ordering::Acquire) && !source.draining.load(Ordering::Acquire) {
                 respond(&mut stream, "200 OK", "ready\n")
             } else if source.draining.load(Ordering::Acquire) {
@@ -251,7 +256,7 @@ fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
             }
         }
         // Liveness: every shard answers a no-op through its mailbox in time.
-        (Some("GET"), Some("/live")) => match gather(source) {
+        (true, "/live") => match gather(source) {
             Some(_) => respond(&mut stream, "200 OK", "live\n"),
             None => respond(
                 &mut stream,
@@ -259,7 +264,7 @@ fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
                 "a shard did not answer in time\n",
             ),
         },
-        (Some("GET"), Some(_)) => respond(
+        (true, _) => respond(
             &mut stream,
             "404 Not Found",
             "try /metrics, /ready or /live\n",
@@ -303,10 +308,6 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) -> io::Result<()> {
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
     stream.flush()
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// One metric family: its name, type, help, and how to read it.
