@@ -2,7 +2,10 @@
 
 use super::*;
 
-fn parse(raw: &[u8]) -> Result<Option<(Method, String, bool, Framing, usize)>, u16> {
+/// Method, target, keep-alive, framing, head length.
+type Head = (Method, String, bool, Framing, usize);
+
+fn parse(raw: &[u8]) -> Result<Option<Head>, u16> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     match parse_request(raw, &mut headers, &Limits::default()) {
         Ok(Parsed::Complete(r, n)) => Ok(Some((
