@@ -6,12 +6,14 @@
 //! * `echo-async` — the same echo written as an `async` function on
 //!   streams;
 //! * `discard` — RFC 863;
+//! * `http` — HTTP/1.1: TechEmpower's plaintext and JSON, static files;
 //! * `kv` — an in-memory Redis-protocol server, its keyspace sharded over
 //!   the shards.
 
 pub mod discard;
 pub mod echo;
 pub mod echo_async;
+pub mod http;
 pub mod kv;
 
 use shardloop::app::{App, Apps, NoOptions};
@@ -34,6 +36,7 @@ pub fn apps() -> Apps {
                 .stream(|_| discard::Discard)
                 .datagram(|_| discard::UdpDiscard),
         )
+        .with(App::new::<http::HttpOptions>("http").stream(http::protocol))
         .with(
             App::new::<kv::KvOptions>("kv")
                 .stream(|o| kv::KvConn::new(std::sync::Arc::new(o.clone()))),

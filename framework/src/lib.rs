@@ -117,6 +117,7 @@ pub mod app;
 pub mod config;
 pub mod contract;
 pub mod error;
+pub mod fs;
 pub mod http;
 pub mod protocol;
 pub mod runtime;

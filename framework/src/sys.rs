@@ -538,3 +538,35 @@ pub(crate) fn sendfile(
     *offset = off as u64;
     Ok(n as usize)
 }
+
+/// `openat2(dir, path, O_RDONLY, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`:
+/// opens `path` relative to the directory `dir` for reading, and the
+/// kernel refuses (`EXDEV`) any resolution that would leave `dir` — `..`,
+/// an absolute path, a symlink pointing outside. `ENOSYS` on kernels
+/// before 5.6.
+pub(crate) fn open_beneath(dir: RawFd, path: &std::path::Path) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: `open_how` is plain data; all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `c_path` is a NUL-terminated string and `how` a valid
+    // open_how of the size passed, both alive for the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            c_path.as_ptr(),
+            &how as *const libc::open_how,
+            size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd as RawFd) })
+}

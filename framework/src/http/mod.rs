@@ -192,17 +192,26 @@ const HEADERS_TOO_LARGE: HttpError = HttpError::new(431, "Request Header Fields 
 const NOT_IMPLEMENTED: HttpError = HttpError::new(501, "Not Implemented");
 const BAD_VERSION: HttpError = HttpError::new(505, "HTTP Version Not Supported");
 
+/// Field storage for [`parse_request`]: uninitialized, so making one
+/// costs nothing per request.
+pub type HeaderSlots<'a> = [std::mem::MaybeUninit<httparse::Header<'a>>; MAX_HEADERS];
+
+/// Empty [`HeaderSlots`].
+pub fn header_slots<'a>() -> HeaderSlots<'a> {
+    [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
 /// Parses the request head at the start of `buf`, with `headers` as the
-/// field storage (at most [`MAX_HEADERS`] are used). See the module's
-/// rules.
+/// field storage (at most [`Limits::max_headers`] are used). See the
+/// module's rules.
 pub fn parse_request<'a>(
     buf: &'a [u8],
-    headers: &'a mut [httparse::Header<'a>],
+    headers: &'a mut [std::mem::MaybeUninit<httparse::Header<'a>>],
     limits: &Limits,
 ) -> Result<Parsed<'a>, HttpError> {
     let n = limits.max_headers.min(headers.len()).min(MAX_HEADERS);
-    let mut req = httparse::Request::new(&mut headers[..n]);
-    let status = match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, &mut headers[..n]) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Err(HEADERS_TOO_LARGE),
         Err(httparse::Error::Version) => return Err(BAD_VERSION),

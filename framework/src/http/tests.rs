@@ -6,7 +6,7 @@ use super::*;
 type Head = (Method, String, bool, Framing, usize);
 
 fn parse(raw: &[u8]) -> Result<Option<Head>, u16> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = header_slots();
     match parse_request(raw, &mut headers, &Limits::default()) {
         Ok(Parsed::Complete(r, n)) => Ok(Some((
             r.method,
@@ -147,13 +147,13 @@ fn methods_versions_and_limits() {
 
 #[test]
 fn path_of_origin_and_absolute_forms() {
-    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut headers = header_slots();
     let raw = b"GET http://example.com/static/a.txt?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
     let Ok(Parsed::Complete(r, _)) = parse_request(raw, &mut headers, &Limits::default()) else {
         panic!()
     };
     assert_eq!(r.path(), Some("/static/a.txt"));
-    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut headers = header_slots();
     let raw = b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n";
     let Ok(Parsed::Complete(r, _)) = parse_request(raw, &mut headers, &Limits::default()) else {
         panic!()

@@ -214,7 +214,7 @@ fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
     };
     // Read until the head parses (the same codec as the `http` app).
     let (method, path) = loop {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = crate::http::header_slots();
         match crate::http::parse_request(&request, &mut headers, &limits) {
             Ok(crate::http::Parsed::Complete(req, _)) => {
                 break (req.method, req.path().unwrap_or("").to_string());
