@@ -150,12 +150,15 @@
 //!   and before every byte written after; it counts in the write buffer for
 //!   flow control; a file shorter than the count fails the connection with
 //!   `UnexpectedEof`; over TLS the range is read and written encrypted.
+//!   `write_then_sendfile(head, …)` sends the head with `MSG_MORE` so it
+//!   shares packets with the file.
 //!
 //!   Tests:
 //!   - `framework/tests/sendfile.rs`: `t16_sendfile_bytes_leave_after_what_was_written_before_and_before_what_is_written_after`
 //!   - `framework/tests/sendfile.rs`: `t16_a_queued_file_counts_for_flow_control_and_a_slow_reader_gets_it_all`
 //!   - `framework/tests/sendfile.rs`: `t16_a_file_shorter_than_the_count_fails_the_connection_with_unexpected_eof`
 //!   - `framework/tests/sendfile.rs`: `t16_over_tls_sendfile_reads_and_writes_the_range_encrypted`
+//!   - `framework/tests/sendfile.rs`: `t16_write_then_sendfile_keeps_the_head_before_the_file_queued_or_not`
 //!
 //! # Protocols
 //!

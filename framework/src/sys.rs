@@ -38,6 +38,25 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     syscall_result(n)
 }
 
+/// `send(fd, data, len, MSG_NOSIGNAL | MSG_MORE)`: as [`send`], telling
+/// the kernel more follows at once (a header before its file), so they
+/// leave in the same packets.
+pub(crate) fn send_more(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: as in `send`.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd,
+            data.as_ptr(),
+            data.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_MORE,
+            std::ptr::null::<libc::sockaddr>(),
+            0 as libc::socklen_t,
+        )
+    };
+    syscall_result(n)
+}
+
 /// `send(fd, data, len, MSG_NOSIGNAL)`: a closed peer is an `EPIPE` error,
 /// never a SIGPIPE.
 #[inline]

@@ -177,3 +177,32 @@ fn t16_over_tls_sendfile_reads_and_writes_the_range_encrypted() {
     assert!(got == want, "{} bytes, {} wanted", got.len(), want.len());
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn t16_write_then_sendfile_keeps_the_head_before_the_file_queued_or_not() {
+    let (path, file_data) = pattern_file("head", 200_000);
+    let mut lp = EventLoop::new().unwrap();
+    let p = path.clone();
+    let (log, server) = serve(&mut lp, move |log| {
+        let p = p.clone();
+        Probe::new(log).made(move |t: &mut Transport, _| {
+            // Nothing queued: the head goes with MSG_MORE.
+            t.write_then_sendfile(b"HEAD1", open(&p), 0, Some(100_000))
+                .unwrap();
+            // Now the queue is likely non-empty: the head waits in order.
+            t.write_then_sendfile(b"HEAD2", open(&p), 100_000, None)
+                .unwrap();
+            t.close();
+        })
+    });
+    let addr = inet(&server);
+    let peer = std::thread::spawn(move || read_to_end(&mut connect(addr)).unwrap());
+    let got = run_until_joined(&mut lp, peer);
+    run_until_log(&mut lp, &log, has_lost);
+    let mut want = b"HEAD1".to_vec();
+    want.extend_from_slice(&file_data[..100_000]);
+    want.extend_from_slice(b"HEAD2");
+    want.extend_from_slice(&file_data[100_000..]);
+    assert!(got == want, "{} bytes, {} wanted", got.len(), want.len());
+    let _ = std::fs::remove_file(path);
+}

@@ -120,11 +120,9 @@ impl HttpConn {
     /// order holds).
     fn send_after(&mut self, t: &mut Transport, after: After) {
         if let After::File(send) = after {
-            if !self.out.is_empty() {
-                let _ = t.write(&self.out);
-                self.out.clear();
-            }
-            let _ = t.sendfile(send.file, send.offset, Some(send.len));
+            // The batch so far (this file's header last) and the file.
+            let _ = t.write_then_sendfile(&self.out, send.file, send.offset, Some(send.len));
+            self.out.clear();
         }
     }
 

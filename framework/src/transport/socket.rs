@@ -124,6 +124,15 @@ impl Stream {
         }
     }
 
+    /// `write` with `MSG_MORE` on sockets (more follows at once).
+    pub(crate) fn write_more(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => crate::sys::send_more(self.as_raw_fd(), data),
+            Stream::WritePipe(p) => p.write(data),
+            Stream::ReadPipe(_) => Err(not_writable()),
+        }
+    }
+
     #[inline]
     pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {

@@ -374,6 +374,31 @@ impl Transport {
         Ok(count)
     }
 
+    /// [`write`](Self::write) `head`, then [`sendfile`](Self::sendfile)
+    /// the range — what a file server sends per response. When nothing is
+    /// queued, the head goes with `MSG_MORE`, so the head and the file's
+    /// first bytes share packets instead of the head leaving alone.
+    pub fn write_then_sendfile(
+        &mut self,
+        head: &[u8],
+        file: std::fs::File,
+        offset: u64,
+        count: Option<u64>,
+    ) -> Result<u64, TransportError> {
+        self.check_writable()?;
+        if self.tls.is_none() && self.buffer.is_empty() && !head.is_empty() {
+            match self.try_send(|io| io.write_more(head)) {
+                Some(n) if n == head.len() => {}
+                Some(n) => self.buffer.push(&head[n..]),
+                None if self.state != State::Open => return Err(TransportError::Closed),
+                None => self.buffer.push(head),
+            }
+        } else {
+            self.write(head)?;
+        }
+        self.sendfile(file, offset, count)
+    }
+
     /// `sendfile` over TLS: read the range and write it, in chunks.
     fn sendfile_by_copy(
         &mut self,
