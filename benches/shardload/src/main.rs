@@ -48,6 +48,11 @@ enum Mode {
     /// `--key-range` (`--key-pattern`), values of `--size` bytes; every
     /// reply checked.
     Resp,
+    /// HTTP/1.1 keep-alive GETs of `--path` (pipelined with `--pipeline`,
+    /// constant rate with `--rate`, latency from intended send times as
+    /// wrk2 does); every response parsed and checked (status 200, the
+    /// body of /plaintext and /json).
+    Http,
 }
 
 /// How RESP keys are drawn.
@@ -117,6 +122,9 @@ struct Args {
     /// resp: how keys are drawn.
     #[arg(long, value_enum, default_value = "random")]
     key_pattern: KeyPattern,
+    /// http: the path to GET.
+    #[arg(long, default_value = "/plaintext")]
+    path: String,
     /// Client shards (threads with one event loop each).
     #[arg(long, default_value_t = 1)]
     shards: usize,
@@ -244,6 +252,7 @@ fn run(args: &Args) -> anyhow::Result<Report> {
                 salt: 0,
             })
         }
+        Mode::Http => Arc::new(workload::Http::get(&args.path, &args.addr.to_string())),
         _ => Arc::new(Echo { size: args.size }),
     };
     if args.churn {
@@ -425,7 +434,7 @@ impl ShardPlan {
                     Mode::TcpEcho if self.idle => {
                         lp.create_connection(|| tcp::IdleClient::new(r, s), self.addr)
                     }
-                    Mode::TcpEcho | Mode::Resp => lp.create_connection(
+                    Mode::TcpEcho | Mode::Resp | Mode::Http => lp.create_connection(
                         || tcp::TcpClient::new(w, r, s, pipeline, interval),
                         self.addr,
                     ),

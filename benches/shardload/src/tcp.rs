@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use shardloop::{Protocol, Transport};
 
 use crate::stats::Recorder;
-use crate::workload::Workload;
+use crate::workload::{Check, Workload};
 use crate::Shared;
 
 /// Where the next connection's sequence numbers start.
@@ -35,6 +35,10 @@ pub struct TcpClient {
     /// The other right response, when the workload has one.
     alternative: Vec<u8>,
     scratch: Vec<u8>,
+    /// The workload checks responses by parsing ([`Workload::check`]).
+    parsed: bool,
+    /// Parsed mode: received bytes not yet checked.
+    pending: Vec<u8>,
 }
 
 impl TcpClient {
@@ -46,6 +50,7 @@ impl TcpClient {
         pipeline: usize,
         interval: Option<Duration>,
     ) -> Self {
+        let parsed = workload.check(0, b"").is_some();
         Self {
             workload,
             rec,
@@ -61,6 +66,8 @@ impl TcpClient {
             offset: 0,
             alternative: Vec::new(),
             scratch: Vec::new(),
+            parsed,
+            pending: Vec::new(),
         }
     }
 
@@ -102,6 +109,38 @@ impl TcpClient {
         });
     }
 
+    /// `data_received` for workloads that check responses by parsing:
+    /// responses accumulate in `pending` until the workload calls one whole.
+    fn data_parsed(&mut self, t: &mut Transport, data: &[u8]) {
+        self.pending.extend_from_slice(data);
+        let mut used = 0;
+        loop {
+            let Some(&(seq, since)) = self.outstanding.front() else {
+                if used < self.pending.len() {
+                    return self.fail(t); // bytes nobody asked for
+                }
+                break;
+            };
+            match self.workload.check(seq, &self.pending[used..]) {
+                Some(Check::Complete(n)) => {
+                    used += n;
+                    self.outstanding.pop_front();
+                    let now = Instant::now();
+                    if self.rec.response(since, now) {
+                        self.shared.stop(t.get_loop());
+                    }
+                    if self.interval.is_none() && !self.shared.stopping.get() {
+                        self.queue(now);
+                    }
+                }
+                Some(Check::Partial) => break,
+                Some(Check::Bad) | None => return self.fail(t),
+            }
+        }
+        self.pending.drain(..used);
+        self.flush(t);
+    }
+
     fn fail(&mut self, t: &mut Transport) {
         self.scratch.clear();
         self.rec.mismatch();
@@ -123,6 +162,9 @@ impl Protocol for TcpClient {
     }
 
     fn data_received(&mut self, t: &mut Transport, mut data: &[u8]) {
+        if self.parsed {
+            return self.data_parsed(t, data);
+        }
         while !data.is_empty() {
             if self.offset == 0 && self.expected.is_empty() {
                 let Some(&(seq, _)) = self.outstanding.front() else {

@@ -14,6 +14,100 @@ pub trait Workload: Send + Sync + 'static {
     fn alternative(&self, _seq: u64, _out: &mut Vec<u8>) -> bool {
         false
     }
+    /// For responses that cannot be predicted byte for byte (HTTP's
+    /// `Date`): checks the response to `seq` at the start of `buf`.
+    /// `None` (the default) means: compare with [`expected`](Self::expected).
+    fn check(&self, _seq: u64, _buf: &[u8]) -> Option<Check> {
+        None
+    }
+}
+
+/// What [`Workload::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// A whole, right response of this many bytes.
+    Complete(usize),
+    /// Not whole yet.
+    Partial,
+    /// Wrong.
+    Bad,
+}
+
+/// HTTP/1.1 keep-alive GETs of one path. A response is right when it
+/// parses, is `200`, and its body (framed by `Content-Length`) is the
+/// expected one — `Hello, World!` for `/plaintext`, the JSON message for
+/// `/json`, any body of the announced length otherwise.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// The request, precomputed.
+    pub request: Vec<u8>,
+    /// The body a right response carries, if known.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Http {
+    /// GET `path` from `host`.
+    pub fn get(path: &str, host: &str) -> Self {
+        let body: Option<&[u8]> = match path {
+            "/plaintext" => Some(b"Hello, World!"),
+            "/json" => Some(br#"{"message":"Hello, World!"}"#),
+            _ => None,
+        };
+        Self {
+            request: format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+            body: body.map(<[u8]>::to_vec),
+        }
+    }
+}
+
+impl Workload for Http {
+    fn request(&self, _seq: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.request);
+    }
+
+    fn expected(&self, _seq: u64, out: &mut Vec<u8>) {
+        if let Some(b) = &self.body {
+            out.extend_from_slice(b);
+        }
+    }
+
+    fn check(&self, _seq: u64, buf: &[u8]) -> Option<Check> {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut res = httparse::Response::new(&mut headers);
+        let head = match res.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Some(Check::Partial),
+            Err(_) => return Some(Check::Bad),
+        };
+        if res.code != Some(200) {
+            return Some(Check::Bad);
+        }
+        let Some(len) = res
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .and_then(|h| {
+                std::str::from_utf8(h.value)
+                    .ok()?
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
+        else {
+            return Some(Check::Bad);
+        };
+        if buf.len() < head + len {
+            return Some(Check::Partial);
+        }
+        if self
+            .body
+            .as_ref()
+            .is_some_and(|b| b[..] != buf[head..head + len])
+        {
+            return Some(Check::Bad);
+        }
+        Some(Check::Complete(head + len))
+    }
 }
 
 /// memtier-style key-value load over RESP: SETs and GETs in a ratio, on
@@ -136,6 +230,19 @@ pub fn seq_of(datagram: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_responses_are_checked_by_parsing() {
+        let w = Http::get("/plaintext", "h");
+        let ok = b"HTTP/1.1 200 OK\r\nDate: x\r\nContent-Length: 13\r\n\r\nHello, World!HTTP/1.1";
+        assert_eq!(w.check(0, ok), Some(Check::Complete(ok.len() - 8)));
+        assert_eq!(w.check(0, &ok[..30]), Some(Check::Partial));
+        assert_eq!(w.check(0, &ok[..ok.len() - 10]), Some(Check::Partial));
+        let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, Wrold!";
+        assert_eq!(w.check(0, wrong), Some(Check::Bad));
+        let status = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(w.check(0, status), Some(Check::Bad));
+    }
 
     #[test]
     fn resp_requests_follow_the_ratio_and_replies_are_exact() {
