@@ -154,7 +154,12 @@ impl Request<'_> {
                 None => "/",
             }
         };
-        Some(t.split(['?', '#']).next().unwrap_or(t))
+        // A byte scan: cheaper than a char-pattern split on the hot path.
+        let end = t
+            .bytes()
+            .position(|b| b == b'?' || b == b'#')
+            .unwrap_or(t.len());
+        Some(&t[..end])
     }
 }
 
