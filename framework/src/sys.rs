@@ -700,3 +700,29 @@ pub(crate) fn open_beneath(dir: RawFd, path: &std::path::Path) -> io::Result<std
     // SAFETY: the kernel returned a new descriptor that nothing else owns.
     Ok(unsafe { std::fs::File::from_raw_fd(fd as RawFd) })
 }
+
+/// `epoll_pwait(epfd, events, len, timeout_ms, NULL)`: waits for readiness
+/// on the loop's epoll instance; returns how many entries of `events` were
+/// filled. Entered directly, like the per-message calls: glibc's
+/// `epoll_wait` is a cancellation point too.
+pub(crate) fn epoll_wait(
+    epfd: RawFd,
+    events: &mut [libc::epoll_event],
+    timeout_ms: i32,
+) -> io::Result<usize> {
+    let len = events.len().min(i32::MAX as usize) as i32;
+    // SAFETY: `events` is valid for writes of `len` entries for the whole
+    // call; a null signal mask means none is installed (size ignored).
+    let n = unsafe {
+        raw_syscall(
+            libc::SYS_epoll_pwait,
+            epfd,
+            events.as_mut_ptr(),
+            len,
+            timeout_ms,
+            std::ptr::null::<libc::sigset_t>(),
+            8usize,
+        )
+    };
+    syscall_result(n)
+}

@@ -31,7 +31,7 @@ pub(crate) struct Connecting {
 impl Connecting {
     /// Any event on a connecting socket may mean completion: the pending
     /// socket error tells failure, a peer address tells success.
-    pub(crate) fn on_event(&mut self, _ev: &mio::event::Event) {
+    pub(crate) fn on_event(&mut self, _ev: &super::ready::Ready) {
         if self.result.is_some() {
             return;
         }

@@ -79,7 +79,7 @@ impl Connection {
 
     /// Handles one readiness event.
     #[inline(always)]
-    pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &mio::event::Event) -> Next {
+    pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &super::ready::Ready) -> Next {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
         match self.transport.state {
             State::Lost => {
@@ -118,11 +118,7 @@ impl Connection {
                 return;
             };
             match io.read(ctx.read_buf) {
-                Ok(0) => {
-                    self.deliver_eof(ctx);
-                    return;
-                }
-                Ok(n) => {
+                Ok(n) if n > 0 => {
                     self.transport.bytes_in += n as u64;
                     let drained = n < ctx.read_buf.len() && !to_would_block;
                     if drained {
@@ -135,16 +131,35 @@ impl Connection {
                         return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.transport.read_ready = false;
-                    return;
+                other => {
+                    if !self.read_ended(ctx, other) {
+                        return;
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.transport.fail_on_read(e);
-                    self.settle(ctx);
-                    return;
-                }
+            }
+        }
+    }
+
+    /// A read that brought no data: EOF, `WouldBlock`, an interruption
+    /// (whether to read again) or an error. Out of line: the hot loop only
+    /// sees data.
+    #[cold]
+    #[inline(never)]
+    fn read_ended(&mut self, ctx: &mut Ctx<'_>, r: io::Result<usize>) -> bool {
+        match r {
+            Ok(_) => {
+                self.deliver_eof(ctx);
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.transport.read_ready = false;
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) => {
+                self.transport.fail_on_read(e);
+                self.settle(ctx);
+                false
             }
         }
     }

@@ -65,7 +65,7 @@ impl DgramConn {
         reg: &Registry,
         batch: &mut UdpBatch,
         deferred: &mut Vec<EntryKey>,
-        ev: &mio::event::Event,
+        ev: &super::ready::Ready,
     ) {
         if ev.is_readable() || ev.is_error() {
             self.receive(reg, batch, deferred);

@@ -16,6 +16,7 @@ mod connection;
 mod cross;
 mod datagram;
 mod mailbox;
+mod ready;
 mod scheduler;
 mod subprocess;
 mod tasks;
@@ -27,8 +28,10 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Registry, Token};
+use mio::{Poll, Registry, Token};
+use ready::Ready;
 use slotmap::{new_key_type, Key, KeyData, SlotMap};
+use std::os::fd::AsRawFd as _;
 
 pub use config::LoopConfig;
 pub(crate) use datagram::bind_udp;
@@ -149,7 +152,9 @@ pub(crate) struct Core {
 /// [`Protocol`] instance. Everything it owns stays on its thread.
 pub struct EventLoop {
     poll: Poll,
-    events: Events,
+    /// The last poll's events: `events[..n_events]`.
+    events: Vec<libc::epoll_event>,
+    n_events: usize,
     core: Core,
     running: bool,
     /// Created by the first `shard_handle()`: cross-thread calls.
@@ -191,7 +196,8 @@ impl EventLoop {
         let idle = config.idle_timeout.filter(|t| !t.is_zero());
         let mut lp = Self {
             poll: Poll::new()?,
-            events: Events::with_capacity(config.events_capacity.max(1)),
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; config.events_capacity.max(1)],
+            n_events: 0,
             core: Core {
                 entries: SlotMap::with_key(),
                 read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
@@ -361,14 +367,14 @@ impl EventLoop {
             self.dispatching = false;
             let token = token_of(key);
             let registry = self.poll.registry();
-            let rest = self
-                .events
+            let rest = self.events[..self.n_events]
                 .iter()
+                .map(Ready::from_epoll)
                 .skip_while(|ev| ev.token() != token)
                 .skip(1);
             for ev in rest {
                 if ev.token() != WAKER_TOKEN {
-                    self.core.dispatch(registry, ev);
+                    self.core.dispatch(registry, &ev);
                 }
             }
             self.core.current = EntryKey::null();
@@ -394,19 +400,31 @@ impl EventLoop {
         } else {
             self.core.handle.sched.poll_timeout(Instant::now)
         };
-        match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => {}
+        // Milliseconds, rounded up (as mio does: a sub-millisecond timer
+        // must not become a busy zero timeout); -1 waits for ever.
+        let timeout_ms = timeout.map_or(-1, |to| {
+            i32::try_from(
+                to.checked_add(Duration::from_nanos(999_999))
+                    .unwrap_or(to)
+                    .as_millis(),
+            )
+            .unwrap_or(i32::MAX)
+        });
+        self.n_events = 0;
+        match crate::sys::epoll_wait(self.poll.as_raw_fd(), &mut self.events, timeout_ms) {
+            Ok(n) => self.n_events = n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
         let registry = self.poll.registry();
         let mut woken = false;
         self.dispatching = true;
-        for ev in self.events.iter() {
+        for i in 0..self.n_events {
+            let ev = Ready::from_epoll(&self.events[i]);
             if ev.token() == WAKER_TOKEN {
                 woken = true;
             } else {
-                self.core.dispatch(registry, ev);
+                self.core.dispatch(registry, &ev);
             }
         }
         self.dispatching = false;
@@ -702,7 +720,7 @@ impl Core {
     }
 
     #[inline(always)]
-    fn dispatch(&mut self, registry: &Registry, ev: &mio::event::Event) {
+    fn dispatch(&mut self, registry: &Registry, ev: &Ready) {
         let key = key_of(ev.token());
         self.current = key;
         match self.entries.get_mut(key) {

@@ -231,7 +231,7 @@ impl Core {
         registry: &Registry,
         key: EntryKey,
         fd: usize,
-        ev: &mio::event::Event,
+        ev: &super::ready::Ready,
     ) {
         let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
             return;
@@ -301,7 +301,7 @@ impl ProcessConn {
         }
     }
 
-    fn on_pipe_event(&mut self, ctx: &mut Ctx<'_>, fd: usize, ev: &mio::event::Event) {
+    fn on_pipe_event(&mut self, ctx: &mut Ctx<'_>, fd: usize, ev: &super::ready::Ready) {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
         if fd == 0 {
             let Some(stdin) = self.transport.pipes[0].as_mut() else {

@@ -153,7 +153,53 @@ impl Transport {
     /// connection is lost — the data is dropped. A write that pushes the
     /// queue strictly over the high-water mark makes the loop call
     /// `pause_writing` as soon as the current callback returns (P8, P10).
+    #[inline]
     pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        // The hot path: an open plain socket with nothing queued, and the
+        // kernel takes it all. Everything else is out of line.
+        if self.state == State::Open
+            && self.eof_write == EofWrite::No
+            && self.tls.is_none()
+            && self.buffer.is_empty()
+            && !data.is_empty()
+        {
+            if let Some(io) = self.io.as_mut() {
+                match io.write(data) {
+                    Ok(n) if n == data.len() => {
+                        self.bytes_out += n as u64;
+                        return Ok(());
+                    }
+                    r => return self.write_rest(data, r),
+                }
+            }
+        }
+        self.write_queued(data)
+    }
+
+    /// The hot path's send came back short or failed: queue the rest, or
+    /// fail the transport.
+    #[cold]
+    #[inline(never)]
+    fn write_rest(&mut self, data: &[u8], sent: io::Result<usize>) -> Result<(), TransportError> {
+        match sent {
+            Ok(n) => {
+                self.bytes_out += n as u64;
+                self.buffer.push(&data[n..]);
+            }
+            Err(e) if is_transient(&e) => self.buffer.push(data),
+            Err(e) => {
+                self.fail(e);
+                return Err(TransportError::Closed);
+            }
+        }
+        self.after_grow();
+        Ok(())
+    }
+
+    /// `write` off the hot path: closed, TLS, or behind queued bytes.
+    #[cold]
+    #[inline(never)]
+    fn write_queued(&mut self, data: &[u8]) -> Result<(), TransportError> {
         self.check_writable()?;
         if data.is_empty() {
             return Ok(());
