@@ -109,6 +109,7 @@ impl Connection {
     /// Reads and delivers input until the socket is drained, reading is
     /// paused, or the transport closes. With `to_would_block` it reads until
     /// `WouldBlock` even after a short read.
+    #[inline(always)]
     pub(crate) fn read(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
         if self.transport.tls.is_some() {
             return self.read_tls(ctx, to_would_block);
@@ -125,7 +126,10 @@ impl Connection {
                         self.transport.read_ready = false;
                     }
                     let data = &ctx.read_buf[..n];
-                    self.invoke("data_received", |p, t| p.data_received(t, data));
+                    // Unguarded: a panic here unwinds to the loop's one
+                    // guard per run, which fails this connection (the
+                    // loop's `current`) and dispatches the rest.
+                    self.protocol.data_received(&mut self.transport, data);
                     self.settle(ctx);
                     if drained {
                         return;

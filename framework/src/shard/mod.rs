@@ -166,8 +166,15 @@ pub struct EventLoop {
     /// `add_reader`/`add_writer` watchers, by descriptor.
     watchers: HashMap<std::os::fd::RawFd, EntryKey>,
     /// Dispatching the events of a poll: a panic in the middle leaves the
-    /// rest for `recover` to dispatch.
+    /// rest to dispatch (`redispatch_from`).
     dispatching: bool,
+    /// The event being dispatched (what a panic interrupted).
+    dispatch_pos: usize,
+    /// A panic interrupted the dispatch: the events from here on are
+    /// still to be dispatched.
+    redispatch_from: Option<usize>,
+    /// The mailbox's waker was among the events being dispatched.
+    woken: bool,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -214,6 +221,9 @@ impl EventLoop {
             runtime_servers: HashMap::new(),
             watchers: HashMap::new(),
             dispatching: false,
+            dispatch_pos: 0,
+            redispatch_from: None,
+            woken: false,
         };
         if let Some(timeout) = idle {
             let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
@@ -329,6 +339,9 @@ impl EventLoop {
 
     /// One iteration; `Some` when the run is over.
     fn iterate(&mut self, done: &mut impl FnMut(&mut EventLoop) -> bool) -> Option<io::Result<()>> {
+        if let Some(from) = self.redispatch_from.take() {
+            self.dispatch_from(from);
+        }
         if done(self) {
             return Some(Ok(()));
         }
@@ -364,22 +377,11 @@ impl EventLoop {
             t.fail(io::Error::other(format!("panic in the loop: {msg}")))
         });
         if self.dispatching {
+            // The events after it are dispatched at the start of the next
+            // iteration, under the guard again (edge-triggered: none may
+            // be lost, and another may panic too).
             self.dispatching = false;
-            let token = token_of(key);
-            let registry = self.poll.registry();
-            let rest = self.events[..self.n_events]
-                .iter()
-                .map(Ready::from_epoll)
-                .skip_while(|ev| ev.token() != token)
-                .skip(1);
-            for ev in rest {
-                if ev.token() != WAKER_TOKEN {
-                    self.core.dispatch(registry, &ev);
-                }
-            }
-            self.core.current = EntryKey::null();
-            self.run_mailbox();
-            self.core.handle.sched.collect_due(Instant::now);
+            self.redispatch_from = Some(self.dispatch_pos + 1);
         }
     }
 
@@ -416,24 +418,35 @@ impl EventLoop {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        self.woken = false;
+        self.dispatch_from(0);
+        Ok(self.core.handle.sched.take_stop())
+    }
+
+    /// Dispatches the last poll's events from `start` on, then runs the
+    /// mailbox if woken and moves due timers. A panic in a protocol
+    /// callback unwinds out of here to the run's guard; [`recover`]
+    /// (Self::recover) fails that connection and the next iteration comes
+    /// back here for the events after it.
+    #[inline(always)]
+    fn dispatch_from(&mut self, start: usize) {
         let registry = self.poll.registry();
-        let mut woken = false;
         self.dispatching = true;
-        for i in 0..self.n_events {
+        for i in start..self.n_events {
+            self.dispatch_pos = i;
             let ev = Ready::from_epoll(&self.events[i]);
             if ev.token() == WAKER_TOKEN {
-                woken = true;
+                self.woken = true;
             } else {
                 self.core.dispatch(registry, &ev);
             }
         }
         self.dispatching = false;
         self.core.current = EntryKey::null();
-        if woken {
+        if std::mem::take(&mut self.woken) {
             self.run_mailbox();
         }
         self.core.handle.sched.collect_due(Instant::now);
-        Ok(self.core.handle.sched.take_stop())
     }
 
     /// A `Send + Clone` handle that runs closures on this loop from any
@@ -611,6 +624,8 @@ impl EventLoop {
                 deferred: &mut core.deferred,
             };
             if conn.transport.delivers_input() {
+                // (A panic in data_received fails this connection.)
+                core.current = key;
                 conn.read(&mut ctx, true);
             }
             if conn.transport.state == State::Open {
@@ -618,6 +633,7 @@ impl EventLoop {
             }
             conn.settle(&mut ctx);
         }
+        self.core.current = EntryKey::null();
         silent
     }
 

@@ -153,7 +153,7 @@ impl Transport {
     /// connection is lost — the data is dropped. A write that pushes the
     /// queue strictly over the high-water mark makes the loop call
     /// `pause_writing` as soon as the current callback returns (P8, P10).
-    #[inline]
+    #[inline(always)]
     pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
         // The hot path: an open plain socket with nothing queued, and the
         // kernel takes it all. Everything else is out of line.
