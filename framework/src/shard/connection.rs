@@ -100,7 +100,8 @@ impl Connection {
                 self.read(ctx, ev.is_read_closed() || ev.is_error());
             }
         }
-        if (ev.is_writable() || ev.is_write_closed()) && !self.transport.buffer.is_empty() {
+        // (Usually nothing is queued: that test first.)
+        if !self.transport.buffer.is_empty() && (ev.is_writable() || ev.is_write_closed()) {
             self.flush(ctx);
         }
         Next::Keep
