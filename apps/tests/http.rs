@@ -666,3 +666,64 @@ fn config_check_names_bad_http_options() {
     assert!(err.contains("max_headers"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_client_that_pipelines_without_reading_is_paused_then_gets_every_answer() {
+    let (server, addr) = serve_http(None);
+    let mut s = client(addr);
+    s.set_write_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let req = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+    let batch: Vec<u8> = req.iter().copied().cycle().take(req.len() * 1000).collect();
+    // Write without reading until the server stops taking requests (its
+    // answers fill our receive buffer and its write queue, then it stops
+    // reading). Bounded: without flow control this would run to the cap.
+    let (mut sent, cap) = (0usize, 2_000_000usize);
+    while sent < cap {
+        match s.write(&batch) {
+            Ok(n) => sent += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(sent < cap, "the server never pushed back");
+    let pid = server.id();
+    let rss = rss_kib(pid);
+    assert!(rss < 64 * 1024, "server RSS {rss} KiB while held");
+    // Finish the last request, then read every answer.
+    let whole = sent / req.len();
+    let rest = &req[sent % req.len()..];
+    if sent % req.len() != 0 {
+        s.set_write_timeout(None).unwrap();
+        let reader = s.try_clone().unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut reader = reader;
+            let mut buf = Vec::new();
+            let mut n = 0;
+            while n < whole + 1 {
+                read_response(&mut reader, &mut buf, false);
+                n += 1;
+            }
+            n
+        });
+        s.write_all(rest).unwrap();
+        assert_eq!(drain.join().unwrap(), whole + 1);
+    } else {
+        let mut buf = Vec::new();
+        for _ in 0..whole {
+            assert_eq!(
+                read_response(&mut s, &mut buf, false).body,
+                b"Hello, World!"
+            );
+        }
+    }
+    drop(s);
+    stop(server);
+}
