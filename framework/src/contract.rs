@@ -36,12 +36,16 @@
 //!   (nginx's lingering close), or until a whole `linger_timeout` passes in
 //!   which the peer neither sent anything nor acknowledged any byte still
 //!   in the kernel's send queue. The peer receives every byte, then a clean
-//!   FIN. A graceful runtime shutdown waits for lingering closes too.
+//!   FIN. A peer that only keeps sending, with nothing of ours left to
+//!   acknowledge, holds the lingering close for `linger_time` at most
+//!   (nginx's `lingering_time`, 30 s). A graceful runtime shutdown waits
+//!   for lingering closes too.
 //!
 //!   Tests:
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_stops_receiving_at_once`
 //!   - `framework/tests/tcp_contract.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`
+//!   - `framework/tests/tcp_contract.rs`: `t3_a_peer_that_only_keeps_sending_cannot_hold_a_lingering_close_beyond_linger_time`
 //!   - `framework/tests/udp_contract.rs`: `t3_t6_close_and_abort_call_connection_lost_once_on_a_later_iteration`
 //!   - `apps/tests/drain.rs`: `sigterm_drain_waits_for_slow_readers_every_accepted_byte_comes_back_then_a_clean_eof`
 //!

@@ -768,3 +768,31 @@ fn p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes() {
         evs.last()
     );
 }
+
+#[test]
+fn t3_a_peer_that_only_keeps_sending_cannot_hold_a_lingering_close_beyond_linger_time() {
+    let mut config = shardloop::LoopConfig::default();
+    config.linger_timeout = Duration::from_millis(200);
+    config.linger_time = Duration::from_millis(800);
+    let mut lp = EventLoop::with_config(config).unwrap();
+    let (log, server) = serve(&mut lp, move |l| Probe::new(l).data(|t, _, _| t.close()));
+    let addr = inet(&server);
+    let client = std::thread::spawn(move || {
+        let mut s = connect(addr);
+        // Send a little every 20 ms, for ever (bounded by the deadline):
+        // the lingering close sees input all the time.
+        let start = std::time::Instant::now();
+        while start.elapsed() < DEADLINE {
+            if s.write_all(b"more").is_err() {
+                return true; // dropped: the write hit the reset
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    });
+    assert!(
+        run_until_joined(&mut lp, client),
+        "the lingering close never ended"
+    );
+    assert!(has_lost(&log.borrow()));
+}

@@ -22,6 +22,11 @@ pub struct LoopConfig {
     /// How long a closed connection keeps draining unread input before its
     /// socket is dropped (T3's lingering close).
     pub linger_timeout: Duration,
+    /// How long a lingering close lasts at most while the peer only keeps
+    /// sending (nothing of ours left to acknowledge): nginx's
+    /// `lingering_time`, 30 s by default. A peer that keeps reading what we
+    /// sent is not cut by it.
+    pub linger_time: Duration,
     /// `listen()` backlog of servers.
     pub backlog: u32,
     /// Most readiness events taken from the kernel per poll.
@@ -47,6 +52,7 @@ impl Default for LoopConfig {
             write_buffer_high: DEFAULT_HIGH,
             write_buffer_low: DEFAULT_LOW,
             linger_timeout: Duration::from_secs(5),
+            linger_time: Duration::from_secs(30),
             backlog: 1024,
             events_capacity: 1024,
             accept_backoff: Duration::from_millis(100),

@@ -314,7 +314,12 @@ impl LingerMark {
     /// Whether the connection moved since `before`: the peer sent something
     /// or acknowledged some of what we sent.
     pub(crate) fn progressed_since(self, before: LingerMark) -> bool {
-        self.discarded != before.discarded || self.unacked < before.unacked
+        self.discarded != before.discarded || self.acked_since(before)
+    }
+
+    /// Whether the peer acknowledged some of what we sent since `before`.
+    pub(crate) fn acked_since(self, before: LingerMark) -> bool {
+        self.unacked < before.unacked
     }
 }
 

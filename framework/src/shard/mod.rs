@@ -802,7 +802,7 @@ impl Core {
             match conn.deliver_lost() {
                 Some(true) => {
                     let mark = conn.linger_mark();
-                    self.schedule_linger_check(key, mark);
+                    self.schedule_linger_check(key, mark, Instant::now());
                 }
                 Some(false) => {
                     self.entries.remove(key);
@@ -820,10 +820,10 @@ impl Core {
         self.current = EntryKey::null();
     }
 
-    fn schedule_linger_check(&self, key: EntryKey, mark: connection::LingerMark) {
+    fn schedule_linger_check(&self, key: EntryKey, mark: connection::LingerMark, since: Instant) {
         self.handle
             .call_later(self.config.linger_timeout, move |lp| {
-                lp.core.linger_check(key, mark)
+                lp.core.linger_check(key, mark, since)
             });
     }
 
@@ -832,8 +832,11 @@ impl Core {
     /// acknowledged any of the bytes the kernel still holds for it. A slow
     /// reader that keeps reading keeps its socket until it has everything:
     /// dropping the socket earlier would let the kernel answer its next
-    /// segment with a reset, which destroys what it has not read yet.
-    fn linger_check(&mut self, key: EntryKey, before: connection::LingerMark) {
+    /// segment with a reset, which destroys what it has not read yet. A
+    /// peer that only keeps sending (nothing of ours left to acknowledge)
+    /// holds it for `linger_time` at most, as nginx's `lingering_time`: it
+    /// cannot pin the socket for ever.
+    fn linger_check(&mut self, key: EntryKey, before: connection::LingerMark, since: Instant) {
         let Some(Entry::Conn(c)) = self.entries.get(key) else {
             return;
         };
@@ -841,8 +844,10 @@ impl Core {
             return;
         }
         let now = c.linger_mark();
-        if now.progressed_since(before) {
-            self.schedule_linger_check(key, now);
+        let acked = now.acked_since(before);
+        let sent = now.progressed_since(before);
+        if acked || (sent && since.elapsed() < self.config.linger_time) {
+            self.schedule_linger_check(key, now, since);
         } else {
             self.entries.remove(key);
         }
