@@ -729,3 +729,50 @@ fn a_client_that_pipelines_without_reading_is_paused_then_gets_every_answer() {
     drop(s);
     stop(server);
 }
+
+#[test]
+fn a_request_head_trickled_byte_by_byte_gets_408_after_header_timeout() {
+    let (server, addr, log) = serve(
+        "[runtime]\nshards = 1\npin_cores = false\n[log]\nformat = \"json\"\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n\
+         [listener.http]\nheader_timeout = \"500ms\"\n",
+    );
+    std::thread::spawn(move || {
+        let mut log = log;
+        let _ = std::io::copy(&mut log, &mut std::io::sink());
+    });
+    let mut s = client(addr);
+    // A complete request first: answered, and it does not start the clock.
+    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(read_response(&mut s, &mut buf, false).status, 200);
+    // Then a head that never ends, one header line every 100 ms: every
+    // byte resets an idle timeout, but not this one.
+    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    let mut reader = s.try_clone().unwrap();
+    let stop_trickle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop_trickle);
+    let trickle = std::thread::spawn(move || {
+        for i in 0..200 {
+            if flag.load(std::sync::atomic::Ordering::Acquire)
+                || s.write_all(format!("X-{i}: v\r\n").as_bytes()).is_err()
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let r = read_response(&mut reader, &mut buf, false);
+    assert_eq!(r.status, 408);
+    assert_eq!(r.header("connection"), Some("close"));
+    // Then the server's FIN (its lingering close discards the trickle).
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).expect("a clean close");
+    assert!(rest.is_empty() && buf.is_empty());
+    stop_trickle.store(true, std::sync::atomic::Ordering::Release);
+    trickle.join().unwrap();
+    drop(reader);
+    stop(server);
+}

@@ -31,6 +31,10 @@ pub struct HttpConn {
     /// A response said `Connection: close`: the rest of the input is
     /// ignored and the connection closes once the batch is written.
     closing: bool,
+    /// Armed while a request head is incomplete: `header_timeout` → 408.
+    head_timer: Option<shardloop::Handle>,
+    /// Heads completed so far (a new one restarts the head timer).
+    heads: u64,
 }
 
 impl std::fmt::Debug for HttpConn {
@@ -58,6 +62,8 @@ impl HttpConn {
             body: None,
             held: None,
             closing: false,
+            head_timer: None,
+            heads: 0,
         }
     }
 
@@ -97,6 +103,7 @@ impl HttpConn {
                 }
                 Ok(Parsed::Complete(req, n)) => {
                     pos += n;
+                    self.heads += 1;
                     if req.expect_continue && req.framing != Framing::None {
                         self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                     }
@@ -214,6 +221,39 @@ impl HttpConn {
         After::Nothing
     }
 
+    /// Keeps the head timer armed exactly while a request head is
+    /// incomplete; a head that completed restarts it for the next one.
+    fn watch_head(&mut self, t: &mut Transport, heads_before: u64) {
+        let partial = !self.pending.is_empty() && self.body.is_none() && !self.done();
+        if self.heads != heads_before || !partial {
+            if let Some(h) = self.head_timer.take() {
+                h.cancel();
+            }
+        }
+        if partial && self.head_timer.is_none() {
+            let conn = t.handle();
+            self.head_timer = Some(t.get_loop().call_later(
+                self.shared.header_timeout,
+                move |lp| {
+                    lp.with_connection::<HttpConn, _>(conn, |c, t| c.head_timed_out(t));
+                },
+            ));
+        }
+    }
+
+    /// The head timer fired: a head still incomplete gets 408 and a close.
+    fn head_timed_out(&mut self, t: &mut Transport) {
+        self.head_timer = None;
+        if self.pending.is_empty() || self.body.is_some() || self.done() {
+            return;
+        }
+        self.fail(408, "the request head took too long");
+        self.pending = Vec::new();
+        let _ = t.write(&self.out);
+        self.out.clear();
+        t.close();
+    }
+
     /// The last answer said close and nothing of its request is left to
     /// consume: the rest of the input is ignored, the connection closes.
     fn done(&self) -> bool {
@@ -243,6 +283,7 @@ impl Protocol for HttpConn {
         if self.closing && self.body.is_none() {
             return; // answered with close: the rest is ignored
         }
+        let heads_before = self.heads;
         if self.pending.is_empty() {
             // The common case: parse straight from the read buffer.
             let used = self.process(transport, data);
@@ -263,6 +304,7 @@ impl Protocol for HttpConn {
             self.fail(431, "request too large");
             self.pending = Vec::new();
         }
+        self.watch_head(transport, heads_before);
         if !self.out.is_empty() {
             let _ = transport.write(&self.out);
             self.out.clear();
@@ -270,6 +312,12 @@ impl Protocol for HttpConn {
         if self.done() {
             self.pending = Vec::new();
             transport.close();
+        }
+    }
+
+    fn connection_lost(&mut self, _transport: &mut Transport, _error: Option<std::io::Error>) {
+        if let Some(h) = self.head_timer.take() {
+            h.cancel();
         }
     }
 

@@ -20,7 +20,7 @@
 //! cannot be framed safely.
 //!
 //! Options (`[listener.http]`): `root` (absent: no static files),
-//! `max_head`, `max_uri`, `max_headers`, `max_body`.
+//! `max_head`, `max_uri`, `max_headers`, `max_body`, `header_timeout`.
 
 mod conn;
 mod files;
@@ -52,6 +52,12 @@ pub struct HttpOptions {
     /// Largest request body, bytes (413 above). Default 1 MiB.
     #[serde(with = "shardloop::config::size")]
     pub max_body: usize,
+    /// How long a request head may take to arrive once it has begun
+    /// (nginx's `client_header_timeout`): a client that trickles a head
+    /// byte by byte gets 408 and a close, which the idle timeout (reset by
+    /// every byte) would never do. Default 30 s.
+    #[serde(with = "humantime_serde_compat")]
+    pub header_timeout: std::time::Duration,
     /// The opened root, once per listener.
     #[serde(skip)]
     prepared: OnceLock<Arc<Prepared>>,
@@ -66,6 +72,7 @@ impl Default for HttpOptions {
             max_uri: l.max_uri,
             max_headers: l.max_headers,
             max_body: l.max_body as usize,
+            header_timeout: std::time::Duration::from_secs(30),
             prepared: OnceLock::new(),
         }
     }
@@ -95,6 +102,17 @@ impl AppOptions for HttpOptions {
                 ),
             ));
         }
+        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600))
+            .contains(&self.header_timeout)
+        {
+            return Err((
+                "header_timeout".into(),
+                format!(
+                    "{} is not allowed: 100ms to 1h",
+                    humantime::format_duration(self.header_timeout)
+                ),
+            ));
+        }
         if self.max_body > 1 << 30 {
             return Err((
                 "max_body".into(),
@@ -118,6 +136,7 @@ impl AppOptions for HttpOptions {
 pub(crate) struct Prepared {
     pub(crate) root: Option<shardloop::fs::Root>,
     pub(crate) limits: shardloop::http::Limits,
+    pub(crate) header_timeout: std::time::Duration,
 }
 
 impl HttpOptions {
@@ -140,6 +159,7 @@ impl HttpOptions {
                     max_headers: self.max_headers,
                     max_body: self.max_body as u64,
                 },
+                header_timeout: self.header_timeout,
             })
         }))
     }
@@ -148,4 +168,19 @@ impl HttpOptions {
 /// A new connection's protocol.
 pub fn protocol(options: &HttpOptions) -> HttpConn {
     HttpConn::new(options.prepared())
+}
+
+/// `Duration` as a humantime string (`"30s"`) in the TOML.
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*v).to_string())
+    }
 }
