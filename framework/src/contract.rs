@@ -400,3 +400,10 @@
 //!   Tests:
 //!   - `framework/tests/streams.rs`: `s11_streams_over_unix_sockets_and_tls`
 //!   - `framework/tests/streams.rs`: `s12_a_runtime_stream_server_spreads_its_connections_over_the_shards`
+//!
+//! **S9** A reader can stand alone, fed by hand (`StreamReader::detached`
+//!   and its `StreamFeed`: `feed_data`, `feed_eof`, `set_exception`), as
+//!   asyncio's can: a read waiting on it wakes when it is fed.
+//!
+//!   Tests:
+//!   - `framework/tests/streams.rs`: `s13_a_detached_reader_is_fed_by_hand_and_wakes_a_waiting_read`

@@ -606,3 +606,50 @@ fn s12_a_runtime_stream_server_spreads_its_connections_over_the_shards() {
     assert_eq!(shards, ["shard-0", "shard-0", "shard-1", "shard-1"]);
     rt.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn s13_a_detached_reader_is_fed_by_hand_and_wakes_a_waiting_read() {
+    let mut lp = EventLoop::new().unwrap();
+    let h = lp.handle().clone();
+    let (mut r, feed) = StreamReader::detached(1024);
+    let got = lp
+        .run_until_complete(async move {
+            // Fed from another task, a little at a time, while we wait.
+            let h2 = h.clone();
+            let feeder = h.spawn_local(async move {
+                for piece in [&b"hel"[..], b"lo\nwor", b"ld\n", b"12345"] {
+                    h2.sleep(Duration::from_millis(5)).await;
+                    feed.feed_data(piece);
+                }
+                feed.feed_eof();
+            });
+            let a = r.readline().await.unwrap();
+            let b = r.readline().await.unwrap();
+            let c = r.readexactly(3).await.unwrap();
+            let rest = r.read_to_end().await.unwrap();
+            assert!(r.at_eof());
+            feeder.await.unwrap();
+            (a, b, c, rest)
+        })
+        .unwrap();
+    assert_eq!(got.0, b"hello\n");
+    assert_eq!(got.1, b"world\n");
+    assert_eq!(got.2, b"123");
+    assert_eq!(got.3, b"45");
+    // set_exception: the read that finds nothing buffered fails with it.
+    let (mut r, feed) = StreamReader::detached(1024);
+    feed.feed_data(b"ok");
+    feed.set_exception(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "gone",
+    ));
+    let (first, second) = lp
+        .run_until_complete(async move {
+            let first = r.read(10).await.unwrap();
+            let second = r.read(10).await.map_err(|e| e.kind());
+            (first, second)
+        })
+        .unwrap();
+    assert_eq!(first, b"ok");
+    assert_eq!(second, Err(std::io::ErrorKind::ConnectionReset));
+}

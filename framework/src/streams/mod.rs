@@ -55,7 +55,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 pub use protocol::StreamReaderProtocol;
-pub use reader::{ReadInto, StreamReader};
+pub use reader::{ReadInto, StreamFeed, StreamReader};
 pub use writer::{Drain, StreamWriter};
 
 use crate::error::LoopError;

@@ -69,6 +69,20 @@ impl Shared {
         })
     }
 
+    /// Appends received bytes (compacting what was read when it is half
+    /// the buffer); returns how many are buffered now.
+    pub(crate) fn feed(&self, data: &[u8]) -> usize {
+        let mut buf = self.buf.borrow_mut();
+        let start = self.start.get();
+        // (A reader that empties the buffer resets it to the front.)
+        if start > 0 && start >= buf.len() / 2 {
+            buf.drain(..start);
+            self.start.set(0);
+        }
+        buf.extend_from_slice(data);
+        buf.len() - self.start.get()
+    }
+
     /// Bytes buffered and not yet read.
     pub(crate) fn buffered(&self) -> usize {
         self.buf.borrow().len() - self.start.get()
@@ -90,7 +104,7 @@ impl Shared {
         }
     }
 
-    fn wake_reader(&self) {
+    pub(crate) fn wake_reader(&self) {
         if let Some(w) = self.reader.borrow().as_ref() {
             w.wake_by_ref();
         }
@@ -183,17 +197,7 @@ impl Protocol for StreamReaderProtocol {
 
     fn data_received(&mut self, transport: &mut Transport, data: &[u8]) {
         let s = &self.shared;
-        let buffered = {
-            let mut buf = s.buf.borrow_mut();
-            let start = s.start.get();
-            // (A reader that empties the buffer resets it to the front.)
-            if start > 0 && start >= buf.len() / 2 {
-                buf.drain(..start);
-                s.start.set(0);
-            }
-            buf.extend_from_slice(data);
-            buf.len() - s.start.get()
-        };
+        let buffered = s.feed(data);
         if !s.reading_paused.get() && buffered > 2 * s.limit {
             transport.pause_reading();
             s.reading_paused.set(true);

@@ -40,6 +40,16 @@ impl StreamReader {
         Self { shared }
     }
 
+    /// A reader not attached to any connection, and the [`StreamFeed`]
+    /// that fills it (asyncio's `StreamReader(limit=…)` with its
+    /// `feed_data`/`feed_eof`): for testing code that reads streams, or for
+    /// bytes that come from elsewhere. The feed is a separate handle so a
+    /// task can hold the reader (`&mut` while reading) while another feeds.
+    pub fn detached(limit: usize) -> (Self, StreamFeed) {
+        let shared = Shared::new(limit);
+        (Self::new(Rc::clone(&shared)), StreamFeed { shared })
+    }
+
     /// The buffer limit: reading pauses above twice this many buffered
     /// bytes, and `readuntil`/`readline` fail beyond it.
     pub fn limit(&self) -> usize {
@@ -344,5 +354,40 @@ impl std::future::Future for ReadInto<'_> {
     ) -> Poll<Self::Output> {
         let this = &mut *self;
         this.reader.poll_read_into(cx, this.dst)
+    }
+}
+
+/// Fills a [`StreamReader::detached`] reader by hand; clonable.
+#[derive(Clone)]
+pub struct StreamFeed {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for StreamFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamFeed").finish_non_exhaustive()
+    }
+}
+
+impl StreamFeed {
+    /// Appends `data` to the reader's buffer and wakes a waiting read.
+    pub fn feed_data(&self, data: &[u8]) {
+        self.shared.feed(data);
+        self.shared.wake_reader();
+    }
+
+    /// Marks the end of the stream: reads return what is buffered, then
+    /// EOF.
+    pub fn feed_eof(&self) {
+        self.shared.eof.set(true);
+        self.shared.wake_reader();
+    }
+
+    /// Makes the next read that finds nothing buffered fail with `error`
+    /// (asyncio's `set_exception`); the stream ends there.
+    pub fn set_exception(&self, error: io::Error) {
+        *self.shared.error.borrow_mut() = Some(error);
+        self.shared.eof.set(true);
+        self.shared.wake_reader();
     }
 }
