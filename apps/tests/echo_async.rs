@@ -75,21 +75,7 @@ fn echo_async_stops_reading_from_a_client_that_does_not_read_then_returns_everyt
         .unwrap();
     let chunk = vec![0x5a; 64 * 1024];
     let cap = 512 << 20;
-    let mut written = 0usize;
-    while written < cap {
-        match s.write(&chunk) {
-            Ok(n) => written += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let written = write_until_pushed_back(&mut s, &chunk, cap);
     assert!(written < cap, "the server never pushed back");
     let rss = rss_kib(server.id());
     // Everything it took comes back once we read.

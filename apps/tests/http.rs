@@ -678,23 +678,8 @@ fn a_client_that_pipelines_without_reading_is_paused_then_gets_every_answer() {
     // Write without reading until the server stops taking requests (its
     // answers fill our receive buffer and its write queue, then it stops
     // reading). Bounded: without flow control this would run to the cap.
-    let (mut sent, cap) = (0usize, 256usize << 20);
-    while sent < cap {
-        // (Always continue where the last write stopped: the stream must
-        // stay a sequence of whole requests.)
-        match s.write(&batch[sent % batch.len()..]) {
-            Ok(n) => sent += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let cap = 256usize << 20;
+    let sent = write_until_pushed_back(&mut s, &batch, cap);
     assert!(sent < cap, "the server never pushed back");
     let pid = server.id();
     let rss = rss_kib(pid);

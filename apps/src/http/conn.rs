@@ -10,6 +10,9 @@ use super::files;
 use super::response::{self, Persist};
 use super::Prepared;
 
+/// The methods every route takes.
+const ALLOW: &[u8] = b"Allow: GET, HEAD, OPTIONS\r\n";
+
 /// Input kept across reads at most, beyond the head limit: a partial
 /// request head or a partial chunk-size line.
 const MAX_PENDING_SLACK: usize = 8 * 1024;
@@ -145,44 +148,19 @@ impl HttpConn {
         };
         let out = &mut self.out;
         let head_only = req.method == Method::Head;
+        // OPTIONS (`*` or a path): what may be asked.
+        if req.method == Method::Options {
+            response::head(out, 204, persist, None, None, ALLOW);
+            return After::Nothing;
+        }
         let Some(path) = req.path() else {
-            // `*` (OPTIONS) or authority-form.
-            if req.method == Method::Options {
-                response::head(
-                    out,
-                    204,
-                    persist,
-                    None,
-                    None,
-                    b"Allow: GET, HEAD, OPTIONS\r\n",
-                );
-            } else {
-                response::text(out, 400, persist, b"", head_only, "bad request target");
-                self.closing = true;
-            }
+            // `*` or authority-form for another method.
+            response::text(out, 400, persist, b"", head_only, "bad request target");
+            self.closing = true;
             return After::Nothing;
         };
-        let get_or_head = matches!(req.method, Method::Get | Method::Head);
-        if !get_or_head {
-            if req.method == Method::Options {
-                response::head(
-                    out,
-                    204,
-                    persist,
-                    None,
-                    None,
-                    b"Allow: GET, HEAD, OPTIONS\r\n",
-                );
-            } else {
-                response::text(
-                    out,
-                    405,
-                    persist,
-                    b"Allow: GET, HEAD, OPTIONS\r\n",
-                    false,
-                    "only GET and HEAD",
-                );
-            }
+        if !matches!(req.method, Method::Get | Method::Head) {
+            response::text(out, 405, persist, ALLOW, false, "only GET and HEAD");
             return After::Nothing;
         }
         match path {

@@ -172,3 +172,28 @@ pub fn assert_promtool_clean(body: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Writes `pattern` over and over (each write continuing where the last
+/// one stopped, so the stream is whole copies of it) until the server stops
+/// taking data — a write times out (the caller set a write timeout) — or
+/// `cap` bytes went; returns how many bytes went. A server with flow
+/// control stops well before the cap.
+pub fn write_until_pushed_back(s: &mut std::net::TcpStream, pattern: &[u8], cap: usize) -> usize {
+    use std::io::Write;
+    let mut sent = 0;
+    while sent < cap {
+        match s.write(&pattern[sent % pattern.len()..]) {
+            Ok(n) => sent += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    sent
+}
