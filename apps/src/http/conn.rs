@@ -201,7 +201,17 @@ impl HttpConn {
 
     /// Keeps the head timer armed exactly while a request head is
     /// incomplete; a head that completed restarts it for the next one.
+    #[inline]
     fn watch_head(&mut self, t: &mut Transport, heads_before: u64) {
+        if self.pending.is_empty() && self.head_timer.is_none() {
+            return; // the common case: whole requests, no timer
+        }
+        self.watch_head_slow(t, heads_before);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn watch_head_slow(&mut self, t: &mut Transport, heads_before: u64) {
         let partial = !self.pending.is_empty() && self.body.is_none() && !self.done();
         if self.heads != heads_before || !partial {
             if let Some(h) = self.head_timer.take() {
