@@ -11,23 +11,14 @@ use std::time::Duration;
 
 use common::*;
 
-const CONFIG: &str = r#"
-[runtime]
-shards = 2
-pin_cores = false
-[limits]
-drain_timeout = "10s"
-[log]
-format = "json"
-[[listener]]
-name = "echo-async"
-address = "127.0.0.1:0"
-app = "echo-async"
-"#;
+/// The binary's test configuration (`common::SERVE`), serving echo-async.
+fn config() -> String {
+    SERVE.replace("app = \"echo\"", "app = \"echo-async\"")
+}
 
 #[test]
 fn echo_async_echoes_every_byte_in_order_from_many_clients_then_closes_on_eof() {
-    let (mut server, addr, _log) = serve(CONFIG);
+    let (mut server, addr, _log) = serve(&config());
     let clients: Vec<_> = (0..8)
         .map(|c| {
             std::thread::spawn(move || {
@@ -64,7 +55,7 @@ fn echo_async_echoes_every_byte_in_order_from_many_clients_then_closes_on_eof() 
 
 #[test]
 fn echo_async_stops_reading_from_a_client_that_does_not_read_then_returns_everything() {
-    let (mut server, addr, _log) = serve(CONFIG);
+    let (mut server, addr, _log) = serve(&config());
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     // Write without reading until the server stops taking data (the

@@ -150,25 +150,18 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 /// the kernel more follows at once (a header before its file), so they
 /// leave in the same packets.
 pub(crate) fn send_more(fd: RawFd, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: as in `send`.
-    let n = unsafe {
-        raw_syscall(
-            libc::SYS_sendto,
-            fd,
-            data.as_ptr(),
-            data.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_MORE,
-            std::ptr::null::<libc::sockaddr>(),
-            0 as libc::socklen_t,
-        )
-    };
-    syscall_result(n)
+    send_flags(fd, data, libc::MSG_NOSIGNAL | libc::MSG_MORE)
 }
 
 /// `send(fd, data, len, MSG_NOSIGNAL)`: a closed peer is an `EPIPE` error,
 /// never a SIGPIPE.
 #[inline]
 pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    send_flags(fd, data, libc::MSG_NOSIGNAL)
+}
+
+#[inline(always)]
+fn send_flags(fd: RawFd, data: &[u8], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole
     // call; the address arguments are null (connected socket).
     let n = unsafe {
@@ -177,7 +170,7 @@ pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
             fd,
             data.as_ptr(),
             data.len(),
-            libc::MSG_NOSIGNAL,
+            flags,
             std::ptr::null::<libc::sockaddr>(),
             0 as libc::socklen_t,
         )

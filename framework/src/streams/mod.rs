@@ -174,21 +174,30 @@ pub async fn open_connection_with_limit(
     limit: usize,
 ) -> io::Result<(StreamReader, StreamWriter)> {
     let lp = current_handle()?;
+    let (stream, a) = connect_tcp(&lp, addr, "the address").await?;
+    let (shared, _) = adopt(stream, Some(Address::Inet(a)), limit, None)?;
+    Ok(pair(shared))
+}
+
+/// Connects to the first of `addr`'s resolved addresses that accepts
+/// (name resolution blocks); `what` names it when there is none.
+async fn connect_tcp(
+    lp: &LoopHandle,
+    addr: impl ToSocketAddrs,
+    what: &str,
+) -> io::Result<(Stream, std::net::SocketAddr)> {
     let mut last_err = None;
     for a in addr.to_socket_addrs()? {
         let stream = match mio::net::TcpStream::connect(a) {
-            Ok(s) => connect(&lp, Stream::Tcp(s)).await,
+            Ok(s) => connect(lp, Stream::Tcp(s)).await,
             Err(e) => Err(e),
         };
         match stream {
-            Ok(stream) => {
-                let (shared, _) = adopt(stream, Some(Address::Inet(a)), limit, None)?;
-                return Ok(pair(shared));
-            }
+            Ok(stream) => return Ok((stream, a)),
             Err(e) => last_err = Some(e),
         }
     }
-    Err(last_err.unwrap_or_else(|| LoopError::NoAddress("the address".into()).into()))
+    Err(last_err.unwrap_or_else(|| LoopError::NoAddress(what.into()).into()))
 }
 
 /// Opens a connection to the Unix socket at `path` (asyncio's
@@ -214,53 +223,39 @@ pub async fn open_tls_connection(
     server_name: &str,
 ) -> io::Result<(StreamReader, StreamWriter)> {
     let lp = current_handle()?;
-    let mut last_err = None;
-    for a in addr.to_socket_addrs()? {
-        let stream = match mio::net::TcpStream::connect(a) {
-            Ok(s) => connect(&lp, Stream::Tcp(s)).await,
-            Err(e) => Err(e),
-        };
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let session = TlsSession::client(tls.rustls(), server_name)?;
-        let (shared, handle) = adopt(
-            stream,
-            Some(Address::Inet(a)),
-            DEFAULT_LIMIT,
-            Some((session, tls.handshake_timeout())),
-        )?;
-        let failed = Rc::clone(&shared);
-        with_current_loop(|l| {
-            l.on_handshake_failure(
-                handle,
-                Box::new(move |e| {
-                    *failed.error.borrow_mut() = Some(e);
-                    failed.wake_waiters();
-                }),
-            )
-        });
-        // `connection_made` wakes us on success, the failure hook on
-        // failure (a timeout included).
-        poll_fn(|cx| {
-            if shared.made.get() || shared.error.borrow().is_some() {
-                Poll::Ready(())
-            } else {
-                shared.wait_state(cx.waker());
-                Poll::Pending
-            }
-        })
-        .await;
-        if let Some(e) = shared.error.borrow_mut().take() {
-            return Err(e);
+    let (stream, a) = connect_tcp(&lp, addr, "the server address").await?;
+    let session = TlsSession::client(tls.rustls(), server_name)?;
+    let (shared, handle) = adopt(
+        stream,
+        Some(Address::Inet(a)),
+        DEFAULT_LIMIT,
+        Some((session, tls.handshake_timeout())),
+    )?;
+    let failed = Rc::clone(&shared);
+    with_current_loop(|l| {
+        l.on_handshake_failure(
+            handle,
+            Box::new(move |e| {
+                *failed.error.borrow_mut() = Some(e);
+                failed.wake_waiters();
+            }),
+        )
+    });
+    // `connection_made` wakes us on success, the failure hook on failure
+    // (a timeout included).
+    poll_fn(|cx| {
+        if shared.made.get() || shared.error.borrow().is_some() {
+            Poll::Ready(())
+        } else {
+            shared.wait_state(cx.waker());
+            Poll::Pending
         }
-        return Ok(pair(shared));
+    })
+    .await;
+    if let Some(e) = shared.error.borrow_mut().take() {
+        return Err(e);
     }
-    Err(last_err.unwrap_or_else(|| LoopError::NoAddress("the server address".into()).into()))
+    Ok(pair(shared))
 }
 
 impl EventLoop {

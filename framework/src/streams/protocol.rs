@@ -83,6 +83,48 @@ impl Shared {
         buf.len() - self.start.get()
     }
 
+    /// Drops the first `n` unread bytes of `buf` (this reader's buffer,
+    /// borrowed by the caller); all read, it starts at the front again.
+    #[inline]
+    pub(crate) fn advance(&self, buf: &mut Vec<u8>, n: usize) {
+        let start = self.start.get() + n;
+        if start == buf.len() {
+            buf.clear();
+            self.start.set(0);
+        } else {
+            self.start.set(start);
+        }
+    }
+
+    /// A copy of the error the connection was lost with, if any (reads and
+    /// `drain` each report it).
+    pub(crate) fn error_copy(&self) -> Option<io::Error> {
+        let e = self.error.borrow();
+        e.as_ref().map(|e| io::Error::new(e.kind(), e.to_string()))
+    }
+
+    /// Runs `f` on the connection's transport now — from a task of its
+    /// shard, the loop lent to it — or else on the loop's next iteration.
+    /// Nothing when the stream has no connection (a detached reader).
+    pub(crate) fn on_transport(&self, f: impl FnOnce(&mut Transport) + 'static) {
+        let Some(h) = self.handle.get() else {
+            return;
+        };
+        let mut f = Some(f);
+        let done = crate::shard::with_current_loop(|lp| {
+            if let Some(f) = f.take() {
+                lp.with_transport(h, f);
+            }
+        });
+        if done.is_none() {
+            if let (Some(f), Some(lp)) = (f, self.lp.borrow().as_ref()) {
+                lp.call_soon(move |lp| {
+                    lp.with_transport(h, f);
+                });
+            }
+        }
+    }
+
     /// Bytes buffered and not yet read.
     pub(crate) fn buffered(&self) -> usize {
         self.buf.borrow().len() - self.start.get()

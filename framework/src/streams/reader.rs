@@ -8,7 +8,6 @@ use std::task::Poll;
 
 use super::protocol::Shared;
 use super::ReadError;
-use crate::shard::with_current_loop;
 
 /// The reading half of a stream connection (asyncio's `StreamReader`).
 ///
@@ -69,14 +68,13 @@ impl StreamReader {
 
     /// The error the connection was lost with, if any.
     fn take_error(&self) -> Option<io::Error> {
-        let e = self.shared.error.borrow();
-        e.as_ref().map(|e| io::Error::new(e.kind(), e.to_string()))
+        self.shared.error_copy()
     }
 
-    /// Ready when there is data, EOF, or an error; `Pending` (with the
-    /// task's waker kept) otherwise.
-    fn poll_data(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if self.shared.buffered() > 0 || self.shared.eof.get() {
+    /// Ready when more than `have` bytes are buffered, or at EOF (or an
+    /// error); `Pending` (with the task's waker kept) otherwise.
+    fn poll_more(&self, cx: &mut std::task::Context<'_>, have: usize) -> Poll<()> {
+        if self.shared.buffered() > have || self.shared.eof.get() {
             return Poll::Ready(());
         }
         // Waiting with reading paused would wait forever: resume first.
@@ -99,17 +97,7 @@ impl StreamReader {
         let s = &self.shared;
         if force || s.buffered() <= s.limit {
             s.reading_paused.set(false);
-            let Some(h) = s.handle.get() else { return };
-            let resumed = with_current_loop(|lp| lp.with_transport(h, |t| t.resume_reading()));
-            if resumed.is_none() {
-                // Not polled by the loop (cannot happen in a task): ask the
-                // loop to do it.
-                if let Some(lp) = s.lp.borrow().as_ref() {
-                    lp.call_soon(move |lp| {
-                        lp.with_transport(h, |t| t.resume_reading());
-                    });
-                }
-            }
+            s.on_transport(|t| t.resume_reading());
         }
     }
 
@@ -124,17 +112,7 @@ impl StreamReader {
 
     #[inline]
     fn consume(&self, n: usize) {
-        let s = &self.shared;
-        let start = s.start.get() + n;
-        let mut buf = s.buf.borrow_mut();
-        if start == buf.len() {
-            // All read: the next arrival starts at the front again.
-            buf.clear();
-            s.start.set(0);
-        } else {
-            s.start.set(start);
-        }
-        drop(buf);
+        self.shared.advance(&mut self.shared.buf.borrow_mut(), n);
         self.resume_if_paused(false);
     }
 
@@ -144,7 +122,7 @@ impl StreamReader {
         if n == 0 {
             return Ok(Vec::new());
         }
-        poll_fn(|cx| self.poll_data(cx)).await;
+        self.wait_more(0).await;
         if self.shared.buffered() == 0 {
             if let Some(e) = self.take_error() {
                 return Err(e);
@@ -187,12 +165,7 @@ impl StreamReader {
         }
         let n = have.min(dst.len());
         dst[..n].copy_from_slice(&buf[start..start + n]);
-        if n == have {
-            buf.clear();
-            s.start.set(0);
-        } else {
-            s.start.set(start + n);
-        }
+        s.advance(&mut buf, n);
         drop(buf);
         self.resume_if_paused(false);
         Poll::Ready(Ok(n))
@@ -202,7 +175,7 @@ impl StreamReader {
     pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         loop {
-            poll_fn(|cx| self.poll_data(cx)).await;
+            self.wait_more(0).await;
             if let Some(e) = self.take_error() {
                 return Err(e);
             }
@@ -237,16 +210,7 @@ impl StreamReader {
 
     /// Waits until more than `have` bytes are buffered, or EOF.
     async fn wait_more(&self, have: usize) {
-        poll_fn(|cx| {
-            if self.shared.buffered() > have || self.shared.eof.get() {
-                Poll::Ready(())
-            } else {
-                self.resume_if_paused(true);
-                self.shared.wait_read(cx.waker());
-                Poll::Pending
-            }
-        })
-        .await
+        poll_fn(|cx| self.poll_more(cx, have)).await
     }
 
     /// Reads up to and including the separator `sep` (asyncio's

@@ -54,27 +54,6 @@ impl StreamWriter {
         with_current_loop(|lp| lp.with_transport(h, f)).flatten()
     }
 
-    /// Runs `f` on the transport now, or — outside a task of its shard —
-    /// on the loop's next iteration.
-    fn transport_or_later(&self, f: impl FnOnce(&mut Transport) + 'static) {
-        let Some(h) = self.shared.handle.get() else {
-            return;
-        };
-        let mut f = Some(f);
-        let done = with_current_loop(|lp| {
-            if let Some(f) = f.take() {
-                lp.with_transport(h, f);
-            }
-        });
-        if done.is_none() {
-            if let (Some(f), Some(lp)) = (f, self.shared.lp.borrow().as_ref()) {
-                lp.call_soon(move |lp| {
-                    lp.with_transport(h, f);
-                });
-            }
-        }
-    }
-
     /// Writes `data` (T6–T8 of the transport): what the kernel does not
     /// take at once is queued. Fails when the connection is closing or
     /// lost ([`TransportError::Closed`]) or after `write_eof`.
@@ -122,7 +101,7 @@ impl StreamWriter {
     /// end.
     pub fn close(&mut self) {
         self.shared.closing.set(true);
-        self.transport_or_later(|t| t.close());
+        self.shared.on_transport(|t| t.close());
     }
 
     /// Whether the connection is closing or closed.
@@ -210,11 +189,9 @@ impl Future for Drain<'_> {
             return Poll::Ready(Ok(()));
         }
         if s.lost.get() {
-            let e = s.error.borrow();
-            return Poll::Ready(Err(match e.as_ref() {
-                Some(e) => io::Error::new(e.kind(), e.to_string()),
-                None => io::Error::new(io::ErrorKind::ConnectionReset, "connection lost"),
-            }));
+            return Poll::Ready(Err(s.error_copy().unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::ConnectionReset, "connection lost")
+            })));
         }
         if std::mem::take(&mut self.yield_once) {
             cx.waker().wake_by_ref();
