@@ -42,6 +42,7 @@
 //!   for lingering closes too.
 //!
 //!   Tests:
+//!   - `framework/tests/virtual_time.rs`: `t3_a_lingering_close_fed_without_end_is_held_for_linger_time_of_loop_time_then_dropped`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_stops_receiving_at_once`
 //!   - `framework/tests/tcp_contract.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`
@@ -250,9 +251,12 @@
 //! # Loop
 //!
 //! **L1** `call_soon`, `call_later`/`call_at` (cancellable handles), `stop`,
-//!   `run_forever`, and a run-until-done for clients.
+//!   `run_forever`, and a run-until-done for clients. Timers run on the
+//!   loop's [`Clock`](crate::Clock): the system's, or a manual one that
+//!   tests move by hand.
 //!
 //!   Tests:
+//!   - `framework/tests/virtual_time.rs`: `l1_call_later_runs_in_deadline_order_as_the_clock_passes_each`
 //!   - `framework/tests/loop_contract.rs`: `l1_call_soon_is_fifo_and_runs_on_a_later_iteration`
 //!   - `framework/tests/loop_contract.rs`: `l1_call_later_and_call_at_run_by_deadline_and_cancel_prevents`
 //!   - `framework/tests/loop_contract.rs`: `l1_stop_ends_run_forever_and_a_stop_before_running_does_one_iteration`
@@ -303,6 +307,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/tasks.rs`: `sleep_and_timeout_run_on_the_loops_timers`
+//!   - `framework/tests/virtual_time.rs`: `k2_sleep_and_timeout_complete_when_the_loop_clock_reaches_them`
 //!
 //! **K3** A cancelled task is never polled again, and its state is dropped
 //!   on its shard; a task cancelled while blocked in a stream read closes

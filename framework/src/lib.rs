@@ -133,7 +133,7 @@ pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
 pub use server::{ListenerStats, Server};
 pub use shard::{
-    ConnectionHandle, DatagramOptions, Elapsed, EventLoop, Handle, JoinHandle, LoopConfig,
+    Clock, ConnectionHandle, DatagramOptions, Elapsed, EventLoop, Handle, JoinHandle, LoopConfig,
     LoopHandle, ShardHandle, ShardStats, Sleep, SubprocessPipes, TaskError,
 };
 pub use tls::{ClientAuth, TlsClientConfig, TlsServerConfig};

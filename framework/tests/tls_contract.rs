@@ -437,9 +437,10 @@ fn p3_a_peer_that_closes_without_close_notify_is_reported_as_truncation() {
 #[test]
 fn silent_and_half_hello_clients_are_closed_at_the_handshake_timeout_without_delaying_others() {
     let pki = Pki::new();
-    let mut lp = EventLoop::new().unwrap();
-    // Long enough that the real client below is served while the stalled
-    // ones are still pending, even on a slow machine.
+    // Loop time on a manual clock: the timeout fires when the test moves
+    // the clock (no real wait), and a slow machine cannot fire it before
+    // the real client below is served.
+    let (mut lp, clock) = util::manual_loop(|_| {});
     let tls = server_config(&pki).with_handshake_timeout(Duration::from_secs(3));
     let (slog, addr) = tls_serve(&mut lp, tls, |l| {
         Probe::new(l).data(|t, d, _| t.write(d).unwrap())
@@ -469,6 +470,16 @@ fn silent_and_half_hello_clients_are_closed_at_the_handshake_timeout_without_del
         0,
         "served before any timeout"
     );
+    // Just short of the timeout in loop time, nobody is dropped.
+    clock.advance(Duration::from_millis(2_900));
+    util::turn(&mut lp);
+    assert_eq!(
+        lp.stats().tls_handshake_failures,
+        0,
+        "dropped before the timeout"
+    );
+    assert_eq!(lp.open_connections(), 4);
+    clock.advance(Duration::from_millis(100));
     // Both stalled clients are dropped at the timeout: they read the end
     // once their sockets are closed, on the iteration after (as asyncio's
     // abort); the served pair stays.

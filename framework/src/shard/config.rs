@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::Clock;
 use crate::transport::flow::{DEFAULT_HIGH, DEFAULT_LOW};
 
 /// Tunables of an [`EventLoop`](crate::EventLoop). Start from
@@ -42,6 +43,9 @@ pub struct LoopConfig {
     /// batching off. Each slot holds the largest datagram (64 KiB), and the
     /// buffer is allocated only once the loop has a UDP endpoint.
     pub udp_batch: usize,
+    /// Where the loop reads the time: [`Clock::system`] by default, a
+    /// [`Clock::manual`] one to test timeouts without waiting.
+    pub clock: Clock,
 }
 
 impl Default for LoopConfig {
@@ -58,6 +62,7 @@ impl Default for LoopConfig {
             accept_backoff: Duration::from_millis(100),
             idle_timeout: None,
             udp_batch: 16,
+            clock: Clock::system(),
         }
     }
 }

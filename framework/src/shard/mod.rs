@@ -10,6 +10,7 @@
 //! poll, dispatch readiness events, move due timers to the ready queue.
 
 mod accept;
+mod clock;
 mod config;
 mod connect;
 mod connection;
@@ -33,6 +34,7 @@ use ready::Ready;
 use slotmap::{new_key_type, Key, KeyData, SlotMap};
 use std::os::fd::AsRawFd as _;
 
+pub use clock::Clock;
 pub use config::LoopConfig;
 pub(crate) use datagram::bind_udp;
 pub use datagram::DatagramOptions;
@@ -210,7 +212,7 @@ impl EventLoop {
                 read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
                 deferred: Vec::new(),
                 spare: Vec::new(),
-                handle: LoopHandle::new(),
+                handle: LoopHandle::new(config.clock.clone()),
                 config,
                 udp_batch: None,
                 current: EntryKey::null(),
@@ -400,7 +402,7 @@ impl EventLoop {
             // Cross-shard batches a full mailbox refused: retry soon.
             Some(Duration::from_millis(1))
         } else {
-            self.core.handle.sched.poll_timeout(Instant::now)
+            self.core.handle.sched.poll_timeout()
         };
         // Milliseconds, rounded up (as mio does: a sub-millisecond timer
         // must not become a busy zero timeout); -1 waits for ever.
@@ -446,7 +448,7 @@ impl EventLoop {
         if std::mem::take(&mut self.woken) {
             self.run_mailbox();
         }
-        self.core.handle.sched.collect_due(Instant::now);
+        self.core.handle.sched.collect_due_now();
     }
 
     /// A `Send + Clone` handle that runs closures on this loop from any
@@ -802,7 +804,7 @@ impl Core {
             match conn.deliver_lost() {
                 Some(true) => {
                     let mark = conn.linger_mark();
-                    self.schedule_linger_check(key, mark, Instant::now());
+                    self.schedule_linger_check(key, mark, self.handle.time());
                 }
                 Some(false) => {
                     self.entries.remove(key);
@@ -846,7 +848,8 @@ impl Core {
         let now = c.linger_mark();
         let acked = now.acked_since(before);
         let sent = now.progressed_since(before);
-        if acked || (sent && since.elapsed() < self.config.linger_time) {
+        let elapsed = self.handle.time().saturating_duration_since(since);
+        if acked || (sent && elapsed < self.config.linger_time) {
             self.schedule_linger_check(key, now, since);
         } else {
             self.entries.remove(key);

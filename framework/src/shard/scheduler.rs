@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use slotmap::{new_key_type, SlotMap};
 
-use super::EventLoop;
+use super::{Clock, EventLoop};
 
 new_key_type! {
     /// Identifies one scheduled callback; generation-checked, so a stale
@@ -39,6 +39,8 @@ pub(crate) struct Scheduler {
     /// Cross-shard requests and replies waiting for the end of the
     /// iteration.
     pub(crate) outbox: RefCell<super::cross::Outbox>,
+    /// Where this loop reads the time.
+    pub(crate) clock: Clock,
 }
 
 /// Counters of one shard (plain cells: only its own thread touches them).
@@ -108,7 +110,9 @@ impl Scheduler {
     /// How long the loop may block in `poll`: zero when callbacks are ready,
     /// until the next timer otherwise, forever when there is none. Reads the
     /// clock (`now`) only when there is a timer.
-    pub(crate) fn poll_timeout(&self, now: impl FnOnce() -> Instant) -> Option<Duration> {
+    /// On a manual clock, at most a millisecond while a timer is armed:
+    /// the clock moves without waking the loop.
+    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
         if !self.ready.borrow().is_empty() || self.stopping.get() {
             return Some(Duration::ZERO);
         }
@@ -116,10 +120,21 @@ impl Scheduler {
         timers.peek().map(|Reverse((when, _, _))| {
             // Round up to the next millisecond: epoll's resolution; rounding
             // down would wake early and spin until the deadline.
-            let d = when.saturating_duration_since(now());
+            let d = when.saturating_duration_since(self.clock.now());
             let ms = d.as_nanos().div_ceil(1_000_000);
-            Duration::from_millis(ms as u64)
+            let d = Duration::from_millis(ms as u64);
+            if self.clock.is_manual() {
+                d.min(Duration::from_millis(1))
+            } else {
+                d
+            }
         })
+    }
+
+    /// Moves every due timer to the ready queue, on this loop's clock.
+    #[inline(always)]
+    pub(crate) fn collect_due_now(&self) -> usize {
+        self.collect_due(|| self.clock.now())
     }
 
     /// Number of callbacks ready now (those scheduled while running them wait
@@ -156,9 +171,12 @@ impl std::fmt::Debug for LoopHandle {
 }
 
 impl LoopHandle {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(clock: Clock) -> Self {
         Self {
-            sched: Rc::new(Scheduler::default()),
+            sched: Rc::new(Scheduler {
+                clock,
+                ..Scheduler::default()
+            }),
         }
     }
 
@@ -172,12 +190,14 @@ impl LoopHandle {
 
     /// Runs `f` once `delay` has passed. Callbacks due at the same time run
     /// in the order they were scheduled. A delay too long for the clock
-    /// (centuries) means "never", not a panic.
+    /// (centuries) means "never", not a panic. Measured on the loop's
+    /// [`Clock`].
     pub fn call_later(&self, delay: Duration, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
-        self.call_at(after(delay), f)
+        self.call_at(self.sched.clock.after(delay), f)
     }
 
-    /// Runs `f` at `when` (or as soon as possible after it).
+    /// Runs `f` at `when` (or as soon as possible after it), an instant on
+    /// the loop's [`Clock`] (see [`time`](Self::time)).
     pub fn call_at(&self, when: Instant, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
         let key = self.sched.insert(Box::new(f));
         let seq = self.sched.seq.get();
@@ -200,9 +220,15 @@ impl LoopHandle {
         self.sched.shard.get().cloned()
     }
 
-    /// The loop's clock (monotonic), as asyncio's `loop.time()`.
+    /// The loop's time (monotonic), as asyncio's `loop.time()`: the
+    /// system's clock, or the manual [`Clock`] the loop was given.
     pub fn time(&self) -> Instant {
-        Instant::now()
+        self.sched.clock.now()
+    }
+
+    /// The loop's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.sched.clock
     }
 
     fn handle(&self, key: CallbackKey) -> Handle {
@@ -241,10 +267,9 @@ impl Handle {
     }
 }
 
-/// The instant `delay` from now, saturating at about a century ahead: a
-/// duration too long for the clock means "not in this process's life".
+/// The instant `delay` from now on the system clock, saturating at about a
+/// century ahead: a duration too long for the clock means "not in this
+/// process's life". (A loop's timers use its own [`Clock`].)
 pub(crate) fn after(delay: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    let now = Instant::now();
-    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+    Clock::system().after(delay)
 }

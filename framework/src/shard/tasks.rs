@@ -188,7 +188,7 @@ impl LoopHandle {
 
     /// A future that completes after `delay`, on this loop's timers.
     pub fn sleep(&self, delay: Duration) -> Sleep {
-        self.sleep_until(super::after(delay))
+        self.sleep_until(self.sched.clock.after(delay))
     }
 
     /// A future that completes at `deadline`, on this loop's timers.
@@ -282,7 +282,7 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.state.fired.get() || Instant::now() >= self.deadline {
+        if self.state.fired.get() || self.lp.time() >= self.deadline {
             return Poll::Ready(());
         }
         *self.state.waker.borrow_mut() = Some(cx.waker().clone());

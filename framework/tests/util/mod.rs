@@ -170,6 +170,26 @@ pub fn run_until(lp: &mut EventLoop, mut done: impl FnMut(&mut EventLoop) -> boo
     h.cancel();
 }
 
+/// Runs what is due now on the loop's clock — callbacks, timers that fell
+/// due, ready I/O — and returns: three iterations (the first moves due
+/// timers to the ready queue, the second runs them, the third settles what
+/// they changed: a connection they failed gets its `connection_lost`).
+pub fn turn(lp: &mut EventLoop) {
+    for _ in 0..3 {
+        lp.call_soon(|lp| lp.stop());
+        lp.run_forever().expect("loop failed");
+    }
+}
+
+/// A loop on a manual clock (loop time moves only by `Clock::advance`).
+pub fn manual_loop(edit: impl FnOnce(&mut shardloop::LoopConfig)) -> (EventLoop, shardloop::Clock) {
+    let clock = shardloop::Clock::manual();
+    let mut config = shardloop::LoopConfig::default();
+    config.clock = clock.clone();
+    edit(&mut config);
+    (EventLoop::with_config(config).expect("loop"), clock)
+}
+
 /// Runs the loop until the log satisfies `pred`.
 pub fn run_until_log(lp: &mut EventLoop, log: &Log, pred: impl Fn(&[Ev]) -> bool) {
     run_until(lp, |_| pred(&log.borrow()));
