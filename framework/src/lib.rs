@@ -123,6 +123,7 @@ pub mod protocol;
 pub mod runtime;
 mod server;
 pub mod shard;
+mod stats;
 pub mod streams;
 mod sys;
 pub mod tls;
@@ -131,11 +132,12 @@ pub mod transport;
 pub use error::{LoopError, TransportError};
 pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
-pub use server::{ListenerStats, Server};
+pub use server::Server;
 pub use shard::{
     Clock, ConnectionHandle, DatagramOptions, Elapsed, EventLoop, Handle, JoinHandle, LoopConfig,
-    LoopHandle, ShardHandle, ShardStats, Sleep, SubprocessPipes, TaskError,
+    LoopHandle, ShardHandle, Sleep, SubprocessPipes, TaskError,
 };
+pub use stats::{ListenerStats, ShardStats};
 pub use tls::{ClientAuth, TlsClientConfig, TlsServerConfig};
 pub use transport::{
     Address, CipherInfo, ConnectedSocket, DatagramTransport, ExtraInfo, SubprocessTransport,

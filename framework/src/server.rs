@@ -4,17 +4,17 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
-use crate::runtime::Gauges;
+use crate::protocol::{DynProtocol, Protocol};
 use crate::shard::{EntryKey, EventLoop, LoopHandle};
+use crate::stats::{Gauges, ListenerCells, ListenerStats};
 use crate::transport::Address;
 
 /// State shared by a server's handle, its listeners and its connections.
 #[derive(Debug, Default)]
 pub(crate) struct ServerShared {
     closed: Cell<bool>,
-    /// Connections accepted and not yet lost.
-    active: Cell<usize>,
     /// Listener entries still open in the loop.
     pub(crate) listeners: RefCell<Vec<EntryKey>>,
     /// Their descriptors, open for as long as the entries exist.
@@ -24,12 +24,9 @@ pub(crate) struct ServerShared {
     unix_paths: Vec<PathBuf>,
     /// Live-connection counters shared with the runtime, if it runs one.
     gauges: Option<Gauges>,
-    /// Connections accepted and closed, and the bytes of the closed ones
-    /// (live ones keep their own count until they close).
-    accepted: Cell<u64>,
-    closed_total: Cell<u64>,
-    bytes_in: Cell<u64>,
-    bytes_out: Cell<u64>,
+    /// Connections accepted, alive and closed, and the bytes of the
+    /// closed ones (live ones keep their own count until they close).
+    counters: ListenerCells,
 }
 
 impl ServerShared {
@@ -58,8 +55,8 @@ impl ServerShared {
     }
 
     pub(crate) fn connection_opened(&self) {
-        self.active.set(self.active.get() + 1);
-        self.accepted.set(self.accepted.get() + 1);
+        crate::stats::add(&self.counters.active, 1);
+        crate::stats::add(&self.counters.accepted, 1);
         if let Some(g) = &self.gauges {
             g.opened();
         }
@@ -67,12 +64,11 @@ impl ServerShared {
 
     /// A connection is lost, having moved `bytes_in` and `bytes_out`.
     pub(crate) fn connection_closed(&self, bytes_in: u64, bytes_out: u64) {
-        self.active.set(self.active.get() - 1);
-        self.closed_total.set(self.closed_total.get() + 1);
-        self.bytes_in
-            .set(self.bytes_in.get().wrapping_add(bytes_in));
-        self.bytes_out
-            .set(self.bytes_out.get().wrapping_add(bytes_out));
+        let c = &self.counters;
+        crate::stats::sub(&c.active, 1);
+        crate::stats::add(&c.closed, 1);
+        crate::stats::add(&c.bytes_in, bytes_in);
+        crate::stats::add(&c.bytes_out, bytes_out);
         if let Some(g) = &self.gauges {
             g.closed();
         }
@@ -87,13 +83,7 @@ impl ServerShared {
     /// This shard's counters of the listener, live connections' bytes not
     /// included.
     pub(crate) fn counters(&self) -> ListenerStats {
-        ListenerStats {
-            accepted: self.accepted.get(),
-            active: self.active.get() as u64,
-            closed: self.closed_total.get(),
-            bytes_in: self.bytes_in.get(),
-            bytes_out: self.bytes_out.get(),
-        }
+        self.counters.snapshot()
     }
 
     pub(crate) fn unix_paths(&self) -> &[PathBuf] {
@@ -101,32 +91,30 @@ impl ServerShared {
     }
 
     fn is_done(&self) -> bool {
-        self.closed.get() && self.active.get() == 0 && self.listeners.borrow().is_empty()
+        self.closed.get() && self.counters.active.get() == 0 && self.listeners.borrow().is_empty()
     }
 }
 
-/// One shard's counters of one runtime listener, as
-/// [`EventLoop::listener_stats`] reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ListenerStats {
-    /// Connections accepted.
-    pub accepted: u64,
-    /// Connections alive now.
-    pub active: u64,
-    /// Connections whose `connection_lost` was delivered.
-    pub closed: u64,
-    /// Bytes received.
-    pub bytes_in: u64,
-    /// Bytes handed to the kernel.
-    pub bytes_out: u64,
+/// What a runtime listener serves: a factory that runs on any shard and
+/// builds the protocol there, and the TLS configuration, if any, whose
+/// handshake the shard runs before `connection_made`.
+pub(crate) struct Service {
+    pub(crate) make: Box<dyn Fn() -> Box<dyn DynProtocol> + Send + Sync>,
+    pub(crate) tls: Option<crate::tls::TlsServerConfig>,
 }
 
-impl ListenerStats {
-    pub(crate) fn add_bytes(&mut self, bytes_in: u64, bytes_out: u64) {
-        self.bytes_in = self.bytes_in.wrapping_add(bytes_in);
-        self.bytes_out = self.bytes_out.wrapping_add(bytes_out);
-    }
+/// A listener's service, shared by the acceptor and every shard.
+pub(crate) type SendFactory = Arc<Service>;
+
+pub(crate) fn service<P, F>(factory: F, tls: Option<crate::tls::TlsServerConfig>) -> SendFactory
+where
+    P: Protocol,
+    F: Fn() -> P + Send + Sync + 'static,
+{
+    Arc::new(Service {
+        make: Box::new(move || Box::new(factory()) as Box<dyn DynProtocol>),
+        tls,
+    })
 }
 
 /// A listening server, as asyncio's `Server`: its bound addresses, `close`

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
-use super::{Distribution, Gauges, RuntimeGauges, SendFactory};
+use super::Distribution;
+use crate::server::SendFactory;
 use crate::shard::ShardHandle;
+use crate::stats::{Gauges, RuntimeGauges};
 use crate::transport::listener::{AcceptError, ListenSocket};
 
 const WAKER: Token = Token(usize::MAX);

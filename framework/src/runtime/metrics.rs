@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Runtime, RuntimeGauges};
-use crate::server::ListenerStats;
-use crate::shard::{ShardHandle, ShardStats};
+use super::Runtime;
+use crate::shard::ShardHandle;
+use crate::stats::RuntimeGauges;
+use crate::stats::{ListenerStats, ShardStats, LISTENER_FAMILIES, SHARD_FAMILIES};
 
 /// Longest request head accepted (request line and headers).
 const MAX_REQUEST: usize = 8 * 1024;
@@ -310,82 +311,6 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) -> io::Result<()> {
     stream.flush()
 }
 
-/// One metric family: its name, type, help, and how to read it.
-struct Family<T> {
-    name: &'static str,
-    kind: &'static str,
-    help: &'static str,
-    value: fn(&T) -> u64,
-}
-
-/// Families labelled by listener and shard.
-const LISTENER_FAMILIES: [Family<ListenerStats>; 5] = [
-    Family {
-        name: "shardloop_connections_accepted_total",
-        kind: "counter",
-        help: "Connections accepted.",
-        value: |s| s.accepted,
-    },
-    Family {
-        name: "shardloop_connections_active",
-        kind: "gauge",
-        help: "Connections alive now.",
-        value: |s| s.active,
-    },
-    Family {
-        name: "shardloop_connections_closed_total",
-        kind: "counter",
-        help: "Connections closed.",
-        value: |s| s.closed,
-    },
-    Family {
-        name: "shardloop_received_bytes_total",
-        kind: "counter",
-        help: "Bytes received.",
-        value: |s| s.bytes_in,
-    },
-    Family {
-        name: "shardloop_sent_bytes_total",
-        kind: "counter",
-        help: "Bytes handed to the kernel.",
-        value: |s| s.bytes_out,
-    },
-];
-
-/// Families labelled by shard.
-const SHARD_FAMILIES: [Family<ShardStats>; 5] = [
-    Family {
-        name: "shardloop_pause_writing_total",
-        kind: "counter",
-        help: "pause_writing calls delivered.",
-        value: |s| s.pause_writing,
-    },
-    Family {
-        name: "shardloop_accept_backoffs_total",
-        kind: "counter",
-        help: "Accept back-offs for lack of descriptors.",
-        value: |s| s.accept_backoffs,
-    },
-    Family {
-        name: "shardloop_tls_handshake_failures_total",
-        kind: "counter",
-        help: "TLS handshakes that failed or timed out.",
-        value: |s| s.tls_handshake_failures,
-    },
-    Family {
-        name: "shardloop_cross_shard_tasks_total",
-        kind: "counter",
-        help: "Cross-shard requests and replies this shard ran.",
-        value: |s| s.cross_shard_calls,
-    },
-    Family {
-        name: "shardloop_cross_shard_batches_total",
-        kind: "counter",
-        help: "Mailbox messages they came in (at most one wake-up each).",
-        value: |s| s.cross_shard_batches,
-    },
-];
-
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -400,8 +325,8 @@ fn label(v: &str) -> String {
 /// The Prometheus text exposition.
 fn render(snapshots: &[Snapshot], source: &Source) -> String {
     let mut out = String::new();
-    for f in &LISTENER_FAMILIES {
-        header(&mut out, f.name, f.kind, f.help);
+    for f in LISTENER_FAMILIES.iter().filter(|f| !f.name.is_empty()) {
+        header(&mut out, f.name, f.kind, &f.help());
         for (k, snap) in snapshots.iter().enumerate() {
             for (id, stats) in &snap.listeners {
                 let name = label(&source.names.name(*id));
@@ -414,8 +339,8 @@ fn render(snapshots: &[Snapshot], source: &Source) -> String {
             }
         }
     }
-    for f in &SHARD_FAMILIES {
-        header(&mut out, f.name, f.kind, f.help);
+    for f in SHARD_FAMILIES.iter().filter(|f| !f.name.is_empty()) {
+        header(&mut out, f.name, f.kind, &f.help());
         for (k, snap) in snapshots.iter().enumerate() {
             let _ = writeln!(
                 out,

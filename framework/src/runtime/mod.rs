@@ -16,15 +16,17 @@ pub use takeover::{take_over, ControlSocket, TakenOver};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 
 use crate::error::LoopError;
-use crate::protocol::{DynProtocol, Protocol};
+use crate::protocol::Protocol;
+use crate::server::{service, SendFactory};
 use crate::shard::{EventLoop, LoopConfig, ShardHandle};
+use crate::stats::{Gauges, RuntimeGauges};
 use crate::transport::listener::ListenSocket;
 use acceptor::Acceptor;
 
@@ -149,79 +151,6 @@ fn cgroup_cpu_quota() -> Option<usize> {
         }
     };
     (period > 0.0).then(|| (quota / period).ceil() as usize)
-}
-
-/// Live connections over the whole runtime, and who to wake at the cap.
-#[derive(Debug, Default)]
-pub(crate) struct RuntimeGauges {
-    live: AtomicUsize,
-    /// Times the acceptor backed off for lack of descriptors.
-    acceptor_backoffs: AtomicUsize,
-    /// Configuration reloads applied and refused.
-    reloads_applied: AtomicUsize,
-    reloads_failed: AtomicUsize,
-    cap: usize,
-    acceptor: OnceLock<Arc<mio::Waker>>,
-}
-
-impl RuntimeGauges {
-    fn at_cap(&self) -> bool {
-        self.cap > 0 && self.live.load(Ordering::Acquire) >= self.cap
-    }
-}
-
-/// Counters a connection keeps up to date: its shard's live count and the
-/// runtime's. Counted up by the acceptor at hand-off (so its choices see
-/// every connection it sent), or by the shard for `reuseport` listeners.
-#[derive(Debug, Clone)]
-pub(crate) struct Gauges {
-    shard: Arc<AtomicUsize>,
-    runtime: Arc<RuntimeGauges>,
-    counted_at_accept: bool,
-    /// The runtime listener the connection came from.
-    pub(crate) listener: u64,
-}
-
-impl Gauges {
-    pub(crate) fn opened(&self) {
-        if !self.counted_at_accept {
-            self.shard.fetch_add(1, Ordering::AcqRel);
-            self.runtime.live.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    pub(crate) fn closed(&self) {
-        self.shard.fetch_sub(1, Ordering::AcqRel);
-        let before = self.runtime.live.fetch_sub(1, Ordering::AcqRel);
-        if self.runtime.cap > 0 && before >= self.runtime.cap {
-            // The acceptor may be waiting at the cap: let it accept again.
-            if let Some(w) = self.runtime.acceptor.get() {
-                let _ = w.wake();
-            }
-        }
-    }
-}
-
-/// What a runtime listener serves: a factory that runs on any shard and
-/// builds the protocol there, and the TLS configuration, if any, whose
-/// handshake the shard runs before `connection_made`.
-pub(crate) struct Service {
-    pub(crate) make: Box<dyn Fn() -> Box<dyn DynProtocol> + Send + Sync>,
-    pub(crate) tls: Option<crate::tls::TlsServerConfig>,
-}
-
-/// A listener's service, shared by the acceptor and every shard.
-pub(crate) type SendFactory = Arc<Service>;
-
-fn service<P, F>(factory: F, tls: Option<crate::tls::TlsServerConfig>) -> SendFactory
-where
-    P: Protocol,
-    F: Fn() -> P + Send + Sync + 'static,
-{
-    Arc::new(Service {
-        make: Box::new(move || Box::new(factory()) as Box<dyn DynProtocol>),
-        tls,
-    })
 }
 
 struct Shard {

@@ -12,10 +12,11 @@ use std::rc::Rc;
 
 use mio::Registry;
 
-use super::{token_of, Core, Entry, EntryKey, EventLoop, Stats};
+use super::{token_of, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
-use crate::runtime::{Gauges, SendFactory};
+use crate::server::SendFactory;
 use crate::server::{Server, ServerShared};
+use crate::stats::Gauges;
 use crate::tls::TlsServerConfig;
 use crate::transport::listener::{AcceptError, ListenSocket};
 use crate::transport::socket::Stream;
@@ -321,7 +322,7 @@ impl Core {
                     }
                     AcceptError::Resources => {
                         l.backing_off = true;
-                        Stats::add(&self.handle.sched.stats.accept_backoffs, 1);
+                        crate::stats::add(&self.handle.sched.stats.accept_backoffs, 1);
                         let delay = self.config.accept_backoff;
                         tracing::warn!(error = %e, delay = %humantime::format_duration(delay), "out of resources while accepting; backing off");
                         self.handle

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use mio::{Interest, Registry};
 
 use super::connection::Connection;
-use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop, Stats};
+use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::server::ServerShared;
 use crate::transport::flow::FlowControl;
@@ -280,7 +280,7 @@ impl Core {
         }
         if let Some(server) = server {
             server.connection_opened();
-            Stats::add(&self.handle.sched.stats.accepted, 1);
+            crate::stats::add(&self.handle.sched.stats.accepted, 1);
             conn.server = Some(server);
         }
         let mut ctx = Core::ctx(registry, &mut self.read_buf, &mut self.deferred);

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use mio::Registry;
 
-use super::{EntryKey, Stats};
+use super::EntryKey;
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
 use crate::transport::stream::State;
@@ -209,7 +209,7 @@ impl Connection {
             self.transport.needs_settle = false;
             if self.transport.pause_pending {
                 self.transport.pause_pending = false;
-                Stats::add(&self.transport.get_loop().sched.stats.pause_writing, 1);
+                crate::stats::add(&self.transport.get_loop().sched.stats.pause_writing, 1);
                 // Deliver first (P10), then come back for the state change
                 // that the same write made (e.g. WRITABLE interest).
                 self.transport.needs_settle = true;
@@ -248,8 +248,8 @@ impl Connection {
         }
         self.transport.state = State::Lost;
         let stats = &self.transport.get_loop().sched.stats;
-        Stats::add(&stats.bytes_in, self.transport.bytes_in);
-        Stats::add(&stats.bytes_out, self.transport.bytes_out);
+        crate::stats::add(&stats.bytes_in, self.transport.bytes_in);
+        crate::stats::add(&stats.bytes_out, self.transport.bytes_out);
         let error = self.transport.error.take();
         // A TLS connection whose handshake never completed was never made:
         // its protocol hears nothing (P2).
@@ -270,7 +270,7 @@ impl Connection {
         }
         if let Some(server) = self.server.take() {
             server.connection_closed(self.transport.bytes_in, self.transport.bytes_out);
-            Stats::add(&self.transport.get_loop().sched.stats.closed, 1);
+            crate::stats::add(&self.transport.get_loop().sched.stats.closed, 1);
         }
         if self.transport.aborted {
             // Kept until now only for `sockname`: close it.

@@ -227,8 +227,8 @@ impl EventLoop {
                 shard,
                 Box::new(move |lp: &mut EventLoop| {
                     let stats = &lp.core.handle.sched.stats;
-                    super::Stats::add(&stats.cross_batches, 1);
-                    super::Stats::add(&stats.cross_calls, batch.len() as u64);
+                    crate::stats::add(&stats.cross_shard_batches, 1);
+                    crate::stats::add(&stats.cross_shard_calls, batch.len() as u64);
                     for task in batch {
                         // One failing request must not cost the others.
                         let run = std::panic::AssertUnwindSafe(|| task(lp));

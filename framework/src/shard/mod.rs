@@ -40,14 +40,14 @@ pub(crate) use datagram::bind_udp;
 pub use datagram::DatagramOptions;
 pub use mailbox::{ShardHandle, SubmitError, Task, MAILBOX_CAPACITY};
 pub(crate) use scheduler::after;
-pub(crate) use scheduler::Stats;
 pub use scheduler::{Handle, LoopHandle};
 pub use subprocess::SubprocessPipes;
 pub(crate) use tasks::with_current_loop;
 pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
 use crate::protocol::Protocol;
-use crate::server::{ListenerStats, Server, ServerShared};
+use crate::server::{Server, ServerShared};
+use crate::stats::{ListenerStats, ShardStats};
 use crate::transport::flow::resolve_limits;
 use crate::transport::stream::State;
 use crate::transport::Transport;
@@ -75,33 +75,6 @@ pub(crate) fn token_of(key: EntryKey) -> Token {
 #[inline]
 fn key_of(token: Token) -> EntryKey {
     KeyData::from_ffi(token.0 as u64).into()
-}
-
-/// Counters of one loop, as [`EventLoop::stats`] reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShardStats {
-    /// Connections accepted by its servers (or handed to it by the acceptor).
-    pub accepted: u64,
-    /// Connections alive now.
-    pub active: u64,
-    /// Connections whose `connection_lost` was delivered.
-    pub closed: u64,
-    /// Bytes received.
-    pub bytes_in: u64,
-    /// Bytes handed to the kernel.
-    pub bytes_out: u64,
-    /// `pause_writing` calls delivered.
-    pub pause_writing: u64,
-    /// Times a listener of this loop backed off for lack of descriptors.
-    pub accept_backoffs: u64,
-    /// TLS handshakes that failed or timed out (never seen by a protocol).
-    pub tls_handshake_failures: u64,
-    /// Cross-shard tasks this shard ran: requests of [`EventLoop::call_on`]
-    /// made by other shards, and the replies to its own.
-    pub cross_shard_calls: u64,
-    /// The batches they came in: one mailbox message (at most one wake-up)
-    /// each.
-    pub cross_shard_batches: u64,
 }
 
 /// Identifies one connection of a loop. Generation-checked: once the
@@ -497,28 +470,19 @@ impl EventLoop {
 
     /// A snapshot of this loop's counters.
     pub fn stats(&self) -> ShardStats {
-        let s = &self.core.handle.sched.stats;
-        let (mut bytes_in, mut bytes_out) = (s.bytes_in.get(), s.bytes_out.get());
+        // The cells hold the bytes of lost connections; live ones keep
+        // their own count until then.
+        let mut s = self.core.handle.sched.stats.snapshot();
         for entry in self.core.entries.values() {
             if let Entry::Conn(c) = entry {
                 if c.transport.state != State::Lost {
-                    bytes_in += c.transport.bytes_in;
-                    bytes_out += c.transport.bytes_out;
+                    s.bytes_in += c.transport.bytes_in;
+                    s.bytes_out += c.transport.bytes_out;
                 }
             }
         }
-        ShardStats {
-            accepted: s.accepted.get(),
-            active: self.connection_count() as u64,
-            closed: s.closed.get(),
-            bytes_in,
-            bytes_out,
-            pause_writing: s.pause_writing.get(),
-            accept_backoffs: s.accept_backoffs.get(),
-            tls_handshake_failures: s.tls_handshake_failures.get(),
-            cross_shard_calls: s.cross_calls.get(),
-            cross_shard_batches: s.cross_batches.get(),
-        }
+        s.active = self.connection_count() as u64;
+        s
     }
 
     /// This shard's counters of every runtime listener it serves, by

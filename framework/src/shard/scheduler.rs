@@ -33,7 +33,7 @@ pub(crate) struct Scheduler {
     seq: Cell<u64>,
     stopping: Cell<bool>,
     /// This shard's counters, kept without atomics.
-    pub(crate) stats: Stats,
+    pub(crate) stats: crate::stats::ShardCells,
     /// This loop's cross-shard handle, once it has a mailbox.
     pub(crate) shard: std::cell::OnceCell<super::ShardHandle>,
     /// Cross-shard requests and replies waiting for the end of the
@@ -41,28 +41,6 @@ pub(crate) struct Scheduler {
     pub(crate) outbox: RefCell<super::cross::Outbox>,
     /// Where this loop reads the time.
     pub(crate) clock: Clock,
-}
-
-/// Counters of one shard (plain cells: only its own thread touches them).
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub(crate) accepted: Cell<u64>,
-    pub(crate) closed: Cell<u64>,
-    /// Bytes of connections already lost (live ones keep their own count).
-    pub(crate) bytes_in: Cell<u64>,
-    pub(crate) bytes_out: Cell<u64>,
-    pub(crate) pause_writing: Cell<u64>,
-    pub(crate) accept_backoffs: Cell<u64>,
-    pub(crate) tls_handshake_failures: Cell<u64>,
-    pub(crate) cross_calls: Cell<u64>,
-    pub(crate) cross_batches: Cell<u64>,
-}
-
-impl Stats {
-    #[inline]
-    pub(crate) fn add(cell: &Cell<u64>, n: u64) {
-        cell.set(cell.get().wrapping_add(n));
-    }
 }
 
 impl Scheduler {

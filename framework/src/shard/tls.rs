@@ -10,7 +10,7 @@ use crate::error::LoopError;
 use std::net::ToSocketAddrs;
 
 use super::connection::{Connection, Ctx};
-use super::{ConnectionHandle, Entry, EventLoop, Stats};
+use super::{ConnectionHandle, Entry, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::tls::TlsClientConfig;
 use crate::transport::socket::{Address, Stream};
@@ -290,7 +290,7 @@ impl Connection {
 
 /// A handshake that will never reach the protocol: logged and counted.
 fn handshake_failed(t: &crate::transport::Transport, e: &io::Error) {
-    Stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
+    crate::stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
     let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
     tracing::warn!(%peer, error = %e, "TLS handshake failed");
 }
