@@ -291,7 +291,7 @@ impl Core {
         let handle = ConnectionHandle(key);
         let t = &mut conn.transport;
         let tls = t.tls.insert(Box::new(session));
-        tls.timer = Some(
+        tls.set_handshake_timer(
             self.handle
                 .call_later(timeout, move |lp| lp.expire_handshake(handle)),
         );

@@ -54,7 +54,7 @@ impl Connection {
                 .transport
                 .tls
                 .as_ref()
-                .is_none_or(|tls| tls.established)
+                .is_none_or(|tls| tls.is_established())
     }
 
     /// Runs one protocol callback; a panic is logged and turned into a
@@ -257,7 +257,7 @@ impl Connection {
             .transport
             .tls
             .as_ref()
-            .is_none_or(|tls| tls.established)
+            .is_none_or(|tls| tls.is_established())
         {
             self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         } else if let Some(tell) = self

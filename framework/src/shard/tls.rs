@@ -64,7 +64,7 @@ impl EventLoop {
         let done = |lp: &mut EventLoop| match lp.core.entries.get(handle.0) {
             Some(Entry::Conn(c)) => {
                 c.transport.state != State::Open
-                    || c.transport.tls.as_ref().is_some_and(|t| t.established)
+                    || c.transport.tls.as_ref().is_some_and(|t| t.is_established())
             }
             _ => true,
         };
@@ -74,7 +74,7 @@ impl EventLoop {
                 "the TLS connection vanished during its handshake",
             ));
         };
-        if c.transport.tls.as_ref().is_some_and(|t| t.established) {
+        if c.transport.tls.as_ref().is_some_and(|t| t.is_established()) {
             return ran.map(|()| handle);
         }
         // Not established: the handshake failed (its error is still here,
@@ -112,7 +112,7 @@ impl EventLoop {
             return;
         };
         let t = &c.transport;
-        if t.state != State::Open || t.tls.as_ref().is_none_or(|tls| tls.established) {
+        if t.state != State::Open || t.tls.as_ref().is_none_or(|tls| tls.is_established()) {
             return;
         }
         let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
@@ -190,11 +190,7 @@ impl Connection {
                 self.tls_failed(e, ctx);
                 return false;
             }
-            if !tls.established && !tls.is_handshaking() {
-                tls.established = true;
-                if let Some(timer) = tls.timer.take() {
-                    timer.cancel();
-                }
+            if tls.try_establish() {
                 self.made(ctx);
             }
             loop {
@@ -277,7 +273,7 @@ impl Connection {
     /// reports it. The alert rustls queued is sent if the socket takes it.
     fn tls_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>) {
         let t = &mut self.transport;
-        if t.tls.as_ref().is_some_and(|tls| !tls.established) {
+        if t.tls.as_ref().is_some_and(|tls| !tls.is_established()) {
             handshake_failed(t, &e);
         }
         if !t.writable_registered {

@@ -631,7 +631,7 @@ impl Transport {
         if self.state == State::Open {
             self.state = State::Closing;
             self.needs_settle = true;
-            if let Some(tls) = self.tls.as_mut().filter(|t| t.established) {
+            if let Some(tls) = self.tls.as_mut().filter(|t| t.is_established()) {
                 tls.close_notify(&mut self.buffer);
             }
         }

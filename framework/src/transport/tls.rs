@@ -61,13 +61,22 @@ pub(crate) enum Decrypted {
     Closed,
 }
 
+/// Where a TLS connection stands: its handshake phases are states of their
+/// own, each with what it holds, rather than flags checked here and there.
+pub(crate) enum TlsPhase {
+    /// The handshake is under way; the protocol has heard nothing. The
+    /// timer drops the connection if it fires first (a client connection
+    /// waits for its caller's run instead when it has none).
+    Handshaking { timer: Option<Handle> },
+    /// The handshake completed and `connection_made` was delivered.
+    Established,
+}
+
 pub(crate) struct TlsSession {
     conn: Connection,
     context: TlsContext,
-    /// The handshake has completed and `connection_made` was delivered.
-    pub(crate) established: bool,
-    /// The handshake timer, cancelled once established.
-    pub(crate) timer: Option<Handle>,
+    /// The handshake phase.
+    phase: TlsPhase,
     /// Decrypted input not yet delivered (reading paused meanwhile).
     pub(crate) stash: Vec<u8>,
     /// The peer's close_notify arrived while reading was paused.
@@ -90,7 +99,7 @@ pub(crate) struct TlsSession {
 impl std::fmt::Debug for TlsSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSession")
-            .field("established", &self.established)
+            .field("established", &self.is_established())
             .field("pending_plain", &self.pending_plain)
             .finish_non_exhaustive()
     }
@@ -138,8 +147,7 @@ impl TlsSession {
         Self {
             conn,
             context,
-            established: false,
-            timer: None,
+            phase: TlsPhase::Handshaking { timer: None },
             on_failure: None,
             stash: Vec::new(),
             eof_stashed: false,
@@ -151,8 +159,35 @@ impl TlsSession {
         }
     }
 
-    pub(crate) fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+    /// Past the handshake: `connection_made` was delivered.
+    #[inline]
+    pub(crate) fn is_established(&self) -> bool {
+        matches!(self.phase, TlsPhase::Established)
+    }
+
+    /// Arms the handshake timer (replacing one armed before).
+    pub(crate) fn set_handshake_timer(&mut self, timer: Handle) {
+        if let TlsPhase::Handshaking { timer: slot } = &mut self.phase {
+            if let Some(old) = slot.replace(timer) {
+                old.cancel();
+            }
+        }
+    }
+
+    /// Handshaking → Established once rustls says the handshake is done:
+    /// cancels the timer. True exactly once, on the step that completes it
+    /// (when `connection_made` is due).
+    pub(crate) fn try_establish(&mut self) -> bool {
+        match &mut self.phase {
+            TlsPhase::Handshaking { timer } if !self.conn.is_handshaking() => {
+                if let Some(t) = timer.take() {
+                    t.cancel();
+                }
+                self.phase = TlsPhase::Established;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Encrypts `parts` into `queue`, as few records as rustls makes of
@@ -344,7 +379,11 @@ mod tests {
                 c.feed(&mut &wire[..], &mut to_s).unwrap();
             }
         }
-        assert!(!c.is_handshaking() && !s.is_handshaking());
+        assert!(
+            c.try_establish() && s.try_establish(),
+            "both past the handshake"
+        );
+        assert!(c.is_established() && !c.try_establish(), "established once");
         (c, s)
     }
 
