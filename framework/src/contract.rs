@@ -43,6 +43,8 @@
 //!
 //!   Tests:
 //!   - `framework/tests/virtual_time.rs`: `t3_a_lingering_close_fed_without_end_is_held_for_linger_time_of_loop_time_then_dropped`
+//!   - `framework/src/transport/lifecycle.rs`: `t3_close_flushes_then_finishes_once_and_a_second_close_does_nothing`
+//!   - `framework/src/transport/lifecycle.rs`: `t3_a_lingering_close_goes_on_while_acknowledged_and_for_linger_time_while_fed`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_stops_receiving_at_once`
 //!   - `framework/tests/tcp_contract.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`
@@ -70,6 +72,7 @@
 //!   Tests:
 //!   - `framework/tests/subprocess.rs`: `t5_a_paused_stdout_holds_output_and_eof_until_resumed`
 //!   - `framework/tests/tcp_contract.rs`: `t5_pause_reading_holds_data_and_eof_until_resume_in_order`
+//!   - `framework/src/transport/lifecycle.rs`: `t5_input_that_came_while_paused_is_read_after_resume_and_never_after_eof`
 //!
 //! **T6** `abort()`: close now, drop buffered data, receive nothing more;
 //!   `connection_lost(None)` follows on a later loop iteration, not inside
@@ -77,6 +80,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/tcp_contract.rs`: `t6_abort_discards_queue_and_lost_follows_later`
+//!   - `framework/src/transport/lifecycle.rs`: `t6_abort_skips_the_flush_and_lost_follows_once`
 //!   - `framework/tests/udp_contract.rs`: `t3_t6_close_and_abort_call_connection_lost_once_on_a_later_iteration`
 //!
 //! **T7** `can_write_eof()`: true for TCP, Unix sockets and write pipes;
@@ -187,6 +191,7 @@
 //!   - `framework/tests/protocol_contract.rs`: `p3_connection_lost_reports_a_reset`
 //!   - `framework/tests/tcp_contract.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
 //!   - `framework/tests/tls_contract.rs`: `p3_a_peer_that_closes_without_close_notify_is_reported_as_truncation`
+//!   - `framework/src/transport/lifecycle.rs`: `p3_the_first_fatal_error_is_what_lost_reports`
 //!
 //! **P4** `data_received(data)`: never empty, always in order, chunked
 //!   arbitrarily.
@@ -247,6 +252,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/tcp_contract.rs`: `p10_pause_is_delivered_when_the_writing_callback_returns_with_size_visible`
+//!   - `framework/src/transport/lifecycle.rs`: `p10_a_due_pause_is_taken_once_and_asks_for_a_settle`
 //!
 //! # Loop
 //!

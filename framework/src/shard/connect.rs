@@ -298,7 +298,7 @@ impl Core {
         // A client speaks first: its ClientHello leaves now.
         tls.drain_into(&mut t.buffer);
         t.send_queue();
-        t.needs_settle = true;
+        t.life.touch();
         conn.settle(&mut ctx);
         Ok(handle)
     }

@@ -18,7 +18,7 @@ use mio::Registry;
 use super::EntryKey;
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
-use crate::transport::stream::State;
+use crate::transport::lifecycle::{LingerMark, State};
 use crate::transport::Transport;
 
 /// What the loop lends a connection while it handles one event.
@@ -49,7 +49,7 @@ impl Connection {
     /// Between `connection_made` and `connection_lost`: alive, and over TLS
     /// past its handshake.
     pub(crate) fn is_made(&self) -> bool {
-        self.transport.state != State::Lost
+        !self.transport.life.is_lost()
             && self
                 .transport
                 .tls
@@ -81,7 +81,7 @@ impl Connection {
     #[inline(always)]
     pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &super::ready::Ready) -> Next {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-        match self.transport.state {
+        match self.transport.life.state() {
             State::Lost => {
                 return if readable {
                     self.linger_drain(ctx)
@@ -93,7 +93,7 @@ impl Connection {
             State::Open | State::Closing => {}
         }
         if readable {
-            self.transport.read_ready = true;
+            self.transport.life.set_read_ready(true);
             if self.transport.delivers_input() {
                 // After the peer's FIN was seen, read to the end even if a
                 // read comes back short: no later edge would report it.
@@ -124,7 +124,7 @@ impl Connection {
                     self.transport.bytes_in += n as u64;
                     let drained = n < ctx.read_buf.len() && !to_would_block;
                     if drained {
-                        self.transport.read_ready = false;
+                        self.transport.life.set_read_ready(false);
                     }
                     let data = &ctx.read_buf[..n];
                     // Unguarded: a panic here unwinds to the loop's one
@@ -157,7 +157,7 @@ impl Connection {
                 false
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.transport.read_ready = false;
+                self.transport.life.set_read_ready(false);
                 false
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
@@ -172,8 +172,7 @@ impl Connection {
     /// The peer's EOF (P5): `eof_received`, then close unless it asked to
     /// stay half-open — which TLS cannot.
     pub(super) fn deliver_eof(&mut self, ctx: &mut Ctx<'_>) {
-        self.transport.read_ready = false;
-        self.transport.eof_seen = true;
+        self.transport.life.eof_read();
         let keep = self.invoke("eof_received", |p, t| p.eof_received(t));
         if keep != Some(true) || !self.transport.can_half_open() {
             self.transport.close();
@@ -198,21 +197,19 @@ impl Connection {
     /// nothing changed: that check is inlined, the work is not.
     #[inline(always)]
     pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) {
-        if self.transport.needs_settle {
+        if self.transport.life.needs_settle() {
             self.settle_changes(ctx);
         }
     }
 
     #[inline(never)]
     fn settle_changes(&mut self, ctx: &mut Ctx<'_>) {
-        while self.transport.needs_settle {
-            self.transport.needs_settle = false;
-            if self.transport.pause_pending {
-                self.transport.pause_pending = false;
+        while self.transport.life.take_settle() {
+            if self.transport.life.take_pause() {
                 crate::stats::add(&self.transport.get_loop().sched.stats.pause_writing, 1);
                 // Deliver first (P10), then come back for the state change
                 // that the same write made (e.g. WRITABLE interest).
-                self.transport.needs_settle = true;
+                self.transport.life.touch();
                 self.invoke("pause_writing", |p, t| p.pause_writing(t));
                 continue;
             }
@@ -222,16 +219,15 @@ impl Connection {
 
     fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
         let t = &mut self.transport;
-        if t.state == State::Closing && t.buffer.is_empty() {
+        if t.life.flushed(t.buffer.is_empty()) {
             // Flushed: send FIN now; connection_lost follows next iteration.
             if let Some(io) = &t.io {
                 let _ = io.shutdown(Shutdown::Write);
             }
-            t.state = State::Finishing;
         }
-        match t.state {
+        match t.life.state() {
             State::Finishing => ctx.deferred.push(t.handle().0),
-            State::Open if std::mem::take(&mut t.read_resumed) => ctx.deferred.push(t.handle().0),
+            State::Open if t.life.take_read_resumed() => ctx.deferred.push(t.handle().0),
             _ => {}
         }
         if let Err(e) = t.sync_writable_interest(ctx.registry) {
@@ -243,14 +239,11 @@ impl Connection {
     /// Delivers `connection_lost` (P2, P3) if it is due. Returns whether the
     /// socket should linger (T3) rather than be dropped with the entry.
     pub(crate) fn deliver_lost(&mut self) -> Option<bool> {
-        if self.transport.state != State::Finishing {
-            return None;
-        }
-        self.transport.state = State::Lost;
+        let lost = self.transport.life.deliver_lost()?;
         let stats = &self.transport.get_loop().sched.stats;
         crate::stats::add(&stats.bytes_in, self.transport.bytes_in);
         crate::stats::add(&stats.bytes_out, self.transport.bytes_out);
-        let error = self.transport.error.take();
+        let error = lost.error;
         // A TLS connection whose handshake never completed was never made:
         // its protocol hears nothing (P2).
         if self
@@ -272,14 +265,14 @@ impl Connection {
             server.connection_closed(self.transport.bytes_in, self.transport.bytes_out);
             crate::stats::add(&self.transport.get_loop().sched.stats.closed, 1);
         }
-        if self.transport.aborted {
+        if lost.aborted {
             // Kept until now only for `sockname`: close it.
             self.transport.io = None;
         }
         // Input we never read would make the kernel answer the FIN with a
         // reset: keep draining it unless the peer already closed.
         let socket = self.transport.io.as_ref().is_some_and(|io| !io.is_pipe());
-        Some(socket && !self.transport.eof_seen)
+        Some(socket && !self.transport.life.eof_seen())
     }
 
     /// Reads and discards input of a lingering close until the peer closes.
@@ -299,27 +292,6 @@ impl Connection {
                 Err(_) => return Next::Remove,
             }
         }
-    }
-}
-
-/// How far a lingering close has come: input discarded so far, and what
-/// the kernel still holds unacknowledged in the send queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LingerMark {
-    discarded: u64,
-    unacked: usize,
-}
-
-impl LingerMark {
-    /// Whether the connection moved since `before`: the peer sent something
-    /// or acknowledged some of what we sent.
-    pub(crate) fn progressed_since(self, before: LingerMark) -> bool {
-        self.discarded != before.discarded || self.acked_since(before)
-    }
-
-    /// Whether the peer acknowledged some of what we sent since `before`.
-    pub(crate) fn acked_since(self, before: LingerMark) -> bool {
-        self.unacked < before.unacked
     }
 }
 

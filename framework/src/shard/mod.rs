@@ -49,7 +49,7 @@ use crate::protocol::Protocol;
 use crate::server::{Server, ServerShared};
 use crate::stats::{ListenerStats, ShardStats};
 use crate::transport::flow::resolve_limits;
-use crate::transport::stream::State;
+use crate::transport::lifecycle::{linger_goes_on, IdleWatch, LingerMark, State};
 use crate::transport::Transport;
 use accept::Listener;
 use connect::Connecting;
@@ -57,10 +57,8 @@ use connection::{Connection, Ctx, Next};
 use mailbox::{Mailbox, WAKER_TOKEN};
 use std::rc::Rc;
 
-/// Idle sweeps per idle timeout. A connection whose byte counts did not move
-/// for this many sweeps in a row has been idle for at least the timeout and
-/// at most an eighth more.
-const IDLE_SWEEPS_PER_TIMEOUT: u32 = 8;
+/// Idle sweeps per idle timeout (see [`IdleWatch`]).
+const IDLE_SWEEPS_PER_TIMEOUT: u32 = IdleWatch::SWEEPS;
 
 new_key_type! {
     /// Slab key of a loop entry; its generation makes stale keys miss.
@@ -216,18 +214,11 @@ impl EventLoop {
         for (key, entry) in self.core.entries.iter_mut() {
             let Entry::Conn(c) = entry else { continue };
             let t = &mut c.transport;
-            if !matches!(t.state, State::Open | State::Closing) {
+            if !t.life.is_live() {
                 continue;
             }
-            let seen = t.bytes_in + t.bytes_out;
-            if seen != t.idle_mark {
-                t.idle_mark = seen;
-                t.idle_sweeps = 0;
-            } else {
-                t.idle_sweeps += 1;
-                if t.idle_sweeps >= IDLE_SWEEPS_PER_TIMEOUT {
-                    idle.push(key);
-                }
+            if t.idle.sweep(t.bytes_in + t.bytes_out) {
+                idle.push(key);
             }
         }
         for key in idle {
@@ -475,7 +466,7 @@ impl EventLoop {
         let mut s = self.core.handle.sched.stats.snapshot();
         for entry in self.core.entries.values() {
             if let Entry::Conn(c) = entry {
-                if c.transport.state != State::Lost {
+                if !c.transport.life.is_lost() {
                     s.bytes_in += c.transport.bytes_in;
                     s.bytes_out += c.transport.bytes_out;
                 }
@@ -545,7 +536,7 @@ impl EventLoop {
         self.for_each_connection(|t| t.abort());
         self.core
             .entries
-            .retain(|_, e| !matches!(e, Entry::Conn(c) if c.transport.state == State::Lost));
+            .retain(|_, e| !matches!(e, Entry::Conn(c) if c.transport.life.is_lost()));
         cut
     }
 
@@ -567,7 +558,7 @@ impl EventLoop {
             .entries
             .iter()
             .filter_map(|(k, e)| match e {
-                Entry::Conn(c) if c.transport.state == State::Open => {
+                Entry::Conn(c) if c.transport.life.is_open() => {
                     let spoken = c.transport.bytes_in > 0 && c.is_made();
                     if spoken || close_silent {
                         Some(k)
@@ -594,7 +585,7 @@ impl EventLoop {
                 core.current = key;
                 conn.read(&mut ctx, true);
             }
-            if conn.transport.state == State::Open {
+            if conn.transport.life.is_open() {
                 conn.transport.close();
             }
             conn.settle(&mut ctx);
@@ -610,7 +601,7 @@ impl EventLoop {
             .core
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.transport.state != State::Lost))
+            .filter(|(_, e)| matches!(e, Entry::Conn(c) if !c.transport.life.is_lost()))
             .map(|(k, _)| k)
             .collect();
         for key in keys {
@@ -663,7 +654,7 @@ impl EventLoop {
         let Some(Entry::Conn(conn)) = core.entries.get_mut(handle.0) else {
             return None;
         };
-        if conn.transport.state == State::Lost {
+        if conn.transport.life.is_lost() {
             return None;
         }
         let r = f(&mut *conn.protocol, &mut conn.transport);
@@ -775,7 +766,7 @@ impl Core {
                 }
                 None => {
                     let t = &conn.transport;
-                    if t.read_ready && t.delivers_input() {
+                    if t.life.read_ready() && t.delivers_input() {
                         let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
                         conn.read(&mut ctx, true);
                     }
@@ -786,7 +777,7 @@ impl Core {
         self.current = EntryKey::null();
     }
 
-    fn schedule_linger_check(&self, key: EntryKey, mark: connection::LingerMark, since: Instant) {
+    fn schedule_linger_check(&self, key: EntryKey, mark: LingerMark, since: Instant) {
         self.handle
             .call_later(self.config.linger_timeout, move |lp| {
                 lp.core.linger_check(key, mark, since)
@@ -802,18 +793,16 @@ impl Core {
     /// peer that only keeps sending (nothing of ours left to acknowledge)
     /// holds it for `linger_time` at most, as nginx's `lingering_time`: it
     /// cannot pin the socket for ever.
-    fn linger_check(&mut self, key: EntryKey, before: connection::LingerMark, since: Instant) {
+    fn linger_check(&mut self, key: EntryKey, before: LingerMark, since: Instant) {
         let Some(Entry::Conn(c)) = self.entries.get(key) else {
             return;
         };
-        if c.transport.state != State::Lost {
+        if !c.transport.life.is_lost() {
             return;
         }
         let now = c.linger_mark();
-        let acked = now.acked_since(before);
-        let sent = now.progressed_since(before);
-        let elapsed = self.handle.time().saturating_duration_since(since);
-        if acked || (sent && elapsed < self.config.linger_time) {
+        let at = self.handle.time();
+        if linger_goes_on(before, now, since, at, self.config.linger_time) {
             self.schedule_linger_check(key, now, since);
         } else {
             self.entries.remove(key);

@@ -21,7 +21,6 @@ use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynSubprocessProtocol, SubprocessProtocol};
 use crate::transport::flow::FlowControl;
 use crate::transport::socket::Stream;
-use crate::transport::stream::State;
 use crate::transport::{SubprocessTransport, Transport};
 
 /// Which of the child's standard streams to connect to pipes; the others
@@ -259,7 +258,7 @@ impl Core {
         for fd in 1..3 {
             let resumed = p.transport.pipes[fd]
                 .as_mut()
-                .is_some_and(|t| std::mem::take(&mut t.read_resumed) && t.read_ready);
+                .is_some_and(|t| t.life.take_read_resumed() && t.life.read_ready());
             if resumed {
                 p.read_pipe(&mut ctx, fd, true);
             }
@@ -315,7 +314,7 @@ impl ProcessConn {
             }
         } else if readable {
             if let Some(t) = self.transport.pipes[fd].as_mut() {
-                t.read_ready = true;
+                t.life.set_read_ready(true);
             }
             // Once the writer is gone, read to the end even after a short
             // read: no later edge would report the EOF.
@@ -337,7 +336,7 @@ impl ProcessConn {
             let Some(io) = t.io.as_mut() else { return };
             match io.read(ctx.read_buf) {
                 Ok(0) => {
-                    t.read_ready = false;
+                    t.life.set_read_ready(false);
                     t.abort(); // the child closed it: pipe_connection_lost(None)
                     self.settle(ctx);
                     return;
@@ -346,7 +345,7 @@ impl ProcessConn {
                     t.bytes_in += n as u64;
                     let drained = n < ctx.read_buf.len() && !to_end;
                     if drained {
-                        t.read_ready = false;
+                        t.life.set_read_ready(false);
                     }
                     let data = &ctx.read_buf[..n];
                     self.invoke("pipe_data_received", |p, tr| {
@@ -358,7 +357,7 @@ impl ProcessConn {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    t.read_ready = false;
+                    t.life.set_read_ready(false);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -402,33 +401,30 @@ impl ProcessConn {
         while let Some(fd) = (0..3).find(|&fd| {
             self.transport.pipes[fd]
                 .as_ref()
-                .is_some_and(|t| t.needs_settle)
+                .is_some_and(|t| t.life.needs_settle())
         }) {
             let t = self.transport.pipes[fd].as_mut().expect("found above");
-            t.needs_settle = false;
-            if t.pause_pending {
-                t.pause_pending = false;
-                t.needs_settle = true;
+            t.life.take_settle();
+            if t.life.take_pause() {
+                t.life.touch();
                 self.invoke("pause_writing", |p, tr| p.pause_writing(tr));
                 continue;
             }
-            if t.state == State::Closing && t.buffer.is_empty() {
-                t.state = State::Finishing;
-            }
-            if t.state == State::Finishing {
+            t.life.flushed(t.buffer.is_empty());
+            if t.life.is_finishing() {
                 let mut t = self.transport.pipes[fd].take().expect("found above");
                 if let Some(io) = t.io.as_mut() {
                     let _ = io.deregister(ctx.registry);
                 }
-                let error = t.error.take();
+                let error = t.life.take_error();
                 drop(t); // closes the pipe
                 self.invoke("pipe_connection_lost", |p, tr| {
                     p.pipe_connection_lost(tr, fd as i32, error)
                 });
                 continue;
             }
-            if std::mem::take(&mut t.read_resumed) {
-                t.read_resumed = true; // the deferred pass reads it
+            if t.life.take_read_resumed() {
+                t.life.set_read_resumed(); // the deferred pass reads it
                 ctx.deferred.push(key);
             }
             if let Err(e) = t.sync_writable_interest(ctx.registry) {

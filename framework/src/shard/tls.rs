@@ -14,7 +14,6 @@ use super::{ConnectionHandle, Entry, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::tls::TlsClientConfig;
 use crate::transport::socket::{Address, Stream};
-use crate::transport::stream::State;
 use crate::transport::tls::{Decrypted, TlsSession};
 
 impl EventLoop {
@@ -63,7 +62,7 @@ impl EventLoop {
         )?;
         let done = |lp: &mut EventLoop| match lp.core.entries.get(handle.0) {
             Some(Entry::Conn(c)) => {
-                c.transport.state != State::Open
+                !c.transport.life.is_open()
                     || c.transport.tls.as_ref().is_some_and(|t| t.is_established())
             }
             _ => true,
@@ -82,8 +81,8 @@ impl EventLoop {
         // stopped first.
         let error = c
             .transport
-            .error
-            .take()
+            .life
+            .take_error()
             .unwrap_or_else(|| LoopError::Stopped("the TLS handshake").into());
         c.transport.abort();
         ran?;
@@ -112,7 +111,7 @@ impl EventLoop {
             return;
         };
         let t = &c.transport;
-        if t.state != State::Open || t.tls.as_ref().is_none_or(|tls| tls.is_established()) {
+        if !t.life.is_open() || t.tls.as_ref().is_none_or(|tls| tls.is_established()) {
             return;
         }
         let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
@@ -144,7 +143,7 @@ impl Connection {
             let n = match io.read(cipher) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.transport.read_ready = false;
+                    self.transport.life.set_read_ready(false);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -158,7 +157,7 @@ impl Connection {
                 return;
             }
             if n < cipher.len() && !to_would_block {
-                self.transport.read_ready = false;
+                self.transport.life.set_read_ready(false);
                 return;
             }
         }
@@ -196,7 +195,7 @@ impl Connection {
             loop {
                 let t = &mut self.transport;
                 let delivering = t.delivers_input();
-                let open = t.state == State::Open;
+                let open = t.life.is_open();
                 let Some(tls) = t.tls.as_mut() else {
                     return false;
                 };
@@ -209,7 +208,7 @@ impl Connection {
                             self.settle(ctx);
                         } else if open {
                             tls.stash.extend_from_slice(&plain[..m]);
-                            t.read_ready = true;
+                            t.life.set_read_ready(true);
                         }
                     }
                     Ok(Decrypted::Closed) => {
@@ -217,7 +216,7 @@ impl Connection {
                             self.deliver_eof(ctx);
                         } else {
                             tls.eof_stashed = true;
-                            t.read_ready = true;
+                            t.life.set_read_ready(true);
                         }
                         return false;
                     }
@@ -227,7 +226,7 @@ impl Connection {
                     }
                 }
             }
-            if input.is_empty() || self.transport.state != State::Open {
+            if input.is_empty() || !self.transport.life.is_open() {
                 break;
             }
         }
@@ -235,7 +234,7 @@ impl Connection {
         let t = &mut self.transport;
         if !t.buffer.is_empty() && !t.writable_registered {
             t.send_queue();
-            t.needs_settle = true;
+            t.life.touch();
             self.settle(ctx);
         }
         self.transport.delivers_input()

@@ -7,6 +7,7 @@
 
 pub(crate) mod datagram_queue;
 pub mod flow;
+pub(crate) mod lifecycle;
 pub(crate) mod listener;
 pub(crate) mod socket;
 pub(crate) mod stream;

@@ -10,25 +10,14 @@ use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 
 use super::flow::{resolve_limits, FlowControl, FlowEvent};
+pub(crate) use super::lifecycle::State;
+use super::lifecycle::{IdleWatch, Lifecycle};
 use super::socket::{Address, Stream};
 use super::tls::TlsSession;
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use crate::error::TransportError;
 use crate::shard::{ConnectionHandle, LoopHandle};
-
-/// Where a transport is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    /// Reading and writing.
-    Open,
-    /// `close()` was called: flushing the queue, receiving nothing.
-    Closing,
-    /// `connection_lost` is due on the next loop iteration.
-    Finishing,
-    /// `connection_lost` was delivered; the socket may still linger.
-    Lost,
-}
 
 /// Whether `write_eof` was asked for, and whether the socket is shut yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,37 +46,18 @@ pub struct Transport {
     pub(crate) io: Option<Stream>,
     handle: ConnectionHandle,
     lp: LoopHandle,
-    pub(crate) state: State,
-    reading_paused: bool,
-    /// The kernel may hold input (or EOF) we have not read: set when a read
-    /// stopped before `WouldBlock` or readiness arrived while paused.
-    pub(crate) read_ready: bool,
-    /// `resume_reading` found input pending: the loop reads it next iteration.
-    pub(crate) read_resumed: bool,
-    /// The peer's EOF was read.
-    pub(crate) eof_seen: bool,
-    /// `abort()` (or a fatal error): the socket is dropped, not lingered,
-    /// once `connection_lost` has been delivered; until then it is kept
-    /// only so `sockname` still answers (asyncio records it at creation).
-    pub(crate) aborted: bool,
+    /// Open, closing, finishing, lost; the error for `connection_lost`.
+    pub(crate) life: Lifecycle,
     pub(crate) eof_write: EofWrite,
     pub(crate) buffer: WriteBuffer,
     pub(crate) flow: FlowControl,
-    /// `pause_writing` must be delivered when the current callback returns.
-    pub(crate) pause_pending: bool,
-    /// Something changed that the loop must look at after this callback.
-    pub(crate) needs_settle: bool,
     pub(crate) writable_registered: bool,
-    /// The error `connection_lost` will report.
-    pub(crate) error: Option<io::Error>,
     /// Bytes received and sent on this connection: the shard's counters and
     /// the idle sweep read them; plain fields, nothing shared per message.
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
-    /// `bytes_in + bytes_out` at the last idle sweep that saw it change,
-    /// and how many sweeps have seen it unchanged since.
-    pub(crate) idle_mark: u64,
-    pub(crate) idle_sweeps: u32,
+    /// The idle timeout's bookkeeping.
+    pub(crate) idle: IdleWatch,
     peer: Option<Address>,
     /// The TLS layer, if this is a TLS connection (boxed: plain TCP pays
     /// one pointer).
@@ -106,26 +76,14 @@ impl Transport {
             io: Some(io),
             handle,
             lp,
-            state: State::Open,
-            reading_paused: false,
-            read_ready: false,
-            read_resumed: false,
-            eof_seen: false,
-            aborted: false,
+            life: Lifecycle::new(),
             eof_write: EofWrite::No,
             buffer: WriteBuffer::default(),
             flow,
-            pause_pending: false,
-            needs_settle: false,
             writable_registered: false,
-            error: None,
             bytes_in: 0,
             bytes_out: 0,
-            // No sweep has seen it yet: the first one marks it, so a
-            // connection accepted just before a sweep is not counted idle
-            // for the time before it existed.
-            idle_mark: u64::MAX,
-            idle_sweeps: 0,
+            idle: IdleWatch::new(),
             peer,
             tls: None,
         }
@@ -157,7 +115,7 @@ impl Transport {
     pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
         // The hot path: an open plain socket with nothing queued, and the
         // kernel takes it all. Everything else is out of line.
-        if self.state == State::Open
+        if self.life.is_open()
             && self.eof_write == EofWrite::No
             && self.tls.is_none()
             && self.buffer.is_empty()
@@ -212,7 +170,7 @@ impl Transport {
             match self.try_send(|io| io.write(data)) {
                 Some(n) if n == data.len() => return Ok(()),
                 Some(n) => rest = &data[n..],
-                None if self.state != State::Open => return Err(TransportError::Closed),
+                None if !self.life.is_open() => return Err(TransportError::Closed),
                 None => {}
             }
         }
@@ -251,7 +209,7 @@ impl Transport {
             }
             let sent = match self.try_send(|io| io.write_vectored(&iov[..batch.len()])) {
                 Some(n) => n,
-                None if self.state != State::Open => return Err(TransportError::Closed),
+                None if !self.life.is_open() => return Err(TransportError::Closed),
                 None => 0,
             };
             if sent < total {
@@ -275,7 +233,7 @@ impl Transport {
         if was_empty {
             self.send_queue();
         }
-        if self.state != State::Open {
+        if !self.life.is_open() {
             // The send found the connection broken: it is failed now, and
             // the caller hears it, as over TCP.
             return Err(TransportError::Closed);
@@ -436,7 +394,7 @@ impl Transport {
             match self.try_send(|io| io.write_more(head)) {
                 Some(n) if n == head.len() => {}
                 Some(n) => self.buffer.push(&head[n..]),
-                None if self.state != State::Open => return Err(TransportError::Closed),
+                None if !self.life.is_open() => return Err(TransportError::Closed),
                 None => self.buffer.push(head),
             }
         } else {
@@ -482,7 +440,7 @@ impl Transport {
     pub(crate) fn drain_queue(&mut self) -> bool {
         self.send_queue();
         if self.buffer.is_empty() {
-            self.needs_settle = true;
+            self.life.touch();
             if self.eof_write == EofWrite::Pending {
                 self.eof_write = EofWrite::Done;
                 if let Some(Err(e)) = self.io.as_ref().map(|io| io.shutdown(Shutdown::Write)) {
@@ -490,8 +448,7 @@ impl Transport {
                 }
             }
         }
-        self.state != State::Finishing
-            && self.flow.after_drain(self.buffered()) == FlowEvent::Resume
+        !self.life.is_finishing() && self.flow.after_drain(self.buffered()) == FlowEvent::Resume
     }
 
     /// Keeps WRITABLE interest registered exactly while something is
@@ -539,7 +496,7 @@ impl Transport {
     }
 
     fn check_writable(&self) -> Result<(), TransportError> {
-        if self.state != State::Open {
+        if !self.life.is_open() {
             return Err(TransportError::Closed);
         }
         if self.eof_write != EofWrite::No {
@@ -571,10 +528,10 @@ impl Transport {
             return;
         }
         if self.flow.after_grow(self.buffered()) == FlowEvent::Pause {
-            self.pause_pending = true;
+            self.life.pause_due();
         }
-        if !self.writable_registered || self.pause_pending {
-            self.needs_settle = true;
+        if !self.writable_registered {
+            self.life.touch();
         }
     }
 
@@ -590,7 +547,7 @@ impl Transport {
         if self.tls.is_some() {
             return Err(TransportError::Unsupported("write_eof() over TLS"));
         }
-        if self.state != State::Open {
+        if !self.life.is_open() {
             return Err(TransportError::Closed);
         }
         if self.io.as_ref().is_some_and(Stream::is_pipe) {
@@ -628,9 +585,7 @@ impl Transport {
     /// of what was just sent: the peer receives every byte, then a clean FIN.
     /// Over TLS, close_notify follows the data, before the FIN.
     pub fn close(&mut self) {
-        if self.state == State::Open {
-            self.state = State::Closing;
-            self.needs_settle = true;
+        if self.life.close() {
             if let Some(tls) = self.tls.as_mut().filter(|t| t.is_established()) {
                 tls.close_notify(&mut self.buffer);
             }
@@ -641,14 +596,16 @@ impl Transport {
     /// received, and `connection_lost(None)` follows on a later loop
     /// iteration — never inside `abort()`.
     pub fn abort(&mut self) {
-        if matches!(self.state, State::Open | State::Closing) {
-            self.buffer.clear();
-            if let Some(tls) = self.tls.as_mut() {
-                tls.discard_pending();
-            }
-            self.aborted = true;
-            self.state = State::Finishing;
-            self.needs_settle = true;
+        if self.life.abort() {
+            self.drop_queue();
+        }
+    }
+
+    /// Ended: what was queued will never be sent.
+    fn drop_queue(&mut self) {
+        self.buffer.clear();
+        if let Some(tls) = self.tls.as_mut() {
+            tls.discard_pending();
         }
     }
 
@@ -671,15 +628,14 @@ impl Transport {
 
     /// Records a fatal error: like `abort`, but `connection_lost` gets `e`.
     pub(crate) fn fail(&mut self, e: io::Error) {
-        if matches!(self.state, State::Open | State::Closing) {
-            self.error = Some(e);
-            self.abort();
+        if self.life.fail(e) {
+            self.drop_queue();
         }
     }
 
     /// True from `close()` or `abort()` on, and once the connection is lost.
     pub fn is_closing(&self) -> bool {
-        self.state != State::Open
+        !self.life.is_open()
     }
 
     /// Stops `data_received` (and `eof_received`) until
@@ -687,31 +643,25 @@ impl Transport {
     /// meanwhile stays in the kernel and is delivered after resuming, in
     /// order. Idempotent.
     pub fn pause_reading(&mut self) {
-        self.reading_paused = true;
+        self.life.pause_reading();
     }
 
     /// Resumes delivery (T5): data and EOF that arrived while paused are
     /// delivered on a later loop iteration, in order. Idempotent; does
     /// nothing on a closing transport.
     pub fn resume_reading(&mut self) {
-        if self.reading_paused && self.state == State::Open {
-            self.reading_paused = false;
-            if self.read_ready {
-                self.read_resumed = true;
-                self.needs_settle = true;
-            }
-        }
+        self.life.resume_reading();
     }
 
     /// Whether data is being delivered: not paused and not closing.
     pub fn is_reading(&self) -> bool {
-        !self.reading_paused && self.state == State::Open
+        self.life.is_reading()
     }
 
     /// Whether received data may be delivered to the protocol now.
     #[inline]
     pub(crate) fn delivers_input(&self) -> bool {
-        !self.reading_paused && self.state == State::Open && !self.eof_seen
+        self.life.delivers_input()
     }
 
     /// Bytes queued and not yet handed to the kernel (T8). Over TLS:
@@ -738,8 +688,7 @@ impl Transport {
     ) -> Result<(), TransportError> {
         let (high, low) = resolve_limits(high, low)?;
         if self.flow.set_limits(high, low, self.buffered()) == FlowEvent::Pause {
-            self.pause_pending = true;
-            self.needs_settle = true;
+            self.life.pause_due();
         }
         Ok(())
     }
@@ -760,7 +709,7 @@ impl Transport {
             "socket" => self
                 .io
                 .as_ref()
-                .filter(|io| !io.is_pipe() && !self.aborted)
+                .filter(|io| !io.is_pipe() && !self.life.aborted())
                 .map(|io| ExtraInfo::Socket(io.as_raw_fd())),
             "pipe" => self
                 .io
