@@ -13,7 +13,7 @@ use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
 use crate::sys::{SendBatch, UdpBatch};
 use crate::transport::flow::{FlowControl, FlowEvent};
-use crate::transport::stream::{is_transient, State};
+use crate::transport::stream::is_transient;
 use crate::transport::DatagramTransport;
 
 /// Options of [`EventLoop::create_datagram_endpoint`].
@@ -54,10 +54,7 @@ impl DgramConn {
     }
 
     fn fail(&mut self, e: io::Error) {
-        if matches!(self.transport.state, State::Open | State::Closing) {
-            self.transport.error = Some(e);
-            self.transport.abort();
-        }
+        self.transport.fail(e);
     }
 
     pub(crate) fn on_event(
@@ -83,7 +80,7 @@ impl DgramConn {
     /// the protocol sends in answer is queued, then flushed with `sendmmsg`
     /// once the batch is done.
     fn receive(&mut self, reg: &Registry, batch: &mut UdpBatch, deferred: &mut Vec<EntryKey>) {
-        while self.transport.state == State::Open {
+        while self.transport.life.is_open() {
             let Some(socket) = &self.transport.socket else {
                 return;
             };
@@ -91,7 +88,7 @@ impl DgramConn {
                 Ok(n) => {
                     self.transport.corked = n > 1;
                     for i in 0..n {
-                        if self.transport.state != State::Open {
+                        if !self.transport.life.is_open() {
                             break; // closed mid-batch: the rest is not delivered
                         }
                         let (data, addr) = batch.recv.datagram(i);
@@ -105,7 +102,7 @@ impl DgramConn {
                     if !self.transport.queue.is_empty() && !self.transport.writable_registered {
                         self.flush(reg, &mut batch.send, deferred);
                     }
-                    if n < batch.recv.slots() || self.transport.state != State::Open {
+                    if n < batch.recv.slots() || !self.transport.life.is_open() {
                         return;
                     }
                 }
@@ -138,7 +135,7 @@ impl DgramConn {
                 }
             }
         }
-        t.needs_settle = true;
+        t.life.touch();
         if t.flow.after_drain(t.queue.bytes()) == FlowEvent::Resume {
             self.invoke("resume_writing", |p, t| p.resume_writing(t));
         }
@@ -148,17 +145,15 @@ impl DgramConn {
     /// As for streams: pending `pause_writing` and `error_received` first
     /// (P10), then close transitions and WRITABLE interest.
     pub(crate) fn settle(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
-        while self.transport.needs_settle {
-            self.transport.needs_settle = false;
-            if self.transport.pause_pending {
-                self.transport.pause_pending = false;
-                self.transport.needs_settle = true;
+        while self.transport.life.take_settle() {
+            if self.transport.life.take_pause() {
+                self.transport.life.touch();
                 self.invoke("pause_writing", |p, t| p.pause_writing(t));
                 continue;
             }
             if !self.transport.errors.is_empty() {
                 let errors = std::mem::take(&mut self.transport.errors);
-                self.transport.needs_settle = true;
+                self.transport.life.touch();
                 for e in errors {
                     self.invoke("error_received", |p, t| p.error_received(t, e));
                 }
@@ -166,10 +161,8 @@ impl DgramConn {
             }
             let key = self.transport.handle().0;
             let t = &mut self.transport;
-            if t.state == State::Closing && t.queue.is_empty() {
-                t.state = State::Finishing;
-            }
-            if t.state == State::Finishing {
+            t.life.flushed(t.queue.is_empty());
+            if t.life.is_finishing() {
                 deferred.push(key);
             }
             // A corked queue is flushed right after its batch, not on WRITABLE.
@@ -192,12 +185,11 @@ impl DgramConn {
 
     /// Delivers `connection_lost` if due; the caller then removes the entry.
     pub(crate) fn deliver_lost(&mut self) -> bool {
-        if self.transport.state != State::Finishing {
+        let Some(lost) = self.transport.life.deliver_lost() else {
             return false;
-        }
-        self.transport.state = State::Lost;
+        };
         self.transport.socket = None;
-        let error = self.transport.error.take();
+        let error = lost.error;
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         true
     }
@@ -329,7 +321,7 @@ impl EventLoop {
         let Some(Entry::Dgram(conn)) = self.core.entries.get_mut(handle.0) else {
             return None;
         };
-        if conn.transport.state == State::Lost {
+        if conn.transport.life.is_lost() {
             return None;
         }
         let p = conn.protocol.as_any_mut().downcast_mut::<P>()?;

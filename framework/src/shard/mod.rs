@@ -49,7 +49,7 @@ use crate::protocol::Protocol;
 use crate::server::{Server, ServerShared};
 use crate::stats::{ListenerStats, ShardStats};
 use crate::transport::flow::resolve_limits;
-use crate::transport::lifecycle::{linger_goes_on, IdleWatch, LingerMark, State};
+use crate::transport::lifecycle::{linger_goes_on, IdleWatch, LingerMark};
 use crate::transport::Transport;
 use accept::Listener;
 use connect::Connecting;
@@ -614,7 +614,7 @@ impl EventLoop {
     pub fn is_connected(&self, handle: ConnectionHandle) -> bool {
         match self.core.entries.get(handle.0) {
             Some(Entry::Conn(c)) => c.is_made(),
-            Some(Entry::Dgram(d)) => d.transport.state != State::Lost,
+            Some(Entry::Dgram(d)) => !d.transport.life.is_lost(),
             _ => false,
         }
     }

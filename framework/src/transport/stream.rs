@@ -10,7 +10,6 @@ use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 
 use super::flow::{resolve_limits, FlowControl, FlowEvent};
-pub(crate) use super::lifecycle::State;
 use super::lifecycle::{IdleWatch, Lifecycle};
 use super::socket::{Address, Stream};
 use super::tls::TlsSession;

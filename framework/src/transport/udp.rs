@@ -12,7 +12,8 @@ use mio::net::UdpSocket;
 
 use super::datagram_queue::DatagramQueue;
 use super::flow::{resolve_limits, FlowControl, FlowEvent};
-use super::stream::{is_transient, State};
+use super::lifecycle::Lifecycle;
+use super::stream::is_transient;
 use super::{Address, ExtraInfo};
 use crate::error::TransportError;
 use crate::shard::{ConnectionHandle, LoopHandle};
@@ -33,7 +34,8 @@ pub struct DatagramTransport {
     /// The local address, recorded when the endpoint was made (asyncio
     /// does the same), so it still answers after `abort()`.
     local: Option<SocketAddr>,
-    pub(crate) state: State,
+    /// Open, closing, finishing, lost (the same machine as streams').
+    pub(crate) life: Lifecycle,
     /// Datagrams the kernel refused for now (or corked), with their target
     /// (`None`: the connected remote).
     pub(crate) queue: DatagramQueue,
@@ -41,13 +43,9 @@ pub struct DatagramTransport {
     /// are queued and leave together in one `sendmmsg` after the batch.
     pub(crate) corked: bool,
     pub(crate) flow: FlowControl,
-    pub(crate) pause_pending: bool,
-    pub(crate) needs_settle: bool,
     pub(crate) writable_registered: bool,
     /// Send errors to deliver to `error_received` after the callback.
     pub(crate) errors: Vec<io::Error>,
-    /// The error `connection_lost` will report.
-    pub(crate) error: Option<io::Error>,
 }
 
 impl DatagramTransport {
@@ -64,15 +62,12 @@ impl DatagramTransport {
             handle,
             lp,
             remote,
-            state: State::Open,
+            life: Lifecycle::new(),
             queue: DatagramQueue::default(),
             corked: false,
             flow,
-            pause_pending: false,
-            needs_settle: false,
             writable_registered: false,
             errors: Vec::new(),
-            error: None,
         }
     }
 
@@ -101,7 +96,7 @@ impl DatagramTransport {
     /// After `close`/`abort` the datagram is dropped:
     /// [`TransportError::Closed`].
     pub fn sendto(&mut self, data: &[u8], addr: Option<SocketAddr>) -> Result<(), TransportError> {
-        if self.state != State::Open {
+        if !self.life.is_open() {
             return Err(TransportError::Closed);
         }
         let target = match (self.remote, addr) {
@@ -118,16 +113,16 @@ impl DatagramTransport {
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     self.errors.push(e);
-                    self.needs_settle = true;
+                    self.life.touch();
                     return Ok(());
                 }
             }
         }
         self.queue.push(data, target);
         if self.flow.after_grow(self.queue.bytes()) == FlowEvent::Pause {
-            self.pause_pending = true;
+            self.life.pause_due();
         }
-        self.needs_settle = true;
+        self.life.touch();
         Ok(())
     }
 
@@ -145,26 +140,32 @@ impl DatagramTransport {
     /// are sent; then `connection_lost(None)` is called once, on a later
     /// loop iteration. A second call does nothing.
     pub fn close(&mut self) {
-        if self.state == State::Open {
-            self.state = State::Closing;
-            self.needs_settle = true;
-        }
+        self.life.close();
     }
 
     /// Closes at once (T6): queued datagrams are dropped and
     /// `connection_lost(None)` follows on a later iteration.
     pub fn abort(&mut self) {
-        if matches!(self.state, State::Open | State::Closing) {
-            self.queue.clear();
-            self.socket = None;
-            self.state = State::Finishing;
-            self.needs_settle = true;
+        if self.life.abort() {
+            self.drop_queue();
         }
+    }
+
+    /// A fatal error: as `abort`, and `connection_lost` reports `e`.
+    pub(crate) fn fail(&mut self, e: io::Error) {
+        if self.life.fail(e) {
+            self.drop_queue();
+        }
+    }
+
+    fn drop_queue(&mut self) {
+        self.queue.clear();
+        self.socket = None;
     }
 
     /// True from `close()`/`abort()` on.
     pub fn is_closing(&self) -> bool {
-        self.state != State::Open
+        !self.life.is_open()
     }
 
     /// Bytes of datagrams queued and not yet handed to the kernel (T8).
@@ -185,8 +186,7 @@ impl DatagramTransport {
     ) -> Result<(), TransportError> {
         let (high, low) = resolve_limits(high, low)?;
         if self.flow.set_limits(high, low, self.queue.bytes()) == FlowEvent::Pause {
-            self.pause_pending = true;
-            self.needs_settle = true;
+            self.life.pause_due();
         }
         Ok(())
     }
