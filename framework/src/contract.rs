@@ -44,7 +44,7 @@
 //!   Tests:
 //!   - `framework/tests/virtual_time.rs`: `t3_a_lingering_close_fed_without_end_is_held_for_linger_time_of_loop_time_then_dropped`
 //!   - `framework/src/transport/lifecycle.rs`: `t3_close_flushes_then_finishes_once_and_a_second_close_does_nothing`
-//!   - `framework/src/transport/lifecycle.rs`: `t3_a_lingering_close_goes_on_while_acknowledged_and_for_linger_time_while_fed`
+//!   - `framework/src/transport/timeouts.rs`: `t3_a_lingering_close_goes_on_while_acknowledged_and_for_linger_time_while_fed`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_stops_receiving_at_once`
 //!   - `framework/tests/tcp_contract.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`

@@ -18,8 +18,8 @@ use mio::Registry;
 use super::EntryKey;
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
-use crate::transport::lifecycle::{LingerMark, State};
 use crate::transport::Transport;
+use crate::transport::{lifecycle::State, timeouts::LingerMark};
 
 /// What the loop lends a connection while it handles one event.
 pub(crate) struct Ctx<'a> {

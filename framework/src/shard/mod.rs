@@ -14,6 +14,8 @@ mod clock;
 mod config;
 mod connect;
 mod connection;
+mod connections;
+mod core;
 mod cross;
 mod datagram;
 mod mailbox;
@@ -29,7 +31,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use mio::{Poll, Registry, Token};
+use mio::{Poll, Token};
 use ready::Ready;
 use slotmap::{new_key_type, Key, KeyData, SlotMap};
 use std::os::fd::AsRawFd as _;
@@ -45,15 +47,12 @@ pub use subprocess::SubprocessPipes;
 pub(crate) use tasks::with_current_loop;
 pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
-use crate::protocol::Protocol;
 use crate::server::{Server, ServerShared};
-use crate::stats::{ListenerStats, ShardStats};
 use crate::transport::flow::resolve_limits;
-use crate::transport::lifecycle::{linger_goes_on, IdleWatch, LingerMark};
-use crate::transport::Transport;
+use crate::transport::timeouts::IdleWatch;
 use accept::Listener;
 use connect::Connecting;
-use connection::{Connection, Ctx, Next};
+use connection::Connection;
 use mailbox::{Mailbox, WAKER_TOKEN};
 use std::rc::Rc;
 
@@ -458,214 +457,6 @@ impl EventLoop {
             }
         }
     }
-
-    /// A snapshot of this loop's counters.
-    pub fn stats(&self) -> ShardStats {
-        // The cells hold the bytes of lost connections; live ones keep
-        // their own count until then.
-        let mut s = self.core.handle.sched.stats.snapshot();
-        for entry in self.core.entries.values() {
-            if let Entry::Conn(c) = entry {
-                if !c.transport.life.is_lost() {
-                    s.bytes_in += c.transport.bytes_in;
-                    s.bytes_out += c.transport.bytes_out;
-                }
-            }
-        }
-        s.active = self.connection_count() as u64;
-        s
-    }
-
-    /// This shard's counters of every runtime listener it serves, by
-    /// listener id (the order `Runtime::listen*` calls were made in).
-    pub fn listener_stats(&self) -> Vec<(u64, ListenerStats)> {
-        let mut by_id: Vec<(u64, ListenerStats)> = Vec::new();
-        let servers = self
-            .runtime_groups
-            .values()
-            .cloned()
-            .chain(self.runtime_servers.values().map(|s| Rc::clone(s.shared())));
-        for shared in servers {
-            if let Some(id) = shared.listener_id() {
-                by_id.push((id, shared.counters()));
-            }
-        }
-        for entry in self.core.entries.values() {
-            let Entry::Conn(c) = entry else { continue };
-            let Some(id) = c.server.as_ref().and_then(|s| s.listener_id()) else {
-                continue;
-            };
-            if let Some((_, stats)) = by_id.iter_mut().find(|(i, _)| *i == id) {
-                stats.add_bytes(c.transport.bytes_in, c.transport.bytes_out);
-            }
-        }
-        by_id.sort_by_key(|(id, _)| *id);
-        by_id
-    }
-
-    /// Number of connections alive (from `connection_made` to
-    /// `connection_lost`).
-    pub fn connection_count(&self) -> usize {
-        self.core
-            .entries
-            .values()
-            .filter(|e| matches!(e, Entry::Conn(c) if c.is_made()))
-            .count()
-    }
-
-    /// Stream connections this loop still holds a socket for: live ones
-    /// (handshakes in progress included), those flushing after `close()`,
-    /// and those in their lingering close (T3) after `connection_lost`. A
-    /// graceful drain waits for this to reach zero: exiting earlier makes
-    /// the kernel reset the lingering ones and destroy what they had not
-    /// delivered yet.
-    pub fn open_connections(&self) -> usize {
-        self.core
-            .entries
-            .values()
-            .filter(|e| matches!(e, Entry::Conn(_)))
-            .count()
-    }
-
-    /// Aborts every live connection (T6: queued data dropped,
-    /// `connection_lost` follows on the next iteration) and drops the
-    /// sockets of those lingering. Returns how many it cut: what
-    /// [`open_connections`](Self::open_connections) counted.
-    pub fn abort_all(&mut self) -> usize {
-        let cut = self.open_connections();
-        self.for_each_connection(|t| t.abort());
-        self.core
-            .entries
-            .retain(|_, e| !matches!(e, Entry::Conn(c) if c.transport.life.is_lost()));
-        cut
-    }
-
-    /// One step of a graceful drain, what `Runtime::shutdown` runs on
-    /// every shard until its connections are gone. Every open connection
-    /// that has received input — or every open one, once `close_silent` —
-    /// first reads and delivers what the kernel already holds for it (so a
-    /// request that arrived before the drain is answered, not discarded by
-    /// the lingering close), then is `close()`d (T3: its queue flushed, a
-    /// FIN, then input discarded until the peer closes). A connection that
-    /// has not received its first byte is left open until `close_silent`:
-    /// its client may have connected just before the listeners closed and
-    /// be sending its request now (Go's `http.Server.Shutdown` treats new
-    /// connections the same way). Returns how many were left open.
-    pub fn drain_connections(&mut self, close_silent: bool) -> usize {
-        let mut silent = 0;
-        let keys: Vec<EntryKey> = self
-            .core
-            .entries
-            .iter()
-            .filter_map(|(k, e)| match e {
-                Entry::Conn(c) if c.transport.life.is_open() => {
-                    let spoken = c.transport.bytes_in > 0 && c.is_made();
-                    if spoken || close_silent {
-                        Some(k)
-                    } else {
-                        silent += 1;
-                        None
-                    }
-                }
-                _ => None,
-            })
-            .collect();
-        for key in keys {
-            let core = &mut self.core;
-            let Some(Entry::Conn(conn)) = core.entries.get_mut(key) else {
-                continue;
-            };
-            let mut ctx = Ctx {
-                registry: self.poll.registry(),
-                read_buf: &mut core.read_buf,
-                deferred: &mut core.deferred,
-            };
-            if conn.transport.delivers_input() {
-                // (A panic in data_received fails this connection.)
-                core.current = key;
-                conn.read(&mut ctx, true);
-            }
-            if conn.transport.life.is_open() {
-                conn.transport.close();
-            }
-            conn.settle(&mut ctx);
-        }
-        self.core.current = EntryKey::null();
-        silent
-    }
-
-    /// Calls `f` with every live connection's transport (e.g. to close them
-    /// all at shutdown), acting on what each call triggers.
-    pub fn for_each_connection(&mut self, mut f: impl FnMut(&mut Transport)) {
-        let keys: Vec<EntryKey> = self
-            .core
-            .entries
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Conn(c) if !c.transport.life.is_lost()))
-            .map(|(k, _)| k)
-            .collect();
-        for key in keys {
-            self.with_transport(ConnectionHandle(key), &mut f);
-        }
-    }
-
-    /// Whether the connection is alive: `connection_made` was delivered and
-    /// `connection_lost` not yet.
-    pub fn is_connected(&self, handle: ConnectionHandle) -> bool {
-        match self.core.entries.get(handle.0) {
-            Some(Entry::Conn(c)) => c.is_made(),
-            Some(Entry::Dgram(d)) => !d.transport.life.is_lost(),
-            _ => false,
-        }
-    }
-
-    /// Calls `f` with the connection's transport, from outside its protocol
-    /// (a timer, another connection). Whatever `f` triggers — a
-    /// `pause_writing`, a close — is acted on before this returns. `None`
-    /// when the connection is gone.
-    pub fn with_transport<R>(
-        &mut self,
-        handle: ConnectionHandle,
-        f: impl FnOnce(&mut Transport) -> R,
-    ) -> Option<R> {
-        self.with_connection_dyn(handle, |_, t| f(t))
-    }
-
-    /// Calls `f` with the connection's protocol, downcast to `P`, and its
-    /// transport. `None` when the connection is gone or its protocol is not
-    /// a `P`.
-    pub fn with_connection<P: Protocol, R>(
-        &mut self,
-        handle: ConnectionHandle,
-        f: impl FnOnce(&mut P, &mut Transport) -> R,
-    ) -> Option<R> {
-        self.with_connection_dyn(handle, |p, t| {
-            p.as_any_mut().downcast_mut::<P>().map(|p| f(p, t))
-        })
-        .flatten()
-    }
-
-    fn with_connection_dyn<R>(
-        &mut self,
-        handle: ConnectionHandle,
-        f: impl FnOnce(&mut dyn crate::protocol::DynProtocol, &mut Transport) -> R,
-    ) -> Option<R> {
-        let core = &mut self.core;
-        let Some(Entry::Conn(conn)) = core.entries.get_mut(handle.0) else {
-            return None;
-        };
-        if conn.transport.life.is_lost() {
-            return None;
-        }
-        let r = f(&mut *conn.protocol, &mut conn.transport);
-        let mut ctx = Ctx {
-            registry: self.poll.registry(),
-            read_buf: &mut core.read_buf,
-            deferred: &mut core.deferred,
-        };
-        conn.settle(&mut ctx);
-        Some(r)
-    }
 }
 
 /// The message of a caught panic.
@@ -676,137 +467,6 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
-    }
-}
-
-impl Core {
-    fn ctx<'a>(
-        registry: &'a Registry,
-        read_buf: &'a mut [u8],
-        deferred: &'a mut Vec<EntryKey>,
-    ) -> Ctx<'a> {
-        Ctx {
-            registry,
-            read_buf,
-            deferred,
-        }
-    }
-
-    #[inline(always)]
-    fn dispatch(&mut self, registry: &Registry, ev: &Ready) {
-        let key = key_of(ev.token());
-        self.current = key;
-        match self.entries.get_mut(key) {
-            Some(Entry::Conn(conn)) => {
-                let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
-                if conn.on_event(&mut ctx, ev) == Next::Remove {
-                    self.entries.remove(key);
-                }
-            }
-            Some(Entry::Dgram(d)) => {
-                if let Some(batch) = self.udp_batch.as_mut() {
-                    d.on_event(registry, batch, &mut self.deferred, ev);
-                }
-            }
-            Some(Entry::Listener(_)) => self.accept_ready(registry, key),
-            Some(Entry::Connecting(c)) => c.on_event(ev),
-            Some(&mut Entry::ProcPipe { process, fd }) => {
-                self.process_pipe_event(registry, process, fd, ev)
-            }
-            Some(Entry::Process(_)) => self.process_exit_event(registry, key),
-            Some(Entry::Watcher(_)) => {
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    self.schedule_watcher(key, watch::Side::Read);
-                }
-                if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                    self.schedule_watcher(key, watch::Side::Write);
-                }
-            }
-            None => {} // stale: the entry is gone
-        }
-    }
-
-    /// Delivers what earlier iterations deferred: `connection_lost` (then
-    /// drops the socket or lets it linger) and reads resumed by
-    /// `resume_reading`.
-    fn run_deferred(&mut self, registry: &Registry) {
-        if self.deferred.is_empty() && self.spare.is_empty() {
-            return;
-        }
-        // The batch is worked through in `spare`, so what a panic leaves of
-        // it is taken up again on the next call (a key seen twice is
-        // harmless: each step checks the state it acts on).
-        let mut batch = std::mem::take(&mut self.spare);
-        batch.append(&mut self.deferred);
-        self.spare = batch;
-        let mut next = 0;
-        while let Some(&key) = self.spare.get(next) {
-            next += 1;
-            self.current = key;
-            if let Some(Entry::Process(_)) = self.entries.get(key) {
-                self.process_deferred(registry, key);
-                continue;
-            }
-            if let Some(Entry::Dgram(d)) = self.entries.get_mut(key) {
-                if d.deliver_lost() {
-                    self.entries.remove(key);
-                }
-                continue;
-            }
-            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
-                continue;
-            };
-            match conn.deliver_lost() {
-                Some(true) => {
-                    let mark = conn.linger_mark();
-                    self.schedule_linger_check(key, mark, self.handle.time());
-                }
-                Some(false) => {
-                    self.entries.remove(key);
-                }
-                None => {
-                    let t = &conn.transport;
-                    if t.life.read_ready() && t.delivers_input() {
-                        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
-                        conn.read(&mut ctx, true);
-                    }
-                }
-            }
-        }
-        self.spare.clear();
-        self.current = EntryKey::null();
-    }
-
-    fn schedule_linger_check(&self, key: EntryKey, mark: LingerMark, since: Instant) {
-        self.handle
-            .call_later(self.config.linger_timeout, move |lp| {
-                lp.core.linger_check(key, mark, since)
-            });
-    }
-
-    /// A lingering close (T3) ends when the peer closes, or when a whole
-    /// `linger_timeout` passes in which the peer neither sent anything nor
-    /// acknowledged any of the bytes the kernel still holds for it. A slow
-    /// reader that keeps reading keeps its socket until it has everything:
-    /// dropping the socket earlier would let the kernel answer its next
-    /// segment with a reset, which destroys what it has not read yet. A
-    /// peer that only keeps sending (nothing of ours left to acknowledge)
-    /// holds it for `linger_time` at most, as nginx's `lingering_time`: it
-    /// cannot pin the socket for ever.
-    fn linger_check(&mut self, key: EntryKey, before: LingerMark, since: Instant) {
-        let Some(Entry::Conn(c)) = self.entries.get(key) else {
-            return;
-        };
-        if !c.transport.life.is_lost() {
-            return;
-        }
-        let now = c.linger_mark();
-        let at = self.handle.time();
-        if linger_goes_on(before, now, since, at, self.config.linger_time) {
-            self.schedule_linger_check(key, now, since);
-        } else {
-            self.entries.remove(key);
-        }
     }
 }
 

@@ -12,8 +12,10 @@ pub(crate) mod listener;
 pub(crate) mod socket;
 pub(crate) mod stream;
 pub(crate) mod subprocess;
+pub(crate) mod timeouts;
 pub(crate) mod tls;
 pub(crate) mod udp;
+pub(crate) mod write;
 pub(crate) mod write_buffer;
 
 use std::os::fd::RawFd;
