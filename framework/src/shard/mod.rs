@@ -121,7 +121,7 @@ pub(crate) struct Core {
 /// Runs callbacks (`call_soon`, `call_later`, `call_at`), servers
 /// (`create_server`, `create_unix_server`) and client connections
 /// (`create_connection`…), each connection driving one
-/// [`Protocol`] instance. Everything it owns stays on its thread.
+/// [`Protocol`](crate::Protocol) instance. Everything it owns stays on its thread.
 pub struct EventLoop {
     poll: Poll,
     /// The last poll's events: `events[..n_events]`.
