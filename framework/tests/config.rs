@@ -60,14 +60,20 @@ fn invalid(text: &str) -> (String, usize, String) {
 #[test]
 fn the_documented_shape_parses_into_validated_types() {
     let c = Config::parse(FULL, "test.toml", APPS).unwrap();
-    assert_eq!(c.shards, ShardCount::Auto);
-    assert!(c.pin_cores);
-    assert_eq!((c.write_buffer_high, c.write_buffer_low), (65536, 16384));
-    assert_eq!(c.max_connections, 100_000);
-    assert_eq!(c.idle_timeout, Some(Duration::from_secs(60)));
-    assert_eq!(c.drain_timeout, Duration::from_secs(10));
-    assert_eq!(c.log_format, LogFormat::Json);
-    assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+    assert_eq!(c.runtime.shards, ShardCount::Auto);
+    assert!(c.runtime.pin_cores);
+    assert_eq!(
+        (c.limits.write_buffer_high, c.limits.write_buffer_low),
+        (65536, 16384)
+    );
+    assert_eq!(c.limits.max_connections, 100_000);
+    assert_eq!(c.limits.idle_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(c.limits.drain_timeout, Duration::from_secs(10));
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(
+        c.metrics.map(|m| m.address),
+        Some("127.0.0.1:9100".parse().unwrap())
+    );
     assert_eq!(c.listeners.len(), 3);
     assert_eq!(
         c.listeners[2].protocol,
@@ -102,13 +108,16 @@ fn defaults_fill_what_is_absent() {
         APPS,
     )
     .unwrap();
-    assert_eq!(c.shards, ShardCount::Auto);
-    assert_eq!((c.write_buffer_high, c.write_buffer_low), (65536, 16384));
-    assert_eq!(c.max_connections, 0);
-    assert_eq!(c.idle_timeout, None);
-    assert_eq!(c.metrics, None);
-    assert_eq!(c.log_level, "info");
-    assert_eq!(c.udp_batch, 16);
+    assert_eq!(c.runtime.shards, ShardCount::Auto);
+    assert_eq!(
+        (c.limits.write_buffer_high, c.limits.write_buffer_low),
+        (65536, 16384)
+    );
+    assert_eq!(c.limits.max_connections, 0);
+    assert_eq!(c.limits.idle_timeout, None);
+    assert_eq!(c.metrics.map(|m| m.address), None);
+    assert_eq!(c.log.level.as_str(), "info");
+    assert_eq!(c.runtime.udp_batch, 16);
 }
 
 #[test]
@@ -327,8 +336,8 @@ fn every_duration_size_and_count_has_a_maximum_that_check_enforces() {
          drain_timeout = \"1day\"\n{udp}udp_recv_buffer = \"1GiB\"\nudp_send_buffer = \"1GiB\"\n"
     );
     let c = Config::parse(&at_max, "test.toml", APPS).unwrap();
-    assert_eq!(c.shards, ShardCount::Count(1024));
-    assert_eq!(c.drain_timeout, Duration::from_secs(86400));
+    assert_eq!(c.runtime.shards, ShardCount::Count(1024));
+    assert_eq!(c.limits.drain_timeout, Duration::from_secs(86400));
     assert_eq!(c.listeners[0].udp_recv_buffer, 1 << 30);
 }
 

@@ -165,7 +165,7 @@ fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>,
     let filter = match flag {
         Some(level) => tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?,
         None => tracing_subscriber::EnvFilter::try_from_default_env()
-            .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+            .or_else(|_| tracing_subscriber::EnvFilter::try_new(config.log.level.as_str()))
             .map_err(|e| e.to_string())?,
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
@@ -175,7 +175,7 @@ fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>,
         .with_thread_names(true);
     let registry = tracing_subscriber::registry().with(filter);
     // A second call in one process (tests) keeps the first subscriber.
-    let _ = match config.log_format {
+    let _ = match config.log.format {
         LogFormat::Text => registry.with(fmt).try_init(),
         LogFormat::Json => registry.with(fmt.json()).try_init(),
     };
@@ -207,7 +207,7 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     let mut inherited =
         crate::runtime::inherited_listeners().map_err(|e| format!("LISTEN_FDS: {e}"))?;
     // --takeover: the running server's sockets, served before it lets go.
-    let mut taken = match (&config.control_socket, source.takeover) {
+    let mut taken = match (&config.runtime.control_socket, source.takeover) {
         (Some(path), true) => {
             let t = crate::runtime::take_over(path)
                 .map_err(|e| format!("takeover through {}: {e}", path.display()))?;
@@ -248,7 +248,7 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     for (_, addr) in &inherited {
         tracing::warn!(address = %addr, "systemd passed a socket no listener names; closed");
     }
-    if let Some(addr) = config.metrics {
+    if let Some(addr) = config.metrics.as_ref().map(|m| m.address) {
         let bound = rt
             .serve_metrics(addr)
             .map_err(|e| format!("metrics.address ({addr}): {e}"))?;
@@ -263,7 +263,7 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     }
     // The control socket a later --takeover asks; once it has taken the
     // sockets over, this server drains as on SIGTERM.
-    let _control = match &config.control_socket {
+    let _control = match &config.runtime.control_socket {
         Some(path) => Some(
             rt.open_control_socket(path, || {
                 let _ = signal_hook::low_level::raise(SIGTERM);
@@ -294,10 +294,15 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     };
     tracing::info!(
         signal = signal_name(first),
-        drain_timeout = %humantime::format_duration(running.drain_timeout),
+        drain_timeout = %humantime::format_duration(running.limits.drain_timeout),
         "shutting down: no new connections, draining the open ones"
     );
-    drain(rt, running.drain_delay, running.drain_timeout, signals)
+    drain(
+        rt,
+        running.limits.drain_delay,
+        running.limits.drain_timeout,
+        signals,
+    )
 }
 
 /// Whether an inherited socket's address is a listener's.
@@ -329,19 +334,28 @@ fn reload(apps: &Apps, source: &Source, running: &mut Config, rt: &mut Runtime) 
         }
     };
     let restart = [
-        ("runtime.shards", running.shards != new.shards),
-        ("runtime.pin_cores", running.pin_cores != new.pin_cores),
-        ("runtime.udp_batch", running.udp_batch != new.udp_batch),
+        (
+            "runtime.shards",
+            running.runtime.shards != new.runtime.shards,
+        ),
+        (
+            "runtime.pin_cores",
+            running.runtime.pin_cores != new.runtime.pin_cores,
+        ),
+        (
+            "runtime.udp_batch",
+            running.runtime.udp_batch != new.runtime.udp_batch,
+        ),
         (
             "limits.max_connections",
-            running.max_connections != new.max_connections,
+            running.limits.max_connections != new.limits.max_connections,
         ),
         (
             "limits.idle_timeout",
-            running.idle_timeout != new.idle_timeout,
+            running.limits.idle_timeout != new.limits.idle_timeout,
         ),
         ("metrics.address", running.metrics != new.metrics),
-        ("log.format", running.log_format != new.log_format),
+        ("log.format", running.log.format != new.log.format),
     ];
     for (key, changed) in restart {
         if changed {
@@ -352,21 +366,26 @@ fn reload(apps: &Apps, source: &Source, running: &mut Config, rt: &mut Runtime) 
         }
     }
     let mut ok = true;
-    if (new.write_buffer_high, new.write_buffer_low)
-        != (running.write_buffer_high, running.write_buffer_low)
+    if (new.limits.write_buffer_high, new.limits.write_buffer_low)
+        != (
+            running.limits.write_buffer_high,
+            running.limits.write_buffer_low,
+        )
     {
-        if let Err(e) = rt.set_write_buffer_limits(new.write_buffer_high, new.write_buffer_low) {
+        if let Err(e) =
+            rt.set_write_buffer_limits(new.limits.write_buffer_high, new.limits.write_buffer_low)
+        {
             tracing::error!(error = %e, "reload: write-buffer marks not applied");
             ok = false;
         }
     }
-    if new.log_level != running.log_level {
+    if new.log.level != running.log.level {
         match &source.log_level {
-            Some(handle) => match tracing_subscriber::EnvFilter::try_new(&new.log_level)
+            Some(handle) => match tracing_subscriber::EnvFilter::try_new(new.log.level.as_str())
                 .map_err(|e| e.to_string())
                 .and_then(|f| handle.reload(f).map_err(|e| e.to_string()))
             {
-                Ok(()) => tracing::info!(level = %new.log_level, "log level changed"),
+                Ok(()) => tracing::info!(level = %new.log.level, "log level changed"),
                 Err(e) => {
                     tracing::error!(error = %e, "reload: log level not applied");
                     ok = false;

@@ -48,9 +48,12 @@
 //! handshake_timeout = "10s"
 //! ```
 
+pub(crate) mod keys;
 mod raw;
+mod sections;
 mod tls;
 
+pub use sections::{LimitsSection, LogLevel, LogSection, MetricsSection, RuntimeSection};
 pub use tls::TlsListenerConfig;
 
 use std::collections::HashSet;
@@ -63,7 +66,6 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::runtime::Distribution;
-use crate::transport::flow::resolve_limits;
 use raw::{IntOrText, RawConfig, RawListener};
 
 /// Why a configuration was rejected.
@@ -258,44 +260,21 @@ pub struct ListenerConfig {
     pub options: Option<toml::Table>,
 }
 
-/// A validated configuration.
+/// A validated configuration, shaped as the file: one field per section.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
-    /// `[runtime] shards`.
-    pub shards: ShardCount,
-    /// `[runtime] pin_cores`.
-    pub pin_cores: bool,
-    /// `[runtime] udp_batch`: datagrams per `recvmmsg`/`sendmmsg` (1 to
-    /// 1024; 1 turns batching off).
-    pub udp_batch: usize,
-    /// `[runtime] control_socket`: the Unix socket a new process takes the
-    /// listening sockets over from (`shardloop serve --takeover`).
-    pub control_socket: Option<PathBuf>,
-    /// `[limits] write_buffer_high`, bytes.
-    pub write_buffer_high: usize,
-    /// `[limits] write_buffer_low`, bytes.
-    pub write_buffer_low: usize,
-    /// `[limits] max_connections`; 0 for no limit.
-    pub max_connections: usize,
-    /// `[limits] idle_timeout`; `None` for no timeout.
-    pub idle_timeout: Option<Duration>,
-    /// `[limits] drain_timeout`.
-    pub drain_timeout: Duration,
-    /// `[limits] drain_delay`: on SIGTERM, how long `/ready` says 503 while
-    /// the listeners still accept, before the drain closes them (0: none).
-    pub drain_delay: Duration,
-    /// `[log] level`.
-    pub log_level: String,
-    /// `[log] format`.
-    pub log_format: LogFormat,
-    /// `[metrics] address`.
-    pub metrics: Option<SocketAddr>,
-    /// The listeners, in file order.
+    /// `[runtime]`.
+    pub runtime: RuntimeSection,
+    /// `[limits]`.
+    pub limits: LimitsSection,
+    /// `[log]`.
+    pub log: LogSection,
+    /// `[metrics]`, if the file has it.
+    pub metrics: Option<MetricsSection>,
+    /// `[[listener]]`, in file order.
     pub listeners: Vec<ListenerConfig>,
 }
-
-const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
 
 /// Longest duration any key takes (`idle_timeout`, `drain_timeout`,
 /// `handshake_timeout`): 24 hours.
@@ -342,7 +321,7 @@ impl Config {
     }
 }
 
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     text: &'a str,
     origin: &'a str,
     /// The configuration file's folder: relative paths start there.
@@ -364,7 +343,12 @@ impl Validator<'_> {
         }
     }
 
-    fn err(&self, key: &str, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(
+        &self,
+        key: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, column) = line_col(self.text, span.start);
         ConfigError::Invalid {
             origin: self.origin.to_string(),
@@ -388,163 +372,20 @@ impl Validator<'_> {
         raw: RawConfig,
         apps: &(impl AppCatalog + ?Sized),
     ) -> Result<Config, ConfigError> {
-        let shards = match &raw.runtime.shards {
-            None => ShardCount::Auto,
-            Some(s) => match s.get_ref() {
-                IntOrText::Text(t) if t == "auto" => ShardCount::Auto,
-                IntOrText::Int(n) if (1..=MAX_SHARDS as i64).contains(n) => {
-                    ShardCount::Count(*n as usize)
-                }
-                other => {
-                    return Err(self.err(
-                        "runtime.shards",
-                        s.span(),
-                        format!(
-                            "{} is not allowed: \"auto\" or an integer from 1 to {MAX_SHARDS}",
-                            other.quoted()
-                        ),
-                    ))
-                }
-            },
-        };
-        let udp_batch = match &raw.runtime.udp_batch {
-            None => crate::LoopConfig::default().udp_batch,
-            Some(n) if (1..=1024).contains(n.get_ref()) => *n.get_ref() as usize,
-            Some(n) => {
-                return Err(self.err(
-                    "runtime.udp_batch",
-                    n.span(),
-                    format!(
-                        "{} is not allowed: an integer from 1 (no batching) to 1024",
-                        n.get_ref()
-                    ),
-                ))
-            }
-        };
-        let control_socket = match &raw.runtime.control_socket {
-            None => None,
-            Some(p) if p.get_ref().trim().is_empty() => {
-                return Err(self.err(
-                    "runtime.control_socket",
-                    p.span(),
-                    "must name a path, e.g. \"/run/shardloop/control.sock\"",
-                ))
-            }
-            Some(p) => Some(absolute(Path::new(p.get_ref()))),
-        };
-        let l = &raw.limits;
-        let high = l
-            .write_buffer_high
-            .as_ref()
-            .map(|s| self.size("limits.write_buffer_high", s, MAX_BUFFER))
-            .transpose()?;
-        let low = l
-            .write_buffer_low
-            .as_ref()
-            .map(|s| self.size("limits.write_buffer_low", s, MAX_BUFFER))
-            .transpose()?;
-        let (write_buffer_high, write_buffer_low) = resolve_limits(high, low).map_err(|_| {
-            let span = l.write_buffer_low.as_ref().map_or(0..0, |s| s.span());
-            let show = |s: &Option<Spanned<IntOrText>>, n: Option<usize>| {
-                s.as_ref().map_or_else(
-                    || format!("{}", n.unwrap_or(0)),
-                    |s| s.get_ref().to_string(),
-                )
-            };
-            self.err(
-                "limits.write_buffer_low",
-                span,
-                format!(
-                    "limits.write_buffer_low ({}) must not exceed limits.write_buffer_high ({})",
-                    show(&l.write_buffer_low, low),
-                    show(&l.write_buffer_high, high)
-                ),
-            )
-        })?;
-        let max_connections = match &l.max_connections {
-            None => 0,
-            Some(s) if (0..=MAX_CONNECTIONS as i64).contains(s.get_ref()) => *s.get_ref() as usize,
-            Some(s) => {
-                return Err(self.err(
-                    "limits.max_connections",
-                    s.span(),
-                    format!(
-                        "{} is not allowed: an integer from 0 (no limit) to {MAX_CONNECTIONS}",
-                        s.get_ref()
-                    ),
-                ))
-            }
-        };
-        let idle = l
-            .idle_timeout
-            .as_ref()
-            .map(|s| self.duration("limits.idle_timeout", s))
-            .transpose()?;
-        let drain_timeout = l
-            .drain_timeout
-            .as_ref()
-            .map(|s| self.duration("limits.drain_timeout", s))
-            .transpose()?
-            .unwrap_or(Duration::from_secs(10));
-        let drain_delay = l
-            .drain_delay
-            .as_ref()
-            .map(|s| self.duration("limits.drain_delay", s))
-            .transpose()?
-            .unwrap_or(Duration::ZERO);
-
-        let log_level = match &raw.log.level {
-            None => "info".to_string(),
-            Some(s) if LOG_LEVELS.contains(&s.get_ref().as_str()) => s.get_ref().clone(),
-            Some(s) => {
-                return Err(self.err(
-                    "log.level",
-                    s.span(),
-                    format!(
-                        "\"{}\" is not allowed: one of {}",
-                        s.get_ref(),
-                        LOG_LEVELS.join(", ")
-                    ),
-                ))
-            }
-        };
-        let log_format = match raw
-            .log
-            .format
-            .as_ref()
-            .map(|s| (s.get_ref().as_str(), s.span()))
-        {
-            None | Some(("text", _)) => LogFormat::Text,
-            Some(("json", _)) => LogFormat::Json,
-            Some((other, span)) => {
-                return Err(self.err(
-                    "log.format",
-                    span,
-                    format!("\"{other}\" is not allowed: \"text\" or \"json\""),
-                ))
-            }
-        };
+        let runtime = RuntimeSection::read(self, &raw.runtime)?;
+        let limits = LimitsSection::read(self, &raw.limits)?;
+        let log = LogSection::read(self, &raw.log)?;
         let metrics = raw
             .metrics
             .as_ref()
-            .map(|m| {
-                m.address.get_ref().parse::<SocketAddr>().map_err(|_| {
-                    self.err(
-                        "metrics.address",
-                        m.address.span(),
-                        format!(
-                            "{:?} is not an IP address with a port, e.g. \"127.0.0.1:9100\"",
-                            m.address.get_ref()
-                        ),
-                    )
-                })
-            })
+            .map(|m| MetricsSection::read(self, m))
             .transpose()?;
 
         let metrics_line = raw
             .metrics
             .as_ref()
-            .map_or(0, |m| line_col(self.text, m.address.span().start).0);
+            .and_then(|m| m.address.as_ref())
+            .map_or(0, |a| line_col(self.text, a.span().start).0);
 
         let mut listeners = Vec::with_capacity(raw.listener.len());
         let mut names = HashSet::new();
@@ -565,20 +406,15 @@ impl Validator<'_> {
         if listeners.is_empty() {
             return Err(self.err("listener", 0..0, "at least one [[listener]] is required"));
         }
-        self.check_collisions(&raw, &listeners, metrics.map(|m| (m, metrics_line)))?;
+        self.check_collisions(
+            &raw,
+            &listeners,
+            metrics.as_ref().map(|m| (m.address, metrics_line)),
+        )?;
         Ok(Config {
-            shards,
-            pin_cores: raw.runtime.pin_cores.unwrap_or(true),
-            udp_batch,
-            control_socket,
-            write_buffer_high,
-            write_buffer_low,
-            max_connections,
-            idle_timeout: idle.filter(|d| !d.is_zero()),
-            drain_timeout,
-            drain_delay,
-            log_level,
-            log_format,
+            runtime,
+            limits,
+            log,
             metrics,
             listeners,
         })
@@ -788,7 +624,7 @@ impl Validator<'_> {
 
     /// Where a key is in the text: `path` is table keys, with array
     /// indexes as numbers (`["listener", "1", "kv", "databases"]`).
-    fn span_of(&self, path: &[&str]) -> Option<Range<usize>> {
+    pub(crate) fn span_of(&self, path: &[&str]) -> Option<Range<usize>> {
         let doc = toml_edit::ImDocument::parse(self.text).ok()?;
         span_in_item(doc.as_item(), path)
     }
@@ -840,7 +676,12 @@ impl Validator<'_> {
 
     /// A size in bytes: an integer, or text with units (`"64KiB"`), at
     /// most `max`.
-    fn size(&self, key: &str, v: &Spanned<IntOrText>, max: usize) -> Result<usize, ConfigError> {
+    pub(crate) fn size(
+        &self,
+        key: &str,
+        v: &Spanned<IntOrText>,
+        max: usize,
+    ) -> Result<usize, ConfigError> {
         let n = match v.get_ref() {
             IntOrText::Int(n) if *n >= 0 => *n as u64,
             IntOrText::Text(t) => t
@@ -876,7 +717,11 @@ impl Validator<'_> {
     }
 
     /// A duration: text with units (`"60s"`) or 0, at most [`MAX_DURATION`].
-    fn duration(&self, key: &str, v: &Spanned<IntOrText>) -> Result<Duration, ConfigError> {
+    pub(crate) fn duration(
+        &self,
+        key: &str,
+        v: &Spanned<IntOrText>,
+    ) -> Result<Duration, ConfigError> {
         let d = match v.get_ref() {
             IntOrText::Int(0) => Duration::ZERO,
             IntOrText::Text(t) => humantime::parse_duration(t).map_err(|e| {
@@ -991,17 +836,17 @@ impl Config {
     /// and every shard's loop settings.
     pub fn runtime_config(&self) -> crate::RuntimeConfig {
         crate::RuntimeConfig {
-            shards: match self.shards {
+            shards: match self.runtime.shards {
                 ShardCount::Auto => crate::runtime::auto_shards(),
                 ShardCount::Count(n) => n,
             },
-            pin_cores: self.pin_cores,
-            max_connections: self.max_connections,
+            pin_cores: self.runtime.pin_cores,
+            max_connections: self.limits.max_connections,
             loop_config: crate::LoopConfig {
-                write_buffer_high: self.write_buffer_high,
-                write_buffer_low: self.write_buffer_low,
-                idle_timeout: self.idle_timeout,
-                udp_batch: self.udp_batch,
+                write_buffer_high: self.limits.write_buffer_high,
+                write_buffer_low: self.limits.write_buffer_low,
+                idle_timeout: self.limits.idle_timeout,
+                udp_batch: self.runtime.udp_batch,
                 ..crate::LoopConfig::default()
             },
         }
@@ -1011,62 +856,16 @@ impl Config {
     /// value that will be used, sizes exact, paths absolute. Serialised,
     /// it parses back to the same [`Config`].
     pub fn to_toml(&self) -> toml::Table {
+        use keys::Kind as _;
         use toml::Value;
-        let size = |n: usize| match show_size(n) {
-            t if t.bytes().all(|b| b.is_ascii_digit()) => Value::Integer(n as i64),
-            t => Value::String(t),
-        };
-        let duration = |d: Duration| {
-            if d.is_zero() {
-                Value::Integer(0)
-            } else {
-                Value::String(humantime::format_duration(d).to_string())
-            }
-        };
+        let size = |n: usize| keys::Size::<MAX_BUFFER>::print(&n).expect("a size prints");
+        let duration = keys::print_duration;
         let mut t = toml::Table::new();
-        let mut runtime = toml::Table::new();
-        runtime.insert(
-            "shards".into(),
-            match self.shards {
-                ShardCount::Auto => Value::String("auto".into()),
-                ShardCount::Count(n) => Value::Integer(n as i64),
-            },
-        );
-        runtime.insert("pin_cores".into(), Value::Boolean(self.pin_cores));
-        runtime.insert("udp_batch".into(), Value::Integer(self.udp_batch as i64));
-        if let Some(p) = &self.control_socket {
-            runtime.insert(
-                "control_socket".into(),
-                Value::String(p.display().to_string()),
-            );
-        }
-        t.insert("runtime".into(), Value::Table(runtime));
-        let mut limits = toml::Table::new();
-        limits.insert("write_buffer_high".into(), size(self.write_buffer_high));
-        limits.insert("write_buffer_low".into(), size(self.write_buffer_low));
-        limits.insert(
-            "max_connections".into(),
-            Value::Integer(self.max_connections as i64),
-        );
-        limits.insert(
-            "idle_timeout".into(),
-            duration(self.idle_timeout.unwrap_or_default()),
-        );
-        limits.insert("drain_timeout".into(), duration(self.drain_timeout));
-        limits.insert("drain_delay".into(), duration(self.drain_delay));
-        t.insert("limits".into(), Value::Table(limits));
-        let mut log = toml::Table::new();
-        log.insert("level".into(), Value::String(self.log_level.clone()));
-        let format = match self.log_format {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        };
-        log.insert("format".into(), Value::String(format.into()));
-        t.insert("log".into(), Value::Table(log));
-        if let Some(m) = self.metrics {
-            let mut metrics = toml::Table::new();
-            metrics.insert("address".into(), Value::String(m.to_string()));
-            t.insert("metrics".into(), Value::Table(metrics));
+        t.insert("runtime".into(), Value::Table(self.runtime.to_toml()));
+        t.insert("limits".into(), Value::Table(self.limits.to_toml()));
+        t.insert("log".into(), Value::Table(self.log.to_toml()));
+        if let Some(m) = &self.metrics {
+            t.insert("metrics".into(), Value::Table(m.to_toml()));
         }
         let listeners = self
             .listeners

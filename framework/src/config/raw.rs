@@ -9,47 +9,14 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     #[serde(default)]
-    pub runtime: RawRuntime,
+    pub runtime: super::sections::RawRuntime,
     #[serde(default)]
-    pub limits: RawLimits,
+    pub limits: super::sections::RawLimits,
     #[serde(default)]
-    pub log: RawLog,
-    pub metrics: Option<RawMetrics>,
+    pub log: super::sections::RawLog,
+    pub metrics: Option<super::sections::RawMetrics>,
     #[serde(default)]
     pub listener: Vec<RawListener>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRuntime {
-    pub shards: Option<Spanned<IntOrText>>,
-    pub pin_cores: Option<bool>,
-    pub udp_batch: Option<Spanned<i64>>,
-    pub control_socket: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawLimits {
-    pub write_buffer_high: Option<Spanned<IntOrText>>,
-    pub write_buffer_low: Option<Spanned<IntOrText>>,
-    pub max_connections: Option<Spanned<i64>>,
-    pub idle_timeout: Option<Spanned<IntOrText>>,
-    pub drain_timeout: Option<Spanned<IntOrText>>,
-    pub drain_delay: Option<Spanned<IntOrText>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawLog {
-    pub level: Option<Spanned<String>>,
-    pub format: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawMetrics {
-    pub address: Spanned<String>,
 }
 
 /// Unknown keys are collected (not rejected by serde) so that a table named
@@ -74,14 +41,14 @@ pub(super) struct RawListener {
 /// (`65536` or `"64KiB"`; `0` or `"60s"`; `2` or `"auto"`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub(super) enum IntOrText {
+pub(crate) enum IntOrText {
     Int(i64),
     Text(String),
 }
 
 impl IntOrText {
     /// As written in the file: a number bare, text in quotes.
-    pub(super) fn quoted(&self) -> String {
+    pub(crate) fn quoted(&self) -> String {
         match self {
             IntOrText::Int(n) => n.to_string(),
             IntOrText::Text(s) => format!("\"{s}\""),
