@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::reload::reload;
 use super::Apps;
 use crate::config::{Config, LogFormat};
 use crate::Runtime;
@@ -63,7 +64,7 @@ enum Command {
 }
 
 /// The configuration at `path`, or the embedded default.
-fn load(apps: &Apps, path: Option<&PathBuf>) -> Result<Config, String> {
+pub(super) fn load(apps: &Apps, path: Option<&PathBuf>) -> Result<Config, String> {
     match (path, apps.default_config.as_deref()) {
         (Some(path), _) => Config::from_file(path, apps).map_err(|e| e.to_string()),
         (None, Some(text)) => {
@@ -155,7 +156,7 @@ pub fn main_with_args(
 /// Logs to stderr at the level `--log-level` gives, else `RUST_LOG`, else
 /// the configuration's.
 /// Changes the log level of a running server (a configuration reload).
-type LogLevel =
+pub(super) type LogLevel =
     tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
 
 fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>, String> {
@@ -184,9 +185,9 @@ fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>,
 }
 
 /// Where a reload reads the configuration again, and what it may change.
-struct Source {
-    path: Option<PathBuf>,
-    log_level: Option<LogLevel>,
+pub(super) struct Source {
+    pub(super) path: Option<PathBuf>,
+    pub(super) log_level: Option<LogLevel>,
     /// `--takeover`: the listening sockets come from the running server.
     takeover: bool,
 }
@@ -318,129 +319,6 @@ fn same_address(socket: &crate::Address, listener: &crate::config::ListenAddress
 /// The next signal.
 fn wait_for_signal(signals: &mut Signals) -> i32 {
     signals.forever().next().unwrap_or(SIGTERM)
-}
-
-/// SIGHUP: reads the configuration again and, if it is valid, applies it:
-/// listeners added, removed or changed (by name), write-buffer marks and the
-/// log level for what comes next; connections already open finish under the
-/// settings they started with. An invalid configuration changes nothing.
-/// Settings that need a restart are named. Returns whether it applied.
-fn reload(apps: &Apps, source: &Source, running: &mut Config, rt: &mut Runtime) -> bool {
-    let new = match load(apps, source.path.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("reload refused, the running configuration stays: {e}");
-            return false;
-        }
-    };
-    let restart = [
-        (
-            "runtime.shards",
-            running.runtime.shards != new.runtime.shards,
-        ),
-        (
-            "runtime.pin_cores",
-            running.runtime.pin_cores != new.runtime.pin_cores,
-        ),
-        (
-            "runtime.udp_batch",
-            running.runtime.udp_batch != new.runtime.udp_batch,
-        ),
-        (
-            "limits.max_connections",
-            running.limits.max_connections != new.limits.max_connections,
-        ),
-        (
-            "limits.idle_timeout",
-            running.limits.idle_timeout != new.limits.idle_timeout,
-        ),
-        ("metrics.address", running.metrics != new.metrics),
-        ("log.format", running.log.format != new.log.format),
-    ];
-    for (key, changed) in restart {
-        if changed {
-            tracing::warn!(
-                key,
-                "changed in the configuration; takes effect at the next restart"
-            );
-        }
-    }
-    let mut ok = true;
-    if (new.limits.write_buffer_high, new.limits.write_buffer_low)
-        != (
-            running.limits.write_buffer_high,
-            running.limits.write_buffer_low,
-        )
-    {
-        if let Err(e) =
-            rt.set_write_buffer_limits(new.limits.write_buffer_high, new.limits.write_buffer_low)
-        {
-            tracing::error!(error = %e, "reload: write-buffer marks not applied");
-            ok = false;
-        }
-    }
-    if new.log.level != running.log.level {
-        match &source.log_level {
-            Some(handle) => match tracing_subscriber::EnvFilter::try_new(new.log.level.as_str())
-                .map_err(|e| e.to_string())
-                .and_then(|f| handle.reload(f).map_err(|e| e.to_string()))
-            {
-                Ok(()) => tracing::info!(level = %new.log.level, "log level changed"),
-                Err(e) => {
-                    tracing::error!(error = %e, "reload: log level not applied");
-                    ok = false;
-                }
-            },
-            None => tracing::warn!("log.level changed, but --log-level or RUST_LOG sets the level"),
-        }
-    }
-    // Listeners, by name: the ones gone or changed close, the new or
-    // changed ones open (UDP endpoints cannot be closed yet: restart).
-    let ids = rt.listeners();
-    for old in &running.listeners {
-        let kept = new.listeners.iter().any(|l| l == old);
-        if kept {
-            continue;
-        }
-        if old.protocol == crate::config::ListenProtocol::Udp {
-            tracing::warn!(listener = %old.name, "a UDP listener changed or went away; takes effect at the next restart");
-            continue;
-        }
-        if let Some((id, _)) = ids.iter().find(|(_, n)| *n == old.name) {
-            match rt.close_listener(*id) {
-                Ok(()) => {
-                    tracing::info!(listener = %old.name, address = %old.address, "listener closed")
-                }
-                Err(e) => {
-                    tracing::error!(listener = %old.name, error = %e, "reload: listener not closed");
-                    ok = false;
-                }
-            }
-        }
-    }
-    for l in &new.listeners {
-        if running.listeners.iter().any(|old| old == l) {
-            continue;
-        }
-        let udp_kept = l.protocol == crate::config::ListenProtocol::Udp
-            && running.listeners.iter().any(|old| old.name == l.name);
-        if udp_kept {
-            continue;
-        }
-        rt.name_next_listener(&l.name);
-        match apps.listen(rt, l) {
-            Ok(bound) => {
-                tracing::info!(listener = %l.name, address = %bound, app = %l.app, "listening")
-            }
-            Err(e) => {
-                tracing::error!(listener = %l.name, error = %e, "reload: listener not opened");
-                ok = false;
-            }
-        }
-    }
-    tracing::info!(applied = ok, "configuration reloaded");
-    *running = new;
-    ok
 }
 
 /// Drains the runtime on another thread while this one keeps listening: a

@@ -41,6 +41,7 @@
 //! ```
 
 mod cli;
+mod reload;
 
 pub use cli::{main, main_with_args};
 
