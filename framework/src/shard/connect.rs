@@ -11,6 +11,7 @@ use std::rc::Rc;
 use mio::{Interest, Registry};
 
 use super::connection::Connection;
+use super::driver::Driven as _;
 use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::server::ServerShared;

@@ -10,16 +10,17 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use mio::Registry;
 
+use super::driver::{Driven, Guarded};
 use super::EntryKey;
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
+use crate::transport::lifecycle::{Lifecycle, State};
+use crate::transport::timeouts::LingerMark;
 use crate::transport::Transport;
-use crate::transport::{lifecycle::State, timeouts::LingerMark};
 
 /// What the loop lends a connection while it handles one event.
 pub(crate) struct Ctx<'a> {
@@ -55,20 +56,6 @@ impl Connection {
                 .tls
                 .as_ref()
                 .is_none_or(|tls| tls.is_established())
-    }
-
-    /// Runs one protocol callback; a panic is logged and turned into a
-    /// fatal error of this connection only.
-    #[inline]
-    pub(super) fn invoke<R>(
-        &mut self,
-        what: &'static str,
-        f: impl FnOnce(&mut dyn DynProtocol, &mut Transport) -> R,
-    ) -> Option<R> {
-        let (p, t) = (&mut *self.protocol, &mut self.transport);
-        guarded(what, || f(p, t))
-            .map_err(|e| self.transport.fail(e))
-            .ok()
     }
 
     /// Delivers `connection_made` (T1, P2).
@@ -189,34 +176,36 @@ impl Connection {
         }
         self.settle(ctx);
     }
+}
 
-    /// Acts on what the last callback (or flush) changed: delivers a due
-    /// `pause_writing` (P10), finishes a close whose queue is empty,
-    /// schedules `connection_lost` or a resumed read, and keeps WRITABLE
-    /// interest registered exactly while something is queued. Usually
-    /// nothing changed: that check is inlined, the work is not.
+impl Guarded for Connection {
+    type Protocol = dyn DynProtocol;
+    type Transport = Transport;
+
     #[inline(always)]
-    pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) {
-        if self.transport.life.needs_settle() {
-            self.settle_changes(ctx);
-        }
+    fn parts(&mut self) -> (&mut dyn DynProtocol, &mut Transport) {
+        (&mut *self.protocol, &mut self.transport)
     }
 
-    #[inline(never)]
-    fn settle_changes(&mut self, ctx: &mut Ctx<'_>) {
-        while self.transport.life.take_settle() {
-            if self.transport.life.take_pause() {
-                crate::stats::add(&self.transport.get_loop().sched.stats.pause_writing, 1);
-                // Deliver first (P10), then come back for the state change
-                // that the same write made (e.g. WRITABLE interest).
-                self.transport.life.touch();
-                self.invoke("pause_writing", |p, t| p.pause_writing(t));
-                continue;
-            }
-            self.settle_state(ctx);
-        }
+    fn panicked(&mut self, e: io::Error) {
+        self.transport.fail(e);
+    }
+}
+
+impl Driven for Connection {
+    #[inline(always)]
+    fn life(&mut self) -> &mut Lifecycle {
+        &mut self.transport.life
     }
 
+    fn pause_writing(&mut self) {
+        crate::stats::add(&self.transport.get_loop().sched.stats.pause_writing, 1);
+        self.invoke("pause_writing", |p, t| p.pause_writing(t));
+    }
+
+    /// Finishes a close whose queue is empty (FIN), schedules
+    /// `connection_lost` or a resumed read, and keeps WRITABLE interest
+    /// registered exactly while something is queued.
     fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
         let t = &mut self.transport;
         if t.life.flushed(t.buffer.is_empty()) {
@@ -235,7 +224,9 @@ impl Connection {
             ctx.deferred.push(t.handle().0);
         }
     }
+}
 
+impl Connection {
     /// Delivers `connection_lost` (P2, P3) if it is due. Returns whether the
     /// socket should linger (T3) rather than be dropped with the entry.
     pub(crate) fn deliver_lost(&mut self) -> Option<bool> {
@@ -309,16 +300,4 @@ impl Connection {
             unacked,
         }
     }
-}
-
-/// Runs a protocol callback, catching a panic: it is logged and returned as
-/// the error the connection will be failed with, so only that connection is
-/// lost and the shard serves on.
-#[inline]
-pub(crate) fn guarded<R>(what: &'static str, f: impl FnOnce() -> R) -> Result<R, io::Error> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let msg = super::panic_text(&*payload);
-        tracing::error!(callback = what, panic = %msg, "protocol callback panicked; aborting its connection");
-        io::Error::other(format!("protocol panicked in {what}: {msg}"))
-    })
 }

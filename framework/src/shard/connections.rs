@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use super::connection::Ctx;
+use super::driver::Driven as _;
 use super::{ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::Protocol;
 use crate::stats::{ListenerStats, ShardStats};

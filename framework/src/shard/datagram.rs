@@ -8,11 +8,13 @@ use std::os::fd::AsRawFd;
 use mio::{Interest, Registry};
 use socket2::{Domain, Socket, Type};
 
-use super::connection::guarded;
+use super::connection::Ctx;
+use super::driver::{Driven, Guarded};
 use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
 use crate::sys::{SendBatch, UdpBatch};
 use crate::transport::flow::{FlowControl, FlowEvent};
+use crate::transport::lifecycle::Lifecycle;
 use crate::transport::stream::is_transient;
 use crate::transport::DatagramTransport;
 
@@ -37,24 +39,72 @@ pub(crate) struct DgramConn {
     pub(crate) protocol: Box<dyn DynDatagramProtocol>,
 }
 
-impl DgramConn {
-    fn invoke<R>(
-        &mut self,
-        what: &'static str,
-        f: impl FnOnce(&mut dyn DynDatagramProtocol, &mut DatagramTransport) -> R,
-    ) -> Option<R> {
-        let (p, t) = (&mut *self.protocol, &mut self.transport);
-        match guarded(what, || f(p, t)) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                self.fail(e);
-                None
+impl Guarded for DgramConn {
+    type Protocol = dyn DynDatagramProtocol;
+    type Transport = DatagramTransport;
+
+    fn parts(&mut self) -> (&mut dyn DynDatagramProtocol, &mut DatagramTransport) {
+        (&mut *self.protocol, &mut self.transport)
+    }
+
+    fn panicked(&mut self, e: io::Error) {
+        self.transport.fail(e);
+    }
+}
+
+impl Driven for DgramConn {
+    fn life(&mut self) -> &mut Lifecycle {
+        &mut self.transport.life
+    }
+
+    fn pause_writing(&mut self) {
+        self.invoke("pause_writing", |p, t| p.pause_writing(t));
+    }
+
+    /// `error_received` for failed sends first (P7, after the callback
+    /// that sent), then close transitions and WRITABLE interest (a corked
+    /// queue is flushed right after its batch, not on WRITABLE).
+    fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.transport.errors.is_empty() {
+            let errors = std::mem::take(&mut self.transport.errors);
+            self.transport.life.touch();
+            for e in errors {
+                self.invoke("error_received", |p, t| p.error_received(t, e));
+            }
+            return;
+        }
+        let key = self.transport.handle().0;
+        let t = &mut self.transport;
+        t.life.flushed(t.queue.is_empty());
+        if t.life.is_finishing() {
+            ctx.deferred.push(key);
+        }
+        let want = !t.queue.is_empty() && !t.corked;
+        if want != t.writable_registered {
+            if let Some(socket) = t.socket.as_mut() {
+                let interest = if want {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                match ctx.registry.reregister(socket, token_of(key), interest) {
+                    Ok(()) => t.writable_registered = want,
+                    Err(e) => t.fail(e),
+                }
             }
         }
     }
+}
 
-    fn fail(&mut self, e: io::Error) {
-        self.transport.fail(e);
+impl DgramConn {
+    /// A settle pass with the loop's registry and deferred list.
+    fn settle_with(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
+        let mut ctx = Ctx {
+            registry: reg,
+            read_buf: &mut [],
+            deferred,
+        };
+        self.settle(&mut ctx);
     }
 
     pub(crate) fn on_event(
@@ -96,7 +146,7 @@ impl DgramConn {
                         self.invoke("datagram_received", |p, t| {
                             p.datagram_received(t, data, addr)
                         });
-                        self.settle(reg, deferred);
+                        self.settle_with(reg, deferred);
                     }
                     self.transport.corked = false;
                     if !self.transport.queue.is_empty() && !self.transport.writable_registered {
@@ -112,7 +162,7 @@ impl DgramConn {
                 // endpoint stays usable and reading goes on.
                 Err(e) => {
                     self.invoke("error_received", |p, t| p.error_received(t, e));
-                    self.settle(reg, deferred);
+                    self.settle_with(reg, deferred);
                 }
             }
         }
@@ -139,48 +189,7 @@ impl DgramConn {
         if t.flow.after_drain(t.queue.bytes()) == FlowEvent::Resume {
             self.invoke("resume_writing", |p, t| p.resume_writing(t));
         }
-        self.settle(reg, deferred);
-    }
-
-    /// As for streams: pending `pause_writing` and `error_received` first
-    /// (P10), then close transitions and WRITABLE interest.
-    pub(crate) fn settle(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
-        while self.transport.life.take_settle() {
-            if self.transport.life.take_pause() {
-                self.transport.life.touch();
-                self.invoke("pause_writing", |p, t| p.pause_writing(t));
-                continue;
-            }
-            if !self.transport.errors.is_empty() {
-                let errors = std::mem::take(&mut self.transport.errors);
-                self.transport.life.touch();
-                for e in errors {
-                    self.invoke("error_received", |p, t| p.error_received(t, e));
-                }
-                continue;
-            }
-            let key = self.transport.handle().0;
-            let t = &mut self.transport;
-            t.life.flushed(t.queue.is_empty());
-            if t.life.is_finishing() {
-                deferred.push(key);
-            }
-            // A corked queue is flushed right after its batch, not on WRITABLE.
-            let want = !t.queue.is_empty() && !t.corked;
-            if want != t.writable_registered {
-                if let Some(socket) = t.socket.as_mut() {
-                    let interest = if want {
-                        Interest::READABLE | Interest::WRITABLE
-                    } else {
-                        Interest::READABLE
-                    };
-                    match reg.reregister(socket, token_of(key), interest) {
-                        Ok(()) => t.writable_registered = want,
-                        Err(e) => self.fail(e),
-                    }
-                }
-            }
-        }
+        self.settle_with(reg, deferred);
     }
 
     /// Delivers `connection_lost` if due; the caller then removes the entry.
@@ -306,7 +315,7 @@ impl EventLoop {
             return Err(e);
         }
         conn.invoke("connection_made", |p, t| p.connection_made(t));
-        conn.settle(registry, &mut self.core.deferred);
+        conn.settle_with(registry, &mut self.core.deferred);
         Ok(ConnectionHandle(key))
     }
 
@@ -326,7 +335,7 @@ impl EventLoop {
         }
         let p = conn.protocol.as_any_mut().downcast_mut::<P>()?;
         let r = f(p, &mut conn.transport);
-        conn.settle(self.poll.registry(), &mut self.core.deferred);
+        conn.settle_with(self.poll.registry(), &mut self.core.deferred);
         Some(r)
     }
 }

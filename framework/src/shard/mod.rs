@@ -18,6 +18,7 @@ mod connections;
 mod core;
 mod cross;
 mod datagram;
+mod driver;
 mod mailbox;
 mod ready;
 mod scheduler;

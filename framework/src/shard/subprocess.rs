@@ -16,10 +16,12 @@ use std::process::{Command, Stdio};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 
-use super::connection::{guarded, Ctx};
+use super::connection::Ctx;
+use super::driver::{Driven, Guarded};
 use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynSubprocessProtocol, SubprocessProtocol};
 use crate::transport::flow::FlowControl;
+use crate::transport::lifecycle::Lifecycle;
 use crate::transport::socket::Stream;
 use crate::transport::{SubprocessTransport, Transport};
 
@@ -278,28 +280,92 @@ impl Core {
     }
 }
 
-impl ProcessConn {
-    /// Runs one protocol callback; a panic kills the child and fails every
-    /// pipe — this process only, the shard serves on.
-    fn invoke<R>(
-        &mut self,
-        what: &'static str,
-        f: impl FnOnce(&mut dyn DynSubprocessProtocol, &mut SubprocessTransport) -> R,
-    ) -> Option<R> {
-        let (p, t) = (&mut *self.protocol, &mut self.transport);
-        match guarded(what, || f(p, t)) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                let _ = self.transport.kill();
-                for pipe in self.transport.pipes.iter_mut().flatten() {
-                    pipe.fail(io::Error::new(e.kind(), e.to_string()));
-                }
-                self.error.get_or_insert(e);
-                None
-            }
+impl Guarded for ProcessConn {
+    type Protocol = dyn DynSubprocessProtocol;
+    type Transport = SubprocessTransport;
+
+    fn parts(&mut self) -> (&mut dyn DynSubprocessProtocol, &mut SubprocessTransport) {
+        (&mut *self.protocol, &mut self.transport)
+    }
+
+    /// A panic kills the child and fails every pipe — this process only,
+    /// the shard serves on.
+    fn panicked(&mut self, e: io::Error) {
+        let _ = self.transport.kill();
+        for pipe in self.transport.pipes.iter_mut().flatten() {
+            pipe.fail(io::Error::new(e.kind(), e.to_string()));
+        }
+        self.error.get_or_insert(e);
+    }
+}
+
+/// One pipe of a child process, as the driver settles it: its lifecycle
+/// is the pipe's, its callbacks the process's protocol's.
+struct Pipe<'a> {
+    process: &'a mut ProcessConn,
+    fd: usize,
+    /// Stands in for the pipe's lifecycle once the pipe is closed and gone
+    /// (nothing left to settle).
+    gone: Lifecycle,
+}
+
+impl Guarded for Pipe<'_> {
+    type Protocol = dyn DynSubprocessProtocol;
+    type Transport = SubprocessTransport;
+
+    fn parts(&mut self) -> (&mut dyn DynSubprocessProtocol, &mut SubprocessTransport) {
+        self.process.parts()
+    }
+
+    fn panicked(&mut self, e: io::Error) {
+        self.process.panicked(e);
+    }
+}
+
+impl Driven for Pipe<'_> {
+    fn life(&mut self) -> &mut Lifecycle {
+        match self.process.transport.pipes[self.fd].as_mut() {
+            Some(t) => &mut t.life,
+            None => &mut self.gone,
         }
     }
 
+    fn pause_writing(&mut self) {
+        self.invoke("pause_writing", |p, tr| p.pause_writing(tr));
+    }
+
+    /// Closes a pipe whose queue is done and tells `pipe_connection_lost`,
+    /// schedules a resumed read, keeps the stdin pipe's WRITABLE interest
+    /// in line with its queue.
+    fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
+        let (fd, key) = (self.fd, self.process.transport.handle().0);
+        let Some(t) = self.process.transport.pipes[fd].as_mut() else {
+            return;
+        };
+        t.life.flushed(t.buffer.is_empty());
+        if t.life.is_finishing() {
+            let mut t = self.process.transport.pipes[fd].take().expect("just seen");
+            if let Some(io) = t.io.as_mut() {
+                let _ = io.deregister(ctx.registry);
+            }
+            let error = t.life.take_error();
+            drop(t); // closes the pipe
+            self.invoke("pipe_connection_lost", |p, tr| {
+                p.pipe_connection_lost(tr, fd as i32, error)
+            });
+            return;
+        }
+        if t.life.take_read_resumed() {
+            t.life.set_read_resumed(); // the deferred pass reads it
+            ctx.deferred.push(key);
+        }
+        if let Err(e) = t.sync_writable_interest(ctx.registry) {
+            t.fail(e);
+        }
+    }
+}
+
+impl ProcessConn {
     fn on_pipe_event(&mut self, ctx: &mut Ctx<'_>, fd: usize, ev: &super::ready::Ready) {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
         if fd == 0 {
@@ -403,33 +469,12 @@ impl ProcessConn {
                 .as_ref()
                 .is_some_and(|t| t.life.needs_settle())
         }) {
-            let t = self.transport.pipes[fd].as_mut().expect("found above");
-            t.life.take_settle();
-            if t.life.take_pause() {
-                t.life.touch();
-                self.invoke("pause_writing", |p, tr| p.pause_writing(tr));
-                continue;
+            Pipe {
+                process: self,
+                fd,
+                gone: Lifecycle::new(),
             }
-            t.life.flushed(t.buffer.is_empty());
-            if t.life.is_finishing() {
-                let mut t = self.transport.pipes[fd].take().expect("found above");
-                if let Some(io) = t.io.as_mut() {
-                    let _ = io.deregister(ctx.registry);
-                }
-                let error = t.life.take_error();
-                drop(t); // closes the pipe
-                self.invoke("pipe_connection_lost", |p, tr| {
-                    p.pipe_connection_lost(tr, fd as i32, error)
-                });
-                continue;
-            }
-            if t.life.take_read_resumed() {
-                t.life.set_read_resumed(); // the deferred pass reads it
-                ctx.deferred.push(key);
-            }
-            if let Err(e) = t.sync_writable_interest(ctx.registry) {
-                t.fail(e);
-            }
+            .settle(ctx);
         }
         if self.exited && !self.lost && self.transport.pipes.iter().all(Option::is_none) {
             ctx.deferred.push(key);

@@ -10,6 +10,7 @@ use crate::error::LoopError;
 use std::net::ToSocketAddrs;
 
 use super::connection::{Connection, Ctx};
+use super::driver::{Driven as _, Guarded as _};
 use super::{ConnectionHandle, Entry, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::tls::TlsClientConfig;
