@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use mio::Registry;
 
-use super::driver::{Driven, Guarded};
+use super::driver::{read_stream, AfterLost, Deferred, Driven, Guarded, StreamReading};
 use super::EntryKey;
 use crate::protocol::DynProtocol;
 use crate::server::ServerShared;
@@ -102,58 +102,7 @@ impl Connection {
         if self.transport.tls.is_some() {
             return self.read_tls(ctx, to_would_block);
         }
-        while self.transport.delivers_input() {
-            let Some(io) = self.transport.io.as_mut() else {
-                return;
-            };
-            match io.read(ctx.read_buf) {
-                Ok(n) if n > 0 => {
-                    self.transport.bytes_in += n as u64;
-                    let drained = n < ctx.read_buf.len() && !to_would_block;
-                    if drained {
-                        self.transport.life.set_read_ready(false);
-                    }
-                    let data = &ctx.read_buf[..n];
-                    // Unguarded: a panic here unwinds to the loop's one
-                    // guard per run, which fails this connection (the
-                    // loop's `current`) and dispatches the rest.
-                    self.protocol.data_received(&mut self.transport, data);
-                    self.settle(ctx);
-                    if drained {
-                        return;
-                    }
-                }
-                other => {
-                    if !self.read_ended(ctx, other) {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// A read that brought no data: EOF, `WouldBlock`, an interruption
-    /// (whether to read again) or an error. Out of line: the hot loop only
-    /// sees data.
-    #[cold]
-    #[inline(never)]
-    fn read_ended(&mut self, ctx: &mut Ctx<'_>, r: io::Result<usize>) -> bool {
-        match r {
-            Ok(_) => {
-                self.deliver_eof(ctx);
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.transport.life.set_read_ready(false);
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
-            Err(e) => {
-                self.transport.fail_on_read(e);
-                self.settle(ctx);
-                false
-            }
-        }
+        read_stream(self, ctx, to_would_block);
     }
 
     /// The peer's EOF (P5): `eof_received`, then close unless it asked to
@@ -229,7 +178,7 @@ impl Driven for Connection {
 impl Connection {
     /// Delivers `connection_lost` (P2, P3) if it is due. Returns whether the
     /// socket should linger (T3) rather than be dropped with the entry.
-    pub(crate) fn deliver_lost(&mut self) -> Option<bool> {
+    fn deliver_lost(&mut self) -> Option<bool> {
         let lost = self.transport.life.deliver_lost()?;
         let stats = &self.transport.get_loop().sched.stats;
         crate::stats::add(&stats.bytes_in, self.transport.bytes_in);
@@ -299,5 +248,45 @@ impl Connection {
             discarded: self.transport.bytes_in,
             unacked,
         }
+    }
+}
+
+impl Deferred for Connection {
+    fn run_deferred(&mut self, ctx: &mut Ctx<'_>) -> Option<AfterLost> {
+        match self.deliver_lost() {
+            Some(true) => Some(AfterLost::Linger(self.linger_mark())),
+            Some(false) => Some(AfterLost::Remove),
+            None => {
+                let t = &self.transport;
+                if t.life.read_ready() && t.delivers_input() {
+                    self.read(ctx, true);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl StreamReading for Connection {
+    #[inline(always)]
+    fn stream(&mut self) -> Option<&mut Transport> {
+        Some(&mut self.transport)
+    }
+
+    #[inline(always)]
+    fn deliver(&mut self, data: &[u8]) {
+        // Unguarded: a panic here unwinds to the loop's one guard per run,
+        // which fails this connection (the loop's `current`) and dispatches
+        // the rest.
+        self.protocol.data_received(&mut self.transport, data);
+    }
+
+    fn at_eof(&mut self, ctx: &mut Ctx<'_>) {
+        self.deliver_eof(ctx);
+    }
+
+    fn read_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>) {
+        self.transport.fail_on_read(e);
+        self.settle(ctx);
     }
 }

@@ -9,6 +9,7 @@ use mio::Registry;
 use slotmap::Key as _;
 
 use super::connection::{Ctx, Next};
+use super::driver::{AfterLost, Deferred};
 use super::ready::Ready;
 use super::{key_of, watch, Core, Entry, EntryKey};
 use crate::transport::timeouts::{linger_goes_on, LingerMark};
@@ -77,34 +78,25 @@ impl Core {
         while let Some(&key) = self.spare.get(next) {
             next += 1;
             self.current = key;
-            if let Some(Entry::Process(_)) = self.entries.get(key) {
-                self.process_deferred(registry, key);
-                continue;
-            }
-            if let Some(Entry::Dgram(d)) = self.entries.get_mut(key) {
-                if d.deliver_lost() {
-                    self.entries.remove(key);
-                }
-                continue;
-            }
-            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
-                continue;
+            let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
+            let after = match self.entries.get_mut(key) {
+                Some(Entry::Conn(c)) => c.run_deferred(&mut ctx),
+                Some(Entry::Dgram(d)) => d.run_deferred(&mut ctx),
+                Some(Entry::Process(p)) => p.run_deferred(&mut ctx),
+                _ => None,
             };
-            match conn.deliver_lost() {
-                Some(true) => {
-                    let mark = conn.linger_mark();
-                    self.schedule_linger_check(key, mark, self.handle.time());
-                }
-                Some(false) => {
-                    self.entries.remove(key);
-                }
-                None => {
-                    let t = &conn.transport;
-                    if t.life.read_ready() && t.delivers_input() {
-                        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
-                        conn.read(&mut ctx, true);
+            match after {
+                Some(AfterLost::Remove) => {
+                    if let Some(Entry::Process(_)) = self.entries.get(key) {
+                        self.remove_process(key);
+                    } else {
+                        self.entries.remove(key);
                     }
                 }
+                Some(AfterLost::Linger(mark)) => {
+                    self.schedule_linger_check(key, mark, self.handle.time());
+                }
+                None => {}
             }
         }
         self.spare.clear();

@@ -9,7 +9,7 @@ use mio::{Interest, Registry};
 use socket2::{Domain, Socket, Type};
 
 use super::connection::Ctx;
-use super::driver::{Driven, Guarded};
+use super::driver::{AfterLost, Deferred, Driven, Guarded};
 use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
 use crate::sys::{SendBatch, UdpBatch};
@@ -191,16 +191,16 @@ impl DgramConn {
         }
         self.settle_with(reg, deferred);
     }
+}
 
-    /// Delivers `connection_lost` if due; the caller then removes the entry.
-    pub(crate) fn deliver_lost(&mut self) -> bool {
-        let Some(lost) = self.transport.life.deliver_lost() else {
-            return false;
-        };
+impl Deferred for DgramConn {
+    /// `connection_lost` once due; then the entry goes.
+    fn run_deferred(&mut self, _: &mut Ctx<'_>) -> Option<AfterLost> {
+        let lost = self.transport.life.deliver_lost()?;
         self.transport.socket = None;
         let error = lost.error;
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
-        true
+        Some(AfterLost::Remove)
     }
 }
 

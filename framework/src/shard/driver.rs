@@ -20,6 +20,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use super::connection::Ctx;
 use crate::transport::lifecycle::Lifecycle;
+use crate::transport::timeouts::LingerMark;
+use crate::transport::Transport;
 
 /// An entry whose protocol callbacks run guarded.
 pub(crate) trait Guarded {
@@ -76,8 +78,10 @@ pub(crate) trait Driven: Guarded {
     }
 }
 
+/// The settle loop itself, for a kind that settles more than one
+/// lifecycle at a time (a child process's pipes).
 #[inline(never)]
-fn settle_changes<D: Driven + ?Sized>(d: &mut D, ctx: &mut Ctx<'_>) {
+pub(crate) fn settle_changes<D: Driven + ?Sized>(d: &mut D, ctx: &mut Ctx<'_>) {
     while d.life().take_settle() {
         if d.life().take_pause() {
             // Deliver first (P10), then come back for the state change
@@ -88,6 +92,97 @@ fn settle_changes<D: Driven + ?Sized>(d: &mut D, ctx: &mut Ctx<'_>) {
         }
         d.settle_state(ctx);
     }
+}
+
+/// An entry that reads a byte stream (a socket, a pipe) with the loop's
+/// one read loop, [`read_stream`].
+pub(crate) trait StreamReading: Driven {
+    /// The stream transport being read; `None` once it is gone (a pipe
+    /// closed by the last callback).
+    fn stream(&mut self) -> Option<&mut Transport>;
+    /// Hands `data` to the protocol.
+    fn deliver(&mut self, data: &[u8]);
+    /// The stream's end was read.
+    fn at_eof(&mut self, ctx: &mut Ctx<'_>);
+    /// A read failed.
+    fn read_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>);
+}
+
+/// Reads and delivers input until the stream is drained, reading is
+/// paused, or the transport closes, settling after each delivery. A short
+/// read means drained (epoll reports every later arrival as a new edge),
+/// so one request costs one `read`; with `to_would_block` it reads until
+/// `WouldBlock` even after a short read (after the peer's FIN no later
+/// edge would report the end).
+#[inline(always)]
+pub(crate) fn read_stream<R: StreamReading>(r: &mut R, ctx: &mut Ctx<'_>, to_would_block: bool) {
+    while let Some(t) = r.stream().filter(|t| t.delivers_input()) {
+        let Some(io) = t.io.as_mut() else {
+            return;
+        };
+        match io.read(ctx.read_buf) {
+            Ok(n) if n > 0 => {
+                t.bytes_in += n as u64;
+                let drained = n < ctx.read_buf.len() && !to_would_block;
+                if drained {
+                    t.life.set_read_ready(false);
+                }
+                r.deliver(&ctx.read_buf[..n]);
+                r.settle(ctx);
+                if drained {
+                    return;
+                }
+            }
+            other => {
+                if !read_ended(r, ctx, other) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A read that brought no data: EOF, `WouldBlock`, an interruption
+/// (whether to read again) or an error. Out of line: the hot loop only
+/// sees data.
+#[cold]
+#[inline(never)]
+fn read_ended<R: StreamReading>(r: &mut R, ctx: &mut Ctx<'_>, got: io::Result<usize>) -> bool {
+    match got {
+        Ok(_) => {
+            r.at_eof(ctx);
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            if let Some(t) = r.stream() {
+                t.life.set_read_ready(false);
+            }
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+        Err(e) => {
+            r.read_failed(e, ctx);
+            false
+        }
+    }
+}
+
+/// What becomes of an entry once its `connection_lost` was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterLost {
+    /// Drop it (and its socket) now.
+    Remove,
+    /// Keep its socket for a lingering close (T3), checked from this mark.
+    Linger(LingerMark),
+}
+
+/// The work an entry deferred to the start of the next iteration, one
+/// signature for every kind.
+pub(crate) trait Deferred {
+    /// Delivers `connection_lost` if it is due (P2: once), and says what
+    /// becomes of the entry; otherwise reads what `resume_reading` left
+    /// pending.
+    fn run_deferred(&mut self, ctx: &mut Ctx<'_>) -> Option<AfterLost>;
 }
 
 /// Runs a protocol callback, catching a panic: it is logged and returned as

@@ -17,7 +17,9 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 
 use super::connection::Ctx;
-use super::driver::{Driven, Guarded};
+use super::driver::{
+    read_stream, settle_changes, AfterLost, Deferred, Driven, Guarded, StreamReading,
+};
 use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynSubprocessProtocol, SubprocessProtocol};
 use crate::transport::flow::FlowControl;
@@ -250,28 +252,8 @@ impl Core {
         p.on_exit(&mut ctx);
     }
 
-    /// Deferred work of process `key`: reads resumed by `resume_reading`,
-    /// and `connection_lost` once due, after which the entry goes.
-    pub(crate) fn process_deferred(&mut self, registry: &Registry, key: EntryKey) {
-        let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
-            return;
-        };
-        let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
-        for fd in 1..3 {
-            let resumed = p.transport.pipes[fd]
-                .as_mut()
-                .is_some_and(|t| t.life.take_read_resumed() && t.life.read_ready());
-            if resumed {
-                p.read_pipe(&mut ctx, fd, true);
-            }
-        }
-        if p.deliver_lost() {
-            let _ = registry.deregister(&mut SourceFd(&p.pidfd.as_raw_fd()));
-            self.remove_process(key);
-        }
-    }
-
-    fn remove_process(&mut self, key: EntryKey) {
+    /// Removes process `key` with the forwarding entries of its pipes.
+    pub(crate) fn remove_process(&mut self, key: EntryKey) {
         if let Some(Entry::Process(p)) = self.entries.remove(key) {
             for k in p.pipe_keys.into_iter().flatten() {
                 self.entries.remove(k);
@@ -322,7 +304,42 @@ impl Guarded for Pipe<'_> {
     }
 }
 
+impl StreamReading for Pipe<'_> {
+    fn stream(&mut self) -> Option<&mut Transport> {
+        self.process.transport.pipes[self.fd].as_mut()
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        let fd = self.fd as i32;
+        self.invoke("pipe_data_received", |p, tr| {
+            p.pipe_data_received(tr, fd, data)
+        });
+    }
+
+    /// The child closed it: `pipe_connection_lost(None)`.
+    fn at_eof(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(t) = self.stream() {
+            t.life.set_read_ready(false);
+            t.abort();
+        }
+        self.settle(ctx);
+    }
+
+    fn read_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>) {
+        if let Some(t) = self.stream() {
+            t.fail(e);
+        }
+        self.settle(ctx);
+    }
+}
+
 impl Driven for Pipe<'_> {
+    /// After a pipe's callback: the whole process settles (the callback may
+    /// have written to another pipe, or the child's end may be due).
+    fn settle(&mut self, ctx: &mut Ctx<'_>) {
+        self.process.settle(ctx);
+    }
+
     fn life(&mut self) -> &mut Lifecycle {
         match self.process.transport.pipes[self.fd].as_mut() {
             Some(t) => &mut t.life,
@@ -392,48 +409,12 @@ impl ProcessConn {
     /// Reads pipe `fd` (1 or 2) until drained, paused or closed; with
     /// `to_end`, until `WouldBlock` or EOF even after a short read.
     fn read_pipe(&mut self, ctx: &mut Ctx<'_>, fd: usize, to_end: bool) {
-        loop {
-            let Some(t) = self.transport.pipes[fd].as_mut() else {
-                return;
-            };
-            if !t.delivers_input() {
-                return;
-            }
-            let Some(io) = t.io.as_mut() else { return };
-            match io.read(ctx.read_buf) {
-                Ok(0) => {
-                    t.life.set_read_ready(false);
-                    t.abort(); // the child closed it: pipe_connection_lost(None)
-                    self.settle(ctx);
-                    return;
-                }
-                Ok(n) => {
-                    t.bytes_in += n as u64;
-                    let drained = n < ctx.read_buf.len() && !to_end;
-                    if drained {
-                        t.life.set_read_ready(false);
-                    }
-                    let data = &ctx.read_buf[..n];
-                    self.invoke("pipe_data_received", |p, tr| {
-                        p.pipe_data_received(tr, fd as i32, data)
-                    });
-                    self.settle(ctx);
-                    if drained {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    t.life.set_read_ready(false);
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    t.fail(e);
-                    self.settle(ctx);
-                    return;
-                }
-            }
-        }
+        let mut pipe = Pipe {
+            process: self,
+            fd,
+            gone: Lifecycle::new(),
+        };
+        read_stream(&mut pipe, ctx, to_end);
     }
 
     fn on_exit(&mut self, ctx: &mut Ctx<'_>) {
@@ -469,27 +450,43 @@ impl ProcessConn {
                 .as_ref()
                 .is_some_and(|t| t.life.needs_settle())
         }) {
-            Pipe {
-                process: self,
-                fd,
-                gone: Lifecycle::new(),
-            }
-            .settle(ctx);
+            settle_changes(
+                &mut Pipe {
+                    process: self,
+                    fd,
+                    gone: Lifecycle::new(),
+                },
+                ctx,
+            );
         }
         if self.exited && !self.lost && self.transport.pipes.iter().all(Option::is_none) {
             ctx.deferred.push(key);
         }
     }
+}
 
-    /// Delivers `connection_lost` if due; returns whether it was.
-    fn deliver_lost(&mut self) -> bool {
+impl Deferred for ProcessConn {
+    /// Reads resumed by `resume_reading`, and `connection_lost` once the
+    /// child exited and every pipe is closed (P9); then the entry goes.
+    fn run_deferred(&mut self, ctx: &mut Ctx<'_>) -> Option<AfterLost> {
+        for fd in 1..3 {
+            let resumed = self.transport.pipes[fd]
+                .as_mut()
+                .is_some_and(|t| t.life.take_read_resumed() && t.life.read_ready());
+            if resumed {
+                self.read_pipe(ctx, fd, true);
+            }
+        }
         if self.lost || !self.exited || self.transport.pipes.iter().any(Option::is_some) {
-            return false;
+            return None;
         }
         self.lost = true;
         self.transport.closing = true;
         let error = self.error.take();
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
-        true
+        let _ = ctx
+            .registry
+            .deregister(&mut SourceFd(&self.pidfd.as_raw_fd()));
+        Some(AfterLost::Remove)
     }
 }
