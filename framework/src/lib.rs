@@ -114,6 +114,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+mod base;
 pub mod config;
 pub mod contract;
 pub mod error;
@@ -121,7 +122,7 @@ pub mod fs;
 pub mod http;
 pub mod protocol;
 pub mod runtime;
-mod server;
+
 pub mod shard;
 mod stats;
 pub mod streams;
@@ -132,7 +133,7 @@ pub mod transport;
 pub use error::{LoopError, TransportError};
 pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
-pub use server::Server;
+pub use shard::Server;
 pub use shard::{
     Clock, ConnectionHandle, DatagramOptions, Elapsed, EventLoop, Handle, JoinHandle, LoopConfig,
     LoopHandle, ShardHandle, Sleep, SubprocessPipes, TaskError,

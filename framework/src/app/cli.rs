@@ -23,6 +23,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::reload::reload;
+use super::source::{load, LogLevel, Source};
 use super::Apps;
 use crate::config::{Config, LogFormat};
 use crate::Runtime;
@@ -61,17 +62,6 @@ enum Command {
         /// The TOML configuration file.
         config: Option<PathBuf>,
     },
-}
-
-/// The configuration at `path`, or the embedded default.
-pub(super) fn load(apps: &Apps, path: Option<&PathBuf>) -> Result<Config, String> {
-    match (path, apps.default_config.as_deref()) {
-        (Some(path), _) => Config::from_file(path, apps).map_err(|e| e.to_string()),
-        (None, Some(text)) => {
-            Config::parse(text, "(embedded default config)", apps).map_err(|e| e.to_string())
-        }
-        (None, None) => Err("no configuration file given, and no embedded default".into()),
-    }
 }
 
 /// The program: `serve` and `check` over the command line's arguments,
@@ -155,10 +145,6 @@ pub fn main_with_args(
 
 /// Logs to stderr at the level `--log-level` gives, else `RUST_LOG`, else
 /// the configuration's.
-/// Changes the log level of a running server (a configuration reload).
-pub(super) type LogLevel =
-    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
-
 fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>, String> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -182,14 +168,6 @@ fn init_logging(config: &Config, flag: Option<&str>) -> Result<Option<LogLevel>,
     };
     // --log-level and RUST_LOG win over the configuration, reloads too.
     Ok(from_config.then_some(handle))
-}
-
-/// Where a reload reads the configuration again, and what it may change.
-pub(super) struct Source {
-    pub(super) path: Option<PathBuf>,
-    pub(super) log_level: Option<LogLevel>,
-    /// `--takeover`: the listening sockets come from the running server.
-    takeover: bool,
 }
 
 fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {

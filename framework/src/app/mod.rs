@@ -42,6 +42,7 @@
 
 mod cli;
 mod reload;
+mod source;
 
 pub use cli::{main, main_with_args};
 

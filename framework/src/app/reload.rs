@@ -2,7 +2,7 @@
 //! server where it can be — listeners added, removed or changed, write
 //! buffer marks, the log level — and the settings that need a restart named.
 
-use super::cli::{load, Source};
+use super::source::{load, Source};
 use super::Apps;
 use crate::config::Config;
 use crate::Runtime;

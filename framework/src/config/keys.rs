@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::{Spanned, Value};
 
-use super::raw::IntOrText;
 use super::{absolute, show_size, ConfigError, Validator};
 
 /// A kind of value a key takes.
@@ -290,3 +289,31 @@ macro_rules! section {
 }
 
 pub(crate) use section;
+
+/// A value that may be written as a number or a string with units
+/// (`65536` or `"64KiB"`; `0` or `"60s"`; `2` or `"auto"`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+impl IntOrText {
+    /// As written in the file: a number bare, text in quotes.
+    pub(crate) fn quoted(&self) -> String {
+        match self {
+            IntOrText::Int(n) => n.to_string(),
+            IntOrText::Text(s) => format!("\"{s}\""),
+        }
+    }
+}
+
+impl std::fmt::Display for IntOrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntOrText::Int(n) => write!(f, "{n}"),
+            IntOrText::Text(s) => f.write_str(s),
+        }
+    }
+}

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::raw::{IntOrText, RawConfig, RawListener};
+use super::keys::IntOrText;
+use super::raw::{RawConfig, RawListener};
 use super::{
     absolute, inet_overlap, line_col, span_in_item, AppCatalog, ConfigError, ListenAddress,
     ListenProtocol, ListenerConfig, Validator, DEFAULT_UDP_BUFFER, MAX_BUFFER,

@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::keys::IntOrText;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
@@ -35,32 +37,4 @@ pub(super) struct RawListener {
     pub tls: Option<Spanned<super::tls::RawTls>>,
     #[serde(flatten)]
     pub rest: std::collections::BTreeMap<String, toml::Value>,
-}
-
-/// A value that may be written as a number or a string with units
-/// (`65536` or `"64KiB"`; `0` or `"60s"`; `2` or `"auto"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum IntOrText {
-    Int(i64),
-    Text(String),
-}
-
-impl IntOrText {
-    /// As written in the file: a number bare, text in quotes.
-    pub(crate) fn quoted(&self) -> String {
-        match self {
-            IntOrText::Int(n) => n.to_string(),
-            IntOrText::Text(s) => format!("\"{s}\""),
-        }
-    }
-}
-
-impl std::fmt::Display for IntOrText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IntOrText::Int(n) => write!(f, "{n}"),
-            IntOrText::Text(s) => f.write_str(s),
-        }
-    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::keys::Allowed;
+use super::keys::IntOrText;
 use super::keys::{section, Bool, Dur, Int, Kind, OptDur, OptPath, Size, SockAddr, Word, Words};
-use super::raw::IntOrText;
 use super::{ConfigError, LogFormat, ShardCount, Validator};
 use super::{MAX_BUFFER, MAX_CONNECTIONS, MAX_SHARDS};
 use crate::transport::flow::{resolve_limits, DEFAULT_HIGH, DEFAULT_LOW};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::IntOrText;
+use super::keys::IntOrText;
 use super::{ConfigError, Validator};
 use crate::tls::{ClientAuth, TlsConfigError, TlsServerConfig, DEFAULT_HANDSHAKE_TIMEOUT};
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{IntOrText, RawConfig};
+use super::keys::IntOrText;
+use super::raw::RawConfig;
 use super::{
     AppCatalog, Config, ConfigError, LimitsSection, LogSection, MetricsSection, RuntimeSection,
     MAX_DURATION,

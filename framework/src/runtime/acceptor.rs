@@ -12,7 +12,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
 use super::Distribution;
-use crate::server::SendFactory;
+use crate::shard::server::SendFactory;
 use crate::shard::ShardHandle;
 use crate::stats::{Gauges, RuntimeGauges};
 use crate::transport::listener::{AcceptError, ListenSocket};

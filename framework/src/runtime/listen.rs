@@ -13,7 +13,7 @@ use super::acceptor::Acceptor;
 use super::{Distribution, Runtime};
 use crate::error::LoopError;
 use crate::protocol::Protocol;
-use crate::server::{service, SendFactory};
+use crate::shard::server::{service, SendFactory};
 use crate::stats::Gauges;
 use crate::transport::listener::ListenSocket;
 

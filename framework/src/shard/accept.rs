@@ -12,10 +12,10 @@ use std::rc::Rc;
 
 use mio::Registry;
 
+use super::server::SendFactory;
+use super::server::{Server, ServerShared};
 use super::{token_of, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
-use crate::server::SendFactory;
-use crate::server::{Server, ServerShared};
 use crate::stats::Gauges;
 use crate::tls::TlsServerConfig;
 use crate::transport::listener::{AcceptError, ListenSocket};

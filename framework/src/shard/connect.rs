@@ -12,9 +12,9 @@ use mio::{Interest, Registry};
 
 use super::connection::Connection;
 use super::driver::Driven as _;
+use super::server::ServerShared;
 use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
-use crate::server::ServerShared;
 use crate::transport::flow::FlowControl;
 use crate::transport::socket::{Address, ConnectedSocket, Stream};
 use crate::transport::tls::TlsSession;

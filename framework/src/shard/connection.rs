@@ -12,24 +12,12 @@ use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use mio::Registry;
-
-use super::driver::{read_stream, AfterLost, Deferred, Driven, Guarded, StreamReading};
-use super::EntryKey;
+use super::driver::{read_stream, AfterLost, Ctx, Deferred, Driven, Guarded, StreamReading};
+use super::server::ServerShared;
 use crate::protocol::DynProtocol;
-use crate::server::ServerShared;
 use crate::transport::lifecycle::{Lifecycle, State};
 use crate::transport::timeouts::LingerMark;
 use crate::transport::Transport;
-
-/// What the loop lends a connection while it handles one event.
-pub(crate) struct Ctx<'a> {
-    pub(crate) registry: &'a Registry,
-    pub(crate) read_buf: &'a mut [u8],
-    /// Connections to revisit at the start of the next iteration:
-    /// `connection_lost` due, or reading resumed with input pending.
-    pub(crate) deferred: &'a mut Vec<EntryKey>,
-}
 
 /// What the loop must do with the entry after an event.
 #[derive(Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::connection::Ctx;
+use super::driver::Ctx;
 use super::driver::Driven as _;
 use super::{ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::Protocol;

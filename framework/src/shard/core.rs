@@ -8,7 +8,8 @@ use std::time::Instant;
 use mio::Registry;
 use slotmap::Key as _;
 
-use super::connection::{Ctx, Next};
+use super::connection::Next;
+use super::driver::Ctx;
 use super::driver::{AfterLost, Deferred};
 use super::ready::Ready;
 use super::{key_of, watch, Core, Entry, EntryKey};

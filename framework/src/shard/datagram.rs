@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use mio::{Interest, Registry};
 use socket2::{Domain, Socket, Type};
 
-use super::connection::Ctx;
+use super::driver::Ctx;
 use super::driver::{AfterLost, Deferred, Driven, Guarded};
 use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};

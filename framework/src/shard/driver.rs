@@ -18,10 +18,21 @@
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
-use super::connection::Ctx;
+use mio::Registry;
+
+use super::EntryKey;
 use crate::transport::lifecycle::Lifecycle;
 use crate::transport::timeouts::LingerMark;
 use crate::transport::Transport;
+
+/// What the loop lends an entry while it handles one event.
+pub(crate) struct Ctx<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) read_buf: &'a mut [u8],
+    /// Connections to revisit at the start of the next iteration:
+    /// `connection_lost` due, or reading resumed with input pending.
+    pub(crate) deferred: &'a mut Vec<EntryKey>,
+}
 
 /// An entry whose protocol callbacks run guarded.
 pub(crate) trait Guarded {

@@ -22,6 +22,7 @@ mod driver;
 mod mailbox;
 mod ready;
 mod scheduler;
+pub(crate) mod server;
 mod subprocess;
 mod tasks;
 mod tls;
@@ -32,11 +33,13 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use mio::{Poll, Token};
+use mio::Poll;
 use ready::Ready;
-use slotmap::{new_key_type, Key, KeyData, SlotMap};
+use slotmap::{Key, SlotMap};
 use std::os::fd::AsRawFd as _;
 
+pub use crate::base::ConnectionHandle;
+pub(crate) use crate::base::{key_of, token_of, EntryKey};
 pub use clock::Clock;
 pub use config::LoopConfig;
 pub(crate) use datagram::bind_udp;
@@ -48,38 +51,18 @@ pub use subprocess::SubprocessPipes;
 pub(crate) use tasks::with_current_loop;
 pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
-use crate::server::{Server, ServerShared};
 use crate::transport::flow::resolve_limits;
 use crate::transport::timeouts::IdleWatch;
 use accept::Listener;
 use connect::Connecting;
 use connection::Connection;
 use mailbox::{Mailbox, WAKER_TOKEN};
+pub use server::Server;
+use server::ServerShared;
 use std::rc::Rc;
 
 /// Idle sweeps per idle timeout (see [`IdleWatch`]).
 const IDLE_SWEEPS_PER_TIMEOUT: u32 = IdleWatch::SWEEPS;
-
-new_key_type! {
-    /// Slab key of a loop entry; its generation makes stale keys miss.
-    pub(crate) struct EntryKey;
-}
-
-#[inline]
-pub(crate) fn token_of(key: EntryKey) -> Token {
-    Token(key.data().as_ffi() as usize)
-}
-
-#[inline]
-fn key_of(token: Token) -> EntryKey {
-    KeyData::from_ffi(token.0 as u64).into()
-}
-
-/// Identifies one connection of a loop. Generation-checked: once the
-/// connection is gone the handle matches nothing, even when its slot is
-/// reused by a newer connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnectionHandle(pub(crate) EntryKey);
 
 pub(crate) enum Entry {
     Conn(Connection),

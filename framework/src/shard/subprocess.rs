@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 
-use super::connection::Ctx;
+use super::driver::Ctx;
 use super::driver::{
     read_stream, settle_changes, AfterLost, Deferred, Driven, Guarded, StreamReading,
 };

@@ -9,7 +9,8 @@ use std::io;
 use crate::error::LoopError;
 use std::net::ToSocketAddrs;
 
-use super::connection::{Connection, Ctx};
+use super::connection::Connection;
+use super::driver::Ctx;
 use super::driver::{Driven as _, Guarded as _};
 use super::{ConnectionHandle, Entry, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};

@@ -15,8 +15,9 @@ use super::tls::TlsSession;
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use super::{lifecycle::Lifecycle, timeouts::IdleWatch};
+use crate::base::ConnectionHandle;
 use crate::error::TransportError;
-use crate::shard::{ConnectionHandle, LoopHandle};
+use crate::shard::LoopHandle;
 
 /// Whether `write_eof` was asked for, and whether the socket is shut yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +127,7 @@ impl Transport {
         if want == self.writable_registered {
             return Ok(());
         }
-        let token = crate::shard::token_of(self.handle.0);
+        let token = crate::base::token_of(self.handle.0);
         let interest = if want {
             mio::Interest::READABLE | mio::Interest::WRITABLE
         } else {

@@ -7,7 +7,8 @@ use std::io;
 use std::process::Child;
 
 use super::{ExtraInfo, Transport};
-use crate::shard::{ConnectionHandle, LoopHandle};
+use crate::base::ConnectionHandle;
+use crate::shard::LoopHandle;
 
 /// A child process started by
 /// [`EventLoop::subprocess_exec`](crate::EventLoop::subprocess_exec), owned

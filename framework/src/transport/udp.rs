@@ -15,8 +15,9 @@ use super::flow::{resolve_limits, FlowControl, FlowEvent};
 use super::lifecycle::Lifecycle;
 use super::stream::is_transient;
 use super::{Address, ExtraInfo};
+use crate::base::ConnectionHandle;
 use crate::error::TransportError;
-use crate::shard::{ConnectionHandle, LoopHandle};
+use crate::shard::LoopHandle;
 
 /// A UDP endpoint, owned by its shard's loop and handed to every
 /// [`DatagramProtocol`](crate::DatagramProtocol) callback. `!Send` (T2).

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::{EntryKey, EventLoop, LoopHandle};
 use crate::protocol::{DynProtocol, Protocol};
-use crate::shard::{EntryKey, EventLoop, LoopHandle};
 use crate::stats::{Gauges, ListenerCells, ListenerStats};
 use crate::transport::Address;
 
