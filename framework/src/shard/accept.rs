@@ -20,7 +20,7 @@ use crate::stats::Gauges;
 use crate::tls::TlsServerConfig;
 use crate::transport::listener::{AcceptError, ListenSocket};
 use crate::transport::socket::Stream;
-use crate::transport::tls::TlsSession;
+use crate::transport::tls_session::TlsSession;
 use crate::transport::Address;
 
 /// Makes one protocol instance per accepted connection.
@@ -55,28 +55,10 @@ impl EventLoop {
         self.serve(sockets, boxed(factory), Vec::new(), None, None)
     }
 
-    /// Serves TLS on every address `addr` resolves to, as
-    /// [`create_server`](Self::create_server): each accepted connection
-    /// first completes its handshake on this loop, bounded by the
-    /// configuration's handshake timeout; only then does its protocol get
-    /// `connection_made`. A failed or timed-out handshake is logged, counted
-    /// in [`ShardStats::tls_handshake_failures`](crate::ShardStats), and
-    /// never reaches the protocol.
-    pub fn create_tls_server<P, F>(
+    pub(super) fn bind_tcp_all(
         &mut self,
-        factory: F,
         addr: impl ToSocketAddrs,
-        tls: TlsServerConfig,
-    ) -> io::Result<Server>
-    where
-        P: Protocol,
-        F: FnMut() -> P + 'static,
-    {
-        let sockets = self.bind_tcp_all(addr)?;
-        self.serve(sockets, boxed(factory), Vec::new(), None, Some(tls))
-    }
-
-    fn bind_tcp_all(&mut self, addr: impl ToSocketAddrs) -> io::Result<Vec<ListenSocket>> {
+    ) -> io::Result<Vec<ListenSocket>> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         if addrs.is_empty() {
             return Err(LoopError::NoAddress("the server address".into()).into());
@@ -205,7 +187,7 @@ impl EventLoop {
         });
     }
 
-    fn serve(
+    pub(super) fn serve(
         &mut self,
         sockets: Vec<ListenSocket>,
         factory: Factory,
@@ -259,7 +241,7 @@ impl EventLoop {
     }
 }
 
-fn boxed<P: Protocol>(mut factory: impl FnMut() -> P + 'static) -> Factory {
+pub(super) fn boxed<P: Protocol>(mut factory: impl FnMut() -> P + 'static) -> Factory {
     Rc::new(RefCell::new(move || {
         Box::new(factory()) as Box<dyn DynProtocol>
     }))

@@ -17,7 +17,7 @@ use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::transport::flow::FlowControl;
 use crate::transport::socket::{Address, ConnectedSocket, Stream};
-use crate::transport::tls::TlsSession;
+use crate::transport::tls_session::TlsSession;
 use crate::transport::Transport;
 use std::time::Duration;
 

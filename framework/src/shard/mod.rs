@@ -25,7 +25,7 @@ mod scheduler;
 pub(crate) mod server;
 mod subprocess;
 mod tasks;
-mod tls;
+mod tls_loop;
 mod watch;
 
 use std::collections::HashMap;

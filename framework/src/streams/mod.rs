@@ -61,7 +61,7 @@ pub use writer::{Drain, StreamWriter};
 use crate::error::LoopError;
 use crate::shard::{with_current_loop, EventLoop, LoopHandle};
 use crate::transport::socket::{Address, Stream};
-use crate::transport::tls::TlsSession;
+use crate::transport::tls_session::TlsSession;
 use crate::{Distribution, Runtime, Server, TlsClientConfig};
 use protocol::Shared;
 

@@ -13,7 +13,7 @@ pub(crate) mod socket;
 pub(crate) mod stream;
 pub(crate) mod subprocess;
 pub(crate) mod timeouts;
-pub(crate) mod tls;
+pub(crate) mod tls_session;
 pub(crate) mod udp;
 pub(crate) mod write;
 pub(crate) mod write_buffer;
@@ -23,7 +23,7 @@ use std::os::fd::RawFd;
 pub use socket::{Address, ConnectedSocket};
 pub use stream::Transport;
 pub use subprocess::SubprocessTransport;
-pub use tls::{CipherInfo, TlsContext};
+pub use tls_session::{CipherInfo, TlsContext};
 pub use udp::DatagramTransport;
 
 /// A value returned by `get_extra_info` (T4). Which names exist depends on

@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 
 use super::flow::{resolve_limits, FlowControl, FlowEvent};
 use super::socket::{Address, Stream};
-use super::tls::TlsSession;
+use super::tls_session::TlsSession;
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use super::{lifecycle::Lifecycle, timeouts::IdleWatch};

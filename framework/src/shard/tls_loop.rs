@@ -1,24 +1,48 @@
-//! TLS on a loop: client connections, the handshake timeout, and the read
-//! path of a TLS connection — where the handshake runs, plaintext is
-//! delivered or stashed, and close_notify or a truncation ends the stream.
-//! See [`crate::tls`] for the configuration, `transport/tls.rs` for the
-//! session and its write-side accounting.
+//! TLS on a loop: servers and client connections
+//! (`create_tls_server`, `create_tls_connection`), the handshake timeout,
+//! and the read path of a TLS connection — where the handshake runs,
+//! plaintext is delivered or stashed, and close_notify or a truncation
+//! ends the stream. The configuration is [`crate::tls`]; the session and
+//! its write-side accounting are `transport/tls_session.rs`.
 
 use std::io;
 
 use crate::error::LoopError;
 use std::net::ToSocketAddrs;
 
+use super::accept::boxed;
 use super::connection::Connection;
 use super::driver::Ctx;
 use super::driver::{Driven as _, Guarded as _};
+use super::Server;
 use super::{ConnectionHandle, Entry, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
-use crate::tls::TlsClientConfig;
+use crate::tls::{TlsClientConfig, TlsServerConfig};
 use crate::transport::socket::{Address, Stream};
-use crate::transport::tls::{Decrypted, TlsSession};
+use crate::transport::tls_session::{Decrypted, TlsSession};
 
 impl EventLoop {
+    /// Serves TLS on every address `addr` resolves to, as
+    /// [`create_server`](Self::create_server): each accepted connection
+    /// first completes its handshake on this loop, bounded by the
+    /// configuration's handshake timeout; only then does its protocol get
+    /// `connection_made`. A failed or timed-out handshake is logged, counted
+    /// in [`ShardStats::tls_handshake_failures`](crate::ShardStats), and
+    /// never reaches the protocol.
+    pub fn create_tls_server<P, F>(
+        &mut self,
+        factory: F,
+        addr: impl ToSocketAddrs,
+        tls: TlsServerConfig,
+    ) -> io::Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        let sockets = self.bind_tcp_all(addr)?;
+        self.serve(sockets, boxed(factory), Vec::new(), None, Some(tls))
+    }
+
     /// Connects to `addr` over TLS and runs the loop until the handshake
     /// has completed or failed, as asyncio's
     /// `run_until_complete(create_connection(..., ssl=ctx, server_hostname=...))`.
