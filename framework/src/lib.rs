@@ -57,6 +57,24 @@
 //! is written out in [`contract`], with the tests that prove each rule, and
 //! stated on the method that keeps it.
 //!
+//! ## The source, layer by layer
+//!
+//! Each layer uses only the ones below it. One reference runs up by design:
+//! a transport keeps its loop's [`LoopHandle`] (asyncio's `get_loop()`), and
+//! a TLS session its handshake timer's [`Handle`].
+//!
+//! | layer | files (in `framework/src/`) | what they hold |
+//! |---|---|---|
+//! | base | `sys/` (the only `unsafe`), `base.rs`, `error.rs`, `stats.rs`, `tls.rs`, `fs.rs`, `http/` | system calls mio lacks; entry keys and connection handles; errors; every counter declared once; TLS configuration; files opened beneath a root; the HTTP/1.1 codec |
+//! | transports | `transport/`: `lifecycle.rs` and `timeouts.rs` (the state machine without IO, and the idle and linger rules), `stream.rs` and `write.rs` (the stream transport), `write_buffer.rs`, `flow.rs`, `tls_session.rs`, `udp.rs`, `datagram_queue.rs`, `subprocess.rs`, `socket.rs`, `listener.rs` | what a protocol calls, and the queues behind it |
+//! | protocols | `protocol.rs` | the traits you implement |
+//! | the loop | `shard/`: `mod.rs` (one iteration), `core.rs` (per-event dispatch), `driver.rs` (invoke, settle, read and deferred steps written once), `connection.rs`, `datagram.rs`, `subprocess.rs`, `tls_loop.rs`, `watch.rs` (the entry kinds), `accept.rs`, `connect.rs`, `server.rs`, `connections.rs`, `scheduler.rs`, `clock.rs`, `tasks.rs`, `cross.rs`, `mailbox.rs`, `ready.rs`, `config.rs` | one shard |
+//! | coroutines | `streams/` | `StreamReader`/`StreamWriter` on the loop's tasks |
+//! | the runtime | `runtime/`: `mod.rs`, `listen.rs`, `acceptor.rs`, `shutdown.rs`, `cores.rs`, `metrics.rs`, `takeover.rs` | the shards, their listeners, the drain, the metrics endpoint |
+//! | configuration and the server | `config/` (`sections.rs`: one line per key; `keys.rs`: the kinds of value), `app/` | the TOML file, and the server program the binary runs |
+//!
+//! `contract.rs` holds the numbered contract; it imports nothing.
+//!
 //! ## Running it in production
 //!
 //! The `shardloop` binary (crate `shardloop-apps`) serves the listeners a
