@@ -201,16 +201,13 @@ impl EventLoop {
             .collect::<io::Result<Vec<_>>>()?;
         let shared = Rc::new(ServerShared::new(addresses, unix_paths, gauges));
         for socket in sockets {
-            let key = self.core.entries.insert(Entry::Listener(Listener {
+            let (key, l) = self.core.entries.add(|_| Listener {
                 socket,
                 factory: Rc::clone(&factory),
                 server: Rc::clone(&shared),
                 tls: tls.clone(),
                 backing_off: false,
-            }));
-            let Some(Entry::Listener(l)) = self.core.entries.get_mut(key) else {
-                unreachable!()
-            };
+            });
             if let Err(e) = l.socket.register(self.poll.registry(), token_of(key)) {
                 self.core.entries.remove(key);
                 self.close_listeners(&shared);
@@ -234,7 +231,7 @@ impl EventLoop {
     }
 
     fn resume_accepting(&mut self, key: EntryKey) {
-        if let Some(Entry::Listener(l)) = self.core.entries.get_mut(key) {
+        if let Some(l) = self.core.entries.of_mut::<Listener>(key) {
             l.backing_off = false;
             self.core.accept_ready(self.poll.registry(), key);
         }
@@ -266,14 +263,14 @@ impl Core {
     /// `accept_backoff` (the kernel backlog holds the rest) — never a busy
     /// loop, never a dead listener.
     pub(crate) fn accept_ready(&mut self, registry: &Registry, key: EntryKey) {
-        let (factory, server, tls) = match self.entries.get(key) {
-            Some(Entry::Listener(l)) if !l.backing_off && !l.server.is_closed() => {
+        let (factory, server, tls) = match self.entries.of::<Listener>(key) {
+            Some(l) if !l.backing_off && !l.server.is_closed() => {
                 (Rc::clone(&l.factory), Rc::clone(&l.server), l.tls.clone())
             }
             _ => return,
         };
         loop {
-            let Some(Entry::Listener(l)) = self.entries.get_mut(key) else {
+            let Some(l) = self.entries.of_mut::<Listener>(key) else {
                 return;
             };
             match l.socket.accept() {

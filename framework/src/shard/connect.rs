@@ -13,7 +13,7 @@ use mio::{Interest, Registry};
 use super::connection::Connection;
 use super::driver::Driven as _;
 use super::server::ServerShared;
-use super::{token_of, ConnectionHandle, Core, Entry, EntryKey, EventLoop};
+use super::{token_of, ConnectionHandle, Core, EntryKey, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::transport::flow::FlowControl;
 use crate::transport::socket::{Address, ConnectedSocket, Stream};
@@ -155,31 +155,32 @@ impl EventLoop {
     pub(crate) fn finish_connect(&mut self, stream: Stream) -> io::Result<Stream> {
         let key = self.start_connect(stream)?;
         let ran = self.run_until(|lp| {
-            matches!(lp.core.entries.get(key), Some(Entry::Connecting(c)) if c.result.is_some())
+            lp.core
+                .entries
+                .of::<Connecting>(key)
+                .is_none_or(|c| c.result.is_some())
         });
-        let Some(Entry::Connecting(mut c)) = self.core.entries.remove(key) else {
-            unreachable!()
+        let stopped = || io::Error::from(LoopError::Stopped("the connection"));
+        let Some(mut c) = self.core.entries.take::<Connecting>(key) else {
+            return Err(ran.err().unwrap_or_else(stopped));
         };
         let _ = c.stream.deregister(self.poll.registry());
         ran?;
         match c.result {
             Some(Ok(())) => Ok(c.stream),
             Some(Err(e)) => Err(e),
-            None => Err(LoopError::Stopped("the connection").into()),
+            None => Err(stopped()),
         }
     }
 
     /// Registers the non-blocking connect of `stream`; its completion is
     /// collected by [`poll_connect`](Self::poll_connect).
     pub(crate) fn start_connect(&mut self, stream: Stream) -> io::Result<EntryKey> {
-        let key = self.core.entries.insert(Entry::Connecting(Connecting {
+        let (key, c) = self.core.entries.add(|_| Connecting {
             stream,
             result: None,
             waker: None,
-        }));
-        let Some(Entry::Connecting(c)) = self.core.entries.get_mut(key) else {
-            unreachable!()
-        };
+        });
         if let Err(e) = c
             .stream
             .register(self.poll.registry(), token_of(key), Interest::WRITABLE)
@@ -198,30 +199,29 @@ impl EventLoop {
         key: EntryKey,
         waker: &std::task::Waker,
     ) -> std::task::Poll<io::Result<Stream>> {
-        match self.core.entries.get_mut(key) {
-            Some(Entry::Connecting(c)) if c.result.is_none() => {
+        if let Some(c) = self.core.entries.of_mut::<Connecting>(key) {
+            if c.result.is_none() {
                 if !c.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
                     c.waker = Some(waker.clone());
                 }
                 return std::task::Poll::Pending;
             }
-            Some(Entry::Connecting(_)) => {}
-            _ => return std::task::Poll::Ready(Err(LoopError::Stopped("the connection").into())),
         }
-        let Some(Entry::Connecting(mut c)) = self.core.entries.remove(key) else {
-            unreachable!()
+        // Done (its result is in), or gone.
+        let Some(mut c) = self.core.entries.take::<Connecting>(key) else {
+            return std::task::Poll::Ready(Err(LoopError::Stopped("the connection").into()));
         };
         let _ = c.stream.deregister(self.poll.registry());
         std::task::Poll::Ready(match c.result {
             Some(Ok(())) => Ok(c.stream),
             Some(Err(e)) => Err(e),
-            None => unreachable!(),
+            None => Err(LoopError::Stopped("the connection").into()),
         })
     }
 
     /// Gives up the connect of `key` (its awaiting task was dropped).
     pub(crate) fn cancel_connect(&mut self, key: EntryKey) {
-        if let Some(Entry::Connecting(mut c)) = self.core.entries.remove(key) {
+        if let Some(mut c) = self.core.entries.take::<Connecting>(key) {
             let _ = c.stream.deregister(self.poll.registry());
         }
     }
@@ -261,16 +261,11 @@ impl Core {
         let flow =
             FlowControl::with_limits(self.config.write_buffer_high, self.config.write_buffer_low);
         let lp = self.handle.clone();
-        let key = self.entries.insert_with_key(|k| {
-            Entry::Conn(Connection {
-                transport: Transport::new(stream, ConnectionHandle(k), lp, flow, peer),
-                protocol,
-                server: None,
-            })
+        let (key, conn) = self.entries.add(|k| Connection {
+            transport: Transport::new(stream, ConnectionHandle(k), lp, flow, peer),
+            protocol,
+            server: None,
         });
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
-            unreachable!()
-        };
         let registered = match conn.transport.io.as_mut() {
             Some(io) => io.register(registry, token_of(key), Interest::READABLE),
             None => Err(io::Error::from(io::ErrorKind::NotConnected)),

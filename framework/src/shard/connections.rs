@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use super::connection::Connection;
 use super::driver::Ctx;
 use super::driver::Driven as _;
 use super::{ConnectionHandle, Entry, EntryKey, EventLoop};
@@ -127,7 +128,7 @@ impl EventLoop {
             .collect();
         for key in keys {
             let core = &mut self.core;
-            let Some(Entry::Conn(conn)) = core.entries.get_mut(key) else {
+            let Some(conn) = core.entries.of_mut::<Connection>(key) else {
                 continue;
             };
             let mut ctx = Ctx {
@@ -206,9 +207,7 @@ impl EventLoop {
         f: impl FnOnce(&mut dyn crate::protocol::DynProtocol, &mut Transport) -> R,
     ) -> Option<R> {
         let core = &mut self.core;
-        let Some(Entry::Conn(conn)) = core.entries.get_mut(handle.0) else {
-            return None;
-        };
+        let conn = core.entries.of_mut::<Connection>(handle.0)?;
         if conn.transport.life.is_lost() {
             return None;
         }

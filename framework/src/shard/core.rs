@@ -8,10 +8,12 @@ use std::time::Instant;
 use mio::Registry;
 use slotmap::Key as _;
 
+use super::connection::Connection;
 use super::connection::Next;
 use super::driver::Ctx;
 use super::driver::{AfterLost, Deferred};
 use super::ready::Ready;
+use super::subprocess::ProcessConn;
 use super::{key_of, watch, Core, Entry, EntryKey};
 use crate::transport::timeouts::{linger_goes_on, LingerMark};
 
@@ -88,7 +90,7 @@ impl Core {
             };
             match after {
                 Some(AfterLost::Remove) => {
-                    if let Some(Entry::Process(_)) = self.entries.get(key) {
+                    if self.entries.of::<Box<ProcessConn>>(key).is_some() {
                         self.remove_process(key);
                     } else {
                         self.entries.remove(key);
@@ -121,7 +123,7 @@ impl Core {
     /// holds it for `linger_time` at most, as nginx's `lingering_time`: it
     /// cannot pin the socket for ever.
     fn linger_check(&mut self, key: EntryKey, before: LingerMark, since: Instant) {
-        let Some(Entry::Conn(c)) = self.entries.get(key) else {
+        let Some(c) = self.entries.of::<Connection>(key) else {
             return;
         };
         if !c.transport.life.is_lost() {

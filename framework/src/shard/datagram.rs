@@ -10,7 +10,7 @@ use socket2::{Domain, Socket, Type};
 
 use super::driver::Ctx;
 use super::driver::{AfterLost, Deferred, Driven, Guarded};
-use super::{token_of, ConnectionHandle, Entry, EntryKey, EventLoop};
+use super::{token_of, ConnectionHandle, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
 use crate::sys::{SendBatch, UdpBatch};
 use crate::transport::flow::{FlowControl, FlowEvent};
@@ -289,8 +289,8 @@ impl EventLoop {
         );
         let lp = self.core.handle.clone();
         let protocol: Box<dyn DynDatagramProtocol> = Box::new(factory());
-        let key = self.core.entries.insert_with_key(|k| {
-            Entry::Dgram(Box::new(DgramConn {
+        let (key, conn) = self.core.entries.add(|k| {
+            Box::new(DgramConn {
                 transport: DatagramTransport::new(
                     socket,
                     ConnectionHandle(k),
@@ -299,12 +299,9 @@ impl EventLoop {
                     flow,
                 ),
                 protocol,
-            }))
+            })
         });
         let registry = self.poll.registry();
-        let Some(Entry::Dgram(conn)) = self.core.entries.get_mut(key) else {
-            unreachable!()
-        };
         let socket = conn
             .transport
             .socket
@@ -327,9 +324,7 @@ impl EventLoop {
         handle: ConnectionHandle,
         f: impl FnOnce(&mut P, &mut DatagramTransport) -> R,
     ) -> Option<R> {
-        let Some(Entry::Dgram(conn)) = self.core.entries.get_mut(handle.0) else {
-            return None;
-        };
+        let conn = self.core.entries.of_mut::<Box<DgramConn>>(handle.0)?;
         if conn.transport.life.is_lost() {
             return None;
         }

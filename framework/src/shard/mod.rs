@@ -19,6 +19,7 @@ mod core;
 mod cross;
 mod datagram;
 mod driver;
+mod entries;
 mod mailbox;
 mod ready;
 mod scheduler;
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use mio::Poll;
 use ready::Ready;
-use slotmap::{Key, SlotMap};
+use slotmap::Key;
 use std::os::fd::AsRawFd as _;
 
 pub use crate::base::ConnectionHandle;
@@ -53,9 +54,7 @@ pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
 use crate::transport::flow::resolve_limits;
 use crate::transport::timeouts::IdleWatch;
-use accept::Listener;
-use connect::Connecting;
-use connection::Connection;
+pub(crate) use entries::{Entries, Entry};
 use mailbox::{Mailbox, WAKER_TOKEN};
 pub use server::Server;
 use server::ServerShared;
@@ -64,28 +63,10 @@ use std::rc::Rc;
 /// Idle sweeps per idle timeout (see [`IdleWatch`]).
 const IDLE_SWEEPS_PER_TIMEOUT: u32 = IdleWatch::SWEEPS;
 
-pub(crate) enum Entry {
-    Conn(Connection),
-    /// Boxed: endpoints are few (one per shard for a UDP service), and
-    /// connections should not pay for their larger send queue.
-    Dgram(Box<datagram::DgramConn>),
-    Listener(Listener),
-    Connecting(Connecting),
-    /// `add_reader`/`add_writer` callbacks of one descriptor.
-    Watcher(watch::Watcher),
-    /// A child process, its pipes and its protocol; its token is its pidfd.
-    Process(Box<subprocess::ProcessConn>),
-    /// The token of pipe `fd` of a child process.
-    ProcPipe {
-        process: EntryKey,
-        fd: usize,
-    },
-}
-
 /// Everything but the poller, so event dispatch can borrow it mutably while
 /// iterating the poller's events.
 pub(crate) struct Core {
-    entries: SlotMap<EntryKey, Entry>,
+    entries: Entries,
     read_buf: Box<[u8]>,
     deferred: Vec<EntryKey>,
     /// The batch `run_deferred` works through (empty between calls unless
@@ -162,7 +143,7 @@ impl EventLoop {
             events: vec![libc::epoll_event { events: 0, u64: 0 }; config.events_capacity.max(1)],
             n_events: 0,
             core: Core {
-                entries: SlotMap::with_key(),
+                entries: Entries::default(),
                 read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
                 deferred: Vec::new(),
                 spare: Vec::new(),

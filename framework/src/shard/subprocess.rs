@@ -115,8 +115,8 @@ impl EventLoop {
                 .map(|p| Stream::ReadPipe(mio::unix::pipe::Receiver::from(p))),
         ];
         let lp = self.core.handle.clone();
-        let key = self.core.entries.insert_with_key(|k| {
-            Entry::Process(Box::new(ProcessConn {
+        let (key, _) = self.core.entries.add(|k| {
+            Box::new(ProcessConn {
                 transport: SubprocessTransport::new(child, ConnectionHandle(k), lp),
                 protocol: Box::new(factory()),
                 pidfd,
@@ -124,12 +124,12 @@ impl EventLoop {
                 exited: false,
                 lost: false,
                 error: None,
-            }))
+            })
         });
         let registry = self.poll.registry();
         let registered = self.core.connect_pipes(registry, key, streams);
-        let Some(Entry::Process(p)) = self.core.entries.get_mut(key) else {
-            unreachable!("just inserted")
+        let Some(p) = self.core.entries.of_mut::<Box<ProcessConn>>(key) else {
+            return Err(io::Error::other("the child process entry vanished"));
         };
         let registered = registered.and_then(|()| {
             registry.register(
@@ -174,9 +174,7 @@ impl EventLoop {
         handle: ConnectionHandle,
         f: impl FnOnce(&mut P, &mut SubprocessTransport) -> R,
     ) -> Option<R> {
-        let Some(Entry::Process(p)) = self.core.entries.get_mut(handle.0) else {
-            return None;
-        };
+        let p = self.core.entries.of_mut::<Box<ProcessConn>>(handle.0)?;
         if p.lost {
             return None;
         }
@@ -220,7 +218,7 @@ impl Core {
                 flow,
                 None,
             );
-            if let Some(Entry::Process(p)) = self.entries.get_mut(key) {
+            if let Some(p) = self.entries.of_mut::<Box<ProcessConn>>(key) {
                 p.transport.pipes[fd] = Some(t);
                 p.pipe_keys[fd] = Some(pipe_key);
             }
@@ -236,7 +234,7 @@ impl Core {
         fd: usize,
         ev: &super::ready::Ready,
     ) {
-        let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
+        let Some(p) = self.entries.of_mut::<Box<ProcessConn>>(key) else {
             return;
         };
         let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
@@ -245,7 +243,7 @@ impl Core {
 
     /// The pidfd of process `key` is readable: the child exited.
     pub(crate) fn process_exit_event(&mut self, registry: &Registry, key: EntryKey) {
-        let Some(Entry::Process(p)) = self.entries.get_mut(key) else {
+        let Some(p) = self.entries.of_mut::<Box<ProcessConn>>(key) else {
             return;
         };
         let mut ctx = Self::ctx(registry, &mut self.read_buf, &mut self.deferred);
@@ -254,7 +252,7 @@ impl Core {
 
     /// Removes process `key` with the forwarding entries of its pipes.
     pub(crate) fn remove_process(&mut self, key: EntryKey) {
-        if let Some(Entry::Process(p)) = self.entries.remove(key) {
+        if let Some(p) = self.entries.take::<Box<ProcessConn>>(key) {
             for k in p.pipe_keys.into_iter().flatten() {
                 self.entries.remove(k);
             }

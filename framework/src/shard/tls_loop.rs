@@ -15,7 +15,7 @@ use super::connection::Connection;
 use super::driver::Ctx;
 use super::driver::{Driven as _, Guarded as _};
 use super::Server;
-use super::{ConnectionHandle, Entry, EventLoop};
+use super::{ConnectionHandle, EventLoop};
 use crate::protocol::{DynProtocol, Protocol};
 use crate::tls::{TlsClientConfig, TlsServerConfig};
 use crate::transport::socket::{Address, Stream};
@@ -86,15 +86,14 @@ impl EventLoop {
             None,
             Some((session, tls.handshake_timeout())),
         )?;
-        let done = |lp: &mut EventLoop| match lp.core.entries.get(handle.0) {
-            Some(Entry::Conn(c)) => {
+        let done = |lp: &mut EventLoop| {
+            lp.core.entries.of::<Connection>(handle.0).is_none_or(|c| {
                 !c.transport.life.is_open()
                     || c.transport.tls.as_ref().is_some_and(|t| t.is_established())
-            }
-            _ => true,
+            })
         };
         let ran = self.run_until(done);
-        let Some(Entry::Conn(c)) = self.core.entries.get_mut(handle.0) else {
+        let Some(c) = self.core.entries.of_mut::<Connection>(handle.0) else {
             return Err(io::Error::other(
                 "the TLS connection vanished during its handshake",
             ));
@@ -122,7 +121,7 @@ impl EventLoop {
         handle: ConnectionHandle,
         tell: Box<dyn FnOnce(io::Error)>,
     ) {
-        if let Some(Entry::Conn(c)) = self.core.entries.get_mut(handle.0) {
+        if let Some(c) = self.core.entries.of_mut::<Connection>(handle.0) {
             if let Some(tls) = c.transport.tls.as_mut() {
                 tls.on_failure = Some(tell);
             }
@@ -133,7 +132,7 @@ impl EventLoop {
     /// still going on, the connection is dropped (logged and counted; the
     /// protocol never heard of it).
     pub(crate) fn expire_handshake(&mut self, handle: ConnectionHandle) {
-        let Some(Entry::Conn(c)) = self.core.entries.get(handle.0) else {
+        let Some(c) = self.core.entries.of::<Connection>(handle.0) else {
             return;
         };
         let t = &c.transport;

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 
-use super::{token_of, Entry, EntryKey, EventLoop};
+use super::{token_of, EntryKey, EventLoop};
 
 /// A watcher callback, shared so it can run while its entry is borrowed.
 type WatchFn = Rc<RefCell<dyn FnMut(&mut EventLoop)>>;
@@ -106,19 +106,22 @@ impl EventLoop {
             Some(&key) => key,
             None if f.is_none() => return Ok(false),
             None => {
-                let key = self.core.entries.insert(Entry::Watcher(Watcher {
+                let (key, _) = self.core.entries.add(|_| Watcher {
                     fd,
                     reader: None,
                     writer: None,
                     read_pending: false,
                     write_pending: false,
-                }));
+                });
                 self.watchers.insert(fd, key);
                 key
             }
         };
-        let Some(Entry::Watcher(w)) = self.core.entries.get_mut(key) else {
-            unreachable!("watchers map only to watcher entries")
+        let Some(w) = self.core.entries.of_mut::<Watcher>(key) else {
+            // The map names only watcher entries; a stale one is
+            // forgotten and the watcher made afresh.
+            self.watchers.remove(&fd);
+            return self.watch(fd, side, f);
         };
         let before = w.interest();
         let was = match side {
@@ -129,7 +132,7 @@ impl EventLoop {
         let after = w.interest();
         let result = register(registry, fd, key, before, after);
         if after.is_none() || result.is_err() {
-            if let Some(Entry::Watcher(w)) = self.core.entries.get_mut(key) {
+            if let Some(w) = self.core.entries.of_mut::<Watcher>(key) {
                 if result.is_err() {
                     // Registration failed: this side is not watched.
                     match side {
@@ -149,7 +152,7 @@ impl EventLoop {
     /// Runs one side's callback (scheduled by an event or by the previous
     /// call finding the descriptor still ready), then checks readiness again.
     pub(crate) fn run_watcher(&mut self, key: EntryKey, side: Side) {
-        let Some(Entry::Watcher(w)) = self.core.entries.get_mut(key) else {
+        let Some(w) = self.core.entries.of_mut::<Watcher>(key) else {
             return;
         };
         *w.pending(side) = false;
@@ -160,10 +163,11 @@ impl EventLoop {
         (f.borrow_mut())(self);
         // Level-triggered: still ready (and still watched by the same
         // callback)? Run again on the next iteration.
-        let still_watched = matches!(
-            self.core.entries.get(key),
-            Some(Entry::Watcher(w)) if w.callback(side).is_some_and(|g| Rc::ptr_eq(g, &f))
-        );
+        let still_watched = self
+            .core
+            .entries
+            .of::<Watcher>(key)
+            .is_some_and(|w| w.callback(side).is_some_and(|g| Rc::ptr_eq(g, &f)));
         if still_watched && crate::sys::is_ready(fd, side == Side::Read) {
             self.core.schedule_watcher(key, side);
         }
@@ -173,7 +177,7 @@ impl EventLoop {
 impl super::Core {
     /// Schedules a watcher's callback for the next iteration, once.
     pub(crate) fn schedule_watcher(&mut self, key: EntryKey, side: Side) {
-        let Some(Entry::Watcher(w)) = self.entries.get_mut(key) else {
+        let Some(w) = self.entries.of_mut::<Watcher>(key) else {
             return;
         };
         if w.callback(side).is_none() || std::mem::replace(w.pending(side), true) {
