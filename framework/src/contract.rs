@@ -204,6 +204,7 @@
 //!   protocol (half-open). On TLS, true does not keep the connection open.
 //!
 //!   Tests:
+//!   - `framework/src/transport/lifecycle.rs`: `p5_only_eof_received_true_on_a_half_closable_transport_stays_open`
 //!   - `framework/tests/protocol_contract.rs`: `p5_eof_received_true_keeps_half_open_and_we_can_still_write`
 //!   - `framework/tests/protocol_contract.rs`: `p5_eof_received_false_closes_the_transport`
 //!   - `framework/tests/tls_contract.rs`: `p5_eof_received_true_does_not_keep_a_tls_connection_open`

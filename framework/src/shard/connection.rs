@@ -98,7 +98,7 @@ impl Connection {
     pub(super) fn deliver_eof(&mut self, ctx: &mut Ctx<'_>) {
         self.transport.life.eof_read();
         let keep = self.invoke("eof_received", |p, t| p.eof_received(t));
-        if keep != Some(true) || !self.transport.can_half_open() {
+        if Lifecycle::closes_after_eof(keep, self.transport.can_half_open()) {
             self.transport.close();
         }
         self.settle(ctx);

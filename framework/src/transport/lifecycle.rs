@@ -278,6 +278,14 @@ impl Lifecycle {
     pub(crate) fn eof_seen(&self) -> bool {
         self.eof_seen
     }
+
+    /// What `eof_received` answered (P5) — `None` when it panicked — on a
+    /// transport that can half-close or not (TLS and pipes cannot): whether
+    /// the transport must now close. Only a `true` on a transport that can
+    /// stay half-open keeps it open for writing.
+    pub(crate) fn closes_after_eof(keep_open: Option<bool>, can_half_open: bool) -> bool {
+        !(keep_open == Some(true) && can_half_open)
+    }
 }
 
 #[cfg(test)]
@@ -360,6 +368,17 @@ mod tests {
             !closing.take_read_resumed(),
             "nothing resumes on a closing transport"
         );
+    }
+
+    #[test]
+    fn p5_only_eof_received_true_on_a_half_closable_transport_stays_open() {
+        assert!(
+            !Lifecycle::closes_after_eof(Some(true), true),
+            "half-open TCP"
+        );
+        assert!(Lifecycle::closes_after_eof(Some(false), true));
+        assert!(Lifecycle::closes_after_eof(None, true), "a panic closes");
+        assert!(Lifecycle::closes_after_eof(Some(true), false), "TLS cannot");
     }
 
     #[test]
