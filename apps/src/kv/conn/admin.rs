@@ -1,0 +1,181 @@
+//! The commands about the connection and the server — PING, HELLO, SELECT,
+//! QUIT, CLIENT, CONFIG, COMMAND and INFO — answered on the connection's
+//! own shard.
+
+use super::*;
+
+/// The text of INFO: server, clients, memory, stats and keyspace, with a
+/// line per shard where kv differs from Redis.
+pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
+    let per: Vec<Vec<u64>> = parts.iter().map(|p| read_u64s(p)).collect();
+    let sum = |i: usize| {
+        per.iter()
+            .map(|v| v.get(i).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let want = |s: &str| {
+        matches!(section, None | Some("all" | "everything" | "default")) || section == Some(s)
+    };
+    let mut text = String::new();
+    if want("server") {
+        text += &format!(
+            "# Server\r\nredis_version:7.2.0\r\nkv_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nshards:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            parts.len()
+        );
+    }
+    if want("clients") {
+        text += &format!("# Clients\r\nconnected_clients:{}\r\n\r\n", sum(5));
+    }
+    if want("memory") {
+        let rss = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |pages| pages * 4096);
+        text += &format!(
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nmaxmemory:0\r\n\r\n"
+        );
+    }
+    if want("stats") {
+        text += &format!(
+            "# Stats\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nkv_cross_shard_hops:{}\r\n",
+            sum(2),
+            sum(4),
+            sum(3)
+        );
+        for (k, v) in per.iter().enumerate() {
+            text += &format!(
+                "kv_shard{k}:keys={},commands={},hops={}\r\n",
+                v.first().unwrap_or(&0),
+                v.get(2).unwrap_or(&0),
+                v.get(3).unwrap_or(&0)
+            );
+        }
+        text += "\r\n";
+    }
+    if want("keyspace") {
+        text += "# Keyspace\r\n";
+        if sum(0) > 0 {
+            text += &format!("db0:keys={},expires={},avg_ttl=0\r\n", sum(0), sum(1));
+        }
+    }
+    text
+}
+
+impl KvConn {
+    pub(super) fn connection_command(&mut self, spec: &Spec, a: &Args<'_>) {
+        match spec.name {
+            "ping" => match a.len() {
+                1 => self.ready(|out| reply::simple(out, "PONG")),
+                2 => self.ready(|out| reply::bulk(out, a.get(1))),
+                _ => self.error(&cmd::arity_error(spec)),
+            },
+            "echo" => self.ready(|out| reply::bulk(out, a.get(1))),
+            "hello" => {
+                let proto = (a.len() > 1).then(|| a.get(1));
+                if proto.is_some_and(|p| p != b"2") {
+                    return self.error("NOPROTO unsupported protocol version");
+                }
+                if a.len() > 2 {
+                    return self.error("ERR kv supports HELLO [2] without AUTH or SETNAME");
+                }
+                self.ready(|out| {
+                    reply::array(out, 14);
+                    for (k, v) in [("server", "redis"), ("version", "7.2.0")] {
+                        reply::bulk(out, k.as_bytes());
+                        reply::bulk(out, v.as_bytes());
+                    }
+                    reply::bulk(out, b"proto");
+                    reply::int(out, 2);
+                    reply::bulk(out, b"id");
+                    reply::int(out, 1);
+                    for (k, v) in [("mode", "standalone"), ("role", "master")] {
+                        reply::bulk(out, k.as_bytes());
+                        reply::bulk(out, v.as_bytes());
+                    }
+                    reply::bulk(out, b"modules");
+                    reply::array(out, 0);
+                });
+            }
+            "select" => match std::str::from_utf8(a.get(1))
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+            {
+                Some(0) => self.ready(reply::ok),
+                Some(_) => self.error("ERR DB index is out of range"),
+                None => self.error("ERR value is not an integer or out of range"),
+            },
+            "quit" => {
+                self.ready(reply::ok);
+                self.closing = true;
+            }
+            "client" => self.client(a),
+            "command" => {
+                let sub = (a.len() > 1).then(|| a.get(1).to_ascii_lowercase());
+                match sub.as_deref() {
+                    Some(b"count") => {
+                        let n = cmd::COMMANDS.len() as i64;
+                        self.ready(|out| reply::int(out, n))
+                    }
+                    // redis-cli asks for COMMAND DOCS to offer hints: none.
+                    _ => self.ready(|out| reply::array(out, 0)),
+                }
+            }
+            "config" => {
+                let sub = a.get(1).to_ascii_lowercase();
+                if sub == b"get" && a.len() == 3 {
+                    let known: [(&str, &str); 4] = [
+                        ("save", ""),
+                        ("appendonly", "no"),
+                        ("databases", "1"),
+                        ("maxmemory", "0"),
+                    ];
+                    let pattern = a.get(2).to_ascii_lowercase();
+                    let hits: Vec<_> = known
+                        .iter()
+                        .filter(|(k, _)| crate::kv::db::glob_match(&pattern, k.as_bytes()))
+                        .collect();
+                    self.ready(|out| {
+                        reply::array(out, hits.len() * 2);
+                        for (k, v) in hits {
+                            reply::bulk(out, k.as_bytes());
+                            reply::bulk(out, v.as_bytes());
+                        }
+                    });
+                } else {
+                    self.error("ERR kv supports CONFIG GET only");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn client(&mut self, a: &Args<'_>) {
+        let sub = a.get(1).to_ascii_lowercase();
+        match sub.as_slice() {
+            b"setname" if a.len() == 3 => {
+                let name = a.get(2);
+                if name.iter().any(|&b| b <= b' ' || b > b'~') {
+                    return self.error(
+                        "ERR Client names cannot contain spaces, newlines or special characters.",
+                    );
+                }
+                self.name = (!name.is_empty()).then(|| name.to_vec());
+                self.ready(reply::ok);
+            }
+            b"getname" if a.len() == 2 => {
+                let name = self.name.clone();
+                self.ready(|out| reply::opt_bulk(out, name.as_deref()));
+            }
+            b"setinfo" if a.len() == 4 => self.ready(reply::ok),
+            _ => {
+                let sub = String::from_utf8_lossy(a.get(1)).into_owned();
+                self.error(&format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! MULTI/EXEC/DISCARD on a connection, and a multi-shard command's parts
+//! combined into one reply.
+
+use super::*;
+
+/// Puts the pieces of an all-shard command together.
+pub(super) fn combine(spec: &Spec, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_deref().unwrap_or(&[])).collect();
+    let mut out = Vec::new();
+    match spec.name {
+        "dbsize" => {
+            let n: u64 = parts.iter().flat_map(|p| read_u64s(p)).sum();
+            reply::int(&mut out, n as i64);
+        }
+        "flushdb" | "flushall" => reply::ok(&mut out),
+        "keys" | "scan" => {
+            let keys: Vec<&[u8]> = parts.iter().flat_map(|p| read_keys(p)).collect();
+            if spec.name == "scan" {
+                reply::array(&mut out, 2);
+                reply::bulk(&mut out, b"0");
+            }
+            reply::array(&mut out, keys.len());
+            for k in keys {
+                reply::bulk(&mut out, k);
+            }
+        }
+        "info" => {
+            let section = (a.len() > 1).then(|| String::from_utf8_lossy(a.get(1)).to_lowercase());
+            reply::bulk(&mut out, info(&parts, section.as_deref()).as_bytes());
+        }
+        _ => reply::error(&mut out, "ERR internal: unknown all-shard command"),
+    }
+    out
+}
+
+impl KvConn {
+    /// Starts a multi-shard transaction once this connection's earlier
+    /// commands are done; later ones wait until it is (see `barrier`).
+    pub(super) fn transaction(
+        &mut self,
+        t: &mut Transport,
+        cmds: Vec<(&'static Spec, OwnedArgs)>,
+        exec: bool,
+        a: &Args<'_>,
+    ) {
+        if !self.slots.is_empty() {
+            // Not yet: handled again when the replies before it are in.
+            if exec {
+                self.multi = Some(cmds);
+            }
+            self.held.push_front(OwnedArgs::from_args(a));
+            return;
+        }
+        let to = self.slot(t, Slot::Waiting);
+        self.barrier = Some(to.seq);
+        self.send_outgoing(t);
+        txn_start(t.get_loop(), cmds, exec, to);
+    }
+
+    /// Handles held commands in order until one sets a barrier (or must
+    /// wait again).
+    pub(super) fn drain_held(&mut self, t: &mut Transport) {
+        while self.barrier.is_none() && !self.closing {
+            let Some(cmd) = self.held.pop_front() else {
+                break;
+            };
+            let before = self.held.len();
+            self.handle(t, &cmd.args());
+            if self.held.len() > before {
+                break;
+            }
+        }
+        self.send_outgoing(t);
+    }
+
+    pub(super) fn transaction_command(&mut self, t: &mut Transport, spec: &Spec) {
+        match (spec.name, self.multi.take()) {
+            ("multi", None) => {
+                self.multi = Some(Vec::new());
+                self.multi_failed = false;
+                self.ready(reply::ok);
+            }
+            ("multi", Some(q)) => {
+                self.multi = Some(q);
+                self.error("ERR MULTI calls can not be nested");
+            }
+            ("discard", Some(_)) => self.ready(reply::ok),
+            ("discard", None) => self.error("ERR DISCARD without MULTI"),
+            ("exec", None) => self.error("ERR EXEC without MULTI"),
+            ("exec", Some(_)) if self.multi_failed => {
+                self.error("EXECABORT Transaction discarded because of previous errors.")
+            }
+            ("exec", Some(q)) if q.is_empty() => self.ready(|out| reply::array(out, 0)),
+            ("exec", Some(q)) => {
+                let exec = std::iter::once(0..4).collect::<Vec<_>>();
+                let a = Args {
+                    buf: b"EXEC",
+                    ranges: &exec,
+                };
+                self.transaction(t, q, true, &a);
+            }
+            _ => {}
+        }
+    }
+}
