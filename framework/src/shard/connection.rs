@@ -68,11 +68,14 @@ impl Connection {
             State::Open | State::Closing => {}
         }
         if readable {
-            self.transport.life.set_read_ready(true);
             if self.transport.delivers_input() {
                 // After the peer's FIN was seen, read to the end even if a
                 // read comes back short: no later edge would report it.
+                // (The read notes what it leaves in the kernel.)
                 self.read(ctx, ev.is_read_closed() || ev.is_error());
+            } else {
+                // Paused: delivered on resume.
+                self.transport.life.set_read_ready(true);
             }
         }
         // (Usually nothing is queued: that test first.)

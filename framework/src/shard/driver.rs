@@ -131,25 +131,27 @@ pub(crate) fn read_stream<R: StreamReading>(r: &mut R, ctx: &mut Ctx<'_>, to_wou
         let Some(io) = t.io.as_mut() else {
             return;
         };
-        match io.read(ctx.read_buf) {
-            Ok(n) if n > 0 => {
-                t.bytes_in += n as u64;
-                let drained = n < ctx.read_buf.len() && !to_would_block;
-                if drained {
-                    t.life.set_read_ready(false);
-                }
-                r.deliver(&ctx.read_buf[..n]);
-                r.settle(ctx);
-                if drained {
-                    return;
-                }
+        let got = io.read_raw(ctx.read_buf);
+        if got > 0 {
+            let n = got as usize;
+            t.bytes_in += n as u64;
+            let drained = n < ctx.read_buf.len() && !to_would_block;
+            if drained {
+                t.life.set_read_ready(false);
             }
-            other => {
-                if !read_ended(r, ctx, other) {
-                    return;
-                }
+            r.deliver(&ctx.read_buf[..n]);
+            r.settle(ctx);
+            if drained {
+                return;
             }
+        } else if !read_ended(r, ctx, crate::sys::syscall_outcome(got)) {
+            return;
         }
+    }
+    // Stopped before the stream ran dry (reading paused, or a callback
+    // closed it): the kernel may hold more, for a resumed read.
+    if let Some(t) = r.stream() {
+        t.life.set_read_ready(true);
     }
 }
 

@@ -151,6 +151,8 @@ impl Connection {
     /// read buffer and decrypts into the second half, until the socket is
     /// drained, reading pauses, or the transport closes.
     pub(super) fn read_tls(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
+        // Until a read finds the socket drained, it may hold more.
+        self.transport.life.set_read_ready(true);
         let half = ctx.read_buf.len() / 2;
         let (cipher, plain) = ctx.read_buf.split_at_mut(half);
         let mut ctx = Ctx {

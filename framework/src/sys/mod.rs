@@ -164,6 +164,49 @@ pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     send_flags(fd, data, libc::MSG_NOSIGNAL)
 }
 
+/// [`send`] returning the kernel's raw answer — the byte count, or
+/// `-errno` — for the write hot path, which only compares it with the
+/// length and leaves every other case to a cold function
+/// ([`syscall_outcome`] turns it into a `Result` there).
+#[inline(always)]
+pub(crate) fn send_raw(fd: RawFd, data: &[u8]) -> isize {
+    // SAFETY: as in `send_flags`.
+    (unsafe {
+        raw_syscall(
+            libc::SYS_sendto,
+            fd,
+            data.as_ptr(),
+            data.len(),
+            libc::MSG_NOSIGNAL,
+            std::ptr::null::<libc::sockaddr>(),
+            0 as libc::socklen_t,
+        )
+    }) as isize
+}
+
+/// [`recv`] returning the kernel's raw answer — the byte count, 0 at the
+/// end, or `-errno` — for the read hot path.
+#[inline(always)]
+pub(crate) fn recv_raw(fd: RawFd, buf: &mut [u8]) -> isize {
+    // SAFETY: as in `recv`.
+    (unsafe {
+        raw_syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            0,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+        )
+    }) as isize
+}
+
+/// A raw system call answer as a `Result` (`-errno` is the error).
+pub(crate) fn syscall_outcome(n: isize) -> io::Result<usize> {
+    syscall_result(n as libc::c_long)
+}
+
 #[inline(always)]
 fn send_flags(fd: RawFd, data: &[u8], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole

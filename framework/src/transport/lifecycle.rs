@@ -42,17 +42,23 @@ pub(crate) struct Lifecycle {
     pause_pending: bool,
     /// Something changed that the loop must look at after this callback.
     needs_settle: bool,
-    /// `pause_reading()` (T5).
-    reading_paused: bool,
+    /// What keeps input from the protocol, one bit each ([`PAUSED`]:
+    /// `pause_reading()`, T5; [`CLOSED`]: no longer open; [`EOF`]: the
+    /// peer's end was read) — zero while input flows, so the read path's
+    /// check is one comparison.
+    input_blocked: u8,
     /// The kernel may hold input (or EOF) not read yet: a read stopped
     /// before `WouldBlock`, or readiness came while reading was paused.
     read_ready: bool,
     /// `resume_reading()` found input pending: the loop reads it on its
     /// next iteration.
     read_resumed: bool,
-    /// The peer's EOF was read.
-    eof_seen: bool,
 }
+
+/// [`Lifecycle`]'s `input_blocked` bits.
+const PAUSED: u8 = 1;
+const CLOSED: u8 = 2;
+const EOF: u8 = 4;
 
 /// What `connection_lost` carries, and whether the socket may linger.
 #[derive(Debug)]
@@ -75,10 +81,9 @@ impl Lifecycle {
             error: None,
             pause_pending: false,
             needs_settle: false,
-            reading_paused: false,
+            input_blocked: 0,
             read_ready: false,
             read_resumed: false,
-            eof_seen: false,
         }
     }
 
@@ -136,6 +141,7 @@ impl Lifecycle {
             return false;
         }
         self.state = State::Closing;
+        self.input_blocked |= CLOSED;
         self.needs_settle = true;
         true
     }
@@ -148,6 +154,7 @@ impl Lifecycle {
         }
         self.aborted = true;
         self.state = State::Finishing;
+        self.input_blocked |= CLOSED;
         self.needs_settle = true;
         true
     }
@@ -220,14 +227,14 @@ impl Lifecycle {
 
     /// `pause_reading()` (T5): nothing is delivered until resumed.
     pub(crate) fn pause_reading(&mut self) {
-        self.reading_paused = true;
+        self.input_blocked |= PAUSED;
     }
 
     /// `resume_reading()` (T5): on an open transport, delivery resumes; if
     /// input arrived meanwhile, the loop reads it on its next iteration.
     pub(crate) fn resume_reading(&mut self) {
-        if self.reading_paused && self.is_open() {
-            self.reading_paused = false;
+        if self.input_blocked & PAUSED != 0 && self.is_open() {
+            self.input_blocked &= !PAUSED;
             if self.read_ready {
                 self.read_resumed = true;
                 self.needs_settle = true;
@@ -237,13 +244,13 @@ impl Lifecycle {
 
     /// Not paused and open (asyncio's `is_reading`).
     pub(crate) fn is_reading(&self) -> bool {
-        !self.reading_paused && self.is_open()
+        self.input_blocked & (PAUSED | CLOSED) == 0
     }
 
     /// Whether input may be delivered now: reading, and no EOF yet.
     #[inline(always)]
     pub(crate) fn delivers_input(&self) -> bool {
-        !self.reading_paused && self.state == State::Open && !self.eof_seen
+        self.input_blocked == 0
     }
 
     /// Whether the kernel may hold unread input.
@@ -271,12 +278,12 @@ impl Lifecycle {
     /// The peer's EOF was read: nothing more will be delivered.
     pub(crate) fn eof_read(&mut self) {
         self.read_ready = false;
-        self.eof_seen = true;
+        self.input_blocked |= EOF;
     }
 
     /// Whether the peer's EOF was read.
     pub(crate) fn eof_seen(&self) -> bool {
-        self.eof_seen
+        self.input_blocked & EOF != 0
     }
 
     /// What `eof_received` answered (P5) — `None` when it panicked — on a

@@ -115,6 +115,39 @@ impl Stream {
         }
     }
 
+    /// One read as the kernel answers it: the byte count, 0 at the end, or
+    /// `-errno` ([`crate::sys::syscall_outcome`] makes it a `Result`). A
+    /// socket is read directly; a pipe out of line.
+    #[inline(always)]
+    pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> isize {
+        match self.socket_fd() {
+            Some(fd) => crate::sys::recv_raw(fd, buf),
+            None => self.read_pipe_raw(buf),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_pipe_raw(&mut self, buf: &mut [u8]) -> isize {
+        match self.read(buf) {
+            Ok(n) => n as isize,
+            // Pipe reads fail with an OS error; the one that is not (a
+            // write pipe's readiness: its reader left) is a broken pipe.
+            Err(e) => -(e.raw_os_error().unwrap_or(libc::EPIPE) as isize),
+        }
+    }
+
+    /// The descriptor of a socket stream (`None` for a pipe): the write hot
+    /// path sends to it directly.
+    #[inline(always)]
+    pub(crate) fn socket_fd(&self) -> Option<RawFd> {
+        match self {
+            Stream::Tcp(s) => Some(s.as_raw_fd()),
+            Stream::Unix(s) => Some(s.as_raw_fd()),
+            _ => None,
+        }
+    }
+
     #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {

@@ -33,14 +33,13 @@ impl Transport {
             && self.buffer.is_empty()
             && !data.is_empty()
         {
-            if let Some(io) = self.io.as_mut() {
-                match io.write(data) {
-                    Ok(n) if n == data.len() => {
-                        self.bytes_out += n as u64;
-                        return Ok(());
-                    }
-                    r => return self.write_rest(data, r),
+            if let Some(fd) = self.io.as_ref().and_then(Stream::socket_fd) {
+                let n = crate::sys::send_raw(fd, data);
+                if n as usize == data.len() {
+                    self.bytes_out += n as u64;
+                    return Ok(());
                 }
+                return self.write_rest(data, crate::sys::syscall_outcome(n));
             }
         }
         self.write_queued(data)
