@@ -54,6 +54,8 @@ pub use tasks::{Elapsed, JoinHandle, Sleep, TaskError, TASK_BUDGET};
 
 use crate::transport::flow::resolve_limits;
 use crate::transport::timeouts::IdleWatch;
+use connection::{Connection, Next};
+use driver::Ctx;
 pub(crate) use entries::{Entries, Entry};
 use mailbox::{Mailbox, WAKER_TOKEN};
 pub use server::Server;
@@ -362,13 +364,38 @@ impl EventLoop {
     fn dispatch_from(&mut self, start: usize) {
         let registry = self.poll.registry();
         self.dispatching = true;
-        for i in start..self.n_events {
-            self.dispatch_pos = i;
-            let ev = Ready::from_epoll(&self.events[i]);
-            if ev.token() == WAKER_TOKEN {
-                self.woken = true;
-            } else {
+        let mut i = start;
+        while i < self.n_events {
+            // Connections, the common case, share one context for a run of
+            // events; any other kind takes the general path.
+            let core = &mut self.core;
+            let mut ctx = Ctx {
+                registry,
+                read_buf: &mut core.read_buf,
+                deferred: &mut core.deferred,
+            };
+            while i < self.n_events {
+                self.dispatch_pos = i;
+                let ev = Ready::from_epoll(&self.events[i]);
+                if ev.token() == WAKER_TOKEN {
+                    self.woken = true;
+                    i += 1;
+                    continue;
+                }
+                let key = key_of(ev.token());
+                let Some(conn) = core.entries.of_mut::<Connection>(key) else {
+                    break;
+                };
+                core.current = key;
+                if conn.on_event(&mut ctx, &ev) == Next::Remove {
+                    core.entries.remove(key);
+                }
+                i += 1;
+            }
+            if i < self.n_events {
+                let ev = Ready::from_epoll(&self.events[i]);
                 self.core.dispatch(registry, &ev);
+                i += 1;
             }
         }
         self.dispatching = false;
