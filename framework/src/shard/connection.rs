@@ -55,7 +55,7 @@ impl Connection {
     /// Handles one readiness event.
     #[inline(always)]
     pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &super::ready::Ready) -> Next {
-        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        let readable = ev.wants_read();
         match self.transport.life.state() {
             State::Lost => {
                 return if readable {
@@ -72,7 +72,7 @@ impl Connection {
                 // After the peer's FIN was seen, read to the end even if a
                 // read comes back short: no later edge would report it.
                 // (The read notes what it leaves in the kernel.)
-                self.read(ctx, ev.is_read_closed() || ev.is_error());
+                self.read(ctx, ev.read_to_end());
             } else {
                 // Paused: delivered on resume.
                 self.transport.life.set_read_ready(true);

@@ -300,7 +300,12 @@ impl EventLoop {
     #[cold]
     fn recover(&mut self, payload: &(dyn std::any::Any + Send)) {
         let msg = panic_text(payload);
-        let key = std::mem::take(&mut self.core.current);
+        let mut key = std::mem::take(&mut self.core.current);
+        if key.is_null() && self.dispatching {
+            // A connection's event: the fast dispatch does not note the
+            // entry, its event does.
+            key = key_of(Ready::from_epoll(&self.events[self.dispatch_pos]).token());
+        }
         tracing::error!(panic = %msg, "panic in the loop; failing the connection it concerned");
         if key.is_null() {
             return;
@@ -364,8 +369,8 @@ impl EventLoop {
     fn dispatch_from(&mut self, start: usize) {
         let registry = self.poll.registry();
         self.dispatching = true;
-        let mut i = start;
-        while i < self.n_events {
+        let (mut i, n) = (start, self.n_events);
+        while i < n {
             // Connections, the common case, share one context for a run of
             // events; any other kind takes the general path.
             let core = &mut self.core;
@@ -374,7 +379,8 @@ impl EventLoop {
                 read_buf: &mut core.read_buf,
                 deferred: &mut core.deferred,
             };
-            while i < self.n_events {
+            while i < n {
+                // (Where a panic struck: `recover` reads the entry from it.)
                 self.dispatch_pos = i;
                 let ev = Ready::from_epoll(&self.events[i]);
                 if ev.token() == WAKER_TOKEN {
@@ -386,15 +392,15 @@ impl EventLoop {
                 let Some(conn) = core.entries.of_mut::<Connection>(key) else {
                     break;
                 };
-                core.current = key;
                 if conn.on_event(&mut ctx, &ev) == Next::Remove {
                     core.entries.remove(key);
                 }
                 i += 1;
             }
-            if i < self.n_events {
+            if i < n {
                 let ev = Ready::from_epoll(&self.events[i]);
                 self.core.dispatch(registry, &ev);
+                self.core.current = EntryKey::null();
                 i += 1;
             }
         }

@@ -29,6 +29,23 @@ impl Ready {
         Token(self.token as usize)
     }
 
+    /// Whether a read should be tried: readable, the read side closed, or
+    /// an error (which the read reports) — one mask test.
+    #[inline(always)]
+    pub(crate) fn wants_read(&self) -> bool {
+        self.events & (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0
+    }
+
+    /// Whether the read side is closed or in error (`is_read_closed() ||
+    /// is_error()`): a read must go on to `WouldBlock`, as no later edge
+    /// would report the end. Two mask tests, no branches between.
+    #[inline(always)]
+    pub(crate) fn read_to_end(&self) -> bool {
+        const IN_RDHUP: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+        let e = self.events;
+        (e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0) | (e & IN_RDHUP == IN_RDHUP)
+    }
+
     /// Input (or out-of-band data) is ready.
     #[inline(always)]
     pub(crate) fn is_readable(&self) -> bool {
@@ -83,5 +100,33 @@ mod tests {
         assert!(ready(libc::EPOLLERR).is_write_closed());
         assert!(ready(libc::EPOLLHUP).is_read_closed());
         assert!(!ready(libc::EPOLLRDHUP).is_read_closed());
+    }
+
+    #[test]
+    fn wants_read_is_readable_or_read_closed_or_error_for_every_flag_set() {
+        let flags = [
+            libc::EPOLLIN,
+            libc::EPOLLPRI,
+            libc::EPOLLOUT,
+            libc::EPOLLERR,
+            libc::EPOLLHUP,
+            libc::EPOLLRDHUP,
+        ];
+        for set in 0..(1u32 << flags.len()) {
+            let events = (0..flags.len())
+                .filter(|b| set & (1 << b) != 0)
+                .fold(0, |acc, b| acc | flags[b]);
+            let r = ready(events);
+            assert_eq!(
+                r.wants_read(),
+                r.is_readable() || r.is_read_closed() || r.is_error(),
+                "{events:#x}"
+            );
+            assert_eq!(
+                r.read_to_end(),
+                r.is_read_closed() || r.is_error(),
+                "{events:#x}"
+            );
+        }
     }
 }
