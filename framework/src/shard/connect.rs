@@ -289,7 +289,8 @@ impl Core {
         let tls = t.tls.insert(Box::new(session));
         tls.set_handshake_timer(
             self.handle
-                .call_later(timeout, move |lp| lp.expire_handshake(handle)),
+                .call_later(timeout, move |lp| lp.expire_handshake(handle))
+                .into_raw(),
         );
         // A client speaks first: its ClientHello leaves now.
         tls.drain_into(&mut t.buffer);

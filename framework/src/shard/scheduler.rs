@@ -192,6 +192,13 @@ impl LoopHandle {
         self.sched.stopping.set(true);
     }
 
+    /// Cancels the callback whose [`Handle::into_raw`] this is (a stale
+    /// one, already run or cancelled, matches nothing).
+    pub(crate) fn cancel_raw(&self, raw: u64) {
+        let key: CallbackKey = slotmap::KeyData::from_ffi(raw).into();
+        self.sched.callbacks.borrow_mut().remove(key);
+    }
+
     /// This loop's cross-shard handle, if its mailbox was set up (always on
     /// the shards of a [`Runtime`](crate::Runtime)).
     pub fn shard_handle(&self) -> Option<super::ShardHandle> {
@@ -237,6 +244,13 @@ impl Handle {
     /// cancelled; dropping the handle does *not* cancel.
     pub fn cancel(&self) {
         self.sched.callbacks.borrow_mut().remove(self.key);
+    }
+
+    /// The callback's key as a plain number, for a holder below the loop
+    /// (a TLS session's handshake timer); [`LoopHandle::cancel_raw`] takes
+    /// it back.
+    pub(crate) fn into_raw(self) -> u64 {
+        slotmap::Key::data(&self.key).as_ffi()
     }
 
     /// True once the callback was cancelled or has started running.

@@ -216,7 +216,10 @@ impl Connection {
                 self.tls_failed(e, ctx);
                 return false;
             }
-            if tls.try_establish() {
+            if let Some(done) = tls.try_establish() {
+                if let Some(timer) = done.timer {
+                    t.get_loop().cancel_raw(timer);
+                }
                 self.made(ctx);
             }
             loop {

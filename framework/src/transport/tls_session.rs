@@ -18,7 +18,6 @@ use rustls::Connection;
 
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
-use crate::shard::Handle;
 
 /// The configuration a session was made from (`get_extra_info("sslcontext")`).
 #[derive(Debug, Clone)]
@@ -67,9 +66,15 @@ pub(crate) enum TlsPhase {
     /// The handshake is under way; the protocol has heard nothing. The
     /// timer drops the connection if it fires first (a client connection
     /// waits for its caller's run instead when it has none).
-    Handshaking { timer: Option<Handle> },
+    Handshaking { timer: Option<u64> },
     /// The handshake completed and `connection_made` was delivered.
     Established,
+}
+
+/// The step that completed a handshake: the timer it leaves to cancel.
+#[derive(Debug)]
+pub(crate) struct Established {
+    pub(crate) timer: Option<u64>,
 }
 
 pub(crate) struct TlsSession {
@@ -165,28 +170,26 @@ impl TlsSession {
         matches!(self.phase, TlsPhase::Established)
     }
 
-    /// Arms the handshake timer (replacing one armed before).
-    pub(crate) fn set_handshake_timer(&mut self, timer: Handle) {
+    /// Notes the handshake timer the loop armed (its raw key: the loop
+    /// cancels it, see [`try_establish`](Self::try_establish)).
+    pub(crate) fn set_handshake_timer(&mut self, timer: u64) {
         if let TlsPhase::Handshaking { timer: slot } = &mut self.phase {
-            if let Some(old) = slot.replace(timer) {
-                old.cancel();
-            }
+            *slot = Some(timer);
         }
     }
 
-    /// Handshaking → Established once rustls says the handshake is done:
-    /// cancels the timer. True exactly once, on the step that completes it
-    /// (when `connection_made` is due).
-    pub(crate) fn try_establish(&mut self) -> bool {
+    /// Handshaking → Established once rustls says the handshake is done.
+    /// `Some` exactly once, on the step that completes it (when
+    /// `connection_made` is due), with the handshake timer for the loop to
+    /// cancel.
+    pub(crate) fn try_establish(&mut self) -> Option<Established> {
         match &mut self.phase {
             TlsPhase::Handshaking { timer } if !self.conn.is_handshaking() => {
-                if let Some(t) = timer.take() {
-                    t.cancel();
-                }
+                let timer = timer.take();
                 self.phase = TlsPhase::Established;
-                true
+                Some(Established { timer })
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -380,10 +383,13 @@ mod tests {
             }
         }
         assert!(
-            c.try_establish() && s.try_establish(),
+            c.try_establish().is_some() && s.try_establish().is_some(),
             "both past the handshake"
         );
-        assert!(c.is_established() && !c.try_establish(), "established once");
+        assert!(
+            c.is_established() && c.try_establish().is_none(),
+            "established once"
+        );
         (c, s)
     }
 
