@@ -153,11 +153,13 @@ impl HttpOptions {
             });
             Arc::new(Prepared {
                 root,
-                limits: shardloop::http::Limits {
-                    max_head: self.max_head,
-                    max_uri: self.max_uri,
-                    max_headers: self.max_headers,
-                    max_body: self.max_body as u64,
+                limits: {
+                    let mut l = shardloop::http::Limits::default();
+                    l.max_head = self.max_head;
+                    l.max_uri = self.max_uri;
+                    l.max_headers = self.max_headers;
+                    l.max_body = self.max_body as u64;
+                    l
                 },
                 header_timeout: self.header_timeout,
             })

@@ -223,6 +223,7 @@ impl fmt::Display for ListenAddress {
 
 /// The transport protocol of a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ListenProtocol {
     /// TCP (or a Unix stream socket).
     #[default]

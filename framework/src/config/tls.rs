@@ -28,6 +28,7 @@ pub(super) struct RawTls {
 /// A TLS listener's settings, files resolved against the configuration
 /// file's folder and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsListenerConfig {
     /// `cert`: the certificate chain, PEM, end-entity first.
     pub cert: PathBuf,

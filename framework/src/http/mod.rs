@@ -32,6 +32,7 @@ pub use date::{http_date, DATE_LEN};
 
 /// Size limits on a request. The defaults are nginx's orders of magnitude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest request head (request line and header fields), bytes.
     pub max_head: usize,
@@ -60,6 +61,7 @@ pub const MAX_HEADERS: usize = 256;
 
 /// A request method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Method {
     /// `GET`
     Get,
@@ -111,6 +113,7 @@ pub enum Framing {
 
 /// A parsed request head, borrowing the received bytes.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Request<'a> {
     /// The method.
     pub method: Method,
@@ -176,6 +179,7 @@ pub enum Parsed<'a> {
 /// which the connection is closed (its framing can no longer be trusted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {reason}")]
+#[non_exhaustive]
 pub struct HttpError {
     /// The status code to answer with.
     pub status: u16,

@@ -32,6 +32,7 @@ use acceptor::Acceptor;
 
 /// How accepted connections are spread over shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Distribution {
     /// The acceptor hands connections to shards in turn.
     #[default]

@@ -193,6 +193,7 @@ fn serve_takeover(
 
 /// What the new process received.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TakenOver {
     stream: UnixStream,
     /// The listening sockets, each with its listener's name and address.

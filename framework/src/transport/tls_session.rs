@@ -43,6 +43,7 @@ impl Eq for TlsContext {}
 /// What the negotiated cipher is (`get_extra_info("cipher")`), as asyncio's
 /// `(name, protocol, secret_bits)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CipherInfo {
     /// The suite's IANA name, e.g. `TLS_AES_256_GCM_SHA384`.
     pub name: String,
