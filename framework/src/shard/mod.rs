@@ -271,8 +271,8 @@ impl EventLoop {
 
     /// One iteration; `Some` when the run is over.
     fn iterate(&mut self, done: &mut impl FnMut(&mut EventLoop) -> bool) -> Option<io::Result<()>> {
-        if let Some(from) = self.redispatch_from.take() {
-            self.dispatch_from(from);
+        if self.redispatch_from.is_some() {
+            self.redispatch();
         }
         if done(self) {
             return Some(Ok(()));
@@ -290,6 +290,15 @@ impl EventLoop {
             Ok(true) => Some(Ok(())),
             Ok(false) => None,
             Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// The events a panic interrupted, dispatched (out of line: rare).
+    #[cold]
+    #[inline(never)]
+    fn redispatch(&mut self) {
+        if let Some(from) = self.redispatch_from.take() {
+            self.dispatch_from(from);
         }
     }
 
@@ -349,11 +358,13 @@ impl EventLoop {
             )
             .unwrap_or(i32::MAX)
         });
-        self.n_events = 0;
         match crate::sys::epoll_wait(self.poll.as_raw_fd(), &mut self.events, timeout_ms) {
             Ok(n) => self.n_events = n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.n_events = 0,
+            Err(e) => {
+                self.n_events = 0;
+                return Err(e);
+            }
         }
         self.woken = false;
         self.dispatch_from(0);
@@ -406,7 +417,8 @@ impl EventLoop {
         }
         self.dispatching = false;
         self.core.current = EntryKey::null();
-        if std::mem::take(&mut self.woken) {
+        if self.woken {
+            self.woken = false;
             self.run_mailbox();
         }
         self.core.handle.sched.collect_due_now();

@@ -127,8 +127,13 @@ impl Scheduler {
         Some(self.callbacks.borrow_mut().remove(key))
     }
 
+    #[inline(always)]
     pub(crate) fn take_stop(&self) -> bool {
-        self.stopping.replace(false)
+        if self.stopping.get() {
+            self.stopping.set(false);
+            return true;
+        }
+        false
     }
 }
 
