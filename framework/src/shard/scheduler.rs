@@ -29,7 +29,13 @@ pub(crate) type Callback = Box<dyn FnOnce(&mut EventLoop)>;
 pub(crate) struct Scheduler {
     callbacks: RefCell<SlotMap<CallbackKey, Callback>>,
     ready: RefCell<VecDeque<CallbackKey>>,
+    /// `ready`'s length, read without a borrow: the loop looks at it twice
+    /// an iteration.
+    ready_count: Cell<usize>,
     timers: RefCell<BinaryHeap<Reverse<(Instant, u64, CallbackKey)>>>,
+    /// Whether `timers` holds any, read without a borrow (every iteration
+    /// asks).
+    any_timers: Cell<bool>,
     seq: Cell<u64>,
     stopping: Cell<bool>,
     /// This shard's counters, kept without atomics.
@@ -54,7 +60,7 @@ impl Scheduler {
     /// work is not.
     #[inline(always)]
     pub(crate) fn collect_due(&self, now: impl FnOnce() -> Instant) -> usize {
-        if self.timers.borrow().is_empty() {
+        if !self.any_timers.get() {
             return 0;
         }
         self.collect_due_timers(now())
@@ -73,6 +79,7 @@ impl Scheduler {
             timers.pop();
             if callbacks.contains_key(key) {
                 ready.push_back(key);
+                self.ready_count.set(self.ready_count.get() + 1);
                 n += 1;
             }
         }
@@ -82,6 +89,7 @@ impl Scheduler {
         if timers.len() > 64 && timers.len() > 2 * callbacks.len() {
             timers.retain(|Reverse((_, _, k))| callbacks.contains_key(*k));
         }
+        self.any_timers.set(!timers.is_empty());
         n
     }
 
@@ -91,8 +99,11 @@ impl Scheduler {
     /// On a manual clock, at most a millisecond while a timer is armed:
     /// the clock moves without waking the loop.
     pub(crate) fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.borrow().is_empty() || self.stopping.get() {
+        if self.ready_count.get() != 0 || self.stopping.get() {
             return Some(Duration::ZERO);
+        }
+        if !self.any_timers.get() {
+            return None;
         }
         let timers = self.timers.borrow();
         timers.peek().map(|Reverse((when, _, _))| {
@@ -118,12 +129,13 @@ impl Scheduler {
     /// Number of callbacks ready now (those scheduled while running them wait
     /// for the next iteration, as in asyncio).
     pub(crate) fn ready_len(&self) -> usize {
-        self.ready.borrow().len()
+        self.ready_count.get()
     }
 
     /// Takes the next ready callback, if it was not cancelled.
     pub(crate) fn pop_ready(&self) -> Option<Option<Callback>> {
         let key = self.ready.borrow_mut().pop_front()?;
+        self.ready_count.set(self.ready_count.get() - 1);
         Some(self.callbacks.borrow_mut().remove(key))
     }
 
@@ -168,6 +180,7 @@ impl LoopHandle {
     pub fn call_soon(&self, f: impl FnOnce(&mut EventLoop) + 'static) -> Handle {
         let key = self.sched.insert(Box::new(f));
         self.sched.ready.borrow_mut().push_back(key);
+        self.sched.ready_count.set(self.sched.ready_count.get() + 1);
         self.handle(key)
     }
 
@@ -189,6 +202,7 @@ impl LoopHandle {
             .timers
             .borrow_mut()
             .push(Reverse((when, seq, key)));
+        self.sched.any_timers.set(true);
         self.handle(key)
     }
 
