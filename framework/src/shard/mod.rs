@@ -309,6 +309,12 @@ impl EventLoop {
     #[cold]
     fn recover(&mut self, payload: &(dyn std::any::Any + Send)) {
         let msg = panic_text(payload);
+        if !self.core.spare.is_empty() {
+            // A deferred batch was cut short: its rest waits in `spare`, and
+            // the next poll must not block on it (it only looks at
+            // `deferred`; a null key there is skipped).
+            self.core.deferred.push(EntryKey::null());
+        }
         let mut key = std::mem::take(&mut self.core.current);
         if key.is_null() && self.dispatching {
             // A connection's event: the fast dispatch does not note the
@@ -337,10 +343,9 @@ impl EventLoop {
     /// inlined in it: the per-event path is one tight loop.
     #[inline(always)]
     fn poll_once(&mut self) -> io::Result<bool> {
-        let timeout = if !self.core.deferred.is_empty()
-            || !self.core.spare.is_empty()
-            || tasks::tasks_ready()
-        {
+        // (`spare` is non-empty only after a panic cut the deferred work
+        // short, and `recover` then leaves a key in `deferred`.)
+        let timeout = if !self.core.deferred.is_empty() || tasks::tasks_ready() {
             Some(Duration::ZERO)
         } else if cross::outbox_pending() {
             // Cross-shard batches a full mailbox refused: retry soon.
@@ -415,8 +420,9 @@ impl EventLoop {
                 i += 1;
             }
         }
+        // (`current` is null here: the fast path never sets it, the general
+        // path resets it after each event.)
         self.dispatching = false;
-        self.core.current = EntryKey::null();
         if self.woken {
             self.woken = false;
             self.run_mailbox();
