@@ -134,20 +134,7 @@ fn raw_error(n: libc::c_long) -> io::Error {
 /// on a non-blocking socket.
 #[inline]
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
-    // call; the address arguments are null, as recvfrom(2) allows.
-    let n = unsafe {
-        raw_syscall(
-            libc::SYS_recvfrom,
-            fd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            0,
-            std::ptr::null_mut::<libc::sockaddr>(),
-            std::ptr::null_mut::<libc::socklen_t>(),
-        )
-    };
-    syscall_result(n)
+    syscall_outcome(recv_raw(fd, buf))
 }
 
 /// `send(fd, data, len, MSG_NOSIGNAL | MSG_MORE)`: as [`send`], telling
@@ -170,25 +157,15 @@ pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 /// ([`syscall_outcome`] turns it into a `Result` there).
 #[inline(always)]
 pub(crate) fn send_raw(fd: RawFd, data: &[u8]) -> isize {
-    // SAFETY: as in `send_flags`.
-    (unsafe {
-        raw_syscall(
-            libc::SYS_sendto,
-            fd,
-            data.as_ptr(),
-            data.len(),
-            libc::MSG_NOSIGNAL,
-            std::ptr::null::<libc::sockaddr>(),
-            0 as libc::socklen_t,
-        )
-    }) as isize
+    send_flags_raw(fd, data, libc::MSG_NOSIGNAL)
 }
 
 /// [`recv`] returning the kernel's raw answer — the byte count, 0 at the
 /// end, or `-errno` — for the read hot path.
 #[inline(always)]
 pub(crate) fn recv_raw(fd: RawFd, buf: &mut [u8]) -> isize {
-    // SAFETY: as in `recv`.
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
+    // call; the address arguments are null, as recvfrom(2) allows.
     (unsafe {
         raw_syscall(
             libc::SYS_recvfrom,
@@ -209,9 +186,14 @@ pub(crate) fn syscall_outcome(n: isize) -> io::Result<usize> {
 
 #[inline(always)]
 fn send_flags(fd: RawFd, data: &[u8], flags: libc::c_int) -> io::Result<usize> {
+    syscall_outcome(send_flags_raw(fd, data, flags))
+}
+
+#[inline(always)]
+fn send_flags_raw(fd: RawFd, data: &[u8], flags: libc::c_int) -> isize {
     // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole
     // call; the address arguments are null (connected socket).
-    let n = unsafe {
+    (unsafe {
         raw_syscall(
             libc::SYS_sendto,
             fd,
@@ -221,8 +203,7 @@ fn send_flags(fd: RawFd, data: &[u8], flags: libc::c_int) -> io::Result<usize> {
             std::ptr::null::<libc::sockaddr>(),
             0 as libc::socklen_t,
         )
-    };
-    syscall_result(n)
+    }) as isize
 }
 
 /// `sendmsg` of several slices with `MSG_NOSIGNAL`: one vectored write.
