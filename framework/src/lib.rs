@@ -71,7 +71,7 @@
 //! | the loop | `shard/`: `mod.rs` (one iteration), `core.rs` (per-event dispatch), `driver.rs` (invoke, settle, read and deferred steps written once), `entries.rs` (the typed slab), `connection.rs`, `datagram.rs`, `subprocess.rs`, `tls_loop.rs`, `watch.rs` (the entry kinds), `accept.rs`, `connect.rs`, `server.rs`, `connections.rs`, `scheduler.rs`, `clock.rs`, `tasks.rs`, `cross.rs`, `mailbox.rs`, `ready.rs`, `config.rs` | one shard |
 //! | coroutines | `streams/` | `StreamReader`/`StreamWriter` on the loop's tasks |
 //! | the runtime | `runtime/`: `mod.rs`, `listen.rs`, `acceptor.rs`, `shutdown.rs`, `cores.rs`, `metrics.rs`, `takeover.rs` | the shards, their listeners, the drain, the metrics endpoint |
-//! | configuration and the server | `config/` (`sections.rs`: one line per key; `keys.rs`: the kinds of value), `app/` | the TOML file, and the server program the binary runs |
+//! | configuration and the server | `config/` (`sections.rs` and `listener_keys.rs`: one line per key; `keys.rs`: the kinds of value), `app/` | the TOML file, and the server program the binary runs |
 //!
 //! `contract.rs` holds the numbered contract; it imports nothing.
 //!

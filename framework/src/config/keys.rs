@@ -219,44 +219,56 @@ impl Kind for SockAddr {
 }
 
 /// Declares a configuration section: one line per key — its doc, name,
-/// type, kind and default — and an optional check across its keys. Generates
-/// the public struct (`#[non_exhaustive]`, `Default` from the defaults),
-/// the serde shape of the table as written (unknown keys rejected, every
-/// value with its position), reading it (each key validated by its kind,
-/// errors naming `table.key` and the line) and printing it (`to_toml`, in
-/// declaration order).
+/// type, kind and default — and an optional check across its keys.
+/// Generates the public struct (`#[non_exhaustive]`, `Default` from the
+/// defaults), the serde shape of the table as written (unknown keys
+/// rejected, every value with its position), reading it (each key validated
+/// by its kind, errors naming `table.key` and the line) and printing it
+/// (`to_toml`, in declaration order).
+///
+/// Optional blocks after the keys: `extra { … }` public fields that are not
+/// keys of the table (set by the caller from other tables), `raw { … }`
+/// fields of the table as written that the caller validates itself (a
+/// nested table), and `open rest;` to collect every other key in
+/// `rest` instead of rejecting it (the caller decides).
 macro_rules! section {
     (
         $(#[$meta:meta])*
         pub struct $Name:ident, raw $Raw:ident, table $table:literal $(, check $check:path)? {
             $( $(#[doc = $doc:literal])+ $field:ident: $ty:ty as $kind:ty = $default:expr, )*
         }
+        $( extra { $( $(#[doc = $xdoc:literal])+ $xfield:ident: $xty:ty = $xdefault:expr, )* } )?
+        $( raw { $( $(#[doc = $rdoc:literal])+ $rfield:ident: $rty:ty, )* } )?
+        $( open $rest:ident; )?
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub struct $Name {
             $( $(#[doc = $doc])+ pub $field: $ty, )*
+            $( $( $(#[doc = $xdoc])+ pub $xfield: $xty, )* )?
         }
 
         impl Default for $Name {
             fn default() -> Self {
-                Self { $( $field: $default, )* }
+                Self {
+                    $( $field: $default, )*
+                    $( $( $xfield: $xdefault, )* )?
+                }
             }
         }
 
-        #[doc = concat!("`[", $table, "]` as written.")]
-        #[derive(Debug, Default, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub(crate) struct $Raw {
-            $( pub(crate) $field: Option<toml::Spanned<<$kind as $crate::config::keys::Kind>::Raw>>, )*
-        }
+        section!(@raw $Raw, $table, [$( $rest )?] {
+            $( $field: Option<toml::Spanned<<$kind as $crate::config::keys::Kind>::Raw>>, )*
+            $( $( $(#[doc = $rdoc])+ $rfield: $rty, )* )?
+        });
 
         impl $Name {
-            /// Validates the table as written; absent keys take their
-            /// defaults.
-            pub(crate) fn read(
+            /// Validates the table as written, its keys named
+            /// `prefix.key` in errors; absent keys take their defaults.
+            pub(crate) fn read_at(
                 v: &$crate::config::Validator<'_>,
+                prefix: &str,
                 raw: &$Raw,
             ) -> Result<Self, $crate::config::ConfigError> {
                 #[allow(unused_mut)]
@@ -265,16 +277,26 @@ macro_rules! section {
                     if let Some(value) = &raw.$field {
                         section.$field = <$kind as $crate::config::keys::Kind>::read(
                             v,
-                            concat!($table, ".", stringify!($field)),
+                            &format!("{prefix}.{}", stringify!($field)),
                             value,
                         )?;
                     }
                 )*
-                $( $check(&mut section, raw, v)?; )?
+                $( $check(&mut section, raw, v, prefix)?; )?
                 Ok(section)
             }
 
-            /// The section as TOML, every key with the value in use.
+            /// Validates the table as written; absent keys take their
+            /// defaults.
+            #[allow(dead_code)]
+            pub(crate) fn read(
+                v: &$crate::config::Validator<'_>,
+                raw: &$Raw,
+            ) -> Result<Self, $crate::config::ConfigError> {
+                Self::read_at(v, $table, raw)
+            }
+
+            /// The table's keys as TOML, every one with the value in use.
             pub(crate) fn to_toml(&self) -> toml::Table {
                 let mut t = toml::Table::new();
                 $(
@@ -284,6 +306,24 @@ macro_rules! section {
                 )*
                 t
             }
+        }
+    };
+    (@raw $Raw:ident, $table:literal, [] { $( $(#[doc = $rdoc:literal])* $rfield:ident: $rty:ty, )* }) => {
+        #[doc = concat!("`[", $table, "]` as written.")]
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $Raw {
+            $( $(#[doc = $rdoc])* pub(crate) $rfield: $rty, )*
+        }
+    };
+    (@raw $Raw:ident, $table:literal, [$rest:ident] { $( $(#[doc = $rdoc:literal])* $rfield:ident: $rty:ty, )* }) => {
+        #[doc = concat!("`[", $table, "]` as written; keys it does not declare are in `", stringify!($rest), "`.")]
+        #[derive(Debug, Default, serde::Deserialize)]
+        pub(crate) struct $Raw {
+            $( $(#[doc = $rdoc])* pub(crate) $rfield: $rty, )*
+            /// Every other key of the table, for the caller to judge.
+            #[serde(flatten)]
+            pub(crate) $rest: std::collections::BTreeMap<String, toml::Value>,
         }
     };
 }

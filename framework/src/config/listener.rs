@@ -3,17 +3,16 @@
 //! and the addresses of all of them checked against each other and the
 //! metrics endpoint.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::Path;
 
 use toml::Spanned;
 
-use super::keys::IntOrText;
-use super::raw::{RawConfig, RawListener};
+use super::listener_keys::RawListener;
+use super::raw::RawConfig;
 use super::{
-    absolute, inet_overlap, line_col, span_in_item, AppCatalog, ConfigError, ListenAddress,
-    ListenProtocol, ListenerConfig, Validator, DEFAULT_UDP_BUFFER, MAX_BUFFER,
+    inet_overlap, line_col, span_in_item, AppCatalog, ConfigError, ListenAddress, ListenProtocol,
+    ListenerConfig, Validator,
 };
 
 use crate::runtime::Distribution;
@@ -25,37 +24,18 @@ impl Validator<'_> {
         l: &RawListener,
         apps: &(impl AppCatalog + ?Sized),
     ) -> Result<ListenerConfig, ConfigError> {
-        let key = |k: &str| format!("listener[{i}].{k}");
-        let name = l.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            return Err(self.err(&key("name"), l.name.span(), "must not be empty"));
-        }
-        let addr_text = l.address.get_ref();
-        let address = if let Some(path) = addr_text.strip_prefix("unix:") {
-            if path.is_empty() {
-                return Err(self.err(
-                    &key("address"),
-                    l.address.span(),
-                    "\"unix:\" needs a path, e.g. \"unix:/run/echo.sock\"",
-                ));
-            }
-            ListenAddress::Unix(absolute(Path::new(path)))
-        } else {
-            let resolved = addr_text.to_socket_addrs().ok().and_then(|mut a| a.next());
-            ListenAddress::Inet(resolved.ok_or_else(|| {
-                self.err(
-                    &key("address"),
-                    l.address.span(),
-                    format!("{addr_text:?} is not \"host:port\" or \"unix:/path\""),
-                )
-            })?)
-        };
-        let app = l.app.get_ref().clone();
+        let prefix = format!("listener[{i}]");
+        let key = |k: &str| format!("{prefix}.{k}");
+        // Each key by its kind (listener_keys.rs), then what involves more
+        // than one key, the app catalog or the nested tables.
+        let mut c = ListenerConfig::read_at(self, &prefix, l)?;
+        let span = |s: &Option<Spanned<String>>| s.as_ref().map_or(0..0, Spanned::span);
+        let app = c.app.clone();
         let names = apps.app_names();
         if !names.contains(&app) {
             return Err(self.err(
                 &key("app"),
-                l.app.span(),
+                span(&l.app),
                 format!("unknown app \"{app}\": one of {}", names.join(", ")),
             ));
         }
@@ -64,139 +44,106 @@ impl Validator<'_> {
             match v {
                 toml::Value::Table(t) if *k == app => given = Some(t),
                 _ => {
-                    let span = self.span_of(&["listener", &i.to_string(), k]);
+                    let at = self.span_of(&["listener", &i.to_string(), k]);
                     let hint = if names.contains(k) {
                         format!("[listener.{k}] holds the options of app \"{k}\", but this listener serves \"{app}\"")
                     } else {
                         format!("unknown field `{k}`: a listener takes name, address, app, protocol, distribution, backlog, udp_recv_buffer, udp_send_buffer, tls, and [listener.{app}] for its app's options")
                     };
-                    return Err(self.err(&key(k), span.unwrap_or(l.name.span()), hint));
+                    return Err(self.err(&key(k), at.unwrap_or(span(&l.name)), hint));
                 }
             }
         }
-        let options = apps.app_options(&app, given).map_err(|e| {
+        c.options = apps.app_options(&app, given).map_err(|e| {
             let mut path = vec!["listener".to_string(), i.to_string(), app.clone()];
             path.extend(e.key.clone());
             let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-            let span = self
+            let at = self
                 .span_of(&refs)
                 .or_else(|| self.span_of(&refs[..3]))
-                .unwrap_or(l.app.span());
-            let at = match &e.key {
+                .unwrap_or(span(&l.app));
+            let what = match &e.key {
                 Some(k) => format!("{app}.{k}"),
                 None => app.clone(),
             };
-            self.err(&key(&at), span, e.message)
+            self.err(&key(&what), at, e.message)
         })?;
-        let protocol = match l
-            .protocol
-            .as_ref()
-            .map(|p| (p.get_ref().as_str(), p.span()))
-        {
-            None | Some(("tcp", _)) => ListenProtocol::Tcp,
-            Some(("tls", span)) => {
-                if matches!(address, ListenAddress::Unix(_)) {
-                    return Err(self.err(
-                        &key("protocol"),
-                        span,
-                        "\"tls\" needs an IP address, not a Unix socket",
-                    ));
-                }
-                if l.tls.is_none() {
-                    return Err(self.err(
-                        &key("protocol"),
-                        span,
-                        "\"tls\" needs a [listener.tls] table with cert and key",
-                    ));
-                }
-                ListenProtocol::Tls
-            }
-            Some(("udp", span)) => {
-                if matches!(address, ListenAddress::Unix(_)) {
-                    return Err(self.err(
-                        &key("protocol"),
-                        span,
-                        "\"udp\" needs an IP address, not a Unix socket",
-                    ));
-                }
-                if let Some(d) = l
-                    .distribution
-                    .as_ref()
-                    .filter(|d| d.get_ref() != "reuseport")
-                {
-                    return Err(self.err(
-                        &key("distribution"),
-                        d.span(),
-                        "UDP listeners always use \"reuseport\" (every shard binds the address)",
-                    ));
-                }
-                ListenProtocol::Udp
-            }
-            Some((other, span)) => {
+        let unix = matches!(c.address, ListenAddress::Unix(_));
+        let protocol_at = span(&l.protocol);
+        match c.protocol {
+            ListenProtocol::Tls if unix => {
                 return Err(self.err(
                     &key("protocol"),
-                    span,
-                    format!("{other:?} is not supported: \"tcp\", \"udp\" or \"tls\""),
+                    protocol_at,
+                    "\"tls\" needs an IP address, not a Unix socket",
                 ))
             }
-        };
-        let distribution = match l.distribution.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
-            None | Some(("round-robin", _)) => Distribution::RoundRobin,
-            Some(("least-connections", _)) => Distribution::LeastConnections,
-            Some(("reuseport", span)) => {
-                if matches!(address, ListenAddress::Unix(_)) {
-                    return Err(self.err(&key("distribution"), span, "\"reuseport\" needs a TCP address, not a Unix socket"));
-                }
-                Distribution::ReusePort
+            ListenProtocol::Tls if l.tls.is_none() => {
+                return Err(self.err(
+                    &key("protocol"),
+                    protocol_at,
+                    "\"tls\" needs a [listener.tls] table with cert and key",
+                ))
             }
-            Some((other, span)) => {
+            ListenProtocol::Udp if unix => {
+                return Err(self.err(
+                    &key("protocol"),
+                    protocol_at,
+                    "\"udp\" needs an IP address, not a Unix socket",
+                ))
+            }
+            ListenProtocol::Udp
+                if c.distribution != Distribution::ReusePort && l.distribution.is_some() =>
+            {
                 return Err(self.err(
                     &key("distribution"),
-                    span,
-                    format!("{other:?} is not allowed: \"round-robin\", \"least-connections\" or \"reuseport\""),
+                    span(&l.distribution),
+                    "UDP listeners always use \"reuseport\" (every shard binds the address)",
                 ))
             }
-        };
-        let backlog = match &l.backlog {
-            None => 1024,
-            Some(b) if (1..=65535).contains(b.get_ref()) => *b.get_ref() as u32,
-            Some(b) => {
-                return Err(self.err(&key("backlog"), b.span(), "must be between 1 and 65535"))
+            _ => {}
+        }
+        if c.distribution == Distribution::ReusePort && unix {
+            return Err(self.err(
+                &key("distribution"),
+                span(&l.distribution),
+                "\"reuseport\" needs a TCP address, not a Unix socket",
+            ));
+        }
+        let udp = c.protocol == ListenProtocol::Udp;
+        for (k, given, value) in [
+            ("udp_recv_buffer", &l.udp_recv_buffer, c.udp_recv_buffer),
+            ("udp_send_buffer", &l.udp_send_buffer, c.udp_send_buffer),
+        ] {
+            let Some(given) = given else { continue };
+            if !udp {
+                return Err(self.err(
+                    &key(k),
+                    given.span(),
+                    format!("{k} needs protocol = \"udp\""),
+                ));
             }
-        };
-        let udp_buffer = |v: &Option<Spanned<IntOrText>>, k: &str| match v {
-            None => Ok(DEFAULT_UDP_BUFFER),
-            Some(_) if protocol != ListenProtocol::Udp => Err(self.err(
-                &key(k),
-                v.as_ref().map_or(0..0, |v| v.span()),
-                format!("{k} needs protocol = \"udp\""),
-            )),
-            Some(v) => match self.size(&key(k), v, MAX_BUFFER)? {
-                0 => Err(self.err(&key(k), v.span(), "must be more than 0")),
-                n => Ok(n),
-            },
-        };
-        let udp_recv_buffer = udp_buffer(&l.udp_recv_buffer, "udp_recv_buffer")?;
-        let udp_send_buffer = udp_buffer(&l.udp_send_buffer, "udp_send_buffer")?;
-        if !apps.app_serves(&app, protocol == ListenProtocol::Udp) {
-            let what = if protocol == ListenProtocol::Udp {
+            if value == 0 {
+                return Err(self.err(&key(k), given.span(), "must be more than 0"));
+            }
+        }
+        if !apps.app_serves(&app, udp) {
+            let what = if udp {
                 "UDP"
             } else {
                 "stream (TCP, TLS, Unix)"
             };
-            let span = l.protocol.as_ref().map_or(l.app.span(), |p| p.span());
+            let at = l.protocol.as_ref().map_or(span(&l.app), Spanned::span);
             return Err(self.err(
                 &key("protocol"),
-                span,
+                at,
                 format!("the app \"{app}\" does not serve {what} listeners"),
             ));
         }
-        let distribution = if protocol == ListenProtocol::Udp {
-            Distribution::ReusePort
-        } else {
-            distribution
-        };
-        let tls = match (&l.tls, protocol) {
+        if udp {
+            c.distribution = Distribution::ReusePort;
+        }
+        c.tls = match (&l.tls, c.protocol) {
             (Some(t), ListenProtocol::Tls) => Some(self.tls(i, t.get_ref())?),
             (Some(t), _) => {
                 return Err(self.err(
@@ -207,18 +154,7 @@ impl Validator<'_> {
             }
             (None, _) => None,
         };
-        Ok(ListenerConfig {
-            name,
-            address,
-            app,
-            protocol,
-            tls,
-            distribution,
-            backlog,
-            udp_recv_buffer,
-            udp_send_buffer,
-            options,
-        })
+        Ok(c)
     }
 
     /// Where a key is in the text: `path` is table keys, with array
@@ -250,7 +186,14 @@ impl Validator<'_> {
                 .enumerate()
                 .find(|(_, o)| clash(&o.address, o.protocol == ListenProtocol::Udp))
                 .map(|(j, o)| {
-                    let line = line_col(self.text, raw.listener[j].address.span().start).0;
+                    let line = line_col(
+                        self.text,
+                        raw.listener[j]
+                            .address
+                            .as_ref()
+                            .map_or(0, |a| a.span().start),
+                    )
+                    .0;
                     format!(
                         "listener[{j}] (\"{}\", line {line}) at {}",
                         o.name, o.address
@@ -262,7 +205,7 @@ impl Validator<'_> {
             if let Some(other) = earlier.or(with_metrics) {
                 return Err(self.err(
                     &format!("listener[{i}].address"),
-                    raw.listener[i].address.span(),
+                    raw.listener[i].address.as_ref().map_or(0..0, Spanned::span),
                     format!(
                         "{} collides with {other}: each listener needs its own address and port (a wildcard address takes the port on every address)",
                         l.address

@@ -50,6 +50,7 @@
 
 pub(crate) mod keys;
 mod listener;
+mod listener_keys;
 mod print;
 mod raw;
 mod sections;
@@ -58,6 +59,7 @@ mod validate;
 
 pub(crate) use validate::{absolute, inet_overlap, line_col, show_size, span_in_item, Validator};
 
+pub use listener_keys::ListenerConfig;
 pub use sections::{LimitsSection, LogLevel, LogSection, MetricsSection, RuntimeSection};
 pub use tls::TlsListenerConfig;
 
@@ -65,8 +67,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use crate::runtime::Distribution;
 
 /// Why a configuration was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -232,33 +232,6 @@ pub enum ListenProtocol {
     Udp,
     /// TLS over TCP, settings in `[listener.tls]`.
     Tls,
-}
-
-/// One `[[listener]]`: an address served by a named application.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct ListenerConfig {
-    /// Unique name, used in logs and metrics.
-    pub name: String,
-    /// Where to listen.
-    pub address: ListenAddress,
-    /// The application serving it, by name.
-    pub app: String,
-    /// `protocol`: `"tcp"` (default), `"udp"` or `"tls"`.
-    pub protocol: ListenProtocol,
-    /// `[listener.tls]`, present exactly when `protocol = "tls"`.
-    pub tls: Option<TlsListenerConfig>,
-    /// How connections are spread over shards.
-    pub distribution: Distribution,
-    /// `listen()` backlog.
-    pub backlog: u32,
-    /// `udp_recv_buffer`: `SO_RCVBUF` of a UDP listener's sockets (bytes).
-    pub udp_recv_buffer: usize,
-    /// `udp_send_buffer`: `SO_SNDBUF` of a UDP listener's sockets (bytes).
-    pub udp_send_buffer: usize,
-    /// `[listener.<app>]`: the app's own options, effective (defaults
-    /// filled in by the app); `None` for an app without options.
-    pub options: Option<toml::Table>,
 }
 
 /// A validated configuration, shaped as the file: one field per section.

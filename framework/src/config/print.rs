@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{keys, Config, ListenProtocol, ShardCount, MAX_BUFFER};
+use super::{keys, Config, ListenProtocol, ShardCount};
 
 impl Config {
     /// The runtime this configuration asks for: shards (`"auto"` resolved
@@ -31,9 +31,7 @@ impl Config {
     /// value that will be used, sizes exact, paths absolute. Serialised,
     /// it parses back to the same [`Config`].
     pub fn to_toml(&self) -> toml::Table {
-        use keys::Kind as _;
         use toml::Value;
-        let size = |n: usize| keys::Size::<MAX_BUFFER>::print(&n).expect("a size prints");
         let duration = keys::print_duration;
         let mut t = toml::Table::new();
         t.insert("runtime".into(), Value::Table(self.runtime.to_toml()));
@@ -46,24 +44,11 @@ impl Config {
             .listeners
             .iter()
             .map(|l| {
-                let mut lt = toml::Table::new();
-                lt.insert("name".into(), Value::String(l.name.clone()));
-                lt.insert("address".into(), Value::String(l.address.to_string()));
-                lt.insert("app".into(), Value::String(l.app.clone()));
-                let protocol = match l.protocol {
-                    ListenProtocol::Tcp => "tcp",
-                    ListenProtocol::Udp => "udp",
-                    ListenProtocol::Tls => "tls",
-                };
-                lt.insert("protocol".into(), Value::String(protocol.into()));
-                lt.insert(
-                    "distribution".into(),
-                    Value::String(l.distribution.to_string()),
-                );
-                lt.insert("backlog".into(), Value::Integer(l.backlog.into()));
-                if l.protocol == ListenProtocol::Udp {
-                    lt.insert("udp_recv_buffer".into(), size(l.udp_recv_buffer));
-                    lt.insert("udp_send_buffer".into(), size(l.udp_send_buffer));
+                let mut lt = l.to_toml();
+                if l.protocol != ListenProtocol::Udp {
+                    // Keys of UDP listeners only.
+                    lt.remove("udp_recv_buffer");
+                    lt.remove("udp_send_buffer");
                 }
                 if let Some(tls) = &l.tls {
                     lt.insert("tls".into(), Value::Table(tls.to_toml(duration)));

@@ -1,4 +1,5 @@
-//! The sections of the file other than `[[listener]]`, every key declared
+//! The sections of the file other than `[[listener]]` (see
+//! `listener_keys.rs`), every key declared
 //! once (see [`keys`](super::keys)): adding a key is one line here, plus
 //! the place that uses it.
 
@@ -160,6 +161,7 @@ fn limits_check(
     l: &mut LimitsSection,
     raw: &RawLimits,
     v: &Validator<'_>,
+    _prefix: &str,
 ) -> Result<(), ConfigError> {
     let high = raw.write_buffer_high.as_ref().map(|_| l.write_buffer_high);
     let low = raw.write_buffer_low.as_ref().map(|_| l.write_buffer_low);
@@ -191,6 +193,7 @@ fn metrics_check(
     _: &mut MetricsSection,
     raw: &RawMetrics,
     v: &Validator<'_>,
+    _prefix: &str,
 ) -> Result<(), ConfigError> {
     if raw.address.is_none() {
         let span = v.span_of(&["metrics"]).unwrap_or(0..0);

@@ -16,7 +16,7 @@ use crate::tls::{ClientAuth, TlsConfigError, TlsServerConfig, DEFAULT_HANDSHAKE_
 /// `[listener.tls]` as written.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawTls {
+pub(crate) struct RawTls {
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
     pub client_ca: Option<Spanned<String>>,

@@ -91,7 +91,7 @@ impl Validator<'_> {
             if !names.insert(listener.name.clone()) {
                 return Err(self.err(
                     &format!("listener[{i}].name"),
-                    l.name.span(),
+                    l.name.as_ref().map_or(0..0, toml::Spanned::span),
                     format!(
                         "{:?} is used by an earlier listener; names must be unique",
                         listener.name
