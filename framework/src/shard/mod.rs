@@ -386,7 +386,7 @@ impl EventLoop {
         let registry = self.poll.registry();
         self.dispatching = true;
         let (mut i, n) = (start, self.n_events);
-        while i < n {
+        'events: while i < n {
             // Connections, the common case, share one context for a run of
             // events; any other kind takes the general path.
             let core = &mut self.core;
@@ -395,30 +395,31 @@ impl EventLoop {
                 read_buf: &mut core.read_buf,
                 deferred: &mut core.deferred,
             };
-            while i < n {
+            loop {
                 // (Where a panic struck: `recover` reads the entry from it.)
                 self.dispatch_pos = i;
                 let ev = Ready::from_epoll(&self.events[i]);
                 if ev.token() == WAKER_TOKEN {
                     self.woken = true;
-                    i += 1;
-                    continue;
-                }
-                let key = key_of(ev.token());
-                let Some(conn) = core.entries.of_mut::<Connection>(key) else {
-                    break;
-                };
-                if conn.on_event(&mut ctx, &ev) == Next::Remove {
-                    core.entries.remove(key);
+                } else {
+                    let key = key_of(ev.token());
+                    let Some(conn) = core.entries.of_mut::<Connection>(key) else {
+                        break;
+                    };
+                    if conn.on_event(&mut ctx, &ev) == Next::Remove {
+                        core.entries.remove(key);
+                    }
                 }
                 i += 1;
+                if i == n {
+                    break 'events;
+                }
             }
-            if i < n {
-                let ev = Ready::from_epoll(&self.events[i]);
-                self.core.dispatch(registry, &ev);
-                self.core.current = EntryKey::null();
-                i += 1;
-            }
+            // `events[i]` is of another kind.
+            let ev = Ready::from_epoll(&self.events[i]);
+            self.core.dispatch(registry, &ev);
+            self.core.current = EntryKey::null();
+            i += 1;
         }
         // (`current` is null here: the fast path never sets it, the general
         // path resets it after each event.)
