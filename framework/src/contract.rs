@@ -183,6 +183,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/protocol_contract.rs`: `p2_connection_made_and_lost_exactly_once_when_closed_from_both_sides_at_once`
+//!   - `framework/tests/robustness.rs`: `p2_a_panic_in_one_entry_of_a_deferred_batch_does_not_hold_up_the_others_connection_lost`
 //!
 //! **P3** `connection_lost(error)`: `None` after a regular EOF or a local
 //!   close/abort; the error otherwise (reset, timeout, TLS failure…).

@@ -180,3 +180,68 @@ fn a_panic_on_a_runtime_shards_own_path_costs_one_connection_never_the_shard() {
     }
     assert!(rt.shutdown(Duration::from_secs(5)).is_ok(), "no shard died");
 }
+
+/// Counts its `connection_lost`; one armed panics when the loop drops it.
+struct LostThenDrop {
+    lost: std::rc::Rc<std::cell::Cell<u32>>,
+    panic_on_drop: bool,
+}
+
+impl Protocol for LostThenDrop {
+    fn connection_lost(&mut self, _: &mut Transport, _: Option<std::io::Error>) {
+        self.lost.set(self.lost.get() + 1);
+    }
+}
+
+impl Drop for LostThenDrop {
+    fn drop(&mut self) {
+        if self.panic_on_drop && !std::thread::panicking() {
+            panic!("protocol panicked while dropped");
+        }
+    }
+}
+
+#[test]
+fn p2_a_panic_in_one_entry_of_a_deferred_batch_does_not_hold_up_the_others_connection_lost() {
+    use std::os::unix::net::UnixStream;
+    // Two connections aborted in one callback: their connection_lost is
+    // deferred to the next iteration, in one batch. Dropping the first
+    // entry panics (outside any callback guard); the second must still get
+    // its connection_lost (P2: exactly once) without waiting for any
+    // further event — none will come, and the loop's clock stands still.
+    let (mut lp, _clock) = manual_loop(|_| {});
+    let lost = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut peers = Vec::new();
+    let mut handles = Vec::new();
+    for panic_on_drop in [true, false] {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let l = lost.clone();
+        let h = lp
+            .create_connection_with_socket(
+                move || LostThenDrop {
+                    lost: l,
+                    panic_on_drop,
+                },
+                ours,
+            )
+            .unwrap();
+        handles.push(h);
+        peers.push(theirs);
+    }
+    let aborted = handles.clone();
+    lp.call_soon(move |lp| {
+        for h in aborted {
+            lp.with_transport(h, |t| t.abort());
+        }
+    });
+    // Bounded: a watchdog stops the loop if it blocks.
+    let shard = lp.shard_handle().unwrap();
+    let _watchdog = std::thread::spawn(move || {
+        std::thread::sleep(DEADLINE);
+        let _ = shard.submit(|lp| lp.stop());
+    });
+    lp.run_until(|_| lost.get() == 2).unwrap();
+    assert_eq!(lost.get(), 2, "both connection_lost delivered");
+    assert!(!lp.is_connected(handles[0]) && !lp.is_connected(handles[1]));
+    assert_eq!(lp.open_connections(), 0);
+}

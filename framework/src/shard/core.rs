@@ -68,15 +68,15 @@ impl Core {
     /// drops the socket or lets it linger) and reads resumed by
     /// `resume_reading`.
     pub(super) fn run_deferred(&mut self, registry: &Registry) {
-        if self.deferred.is_empty() && self.spare.is_empty() {
+        if self.deferred.is_empty() {
             return;
         }
-        // The batch is worked through in `spare`, so what a panic leaves of
-        // it is taken up again on the next call (a key seen twice is
-        // harmless: each step checks the state it acts on).
-        let mut batch = std::mem::take(&mut self.spare);
-        batch.append(&mut self.deferred);
-        self.spare = batch;
+        // The batch is worked through in `spare` (empty outside this call:
+        // the two vectors trade allocations), while what it defers anew
+        // goes to `deferred`. What a panic leaves of it, `recover` hands
+        // back to `deferred` (a key seen twice is harmless: each step
+        // checks the state it acts on).
+        std::mem::swap(&mut self.spare, &mut self.deferred);
         let mut next = 0;
         while let Some(&key) = self.spare.get(next) {
             next += 1;

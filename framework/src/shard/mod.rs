@@ -310,10 +310,11 @@ impl EventLoop {
     fn recover(&mut self, payload: &(dyn std::any::Any + Send)) {
         let msg = panic_text(payload);
         if !self.core.spare.is_empty() {
-            // A deferred batch was cut short: its rest waits in `spare`, and
-            // the next poll must not block on it (it only looks at
-            // `deferred`; a null key there is skipped).
-            self.core.deferred.push(EntryKey::null());
+            // A deferred batch was cut short: it goes back to the front of
+            // `deferred`, so the next iteration takes it up without waiting.
+            let mut rest = std::mem::take(&mut self.core.spare);
+            rest.append(&mut self.core.deferred);
+            self.core.deferred = rest;
         }
         let mut key = std::mem::take(&mut self.core.current);
         if key.is_null() && self.dispatching {
@@ -343,8 +344,8 @@ impl EventLoop {
     /// inlined in it: the per-event path is one tight loop.
     #[inline(always)]
     fn poll_once(&mut self) -> io::Result<bool> {
-        // (`spare` is non-empty only after a panic cut the deferred work
-        // short, and `recover` then leaves a key in `deferred`.)
+        // (`spare` is empty outside `run_deferred`: `recover` hands a batch
+        // a panic cut short back to `deferred`.)
         let timeout = if !self.core.deferred.is_empty() || tasks::tasks_ready() {
             Some(Duration::ZERO)
         } else if cross::outbox_pending() {
