@@ -14,25 +14,6 @@ use super::connect::Connecting;
 use super::connection::Connection;
 use super::{datagram, subprocess, watch, EntryKey};
 
-/// One entry of the slab.
-pub(crate) enum Entry {
-    Conn(Connection),
-    /// Boxed: endpoints are few (one per shard for a UDP service), and
-    /// connections should not pay for their larger send queue.
-    Dgram(Box<datagram::DgramConn>),
-    Listener(Listener),
-    Connecting(Connecting),
-    /// `add_reader`/`add_writer` callbacks of one descriptor.
-    Watcher(watch::Watcher),
-    /// A child process, its pipes and its protocol; its token is its pidfd.
-    Process(Box<subprocess::ProcessConn>),
-    /// The token of pipe `fd` of a child process.
-    ProcPipe {
-        process: EntryKey,
-        fd: usize,
-    },
-}
-
 /// The slab.
 #[derive(Default)]
 pub(crate) struct Entries(SlotMap<EntryKey, Entry>);
@@ -58,43 +39,63 @@ pub(crate) trait Kind: Sized {
     fn unwrap(entry: Entry) -> Option<Self>;
 }
 
-macro_rules! kinds {
-    ($($variant:ident($ty:ty)),* $(,)?) => {$(
-        impl Kind for $ty {
-            fn wrap(self) -> Entry {
-                Entry::$variant(self)
-            }
-            #[inline(always)]
-            fn of(entry: &Entry) -> Option<&Self> {
-                match entry {
-                    Entry::$variant(v) => Some(v),
-                    _ => None,
-                }
-            }
-            #[inline(always)]
-            fn of_mut(entry: &mut Entry) -> Option<&mut Self> {
-                match entry {
-                    Entry::$variant(v) => Some(v),
-                    _ => None,
-                }
-            }
-            fn unwrap(entry: Entry) -> Option<Self> {
-                match entry {
-                    Entry::$variant(v) => Some(v),
-                    _ => None,
-                }
-            }
+/// Declares the entry kinds once: the `Entry` enum, and `Kind` for each
+/// kind that carries a value of its own (the rest follow the `;`).
+macro_rules! entries {
+    (
+        $( $(#[doc = $doc:literal])* $variant:ident($ty:ty), )*
+        ; $( $other:tt )*
+    ) => {
+        /// One entry of the slab.
+        pub(crate) enum Entry {
+            $( $(#[doc = $doc])* $variant($ty), )*
+            $( $other )*
         }
-    )*};
+
+        $(
+            impl Kind for $ty {
+                fn wrap(self) -> Entry {
+                    Entry::$variant(self)
+                }
+                #[inline(always)]
+                fn of(entry: &Entry) -> Option<&Self> {
+                    match entry {
+                        Entry::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+                #[inline(always)]
+                fn of_mut(entry: &mut Entry) -> Option<&mut Self> {
+                    match entry {
+                        Entry::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+                fn unwrap(entry: Entry) -> Option<Self> {
+                    match entry {
+                        Entry::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+    };
 }
 
-kinds! {
+entries! {
     Conn(Connection),
+    /// Boxed: endpoints are few (one per shard for a UDP service), and
+    /// connections should not pay for their larger send queue.
     Dgram(Box<datagram::DgramConn>),
     Listener(Listener),
     Connecting(Connecting),
+    /// `add_reader`/`add_writer` callbacks of one descriptor.
     Watcher(watch::Watcher),
+    /// A child process, its pipes and its protocol; its token is its pidfd.
     Process(Box<subprocess::ProcessConn>),
+    ;
+    /// The token of pipe `fd` of a child process.
+    ProcPipe { process: EntryKey, fd: usize },
 }
 
 impl Entries {

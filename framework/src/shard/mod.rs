@@ -62,9 +62,6 @@ pub use server::Server;
 use server::ServerShared;
 use std::rc::Rc;
 
-/// Idle sweeps per idle timeout (see [`IdleWatch`]).
-const IDLE_SWEEPS_PER_TIMEOUT: u32 = IdleWatch::SWEEPS;
-
 /// Everything but the poller, so event dispatch can borrow it mutably while
 /// iterating the poller's events.
 pub(crate) struct Core {
@@ -165,7 +162,7 @@ impl EventLoop {
             woken: false,
         };
         if let Some(timeout) = idle {
-            let period = (timeout / IDLE_SWEEPS_PER_TIMEOUT).max(Duration::from_millis(1));
+            let period = (timeout / IdleWatch::SWEEPS).max(Duration::from_millis(1));
             lp.call_later(period, move |lp| lp.sweep_idle(period));
         }
         // The mailbox: other threads' calls, and wakers of its tasks.
@@ -174,7 +171,7 @@ impl EventLoop {
     }
 
     /// Fails every connection whose byte counts have not moved for
-    /// `IDLE_SWEEPS_PER_TIMEOUT` sweeps; then schedules the next sweep.
+    /// `IdleWatch::SWEEPS` sweeps; then schedules the next sweep.
     fn sweep_idle(&mut self, period: Duration) {
         let mut idle = Vec::new();
         for (key, entry) in self.core.entries.iter_mut() {
