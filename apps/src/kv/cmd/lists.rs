@@ -28,9 +28,7 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
                 None
             };
             if a.len() > 3 {
-                return Err(Outcome::Failed(format!(
-                    "ERR wrong number of arguments for '{name}' command"
-                )));
+                return Err(Outcome::Failed(wrong_arity(name)));
             }
             let Some(l) = get_list(db, key, now, false)? else {
                 match count {

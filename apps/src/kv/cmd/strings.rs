@@ -50,9 +50,7 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
         }
         "mset" | "msetnx" => {
             if a.len() % 2 == 0 {
-                return Err(Outcome::Failed(format!(
-                    "ERR wrong number of arguments for '{name}' command"
-                )));
+                return Err(Outcome::Failed(wrong_arity(name)));
             }
             if name == "msetnx" && (1..a.len()).step_by(2).any(|i| db.contains(a.get(i), now)) {
                 reply::int(out, 0);

@@ -243,7 +243,12 @@ pub fn arity_ok(spec: &Spec, n: usize) -> bool {
 
 /// The error for a wrong number of arguments.
 pub fn arity_error(spec: &Spec) -> String {
-    format!("ERR wrong number of arguments for '{}' command", spec.name)
+    wrong_arity(spec.name)
+}
+
+/// The error for a wrong number of arguments to `name`.
+pub fn wrong_arity(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{name}' command")
 }
 
 /// The key positions of a request.
