@@ -537,14 +537,17 @@ fn protocol_garbage_and_limits_get_redis_errors_then_a_close() {
     let (child, addr, _log) = serve(&kv_config(2));
     for (req, want) in [
         (
-            &b"*1048577\r\n"[..],
+            &b"*2147483648\r\n"[..],
             "-ERR Protocol error: invalid multibulk length\r\n",
         ),
         (
             b"*1\r\n$536870913\r\n",
             "-ERR Protocol error: invalid bulk length\r\n",
         ),
-        (b"*1\r\n+PING\r\n", "-ERR Protocol error: expected '$'"),
+        (
+            b"*1\r\n+PING\r\n",
+            "-ERR Protocol error: expected '$', got '+'\r\n",
+        ),
         (
             b"SET k \"unclosed\r\n",
             "-ERR Protocol error: unbalanced quotes in request\r\n",

@@ -5,111 +5,224 @@ use std::ops::Range;
 
 /// Longest bulk string a request may carry (Redis: 512 MiB).
 pub const MAX_BULK: usize = 512 << 20;
-/// Most arguments of one request (Redis: 1,048,576).
-pub const MAX_MULTIBULK: usize = 1 << 20;
-/// Longest inline request, and longest `*`/`$` header line (Redis: 64 KiB).
+/// Most arguments of one request (Redis: `INT_MAX`; what a client can
+/// really send is bounded by the query buffer limit).
+pub const MAX_MULTIBULK: usize = i32::MAX as usize;
+/// Longest inline request, and longest `*`/`$` header line (Redis: 64 KiB,
+/// `PROTO_INLINE_MAX_SIZE`).
 pub const MAX_INLINE: usize = 64 << 10;
 
-/// One parsed request: its arguments as ranges of the input.
+/// One parsed request: its arguments as ranges of the input (multibulk) or
+/// of the caller's scratch buffer (inline, whose quoted arguments are
+/// decoded).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parse {
-    /// A complete request of `consumed` bytes; its arguments are in the
-    /// caller's vector.
+    /// A complete multibulk request of `consumed` bytes; its arguments are
+    /// ranges of the input.
     Request { consumed: usize },
-    /// An empty inline line: skip it.
+    /// A complete inline request of `consumed` bytes; its arguments are
+    /// ranges of the scratch buffer.
+    Inline { consumed: usize },
+    /// An empty request (`*0`, a negative count or a blank line): skip it.
     Empty { consumed: usize },
-    /// More bytes are needed. `need` is how many the input must hold at
-    /// least before a retry can succeed (a bound for the query buffer).
+    /// More bytes are needed. What was parsed so far is kept in the
+    /// [`Cursor`], so the next call goes on from there: a request that
+    /// arrives in many reads is parsed once, not once per read.
     Incomplete,
     /// The peer broke the protocol: answer with this error, then close.
-    Error(&'static str),
+    Error(ProtocolError),
 }
 
-/// Parses the request at the start of `buf`, filling `args` with the
-/// ranges of its arguments.
-pub fn parse(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
-    args.clear();
-    match buf.first() {
+/// Redis's protocol errors, with its texts (`networking.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// A `*` line with no `\r` within 64 KiB.
+    TooBigMbulkCount,
+    /// A `*` count that is not a number or is over `INT_MAX`.
+    InvalidMultibulkLength,
+    /// A `$` line with no `\r` within 64 KiB.
+    TooBigBulkCount,
+    /// An argument's line does not start with `$` (the byte found).
+    ExpectedDollar(u8),
+    /// A `$` length that is not a number, negative or over 512 MiB.
+    InvalidBulkLength,
+    /// An inline request with no newline within 64 KiB.
+    TooBigInline,
+    /// An inline request whose quotes do not close.
+    UnbalancedQuotes,
+}
+
+impl ProtocolError {
+    /// The error reply's text, `ERR Protocol error: …`, as bytes (Redis
+    /// puts the offending byte in as it is).
+    pub fn message(&self) -> Vec<u8> {
+        let mut m = b"ERR Protocol error: ".to_vec();
+        match self {
+            Self::TooBigMbulkCount => m.extend_from_slice(b"too big mbulk count string"),
+            Self::InvalidMultibulkLength => m.extend_from_slice(b"invalid multibulk length"),
+            Self::TooBigBulkCount => m.extend_from_slice(b"too big bulk count string"),
+            Self::ExpectedDollar(b) => {
+                m.extend_from_slice(b"expected '$', got '");
+                m.push(*b);
+                m.push(b'\'');
+            }
+            Self::InvalidBulkLength => m.extend_from_slice(b"invalid bulk length"),
+            Self::TooBigInline => m.extend_from_slice(b"too big inline request"),
+            Self::UnbalancedQuotes => m.extend_from_slice(b"unbalanced quotes in request"),
+        }
+        m
+    }
+}
+
+/// How far an incomplete multibulk request was parsed. Its offsets are
+/// relative to the request's first byte, so the caller may move the
+/// request (to the start of its query buffer) between calls, as long as
+/// the next call starts at the same request.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Arguments the request has (0: its `*` line is not read yet).
+    count: usize,
+    /// Where the next argument's `$` line starts.
+    at: usize,
+}
+
+impl Cursor {
+    /// Whether a request is partly parsed.
+    pub fn in_progress(&self) -> bool {
+        self.count != 0
+    }
+}
+
+/// Parses the request at the start of `buf` from scratch, filling `args`
+/// (a convenience over [`parse_from`] for whole buffers).
+pub fn parse(buf: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>) -> Parse {
+    parse_from(buf, args, scratch, &mut Cursor::default())
+}
+
+/// Parses the request at the start of `buf`, going on from `cursor` (and
+/// the arguments already in `args`) if an earlier call stopped in it.
+pub fn parse_from(
+    buf: &[u8],
+    args: &mut Vec<Range<usize>>,
+    scratch: &mut Vec<u8>,
+    cursor: &mut Cursor,
+) -> Parse {
+    if !cursor.in_progress() {
+        args.clear();
+    }
+    let parsed = match buf.first() {
         None => Parse::Incomplete,
-        Some(b'*') => parse_multibulk(buf, args),
-        Some(_) => parse_inline(buf, args),
-    }
-}
-
-/// A `*<n>\r\n` or `$<n>\r\n` number.
-enum Num {
-    /// The value and where the line after it starts.
-    Ok(i64, usize),
-    Incomplete,
-    Invalid,
-}
-
-/// Reads the number of a header line starting at `from` (after its `*` or
-/// `$`), digits and the line end in one pass.
-#[inline]
-fn header_number(buf: &[u8], from: usize) -> Num {
-    let mut i = from;
-    let neg = buf.get(i) == Some(&b'-');
-    if neg {
-        i += 1;
-    }
-    let start = i;
-    let mut n: i64 = 0;
-    while let Some(&b) = buf.get(i) {
-        match b {
-            b'0'..=b'9' if i - start < 18 => {
-                n = n * 10 + i64::from(b - b'0');
-                i += 1;
-            }
-            b'\r' if i > start => {
-                return match buf.get(i + 1) {
-                    None => Num::Incomplete,
-                    Some(b'\n') => Num::Ok(if neg { -n } else { n }, i + 2),
-                    Some(_) => Num::Invalid,
-                };
-            }
-            _ => return Num::Invalid,
-        }
-    }
-    Num::Incomplete
-}
-
-fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
-    let (count, mut at) = match header_number(buf, 1) {
-        Num::Ok(n, next) if n <= MAX_MULTIBULK as i64 => (n, next),
-        Num::Incomplete => return Parse::Incomplete,
-        _ => return Parse::Error("ERR Protocol error: invalid multibulk length"),
+        Some(b'*') => parse_multibulk(buf, args, cursor),
+        Some(_) => parse_inline(buf, args, scratch),
     };
-    if count <= 0 {
-        return Parse::Empty { consumed: at };
+    if !matches!(parsed, Parse::Incomplete) {
+        *cursor = Cursor::default();
     }
-    for _ in 0..count {
-        match buf.get(at) {
-            None => return Parse::Incomplete,
-            Some(b'$') => {}
-            Some(_) => return Parse::Error("ERR Protocol error: expected '$'"),
+    parsed
+}
+
+/// Redis's `string2ll`: an optional `-`, then digits without a leading
+/// zero (but "0"), at most 20 bytes, within `i64`.
+fn string2ll(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
         }
-        let (len, start) = match header_number(buf, at + 1) {
-            Num::Ok(n, next) if (0..=MAX_BULK as i64).contains(&n) => (n as usize, next),
-            Num::Incomplete => return Parse::Incomplete,
-            _ => return Parse::Error("ERR Protocol error: invalid bulk length"),
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// The header line starting at `from` (its `*` or `$`): the number's bytes
+/// and where the next line starts, as Redis reads it (up to the first
+/// `\r`, then one byte more, whatever it is). `Err(true)`: no `\r` within
+/// 64 KiB.
+fn header_line(buf: &[u8], from: usize) -> Result<Option<(&[u8], usize)>, bool> {
+    let rest = &buf[from..];
+    match memchr::memchr(b'\r', rest) {
+        None => Err(rest.len() > MAX_INLINE),
+        // The byte after the `\r` must be there (Redis does not check it).
+        Some(cr) if cr + 2 > rest.len() => Ok(None),
+        Some(cr) => Ok(Some((&rest[1..cr], from + cr + 2))),
+    }
+}
+
+fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>, c: &mut Cursor) -> Parse {
+    if c.count == 0 {
+        let (num, next) = match header_line(buf, 0) {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(false) => return Parse::Incomplete,
+            Err(true) => return Parse::Error(ProtocolError::TooBigMbulkCount),
         };
+        let count = match string2ll(num) {
+            Some(n) if n <= MAX_MULTIBULK as i64 => n,
+            _ => return Parse::Error(ProtocolError::InvalidMultibulkLength),
+        };
+        if count <= 0 {
+            return Parse::Empty { consumed: next };
+        }
+        c.count = count as usize;
+        c.at = next;
+    }
+    while args.len() < c.count {
+        let (num, start) = match header_line(buf, c.at) {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(false) => return Parse::Incomplete,
+            Err(true) => return Parse::Error(ProtocolError::TooBigBulkCount),
+        };
+        if buf[c.at] != b'$' {
+            return Parse::Error(ProtocolError::ExpectedDollar(buf[c.at]));
+        }
+        let len = match string2ll(num) {
+            Some(n) if (0..=MAX_BULK as i64).contains(&n) => n as usize,
+            _ => return Parse::Error(ProtocolError::InvalidBulkLength),
+        };
+        // The two bytes after the data are skipped, as Redis does,
+        // without looking at them.
         if buf.len() < start + len + 2 {
             return Parse::Incomplete;
         }
-        if &buf[start + len..start + len + 2] != b"\r\n" {
-            return Parse::Error("ERR Protocol error: invalid bulk length");
-        }
         args.push(start..start + len);
-        at = start + len + 2;
+        c.at = start + len + 2;
     }
-    Parse::Request { consumed: at }
+    Parse::Request { consumed: c.at }
 }
 
-fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
+/// Redis's `isspace` (C locale).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>) -> Parse {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         return if buf.len() > MAX_INLINE {
-            Parse::Error("ERR Protocol error: too big inline request")
+            Parse::Error(ProtocolError::TooBigInline)
         } else {
             Parse::Incomplete
         };
@@ -119,39 +232,95 @@ fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>) -> Parse {
     } else {
         nl
     };
-    let mut i = 0;
-    while i < line_end {
-        while i < line_end && buf[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= line_end {
-            break;
-        }
-        if buf[i] == b'"' || buf[i] == b'\'' {
-            // Quoted arguments keep their bytes; escapes are not decoded
-            // (redis-cli sends multibulk; inline is for telnet sessions).
-            let quote = buf[i];
-            let start = i + 1;
-            let Some(close) = buf[start..line_end].iter().position(|&b| b == quote) else {
-                return Parse::Error("ERR Protocol error: unbalanced quotes in request");
-            };
-            args.push(start..start + close);
-            i = start + close + 1;
-            if i < line_end && !buf[i].is_ascii_whitespace() {
-                return Parse::Error("ERR Protocol error: unbalanced quotes in request");
-            }
-        } else {
-            let start = i;
-            while i < line_end && !buf[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            args.push(start..i);
-        }
+    // Redis copies the line into a C string: a NUL ends it.
+    let line = &buf[..line_end];
+    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
+    if !split_args(line, args, scratch) {
+        return Parse::Error(ProtocolError::UnbalancedQuotes);
     }
     if args.is_empty() {
         Parse::Empty { consumed: nl + 1 }
     } else {
-        Parse::Request { consumed: nl + 1 }
+        Parse::Inline { consumed: nl + 1 }
+    }
+}
+
+/// Redis's `sdssplitargs`: arguments separated by blanks, `"…"` with the
+/// escapes `\xHH`, `\n`, `\r`, `\t`, `\b`, `\a` and `\<any>`, `'…'` with
+/// `\'`; a closing quote must be followed by a blank or the end. The
+/// arguments are decoded into `scratch`; false if a quote does not close.
+fn split_args(line: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>) -> bool {
+    scratch.clear();
+    args.clear();
+    let at = |i: usize| line.get(i).copied().unwrap_or(0);
+    let mut p = 0;
+    loop {
+        while p < line.len() && is_space(line[p]) {
+            p += 1;
+        }
+        if p >= line.len() {
+            return true;
+        }
+        let start = scratch.len();
+        let (mut inq, mut insq) = (false, false);
+        loop {
+            let c = at(p);
+            if inq {
+                if c == b'\\' && at(p + 1) == b'x' && hex(at(p + 2)).is_some() && hex(at(p + 3)).is_some() {
+                    scratch.push(hex(at(p + 2)).unwrap_or(0) * 16 + hex(at(p + 3)).unwrap_or(0));
+                    p += 3;
+                } else if c == b'\\' && at(p + 1) != 0 {
+                    p += 1;
+                    scratch.push(match at(p) {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'a' => 0x07,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
+                        return false;
+                    }
+                    p += 1;
+                    break;
+                } else if c == 0 {
+                    return false;
+                } else {
+                    scratch.push(c);
+                }
+            } else if insq {
+                if c == b'\\' && at(p + 1) == b'\'' {
+                    p += 1;
+                    scratch.push(b'\'');
+                } else if c == b'\'' {
+                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
+                        return false;
+                    }
+                    p += 1;
+                    break;
+                } else if c == 0 {
+                    return false;
+                } else {
+                    scratch.push(c);
+                }
+            } else {
+                match c {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
+                        if c != 0 {
+                            p += 1;
+                        }
+                        break;
+                    }
+                    b'"' => inq = true,
+                    b'\'' => insq = true,
+                    _ => scratch.push(c),
+                }
+            }
+            p += 1;
+        }
+        args.push(start..scratch.len());
     }
 }
 
@@ -173,6 +342,14 @@ pub mod reply {
     pub fn error(out: &mut Vec<u8>, msg: &str) {
         out.push(b'-');
         out.extend_from_slice(msg.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// An error whose text may hold any byte (Redis's protocol errors
+    /// quote the byte they did not expect).
+    pub fn error_bytes(out: &mut Vec<u8>, msg: &[u8]) {
+        out.push(b'-');
+        out.extend_from_slice(msg);
         out.extend_from_slice(b"\r\n");
     }
 
@@ -223,9 +400,21 @@ mod tests {
     use super::*;
 
     fn args_of(buf: &[u8]) -> (Parse, Vec<Vec<u8>>) {
-        let mut args = Vec::new();
-        let p = parse(buf, &mut args);
-        (p, args.into_iter().map(|r| buf[r].to_vec()).collect())
+        let (mut args, mut scratch) = (Vec::new(), Vec::new());
+        let p = parse(buf, &mut args, &mut scratch);
+        let from: &[u8] = if matches!(p, Parse::Inline { .. }) {
+            &scratch
+        } else {
+            buf
+        };
+        (p, args.into_iter().map(|r| from[r].to_vec()).collect())
+    }
+
+    fn error_of(buf: &[u8]) -> String {
+        match args_of(buf).0 {
+            Parse::Error(e) => String::from_utf8_lossy(&e.message()).into_owned(),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -252,38 +441,83 @@ mod tests {
     }
 
     #[test]
-    fn limits_and_garbage_get_redis_errors_before_allocating() {
-        assert_eq!(
-            args_of(b"*1048577\r\n").0,
-            Parse::Error("ERR Protocol error: invalid multibulk length")
-        );
-        assert_eq!(
-            args_of(b"*1\r\n$536870913\r\n").0,
-            Parse::Error("ERR Protocol error: invalid bulk length")
-        );
-        assert_eq!(
-            args_of(b"*1\r\n$-2\r\n").0,
-            Parse::Error("ERR Protocol error: invalid bulk length")
-        );
-        assert_eq!(
-            args_of(b"*x\r\n").0,
-            Parse::Error("ERR Protocol error: invalid multibulk length")
-        );
-        assert_eq!(
-            args_of(b"*1\r\n:1\r\n").0,
-            Parse::Error("ERR Protocol error: expected '$'")
-        );
-        assert_eq!(
-            args_of(&[b'a'; MAX_INLINE + 1]).0,
-            Parse::Error("ERR Protocol error: too big inline request")
-        );
-        assert_eq!(args_of(b"*0\r\n").0, Parse::Empty { consumed: 4 });
+    fn a_request_arriving_in_pieces_is_parsed_once_from_where_it_stopped() {
+        let mut req = b"*1000\r\n".to_vec();
+        for i in 0..1000 {
+            let a = format!("key:{i}");
+            req.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        let (mut args, mut scratch, mut cursor) = (Vec::new(), Vec::new(), Cursor::default());
+        let mut end = 0;
+        let mut calls = 0;
+        let consumed = loop {
+            end = (end + 7).min(req.len());
+            calls += 1;
+            match parse_from(&req[..end], &mut args, &mut scratch, &mut cursor) {
+                Parse::Incomplete => assert!(cursor.in_progress() || end < 7),
+                Parse::Request { consumed } => break consumed,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(consumed, req.len());
+        assert!(calls > 100);
+        assert_eq!(args.len(), 1000);
+        assert_eq!(&req[args[999].clone()], b"key:999");
+        assert!(!cursor.in_progress());
     }
 
     #[test]
-    fn inline_requests_split_on_spaces_and_quotes() {
+    fn limits_and_garbage_get_redis_errors_before_allocating() {
+        assert_eq!(
+            error_of(b"*2147483648\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            error_of(b"*1\r\n$536870913\r\n"),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            error_of(b"*1\r\n$-2\r\n"),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            error_of(b"*x\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            error_of(b"*01\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            error_of(b"*1\r\n:1\r\n"),
+            "ERR Protocol error: expected '$', got ':'"
+        );
+        // Redis looks at the line only once it is whole.
+        assert_eq!(args_of(b"*1\r\nfoo").0, Parse::Incomplete);
+        let mut endless = b"*".to_vec();
+        endless.extend_from_slice(&[b'7'; MAX_INLINE + 1]);
+        assert_eq!(
+            error_of(&endless),
+            "ERR Protocol error: too big mbulk count string"
+        );
+        let mut endless = b"*1\r\n$".to_vec();
+        endless.extend_from_slice(&[b'7'; MAX_INLINE + 1]);
+        assert_eq!(
+            error_of(&endless),
+            "ERR Protocol error: too big bulk count string"
+        );
+        assert_eq!(
+            error_of(&[b'a'; MAX_INLINE + 1]),
+            "ERR Protocol error: too big inline request"
+        );
+        assert_eq!(args_of(b"*0\r\n").0, Parse::Empty { consumed: 4 });
+        assert_eq!(args_of(b"*-5\r\n").0, Parse::Empty { consumed: 5 });
+    }
+
+    #[test]
+    fn inline_requests_split_as_sdssplitargs_does() {
         let (p, a) = args_of(b"SET k \"hello world\"\r\n");
-        assert_eq!(p, Parse::Request { consumed: 21 });
+        assert_eq!(p, Parse::Inline { consumed: 21 });
         assert_eq!(
             a,
             vec![b"SET".to_vec(), b"k".to_vec(), b"hello world".to_vec()]
@@ -292,9 +526,34 @@ mod tests {
         assert_eq!(args_of(b"\r\n").0, Parse::Empty { consumed: 2 });
         assert_eq!(args_of(b"PING").0, Parse::Incomplete);
         assert_eq!(
-            args_of(b"SET k \"open\r\n").0,
-            Parse::Error("ERR Protocol error: unbalanced quotes in request")
+            error_of(b"SET k \"open\r\n"),
+            "ERR Protocol error: unbalanced quotes in request"
         );
+        assert_eq!(
+            args_of(b"SET k \"x\\x41\\ny\"\r\n").1,
+            vec![b"SET".to_vec(), b"k".to_vec(), b"xA\ny".to_vec()]
+        );
+        assert_eq!(
+            args_of(b"a'b\\'c' \"\\q\\\"\" ''\n").1,
+            vec![b"ab'c".to_vec(), b"q\"".to_vec(), b"".to_vec()]
+        );
+        assert_eq!(
+            error_of(b"SET \"k\"x v\n"),
+            "ERR Protocol error: unbalanced quotes in request"
+        );
+        // A NUL ends the line, as in Redis's C string.
+        assert_eq!(args_of(b"PING\0 x\n").1, vec![b"PING".to_vec()]);
+    }
+
+    #[test]
+    fn numbers_are_read_as_string2ll_reads_them() {
+        assert_eq!(string2ll(b"0"), Some(0));
+        assert_eq!(string2ll(b"-1"), Some(-1));
+        assert_eq!(string2ll(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(string2ll(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b"1x", b"9223372036854775808"] {
+            assert_eq!(string2ll(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

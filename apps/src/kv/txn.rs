@@ -25,23 +25,24 @@ pub(super) fn txn_start(
     to: ReplyTo,
 ) {
     let shards = lp.shard_count();
-    let mut keys: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    // Each key once, by owner: linear in the keys (a set per shard, not a
+    // scan of the keys so far).
+    let mut by_shard: Vec<Vec<Vec<u8>>> = vec![Vec::new(); shards];
+    let mut seen: std::collections::HashSet<&[u8], db::Fx> = Default::default();
     for (spec, args) in &cmds {
         let a = args.args();
         for i in cmd::key_positions(spec, a.len()) {
             let k = a.get(i);
-            let s = owner(k, shards);
-            match keys.iter_mut().find(|(sh, _)| *sh == s) {
-                Some((_, ks)) => {
-                    if !ks.iter().any(|x| x == k) {
-                        ks.push(k.to_vec());
-                    }
-                }
-                None => keys.push((s, vec![k.to_vec()])),
+            if seen.insert(k) {
+                by_shard[owner(k, shards)].push(k.to_vec());
             }
         }
     }
-    keys.sort_by_key(|(s, _)| *s);
+    let keys: Vec<(usize, Vec<Vec<u8>>)> = by_shard
+        .into_iter()
+        .enumerate()
+        .filter(|(_, ks)| !ks.is_empty())
+        .collect();
     let txn = Txn {
         cmds,
         exec,

@@ -1,5 +1,5 @@
-//! The metrics endpoint: Prometheus text format over HTTP, on a thread of
-//! its own.
+//! The metrics endpoint: Prometheus text format over HTTP, served by an
+//! event loop of its own (`admin.rs`).
 //!
 //! It is not a listener of the shards on purpose: it must stay reachable
 //! when the server is at `max_connections` or backing off for lack of
@@ -10,26 +10,16 @@
 //! in time makes the scrape fail with 503 rather than hang.
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
+use super::admin::AdminServer;
 use super::Runtime;
-use crate::shard::ShardHandle;
+use crate::shard::{EventLoop, ShardHandle};
 use crate::stats::RuntimeGauges;
 use crate::stats::{ListenerStats, ShardStats, LISTENER_FAMILIES, SHARD_FAMILIES};
-
-/// Longest request head accepted (request line and headers).
-const MAX_REQUEST: usize = 8 * 1024;
-/// How long a scraper may take to send its request or read the answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a scrape waits for the shards' snapshots.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Scrapes served at once; more are answered 503 at once.
-const MAX_CONCURRENT: usize = 4;
 
 /// The `listener` label of each runtime listener, by id.
 #[derive(Debug, Clone, Default)]
@@ -49,19 +39,19 @@ impl Names {
 }
 
 /// What a scrape reads.
-struct Source {
-    shards: Vec<ShardHandle>,
+pub(super) struct Source {
+    pub(super) shards: Vec<ShardHandle>,
     gauges: Arc<RuntimeGauges>,
     names: Names,
     /// Set when the drain starts: `/ready` answers 503 from then on.
-    draining: Arc<AtomicBool>,
+    pub(super) draining: Arc<AtomicBool>,
     /// Set once every listener serves (`serve_held`, or the first listener
     /// served directly).
-    serving: Arc<AtomicBool>,
+    pub(super) serving: Arc<AtomicBool>,
 }
 
 /// One shard's answer.
-struct Snapshot {
+pub(super) struct Snapshot {
     shard: ShardStats,
     listeners: Vec<(u64, ListenerStats)>,
     /// The registered app metrics, in registration order.
@@ -102,30 +92,12 @@ fn app_metrics() -> Vec<ShardMetric> {
         .clone()
 }
 
-/// The running endpoint: its thread and its socket.
-pub(crate) struct MetricsServer {
-    listener: Arc<TcpListener>,
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl MetricsServer {
-    /// Closes the listening socket and joins the thread.
-    pub(crate) fn stop(mut self) {
-        self.stopping.store(true, Ordering::Release);
-        // Wakes the blocked accept (Linux: shutdown of a listening socket).
-        let _ = socket2::SockRef::from(&*self.listener).shutdown(std::net::Shutdown::Both);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 impl Runtime {
-    /// Serves `GET /metrics` (Prometheus text format) on `addr` from a
-    /// thread of its own: reachable at `max_connections` and during accept
-    /// back-off, each request bounded by a timeout, its traffic not counted
-    /// as any listener's. Also `GET /ready` (200 once serving, 503 from the
+    /// Serves `GET /metrics` (Prometheus text format) on `addr` from an
+    /// event loop on a thread of its own: reachable at `max_connections`
+    /// and during accept back-off, each request bounded by one deadline
+    /// for the whole request (5 s), at most 4,096 connections at once (one
+    /// more is answered 503), its traffic not counted as any listener's. Also `GET /ready` (200 once serving, 503 from the
     /// moment a drain starts) and `GET /live` (200 while every shard
     /// answers). Returns the bound address; the endpoint closes once the
     /// runtime has shut down.
@@ -137,7 +109,6 @@ impl Runtime {
             })
         })?;
         let bound = listener.local_addr()?;
-        let listener = Arc::new(listener);
         let source = Arc::new(Source {
             shards: self.shards.iter().map(|s| s.handle.clone()).collect(),
             gauges: Arc::clone(&self.gauges),
@@ -146,169 +117,20 @@ impl Runtime {
             serving: Arc::clone(&self.serving),
         });
         self.serve_or_hold(move |rt| {
-            let stopping = Arc::new(AtomicBool::new(false));
-            let thread = {
-                let listener = Arc::clone(&listener);
-                let stopping = Arc::clone(&stopping);
-                std::thread::Builder::new()
-                    .name("metrics".into())
-                    .spawn(move || accept_loop(&listener, &stopping, source))?
-            };
-            rt.metrics = Some(MetricsServer {
-                listener,
-                stopping,
-                thread: Some(thread),
-            });
+            rt.metrics = Some(AdminServer::start(listener, source)?);
             Ok(())
         })?;
         Ok(bound)
     }
 }
 
-fn accept_loop(listener: &TcpListener, stopping: &AtomicBool, source: Arc<Source>) {
-    let busy = Arc::new(AtomicUsize::new(0));
-    while !stopping.load(Ordering::Acquire) {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(_) if stopping.load(Ordering::Acquire) => return,
-            Err(e) => {
-                // Out of descriptors, most likely: try again shortly.
-                tracing::debug!(error = %e, "metrics accept failed");
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONCURRENT {
-            busy.fetch_sub(1, Ordering::AcqRel);
-            let mut stream = stream;
-            let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
-            let _ = respond(
-                &mut stream,
-                "503 Service Unavailable",
-                "too many scrapes at once\n",
-            );
-            continue;
-        }
-        let source = Arc::clone(&source);
-        let done = Arc::clone(&busy);
-        let spawned = std::thread::Builder::new()
-            .name("metrics-scrape".into())
-            .spawn(move || {
-                let _ = serve_one(stream, &source);
-                done.fetch_sub(1, Ordering::AcqRel);
-            });
-        if spawned.is_err() {
-            busy.fetch_sub(1, Ordering::AcqRel);
-        }
+/// This shard's snapshot (runs on the shard's own thread).
+pub(super) fn snapshot(lp: &mut EventLoop) -> Snapshot {
+    Snapshot {
+        shard: lp.stats(),
+        listeners: lp.listener_stats(),
+        apps: app_metrics().iter().map(|m| (m.read)()).collect(),
     }
-}
-
-/// Reads one request and answers it; the connection closes after.
-fn serve_one(mut stream: TcpStream, source: &Source) -> io::Result<()> {
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    let limits = crate::http::Limits {
-        max_head: MAX_REQUEST,
-        ..Default::default()
-    };
-    // Read until the head parses (the same codec as the `http` app).
-    let (method, path) = loop {
-        let mut headers = crate::http::header_slots();
-        match crate::http::parse_request(&request, &mut headers, &limits) {
-            Ok(crate::http::Parsed::Complete(req, _)) => {
-                break (req.method, req.path().unwrap_or("").to_string());
-            }
-            Ok(crate::http::Parsed::Partial) => {}
-            Err(e) => {
-                let status = format!("{} {}", e.status, e.reason);
-                return respond(&mut stream, &status, "bad request\n");
-            }
-        }
-        match stream.read(&mut buf)? {
-            0 => return Ok(()),
-            n => request.extend_from_slice(&buf[..n]),
-        }
-    };
-    let get = method == crate::http::Method::Get;
-    match (get, path.as_str()) {
-        (true, "/metrics") => match gather(source) {
-            Some(snapshots) => {
-                let body = render(&snapshots, source);
-                respond(&mut stream, "200 OK", &body)
-            }
-            None => respond(
-                &mut stream,
-                "503 Service Unavailable",
-                "a shard did not answer in time\n",
-            ),
-        },
-        // Readiness: serving and not draining (a load balancer or
-        // Kubernetes stops sending new connections as soon as a drain
-        // starts, before the listeners close).
-        (true, "/ready") => {
-            if source.serving.load(Ordering::Acquire) && !source.draining.load(Ordering::Acquire) {
-                respond(&mut stream, "200 OK", "ready\n")
-            } else if source.draining.load(Ordering::Acquire) {
-                respond(&mut stream, "503 Service Unavailable", "draining\n")
-            } else {
-                respond(&mut stream, "503 Service Unavailable", "starting\n")
-            }
-        }
-        // Liveness: every shard answers a no-op through its mailbox in time.
-        (true, "/live") => match gather(source) {
-            Some(_) => respond(&mut stream, "200 OK", "live\n"),
-            None => respond(
-                &mut stream,
-                "503 Service Unavailable",
-                "a shard did not answer in time\n",
-            ),
-        },
-        (true, _) => respond(
-            &mut stream,
-            "404 Not Found",
-            "try /metrics, /ready or /live\n",
-        ),
-        _ => respond(&mut stream, "405 Method Not Allowed", "GET /metrics only\n"),
-    }
-}
-
-/// Every shard's snapshot, in shard order; `None` if one did not answer.
-fn gather(source: &Source) -> Option<Vec<Snapshot>> {
-    let (tx, rx) = crossbeam_channel::bounded(source.shards.len());
-    for (k, shard) in source.shards.iter().enumerate() {
-        let tx = tx.clone();
-        shard
-            .submit(move |lp| {
-                let _ = tx.send((
-                    k,
-                    Snapshot {
-                        shard: lp.stats(),
-                        listeners: lp.listener_stats(),
-                        apps: app_metrics().iter().map(|m| (m.read)()).collect(),
-                    },
-                ));
-            })
-            .ok()?;
-    }
-    let deadline = std::time::Instant::now() + GATHER_TIMEOUT;
-    let mut snapshots: Vec<Option<Snapshot>> = (0..source.shards.len()).map(|_| None).collect();
-    for _ in 0..source.shards.len() {
-        let (k, snap) = rx.recv_deadline(deadline).ok()?;
-        snapshots[k] = Some(snap);
-    }
-    snapshots.into_iter().collect()
-}
-
-fn respond(stream: &mut TcpStream, status: &str, body: &str) -> io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -323,7 +145,7 @@ fn label(v: &str) -> String {
 }
 
 /// The Prometheus text exposition.
-fn render(snapshots: &[Snapshot], source: &Source) -> String {
+pub(super) fn render(snapshots: &[Snapshot], source: &Source) -> String {
     let mut out = String::new();
     for f in LISTENER_FAMILIES.iter().filter(|f| !f.name.is_empty()) {
         header(&mut out, f.name, f.kind, &f.help());

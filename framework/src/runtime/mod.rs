@@ -9,6 +9,7 @@
 mod acceptor;
 mod cores;
 mod listen;
+mod admin;
 mod metrics;
 mod shutdown;
 mod takeover;
@@ -105,7 +106,7 @@ pub struct Runtime {
     /// Set by [`name_next_listener`](Runtime::name_next_listener).
     next_name: Option<String>,
     /// The metrics endpoint, if served: closed after the shards stop.
-    metrics: Option<metrics::MetricsServer>,
+    metrics: Option<admin::AdminServer>,
     /// Set by a [`DrainCutter`]: the drain aborts what remains.
     cut: Arc<AtomicBool>,
     /// Set when a drain starts (`/ready` turns 503).

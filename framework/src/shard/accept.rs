@@ -105,6 +105,25 @@ impl EventLoop {
         )
     }
 
+    /// Serves TCP on a listener that is already bound (the admin endpoint
+    /// binds first, so a bind error is reported before its thread starts).
+    pub(crate) fn serve_bound<P, F>(
+        &mut self,
+        listener: std::net::TcpListener,
+        factory: F,
+    ) -> io::Result<Server>
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        listener.set_nonblocking(true)?;
+        // std binds with a backlog of 128; take the loop's (listen again
+        // on a listening socket only changes its backlog).
+        socket2::SockRef::from(&listener).listen(self.core.config.backlog as i32)?;
+        let socket = ListenSocket::Tcp(mio::net::TcpListener::from_std(listener));
+        self.serve(sockets_of(socket), boxed(factory), Vec::new(), None, None)
+    }
+
     /// Serves a listener bound by the runtime (a `reuseport` listener of
     /// this shard) whose connections keep the runtime's gauges.
     pub(crate) fn serve_shared(

@@ -42,6 +42,10 @@ pub struct KvConn {
     inbuf: Vec<u8>,
     /// The argument ranges of the request being handled (reused).
     ranges: Vec<Range<usize>>,
+    /// The decoded arguments of an inline request (reused).
+    scratch: Vec<u8>,
+    /// How far the incomplete request at the start of `inbuf` is parsed.
+    cursor: resp::Cursor,
     /// The time of this read, once a command needed it.
     now: Option<u64>,
     /// Replies ready to go, in order.
@@ -64,7 +68,18 @@ pub struct KvConn {
     held: VecDeque<OwnedArgs>,
     /// Commands for other shards gathered during this read, by shard.
     outgoing: Vec<super::RemoteBatch>,
+    /// Reading is paused because [`MAX_IN_FLIGHT`] commands await their
+    /// replies; it resumes once half of them are answered.
+    parked: bool,
+    /// Reading is paused by flow control (`pause_writing`).
+    write_paused: bool,
 }
+
+/// Most commands of one connection parsed and not yet answered (waiting
+/// for another shard, or held behind a transaction). A client that
+/// pipelines faster than the shards answer is not read further until they
+/// catch up, so what it costs is bounded by this, not by what it sends.
+pub const MAX_IN_FLIGHT: usize = 1024;
 
 impl KvConn {
     /// A connection with these options.
@@ -73,6 +88,8 @@ impl KvConn {
             options,
             inbuf: Vec::new(),
             ranges: Vec::new(),
+            scratch: Vec::new(),
+            cursor: resp::Cursor::default(),
             now: None,
             out: Vec::new(),
             slots: VecDeque::new(),
@@ -84,6 +101,8 @@ impl KvConn {
             barrier: None,
             held: VecDeque::new(),
             outgoing: Vec::new(),
+            parked: false,
+            write_paused: false,
         }
     }
 
@@ -92,6 +111,7 @@ impl KvConn {
     fn process(&mut self, t: &mut Transport, buf: &[u8]) -> usize {
         self.now = None;
         let mut ranges = std::mem::take(&mut self.ranges);
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut at = 0;
         let high = t.get_write_buffer_limits().1;
         while at < buf.len() && !self.closing {
@@ -105,10 +125,19 @@ impl KvConn {
             if t.get_write_buffer_size() > high || t.is_closing() {
                 break;
             }
-            match resp::parse(&buf[at..], &mut ranges) {
-                Parse::Request { consumed } => {
+            if self.slots.len() + self.held.len() >= MAX_IN_FLIGHT {
+                self.parked = true;
+                break;
+            }
+            let parsed = resp::parse_from(&buf[at..], &mut ranges, &mut scratch, &mut self.cursor);
+            match parsed {
+                Parse::Request { consumed } | Parse::Inline { consumed } => {
                     let a = Args {
-                        buf: &buf[at..],
+                        buf: if matches!(parsed, Parse::Inline { .. }) {
+                            &scratch
+                        } else {
+                            &buf[at..]
+                        },
                         ranges: &ranges,
                     };
                     if self.barrier.is_some() || !self.held.is_empty() {
@@ -120,14 +149,15 @@ impl KvConn {
                 }
                 Parse::Empty { consumed } => at += consumed,
                 Parse::Incomplete => break,
-                Parse::Error(msg) => {
-                    self.ready(|out| reply::error(out, msg));
+                Parse::Error(e) => {
+                    self.ready(|out| reply::error_bytes(out, &e.message()));
                     self.closing = true;
                     at = buf.len();
                 }
             }
         }
         self.ranges = ranges;
+        self.scratch = scratch;
         self.send_outgoing(t);
         at
     }
@@ -293,6 +323,7 @@ impl KvConn {
             *slot = Slot::Ready(bytes);
         }
         self.flush(t);
+        self.unpark(t);
     }
 
     /// The replies of a batch sent to another shard arrived: `marks` are
@@ -318,12 +349,27 @@ impl KvConn {
             }
         }
         self.flush(t);
+        self.unpark(t);
     }
 
     /// One shard's piece of an all-shard command arrived.
     pub(super) fn gathered(&mut self, t: &mut Transport, seq: u64, shard: usize, part: Vec<u8>) {
         self.gathered_part(seq, shard, part);
         self.flush(t);
+        self.unpark(t);
+    }
+
+    /// Half the commands in flight are answered: read again, and handle
+    /// what waited in the query buffer.
+    fn unpark(&mut self, t: &mut Transport) {
+        if !self.parked || self.slots.len() + self.held.len() > MAX_IN_FLIGHT / 2 {
+            return;
+        }
+        self.parked = false;
+        if !self.write_paused {
+            t.resume_reading();
+        }
+        self.feed(t, &[]);
     }
 
     /// Records one shard's piece; the slot is ready once all are in.
@@ -427,11 +473,15 @@ impl Protocol for KvConn {
     fn pause_writing(&mut self, t: &mut Transport) {
         // A client that pipelines without reading: stop reading its
         // requests until it reads our replies (the echo app's pattern).
+        self.write_paused = true;
         t.pause_reading();
     }
 
     fn resume_writing(&mut self, t: &mut Transport) {
-        t.resume_reading();
+        self.write_paused = false;
+        if !self.parked {
+            t.resume_reading();
+        }
         // Requests parked in the query buffer while the replies queued.
         if !self.inbuf.is_empty() {
             self.feed(t, &[]);
@@ -465,9 +515,19 @@ impl KvConn {
             self.ready(|out| reply::error(out, "ERR Protocol error: query buffer limit exceeded"));
             self.closing = true;
         }
+        if self.parked && t.is_reading() {
+            t.pause_reading();
+        }
         if self.inbuf.is_empty() && self.inbuf.capacity() > 64 << 10 {
             self.inbuf = Vec::new();
         }
         self.flush(t);
+        // After a burst, give back what the queues grew to.
+        if self.slots.is_empty() && self.slots.capacity() > MAX_IN_FLIGHT {
+            self.slots = VecDeque::new();
+        }
+        if self.out.is_empty() && self.out.capacity() > 256 << 10 {
+            self.out = Vec::new();
+        }
     }
 }
