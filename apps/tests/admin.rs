@@ -36,7 +36,8 @@ fn wait_ready(addr: SocketAddr) {
 
 /// The request the dribblers send, far longer than the deadline lets
 /// them finish at a byte a second.
-const SLOW_REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: dribbler.example\r\nUser-Agent: one-byte-a-second\r\n\r\n";
+const SLOW_REQUEST: &[u8] =
+    b"GET /metrics HTTP/1.1\r\nHost: dribbler.example\r\nUser-Agent: one-byte-a-second\r\n\r\n";
 
 #[test]
 fn probes_answer_while_a_thousand_clients_dribble_and_the_deadline_cuts_each_dribbler() {
@@ -122,7 +123,11 @@ fn one_connection_over_the_cap_gets_503_at_once_and_those_served_keep_their_requ
     let mut extra = None;
     let start = Instant::now();
     while extra.is_none() {
-        assert!(start.elapsed() < DEADLINE, "no 503 after {} connections", held.len());
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no 503 after {} connections",
+            held.len()
+        );
         let mut s = TcpStream::connect(maddr).unwrap();
         if held.len() >= 4096 {
             // Past the cap: answered at once.

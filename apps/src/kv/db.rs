@@ -35,8 +35,12 @@ impl Ord for Score {
 }
 
 impl ZSet {
-    /// Sets `member`'s score; returns whether it is new.
+    /// Sets `member`'s score; returns whether it is new. A score of -0 is
+    /// kept as 0, as Redis's listpack (every sorted set of up to 128
+    /// members) keeps it; this also keeps the order of `total_cmp` the
+    /// order of `<`, as Redis sorts.
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        let score = if score == 0.0 { 0.0 } else { score };
         match self.scores.insert(member.to_vec(), score) {
             Some(old) => {
                 self.order.remove(&(Score(old), member.to_vec()));

@@ -45,6 +45,7 @@ mod txn;
 
 use txn::txn_start;
 pub mod db;
+pub mod float;
 pub mod resp;
 
 pub use conn::KvConn;
@@ -335,31 +336,81 @@ pub(crate) fn shard_part(name: &str, a: &Args<'_>) -> Vec<u8> {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
+        if name == "info" {
+            return info_part(&s);
+        }
+        part_of(&mut s.db, name, a, now)
+    })
+}
+
+/// `name`'s part over one keyspace (a shard's, or a transaction's copies).
+pub(crate) fn part_of(db: &mut Db, name: &str, a: &Args<'_>, now: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    match name {
+        "dbsize" => out.extend_from_slice(&(db.len() as u64).to_le_bytes()),
+        "flushdb" | "flushall" => db.clear(),
+        "keys" => push_keys(&mut out, cmd::keys(db, a.get(1), now)),
+        "scan" => {
+            let (pattern, type_name) = scan_filters(a);
+            push_keys(&mut out, cmd::scan(db, pattern, type_name, now));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// This shard's part of an all-shard command inside a transaction that
+/// holds it: over the keys the transaction did not fetch (`touched`, of
+/// which `present` exist). Changes nothing: the transaction's FLUSHDB
+/// happens at its write-back.
+pub(crate) fn shard_part_untouched(
+    name: &str,
+    a: &Args<'_>,
+    touched: &std::collections::HashSet<&[u8], db::Fx>,
+    present: u64,
+) -> Vec<u8> {
+    let now = now_ms();
+    SHARD.with(|s| {
+        let s = s.borrow();
         let mut out = Vec::new();
+        let untouched = |keys: Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+            keys.into_iter()
+                .filter(|k| !touched.contains(k.as_slice()))
+                .collect()
+        };
         match name {
-            "dbsize" => out.extend_from_slice(&(s.db.len() as u64).to_le_bytes()),
-            "flushdb" | "flushall" => s.db.clear(),
-            "keys" => push_keys(&mut out, cmd::keys(&s.db, a.get(1), now)),
+            "dbsize" => {
+                out.extend_from_slice(&(s.db.len() as u64).saturating_sub(present).to_le_bytes())
+            }
+            "keys" => push_keys(&mut out, untouched(cmd::keys(&s.db, a.get(1), now))),
             "scan" => {
                 let (pattern, type_name) = scan_filters(a);
-                push_keys(&mut out, cmd::scan(&s.db, pattern, type_name, now));
+                push_keys(
+                    &mut out,
+                    untouched(cmd::scan(&s.db, pattern, type_name, now)),
+                );
             }
-            "info" => {
-                for n in [
-                    s.db.len() as u64,
-                    s.db.volatile_len() as u64,
-                    s.commands,
-                    s.hops,
-                    s.db.expired,
-                    s.connections,
-                ] {
-                    out.extend_from_slice(&n.to_le_bytes());
-                }
-            }
+            "info" => out = info_part(&s),
             _ => {}
         }
         out
     })
+}
+
+/// One shard's counters for INFO.
+fn info_part(s: &Shard) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in [
+        s.db.len() as u64,
+        s.db.volatile_len() as u64,
+        s.commands,
+        s.hops,
+        s.db.expired,
+        s.connections,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out
 }
 
 fn push_keys(out: &mut Vec<u8>, keys: Vec<Vec<u8>>) {

@@ -123,7 +123,7 @@ pub fn parse_from(
 
 /// Redis's `string2ll`: an optional `-`, then digits without a leading
 /// zero (but "0"), at most 20 bytes, within `i64`.
-fn string2ll(s: &[u8]) -> Option<i64> {
+pub fn string2ll(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -161,7 +161,8 @@ fn string2ll(s: &[u8]) -> Option<i64> {
 /// 64 KiB.
 fn header_line(buf: &[u8], from: usize) -> Result<Option<(&[u8], usize)>, bool> {
     let rest = &buf[from..];
-    match memchr::memchr(b'\r', rest) {
+    // Redis's `strchr` stops at a NUL: a `\r` behind one is not seen.
+    match memchr::memchr2(b'\r', 0, rest).filter(|&i| rest[i] == b'\r') {
         None => Err(rest.len() > MAX_INLINE),
         // The byte after the `\r` must be there (Redis does not check it).
         Some(cr) if cr + 2 > rest.len() => Ok(None),
@@ -220,7 +221,9 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>) -> Parse {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
+    // Redis's `strchr` stops at a NUL: a newline behind one is not seen,
+    // and the request waits for more until it is too big.
+    let Some(nl) = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n') else {
         return if buf.len() > MAX_INLINE {
             Parse::Error(ProtocolError::TooBigInline)
         } else {
@@ -232,9 +235,7 @@ fn parse_inline(buf: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>)
     } else {
         nl
     };
-    // Redis copies the line into a C string: a NUL ends it.
     let line = &buf[..line_end];
-    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
     if !split_args(line, args, scratch) {
         return Parse::Error(ProtocolError::UnbalancedQuotes);
     }
@@ -266,7 +267,11 @@ fn split_args(line: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>) 
         loop {
             let c = at(p);
             if inq {
-                if c == b'\\' && at(p + 1) == b'x' && hex(at(p + 2)).is_some() && hex(at(p + 3)).is_some() {
+                if c == b'\\'
+                    && at(p + 1) == b'x'
+                    && hex(at(p + 2)).is_some()
+                    && hex(at(p + 3)).is_some()
+                {
                     scratch.push(hex(at(p + 2)).unwrap_or(0) * 16 + hex(at(p + 3)).unwrap_or(0));
                     p += 3;
                 } else if c == b'\\' && at(p + 1) != 0 {
@@ -340,16 +345,19 @@ pub mod reply {
 
     /// An error; `msg` starts with its code (`ERR`, `WRONGTYPE`…).
     pub fn error(out: &mut Vec<u8>, msg: &str) {
-        out.push(b'-');
-        out.extend_from_slice(msg.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        error_bytes(out, msg.as_bytes());
     }
 
     /// An error whose text may hold any byte (Redis's protocol errors
     /// quote the byte they did not expect).
+    /// A newline inside becomes a space, as Redis makes sure of (an
+    /// argument quoted in an error could otherwise break the protocol).
     pub fn error_bytes(out: &mut Vec<u8>, msg: &[u8]) {
         out.push(b'-');
-        out.extend_from_slice(msg);
+        out.extend(
+            msg.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         out.extend_from_slice(b"\r\n");
     }
 
@@ -541,8 +549,8 @@ mod tests {
             error_of(b"SET \"k\"x v\n"),
             "ERR Protocol error: unbalanced quotes in request"
         );
-        // A NUL ends the line, as in Redis's C string.
-        assert_eq!(args_of(b"PING\0 x\n").1, vec![b"PING".to_vec()]);
+        // Redis looks for the newline with `strchr`: a NUL hides it.
+        assert_eq!(args_of(b"PING\0 x\n").0, Parse::Incomplete);
     }
 
     #[test]
@@ -551,7 +559,15 @@ mod tests {
         assert_eq!(string2ll(b"-1"), Some(-1));
         assert_eq!(string2ll(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(string2ll(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b"1x", b"9223372036854775808"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"01",
+            b"+1",
+            b"1x",
+            b"9223372036854775808",
+        ] {
             assert_eq!(string2ll(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

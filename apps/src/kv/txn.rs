@@ -1,6 +1,15 @@
 //! Transactions over several shards (MULTI/EXEC with keys on more than one
 //! shard, and multi-key commands): each owning shard locked and fetched in
 //! ascending order, the commands run on the copies, written back, unlocked.
+//!
+//! A transaction that holds an all-shard command (DBSIZE, KEYS, SCAN,
+//! FLUSHDB, FLUSHALL, INFO) locks every shard, and each shard sends, with
+//! its copies, its part of each such command computed over the keys the
+//! transaction does not touch (which nothing changes until the unlock).
+//! The command's answer inside the transaction is those parts plus what
+//! the copies hold at that point; a FLUSHDB empties the copies and drops
+//! the untouched parts, and the write-back then clears each shard before
+//! putting the copies back.
 
 use super::*;
 
@@ -15,7 +24,15 @@ struct Txn {
     keys: Vec<(usize, Vec<Vec<u8>>)>,
     /// Copies fetched so far.
     fetched: Vec<(Vec<u8>, Option<Entry>)>,
+    /// For each all-shard command (by index in `cmds`): each shard's part
+    /// over the keys not fetched.
+    bases: Vec<(usize, Vec<u8>)>,
     to: ReplyTo,
+}
+
+/// Whether a queued command visits every shard.
+fn all_shard(spec: &Spec) -> bool {
+    spec.kind == cmd::Kind::AllShards
 }
 
 pub(super) fn txn_start(
@@ -38,16 +55,18 @@ pub(super) fn txn_start(
             }
         }
     }
+    let every = cmds.iter().any(|(spec, _)| all_shard(spec));
     let keys: Vec<(usize, Vec<Vec<u8>>)> = by_shard
         .into_iter()
         .enumerate()
-        .filter(|(_, ks)| !ks.is_empty())
+        .filter(|(_, ks)| every || !ks.is_empty())
         .collect();
     let txn = Txn {
         cmds,
         exec,
         keys,
         fetched: Vec::new(),
+        bases: Vec::new(),
         to,
     };
     txn_lock_next(lp, txn, 0);
@@ -70,9 +89,26 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
                     .map(|k| (k.clone(), s.db.snapshot(k, now)))
                     .collect()
             });
+            let bases: Vec<(usize, Vec<u8>)> = {
+                let touched: std::collections::HashSet<&[u8], db::Fx> =
+                    keys.iter().map(Vec::as_slice).collect();
+                let present = copies.iter().filter(|(_, e)| e.is_some()).count() as u64;
+                txn.cmds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (spec, _))| all_shard(spec))
+                    .map(|(j, (spec, args))| {
+                        (
+                            j,
+                            super::shard_part_untouched(spec.name, &args.args(), &touched, present),
+                        )
+                    })
+                    .collect()
+            };
             lp.post(home, move |lp| {
                 let mut txn = txn;
                 txn.fetched.extend(copies);
+                txn.bases.extend(bases);
                 let handle = lp.handle().clone();
                 txn_lock_next(&handle, txn, i + 1);
             });
@@ -93,8 +129,35 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
     if txn.exec {
         reply::array(&mut out, txn.cmds.len());
     }
-    for (spec, args) in &txn.cmds {
-        cmd::exec(&mut scratch, spec, &args.args(), now, &mut out);
+    let mut flushed = false;
+    for (j, (spec, args)) in txn.cmds.iter().enumerate() {
+        let a = args.args();
+        if !all_shard(spec) {
+            cmd::exec(&mut scratch, spec, &a, now, &mut out);
+            continue;
+        }
+        if let Err(e) = cmd::check_all_shards(spec, &a) {
+            reply::error_bytes(&mut out, &e.0);
+            continue;
+        }
+        if matches!(spec.name, "flushdb" | "flushall") {
+            scratch.clear();
+            flushed = true;
+        }
+        // The untouched keys' parts (none once flushed), then the copies'.
+        let mut parts: Vec<Option<Vec<u8>>> = if flushed {
+            Vec::new()
+        } else {
+            txn.bases
+                .iter()
+                .filter(|(i, _)| *i == j)
+                .map(|(_, p)| Some(p.clone()))
+                .collect()
+        };
+        if spec.name != "info" {
+            parts.push(Some(super::part_of(&mut scratch, spec.name, &a, now)));
+        }
+        out.extend_from_slice(&super::conn::combine(spec, &a, &parts));
     }
     SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
     for (shard, keys) in txn.keys {
@@ -108,6 +171,9 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
         lp.post(shard, move |lp| {
             SHARD.with(|s| {
                 let mut s = s.borrow_mut();
+                if flushed {
+                    s.db.clear();
+                }
                 for (k, e) in results {
                     s.db.restore(&k, e);
                 }

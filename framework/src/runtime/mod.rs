@@ -7,9 +7,9 @@
 //! factory, so protocol types never need to be `Send`.
 
 mod acceptor;
+mod admin;
 mod cores;
 mod listen;
-mod admin;
 mod metrics;
 mod shutdown;
 mod takeover;

@@ -8,7 +8,7 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
     match name {
         "hset" | "hmset" => {
             if a.len() % 2 != 0 {
-                return Err(Outcome::Failed(wrong_arity(name)));
+                return Err(Outcome::Failed(wrong_arity(name).into()));
             }
             let h = get_hash(db, key, now, true)?.expect("created");
             let mut added = 0;

@@ -18,18 +18,14 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
             reply::int(out, l.len() as i64);
         }
         "lpop" | "rpop" => {
+            if a.len() > 3 {
+                return Err(Outcome::Failed(wrong_arity(name).into()));
+            }
             let count = if a.len() > 2 {
-                let c = int_arg(a, 2)?;
-                if c < 0 {
-                    return err("ERR value is out of range, must be positive");
-                }
-                Some(c as usize)
+                Some(positive_arg(a, 2)?)
             } else {
                 None
             };
-            if a.len() > 3 {
-                return Err(Outcome::Failed(wrong_arity(name)));
-            }
             let Some(l) = get_list(db, key, now, false)? else {
                 match count {
                     Some(_) => reply::nil_array(out),
@@ -105,32 +101,36 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
         "lrem" => {
             let count = int_arg(a, 2)?;
             let v = a.get(3);
-            let mut removed = 0i64;
+            let mut removed = 0u64;
             if let Some(l) = get_list(db, key, now, false)? {
-                let limit = if count == 0 { i64::MAX } else { count.abs() };
+                // One pass, whatever the count (not a shift per match).
+                let limit = if count == 0 {
+                    u64::MAX
+                } else {
+                    count.unsigned_abs()
+                };
+                let mut kept = std::collections::VecDeque::with_capacity(l.len());
                 if count >= 0 {
-                    let mut i = 0;
-                    while i < l.len() && removed < limit {
-                        if l[i] == v {
-                            l.remove(i);
+                    for item in l.drain(..) {
+                        if removed < limit && item == v {
                             removed += 1;
                         } else {
-                            i += 1;
+                            kept.push_back(item);
                         }
                     }
                 } else {
-                    let mut i = l.len();
-                    while i > 0 && removed < limit {
-                        i -= 1;
-                        if l[i] == v {
-                            l.remove(i);
+                    for item in l.drain(..).rev() {
+                        if removed < limit && item == v {
                             removed += 1;
+                        } else {
+                            kept.push_front(item);
                         }
                     }
                 }
+                *l = kept;
             }
             db.drop_if_empty(key);
-            reply::int(out, removed);
+            reply::int(out, removed as i64);
         }
         "ltrim" => {
             let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);

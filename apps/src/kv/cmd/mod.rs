@@ -21,52 +21,83 @@ const NOT_INT: &str = "ERR value is not an integer or out of range";
 const NOT_FLOAT: &str = "ERR value is not a valid float";
 const SYNTAX: &str = "ERR syntax error";
 
+/// An integer argument as Redis's `string2ll` reads it.
 fn parse_i64(s: &[u8]) -> Option<i64> {
-    std::str::from_utf8(s).ok()?.parse().ok()
+    super::resp::string2ll(s)
 }
 
 fn parse_f64(s: &[u8]) -> Option<f64> {
-    let t = std::str::from_utf8(s).ok()?;
-    let v = match t.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => t.parse::<f64>().ok()?,
-    };
-    (!v.is_nan()).then_some(v)
+    super::float::parse(s)
 }
 
-/// A float as Redis prints it: shortest round-trip form, `inf`/`-inf`.
+/// A float as Redis 7.0 prints it in a reply (`%.17g`, `inf`/`-inf`).
 pub fn fmt_f64(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == v.trunc() && v.abs() < 1e17 {
-        return format!("{}", v as i64);
-    }
-    format!("{v}")
+    super::float::format(v)
 }
 
 /// Runs one keyed command on `db` (every key it names is here), writing its
 /// reply to `out`. Arity was checked by the caller.
+///
+/// A command that panics (a bug) answers with an error instead of leaving
+/// its client without a reply: the connection, and every connection whose
+/// commands share its batch, are answered.
 pub fn exec(db: &mut Db, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
-    if let Err(e) = run(db, spec.name, a, now, out) {
-        reply::error(out, &e);
+    let mark = out.len();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(db, spec.name, a, now, out)
+    }));
+    match ran {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => reply::error_bytes(out, &e.0),
+        Err(_) => {
+            tracing::error!(
+                command = spec.name,
+                "kv command panicked; answered with an error"
+            );
+            out.truncate(mark);
+            reply::error(
+                out,
+                "ERR internal error running this command (see the server log)",
+            );
+        }
     }
 }
 
-type R = Result<(), String>;
+type R = Result<(), Msg>;
+
+/// An error reply's text: bytes, because Redis quotes arguments in some
+/// (as C strings: up to their first NUL, any other byte as it is).
+#[derive(Debug)]
+pub struct Msg(pub Vec<u8>);
+
+impl From<String> for Msg {
+    fn from(s: String) -> Self {
+        Msg(s.into_bytes())
+    }
+}
+
+impl From<Msg> for Outcome {
+    fn from(m: Msg) -> Self {
+        Outcome::Failed(m)
+    }
+}
+
+/// An argument as C's `%s` prints it: up to its first NUL.
+fn c_str(a: &[u8]) -> &[u8] {
+    &a[..memchr::memchr(0, a).unwrap_or(a.len())]
+}
 
 /// What a group of commands (lists, hashes…) made of a name.
 enum Outcome {
     /// Not one of its commands.
     NotMine,
     /// Its command failed with this reply.
-    Failed(String),
+    Failed(Msg),
 }
 
 impl From<String> for Outcome {
     fn from(e: String) -> Self {
-        Outcome::Failed(e)
+        Outcome::Failed(Msg::from(e))
     }
 }
 
@@ -132,6 +163,73 @@ fn int_arg(a: &Args<'_>, i: usize) -> Result<i64, String> {
     parse_i64(a.get(i)).ok_or_else(|| NOT_INT.to_string())
 }
 
+/// The arguments of an all-shard command, checked before any shard runs
+/// it (and, inside MULTI, at EXEC), with Redis's errors.
+pub fn check_all_shards(spec: &Spec, a: &Args<'_>) -> Result<(), Msg> {
+    match spec.name {
+        "flushdb" | "flushall" => match a.len() {
+            1 => Ok(()),
+            2 if a.get(1).eq_ignore_ascii_case(b"async")
+                || a.get(1).eq_ignore_ascii_case(b"sync") =>
+            {
+                Ok(())
+            }
+            _ => err(SYNTAX),
+        },
+        "scan" => {
+            // parseScanCursorOrReply: an unsigned decimal, nothing else.
+            let cursor = a.get(1);
+            if cursor.first().is_none_or(|b| b.is_ascii_whitespace())
+                || std::str::from_utf8(cursor)
+                    .ok()
+                    .and_then(|c| c.trim_start_matches('+').parse::<u64>().ok())
+                    .is_none()
+            {
+                return err("ERR invalid cursor");
+            }
+            let mut i = 2;
+            while i < a.len() {
+                let opt = a.get(i).to_ascii_lowercase();
+                let pair = a.len() - i >= 2;
+                match opt.as_slice() {
+                    b"count" if pair => {
+                        if int_arg(a, i + 1)? < 1 {
+                            return err(SYNTAX);
+                        }
+                    }
+                    b"match" | b"type" if pair => {}
+                    _ => return err(SYNTAX),
+                }
+                i += 2;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// SELECT: kv has one database, as Redis with `databases 1`.
+pub fn select(a: &Args<'_>, out: &mut Vec<u8>) -> R {
+    match parse_i64(a.get(1)) {
+        None => err(NOT_INT),
+        Some(n) if i32::try_from(n).is_err() => err("ERR value is out of range"),
+        Some(0) => {
+            reply::ok(out);
+            Ok(())
+        }
+        Some(_) => err("ERR DB index is out of range"),
+    }
+}
+
+/// A count as Redis's getPositiveLongFromObjectOrReply reads it: one
+/// error for "not a number" and "negative".
+fn positive_arg(a: &Args<'_>, i: usize) -> Result<usize, String> {
+    match parse_i64(a.get(i)) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err("ERR value is out of range, must be positive".to_string()),
+    }
+}
+
 /// Redis's range normalisation: negative from the end, clamped.
 fn norm_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
@@ -151,8 +249,10 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             reply::opt_bulk(out, v.map(|v| v.as_slice()));
         }
         "set" => return strings::set(db, a, now, out),
+        "select" => return select(a, out),
         // Stateless commands a transaction may hold.
         "ping" if a.len() == 1 => reply::simple(out, "PONG"),
+        "ping" if a.len() > 2 => return Err(wrong_arity("ping").into()),
         "ping" => reply::bulk(out, a.get(1)),
         "echo" => reply::bulk(out, a.get(1)),
         "type" => {
@@ -193,26 +293,59 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
             }
         }
         "expire" | "pexpire" | "expireat" | "pexpireat" => {
-            let n = int_arg(a, 2)?;
-            let at = match name {
-                "expire" => n
-                    .checked_mul(1000)
-                    .and_then(|ms| (now as i64).checked_add(ms)),
-                "pexpire" => (now as i64).checked_add(n),
-                "expireat" => n.checked_mul(1000),
-                _ => Some(n),
+            // Redis 7.0's expireGenericCommand: the options first, then
+            // the time (overflow of the unit or of the base is an error),
+            // then the key, then the conditions.
+            let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+            for opt in a.iter_from(3) {
+                match opt.to_ascii_lowercase().as_slice() {
+                    b"nx" => nx = true,
+                    b"xx" => xx = true,
+                    b"gt" => gt = true,
+                    b"lt" => lt = true,
+                    _ => {
+                        let mut m = b"ERR Unsupported option ".to_vec();
+                        m.extend_from_slice(c_str(opt));
+                        return Err(Msg(m));
+                    }
+                }
             }
-            .ok_or_else(|| format!("ERR invalid expire time in '{name}' command"))?;
-            if a.len() > 3 {
-                return err("ERR Unsupported option");
+            if nx && (xx || gt || lt) {
+                return err("ERR NX and XX, GT or LT options at the same time are not compatible");
             }
-            if !db.contains(key, now) {
+            if gt && lt {
+                return err("ERR GT and LT options at the same time are not compatible");
+            }
+            let invalid = || format!("ERR invalid expire time in '{name}' command");
+            let mut when = int_arg(a, 2)?;
+            if matches!(name, "expire" | "expireat") {
+                when = when.checked_mul(1000).ok_or_else(invalid)?;
+            }
+            let base = if matches!(name, "expire" | "pexpire") {
+                now as i64
+            } else {
+                0
+            };
+            if when > i64::MAX - base {
+                return Err(invalid().into());
+            }
+            let when = when + base;
+            let Some(current) = db.get(key, now).map(|e| e.expires_at) else {
                 reply::int(out, 0);
-            } else if at <= now as i64 {
+                return Ok(());
+            };
+            let current = current.map(|t| t as i64);
+            let refused = (nx && current.is_some())
+                || (xx && current.is_none())
+                || (gt && current.is_none_or(|c| when <= c))
+                || (lt && current.is_some_and(|c| when >= c));
+            if refused {
+                reply::int(out, 0);
+            } else if when <= now as i64 {
                 db.remove(key);
                 reply::int(out, 1);
             } else {
-                db.set_expiry(key, Some(at as u64));
+                db.set_expiry(key, Some(when as u64));
                 reply::int(out, 1);
             }
         }
@@ -251,7 +384,7 @@ fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
                     Ok(()) => return Ok(()),
                 }
             }
-            return Err(format!("ERR unknown command '{other}'"));
+            return Err(format!("ERR unknown command '{other}'").into());
         }
     }
     Ok(())

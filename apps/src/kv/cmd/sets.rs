@@ -36,11 +36,7 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
         }
         "spop" => {
             let count = if a.len() > 2 {
-                let c = int_arg(a, 2)?;
-                if c < 0 {
-                    return err("ERR value is out of range, must be positive");
-                }
-                Some(c as usize)
+                Some(positive_arg(a, 2)?)
             } else {
                 None
             };

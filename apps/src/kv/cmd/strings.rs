@@ -30,27 +30,14 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
             }
         }
         "setex" | "psetex" => {
-            let n = int_arg(a, 2)?;
-            if n <= 0 {
-                return Err(Outcome::Failed(format!(
-                    "ERR invalid expire time in '{name}' command"
-                )));
-            }
-            let ms = if name == "setex" {
-                n.saturating_mul(1000)
-            } else {
-                n
-            };
-            db.set(
-                key,
-                Value::Str(a.get(3).to_vec()),
-                Some(now.saturating_add(ms as u64)),
-            );
+            let unit: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
+            let at = expire_ms(name, unit, a.get(2), now)?;
+            db.set(key, Value::Str(a.get(3).to_vec()), Some(at));
             reply::ok(out);
         }
         "mset" | "msetnx" => {
             if a.len() % 2 == 0 {
-                return Err(Outcome::Failed(wrong_arity(name)));
+                return Err(Outcome::Failed(wrong_arity(name).into()));
             }
             if name == "msetnx" && (1..a.len()).step_by(2).any(|i| db.contains(a.get(i), now)) {
                 reply::int(out, 0);
@@ -84,7 +71,7 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
                 "incrby" => int_arg(a, 2)?,
                 _ => int_arg(a, 2)?
                     .checked_neg()
-                    .ok_or_else(|| NOT_INT.to_string())?,
+                    .ok_or_else(|| "ERR decrement would overflow".to_string())?,
             };
             let cur = match get_str(db, key, now)? {
                 None => 0,
@@ -99,19 +86,18 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
         }
         "incrbyfloat" => {
             // Redis's order: the type, the current value, the increment.
-            let cur = match get_str(db, key, now)? {
-                None => 0.0,
-                Some(v) => parse_f64(v).ok_or_else(|| NOT_FLOAT.to_string())?,
+            // In long double, as Redis sums (see `kv::float`).
+            let cur = get_str(db, key, now)?.map(|v| v.clone());
+            let text = match super::super::float::incr(cur.as_deref(), a.get(2)) {
+                Ok(t) => t,
+                Err(super::super::float::IncrError::NotFloat) => return err(NOT_FLOAT),
+                Err(super::super::float::IncrError::NanOrInfinity) => {
+                    return err("ERR increment would produce NaN or Infinity")
+                }
             };
-            let by = parse_f64(a.get(2)).ok_or_else(|| NOT_FLOAT.to_string())?;
-            let new = cur + by;
-            if !new.is_finite() {
-                return err("ERR increment would produce NaN or Infinity");
-            }
-            let text = fmt_f64(new);
             let expires = db.get(key, now).and_then(|e| e.expires_at);
-            db.set(key, Value::Str(text.clone().into_bytes()), expires);
-            reply::bulk(out, text.as_bytes());
+            reply::bulk(out, &text);
+            db.set(key, Value::Str(text), expires);
         }
         "append" => {
             let len = match get_str(db, key, now)? {
@@ -163,20 +149,21 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
             }
             let offset = offset as usize;
             let data = a.get(3);
-            if offset + data.len() > crate::kv::resp::MAX_BULK {
-                return err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
-            }
+            // Redis's order: the type, nothing to write, then the size.
+            let too_big = offset.saturating_add(data.len()) > crate::kv::resp::MAX_BULK;
             let len = match get_str(db, key, now)? {
+                Some(v) if data.is_empty() => v.len(),
+                None if data.is_empty() => 0,
+                _ if too_big => {
+                    return err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+                }
                 Some(v) => {
-                    if !data.is_empty() {
-                        if v.len() < offset + data.len() {
-                            v.resize(offset + data.len(), 0);
-                        }
-                        v[offset..offset + data.len()].copy_from_slice(data);
+                    if v.len() < offset + data.len() {
+                        v.resize(offset + data.len(), 0);
                     }
+                    v[offset..offset + data.len()].copy_from_slice(data);
                     v.len()
                 }
-                None if data.is_empty() => 0,
                 None => {
                     let mut v = vec![0; offset];
                     v.extend_from_slice(data);
@@ -199,36 +186,40 @@ pub(super) fn set(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
         reply::ok(out);
         return Ok(());
     }
+    // Redis 7.0's parseExtendedStringArgumentsOrReply: the options' syntax
+    // first (EX may repeat, the last wins; EX with PX is an error), then
+    // the time, then GET's type check, then NX/XX.
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
-    let mut expires: Option<u64> = None;
+    let mut unit: Option<&[u8]> = None;
+    let mut when: Option<&[u8]> = None;
     let mut i = 3;
     while i < a.len() {
         let opt = a.get(i).to_ascii_uppercase();
+        let next = (i + 1 < a.len()).then(|| a.get(i + 1));
+        let timed = |u: &[u8]| unit.is_none_or(|x| x == u);
         match opt.as_slice() {
             b"NX" if !xx => nx = true,
             b"XX" if !nx => xx = true,
             b"GET" => get = true,
-            b"KEEPTTL" if expires.is_none() => keepttl = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT"
-                if !keepttl && expires.is_none() && i + 1 < a.len() =>
-            {
-                let n = int_arg(a, i + 1)?;
-                if n <= 0 {
-                    return err("ERR invalid expire time in 'set' command");
-                }
-                let n = n as u64;
-                expires = Some(match opt.as_slice() {
-                    b"EX" => now.saturating_add(n.saturating_mul(1000)),
-                    b"PX" => now.saturating_add(n),
-                    b"EXAT" => n.saturating_mul(1000),
-                    _ => n,
+            b"KEEPTTL" if unit.is_none() => keepttl = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !keepttl && timed(&opt) && next.is_some() => {
+                unit = Some(match opt.as_slice() {
+                    b"EX" => b"EX",
+                    b"PX" => b"PX",
+                    b"EXAT" => b"EXAT",
+                    _ => b"PXAT",
                 });
+                when = next;
                 i += 1;
             }
             _ => return err(SYNTAX),
         }
         i += 1;
     }
+    let expires = match (unit, when) {
+        (Some(unit), Some(when)) => Some(expire_ms("set", unit, when, now)?),
+        _ => None,
+    };
     let old = if get {
         Some(get_str(db, key, now)?.map(|v| v.clone()))
     } else {
@@ -253,4 +244,23 @@ pub(super) fn set(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
         None => reply::ok(out),
     }
     Ok(())
+}
+
+/// The expiry time of SET's EX/PX/EXAT/PXAT (and SETEX, PSETEX), as
+/// Redis 7.0's getExpireMillisecondsOrReply checks it: an integer, over
+/// zero, whose milliseconds (plus now, for EX and PX) stay within i64.
+fn expire_ms(name: &str, unit: &[u8], when: &[u8], now: u64) -> Result<u64, String> {
+    let invalid = || format!("ERR invalid expire time in '{name}' command");
+    let mut ms = parse_i64(when).ok_or_else(|| NOT_INT.to_string())?;
+    let seconds = matches!(unit, b"EX" | b"EXAT");
+    if ms <= 0 || (seconds && ms > i64::MAX / 1000) {
+        return Err(invalid());
+    }
+    if seconds {
+        ms *= 1000;
+    }
+    if matches!(unit, b"EX" | b"PX") {
+        ms = ms.checked_add(now as i64).ok_or_else(invalid)?;
+    }
+    Ok(ms as u64)
 }

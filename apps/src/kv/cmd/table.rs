@@ -217,18 +217,28 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     table.get(&lower[..name.len()]).copied()
 }
 
-/// The error Redis gives for an unknown command.
-pub fn unknown_command(args: &Args<'_>) -> String {
-    let mut msg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)])
-    );
-    for a in args.iter_from(1) {
-        msg.push_str(&format!(
-            "'{}' ",
-            String::from_utf8_lossy(&a[..a.len().min(128)])
-        ));
+/// The error Redis gives for an unknown command (server.c): the name cut
+/// at 128 bytes, then the arguments quoted while they fit in 128 bytes,
+/// each cut at its first NUL as C's `%.*s` does.
+pub fn unknown_command(args: &Args<'_>) -> Vec<u8> {
+    fn c_str(a: &[u8], max: usize) -> &[u8] {
+        let a = &a[..memchr::memchr(0, a).unwrap_or(a.len())];
+        &a[..a.len().min(max)]
     }
+    let mut quoted = Vec::new();
+    for a in args.iter_from(1) {
+        if quoted.len() >= 128 {
+            break;
+        }
+        let room = 128 - quoted.len();
+        quoted.push(b'\'');
+        quoted.extend_from_slice(c_str(a, room));
+        quoted.extend_from_slice(b"' ");
+    }
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(c_str(args.get(0), 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&quoted);
     msg
 }
 

@@ -15,96 +15,22 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
         "zincrby" => {
             let by = parse_f64(a.get(2)).ok_or_else(|| NOT_FLOAT.to_string())?;
             let z = get_zset(db, key, now, true)?.expect("created");
-            let new = z.scores.get(a.get(3)).copied().unwrap_or(0.0) + by;
+            let old = z.scores.get(a.get(3)).copied();
+            let new = old.map_or(by, |o| o + by);
             if new.is_nan() {
                 return err("ERR resulting score is not a number (NaN)");
             }
-            z.insert(a.get(3), new);
+            if old != Some(new) {
+                z.insert(a.get(3), new);
+            }
             reply::bulk(out, fmt_f64(new).as_bytes());
         }
         "zcard" => {
             let n = get_zset(db, key, now, false)?.map_or(0, |z| z.len());
             reply::int(out, n as i64);
         }
-        "zrange" => {
-            let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);
-            let with_scores = match a.len() {
-                4 => false,
-                5 if a.get(4).eq_ignore_ascii_case(b"withscores") => true,
-                _ => return err(SYNTAX),
-            };
-            let z = get_zset(db, key, now, false)?;
-            let items: Vec<(f64, Vec<u8>)> = match z {
-                Some(z) => match norm_range(s, e, z.len()) {
-                    Some((s, e)) => z
-                        .order
-                        .iter()
-                        .skip(s)
-                        .take(e - s + 1)
-                        .map(|(sc, m)| (sc.0, m.clone()))
-                        .collect(),
-                    None => Vec::new(),
-                },
-                None => Vec::new(),
-            };
-            write_scored(out, &items, with_scores);
-        }
-        "zrangebyscore" => {
-            let bound = |b: &[u8]| -> Result<(f64, bool), String> {
-                let (excl, num) = match b.split_first() {
-                    Some((b'(', rest)) => (true, rest),
-                    _ => (false, b),
-                };
-                parse_f64(num)
-                    .map(|v| (v, excl))
-                    .ok_or_else(|| "ERR min or max is not a float".to_string())
-            };
-            let (min, max) = (bound(a.get(2))?, bound(a.get(3))?);
-            let mut with_scores = false;
-            let mut limit: Option<(i64, i64)> = None;
-            let mut i = 4;
-            while i < a.len() {
-                if a.get(i).eq_ignore_ascii_case(b"withscores") {
-                    with_scores = true;
-                    i += 1;
-                } else if a.get(i).eq_ignore_ascii_case(b"limit") && i + 2 < a.len() {
-                    limit = Some((int_arg(a, i + 1)?, int_arg(a, i + 2)?));
-                    i += 3;
-                } else {
-                    return err(SYNTAX);
-                }
-            }
-            let z = get_zset(db, key, now, false)?;
-            let inside = |v: f64| {
-                (if min.1 { v > min.0 } else { v >= min.0 })
-                    && (if max.1 { v < max.0 } else { v <= max.0 })
-            };
-            let mut items: Vec<(f64, Vec<u8>)> = z
-                .map(|z| {
-                    z.order
-                        .range((Score(min.0), Vec::new())..)
-                        .filter(|(s, _)| inside(s.0))
-                        .map(|(s, m)| (s.0, m.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some((off, count)) = limit {
-                if off < 0 {
-                    items.clear();
-                } else {
-                    items = items
-                        .into_iter()
-                        .skip(off as usize)
-                        .take(if count < 0 {
-                            usize::MAX
-                        } else {
-                            count as usize
-                        })
-                        .collect();
-                }
-            }
-            write_scored(out, &items, with_scores);
-        }
+        "zrange" => return zrange(db, a, now, out, false).map_err(Outcome::Failed),
+        "zrangebyscore" => return zrange(db, a, now, out, true).map_err(Outcome::Failed),
         "zrem" => {
             let mut n = 0;
             if let Some(z) = get_zset(db, key, now, false)? {
@@ -127,15 +53,10 @@ pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec
             }
         }
         "zpopmin" | "zpopmax" => {
-            let count = if a.len() > 2 {
-                let c = int_arg(a, 2)?;
-                if c < 0 {
-                    return err("ERR value is out of range, must be positive");
-                }
-                c as usize
-            } else {
-                1
-            };
+            if a.len() > 3 {
+                return err(SYNTAX);
+            }
+            let count = if a.len() > 2 { positive_arg(a, 2)? } else { 1 };
             if a.len() > 3 {
                 return err(SYNTAX);
             }
@@ -221,7 +142,11 @@ fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
         if (nx && old.is_some()) || (xx && old.is_none()) {
             continue;
         }
-        let new = if incr { old.unwrap_or(0.0) + s } else { s };
+        // A new member takes the score as given (-0 stays -0).
+        let new = match old {
+            Some(o) if incr => o + s,
+            _ => s,
+        };
         if new.is_nan() {
             return err("ERR resulting score is not a number (NaN)");
         }
@@ -231,9 +156,13 @@ fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
             }
         }
         result = Some(new);
+        // An equal score (0 and -0 too) leaves the member as it is.
+        if old == Some(new) {
+            continue;
+        }
         if z.insert(m, new) {
             added += 1;
-        } else if old != Some(new) {
+        } else {
             changed += 1;
         }
     }
@@ -243,5 +172,114 @@ fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     } else {
         reply::int(out, if ch { added + changed } else { added });
     }
+    Ok(())
+}
+
+/// ZRANGE and ZRANGEBYSCORE, as Redis 7.0's zrangeGenericCommand: the
+/// options first (WITHSCORES, LIMIT, and for ZRANGE: BYSCORE, REV), then
+/// the range, then the key. BYLEX is not implemented (a syntax error).
+fn zrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: bool) -> R {
+    let key = a.get(1);
+    let (mut with_scores, mut rev, mut score) = (false, false, by_score);
+    let mut limit: Option<(i64, i64)> = None;
+    let mut j = 4;
+    while j < a.len() {
+        let opt = a.get(j).to_ascii_lowercase();
+        let left = a.len() - j - 1;
+        match opt.as_slice() {
+            b"withscores" => with_scores = true,
+            b"limit" if left >= 2 => {
+                limit = Some((int_arg(a, j + 1)?, int_arg(a, j + 2)?));
+                j += 2;
+            }
+            b"rev" if !by_score => rev = true,
+            b"byscore" if !by_score && !score => score = true,
+            _ => return err(SYNTAX),
+        }
+        j += 1;
+    }
+    if limit.is_some() && !score {
+        return err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        );
+    }
+    let items: Vec<(f64, Vec<u8>)> = if score {
+        // Given as [max, min] when reversed.
+        let (lo, hi) = if rev {
+            (a.get(3), a.get(2))
+        } else {
+            (a.get(2), a.get(3))
+        };
+        let bound = |b: &[u8]| -> Option<(f64, bool)> {
+            let (excl, num) = match b.split_first() {
+                Some((b'(', rest)) => (true, rest),
+                _ => (false, b),
+            };
+            super::super::float::parse_range_bound(num).map(|v| (v, excl))
+        };
+        let (Some(min), Some(max)) = (bound(lo), bound(hi)) else {
+            return err("ERR min or max is not a float");
+        };
+        let Some(z) = get_zset(db, key, now, false)? else {
+            reply::array(out, 0);
+            return Ok(());
+        };
+        let (offset, count) = limit.unwrap_or((0, -1));
+        // Redis: an offset past the end, or a negative one, is nothing;
+        // a negative count is no limit.
+        if offset < 0 || (offset > 0 && offset as usize >= z.len()) {
+            Vec::new()
+        } else {
+            let below = |v: f64| if min.1 { v <= min.0 } else { v < min.0 };
+            let above = |v: f64| if max.1 { v >= max.0 } else { v > max.0 };
+            let take = usize::try_from(count).unwrap_or(usize::MAX);
+            let pick = |(s, m): &(Score, Vec<u8>)| (s.0, m.clone());
+            if rev {
+                z.order
+                    .iter()
+                    .rev()
+                    .skip_while(|(s, _)| above(s.0))
+                    .take_while(|(s, _)| !below(s.0))
+                    .skip(offset as usize)
+                    .take(take)
+                    .map(pick)
+                    .collect()
+            } else {
+                z.order
+                    .range((Score(min.0), Vec::new())..)
+                    .skip_while(|(s, _)| below(s.0))
+                    .take_while(|(s, _)| !above(s.0))
+                    .skip(offset as usize)
+                    .take(take)
+                    .map(pick)
+                    .collect()
+            }
+        }
+    } else {
+        let (start, stop) = (int_arg(a, 2)?, int_arg(a, 3)?);
+        let Some(z) = get_zset(db, key, now, false)? else {
+            reply::array(out, 0);
+            return Ok(());
+        };
+        match norm_range(start, stop, z.len()) {
+            Some((s, e)) if rev => z
+                .order
+                .iter()
+                .rev()
+                .skip(s)
+                .take(e - s + 1)
+                .map(|(sc, m)| (sc.0, m.clone()))
+                .collect(),
+            Some((s, e)) => z
+                .order
+                .iter()
+                .skip(s)
+                .take(e - s + 1)
+                .map(|(sc, m)| (sc.0, m.clone()))
+                .collect(),
+            None => Vec::new(),
+        }
+    };
+    write_scored(out, &items, with_scores);
     Ok(())
 }

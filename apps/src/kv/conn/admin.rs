@@ -99,14 +99,13 @@ impl KvConn {
                     reply::array(out, 0);
                 });
             }
-            "select" => match std::str::from_utf8(a.get(1))
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-            {
-                Some(0) => self.ready(reply::ok),
-                Some(_) => self.error("ERR DB index is out of range"),
-                None => self.error("ERR value is not an integer or out of range"),
-            },
+            "select" => {
+                let mut out = Vec::new();
+                match cmd::select(a, &mut out) {
+                    Ok(()) => self.ready(|o| o.extend_from_slice(&out)),
+                    Err(e) => self.error(&String::from_utf8_lossy(&e.0)),
+                }
+            }
             "quit" => {
                 self.ready(reply::ok);
                 self.closing = true;

@@ -5,7 +5,7 @@
 mod admin;
 mod transaction;
 
-use transaction::combine;
+pub(crate) use transaction::combine;
 
 use admin::info;
 
@@ -209,7 +209,11 @@ impl KvConn {
 
     fn handle(&mut self, t: &mut Transport, a: &Args<'_>) {
         let Some(spec) = cmd::lookup(a.get(0)) else {
-            return self.error(&cmd::unknown_command(a));
+            if self.multi.is_some() {
+                self.multi_failed = true;
+            }
+            let msg = cmd::unknown_command(a);
+            return self.ready(|out| reply::error_bytes(out, &msg));
         };
         if !cmd::arity_ok(spec, a.len()) {
             return self.error(&cmd::arity_error(spec));
@@ -217,7 +221,9 @@ impl KvConn {
         if let Some(queue) = &mut self.multi {
             match (spec.kind, spec.name) {
                 (Kind::Transaction, _) | (_, "quit") => {}
-                (Kind::Keyed, _) | (_, "ping" | "echo") => {
+                // Keyed and all-shard commands, and the stateless ones,
+                // run at EXEC (see `txn`).
+                (Kind::Keyed | Kind::AllShards, _) | (_, "ping" | "echo" | "select") => {
                     queue.push((spec, OwnedArgs::from_args(a)));
                     return self.ready(|out| reply::simple(out, "QUEUED"));
                 }
@@ -231,6 +237,9 @@ impl KvConn {
             Kind::Transaction => self.transaction_command(t, spec),
             Kind::Keyed => self.keyed(t, spec, a),
             Kind::AllShards => {
+                if let Err(e) = cmd::check_all_shards(spec, a) {
+                    return self.ready(|out| reply::error_bytes(out, &e.0));
+                }
                 let n = t.get_loop().shard_count();
                 let args = OwnedArgs::from_args(a);
                 let to = self.slot(

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Puts the pieces of an all-shard command together.
-pub(super) fn combine(spec: &Spec, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> Vec<u8> {
+pub(crate) fn combine(spec: &Spec, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> Vec<u8> {
     let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_deref().unwrap_or(&[])).collect();
     let mut out = Vec::new();
     match spec.name {
@@ -81,8 +81,9 @@ impl KvConn {
                 self.ready(reply::ok);
             }
             ("multi", Some(q)) => {
+                // Refused alone: the transaction goes on (Redis 7.0).
                 self.multi = Some(q);
-                self.error("ERR MULTI calls can not be nested");
+                self.ready(|out| reply::error(out, "ERR MULTI calls can not be nested"));
             }
             ("discard", Some(_)) => self.ready(reply::ok),
             ("discard", None) => self.error("ERR DISCARD without MULTI"),

@@ -1,0 +1,816 @@
+//! kv against redis-server, command for command: random commands drawn
+//! from the whole command table kv implements, with edge values (0, -1,
+//! i64's ends and one past them, overflowing expire times and increments,
+//! huge counts, empty and binary strings, wrong types), pipelined, inside
+//! MULTI/EXEC (all-shard commands and SELECT too), as inline commands with
+//! Redis's quoting rules, and protocol garbage on connections of its own.
+//! Every reply must be byte-for-byte Redis's (unordered replies sorted).
+//!
+//! Seeded: `KV_DIFF_SEED=<n>` reruns one seed, `KV_DIFF_COMMANDS=<n>`
+//! sets how many commands (100,000 by default). A failure prints the seed
+//! and the commands before it.
+//!
+//! redis-server runs with `--databases 1`: kv has one database, and that
+//! is the Redis configuration it imitates (SELECT 1 is refused by both).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A reply, normalised for comparison.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Reply {
+    Simple(Vec<u8>),
+    Error(Vec<u8>),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+struct Client<S> {
+    r: BufReader<S>,
+}
+
+impl<S: Read + Write> Client<S> {
+    fn send(&mut self, bytes: &[u8]) {
+        self.r.get_mut().write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self) -> Vec<u8> {
+        let mut l = Vec::new();
+        self.r.read_until(b'\n', &mut l).unwrap();
+        assert!(l.ends_with(b"\r\n"), "truncated reply line {l:?}");
+        l.truncate(l.len() - 2);
+        l
+    }
+
+    fn read(&mut self) -> Reply {
+        let l = self.line();
+        let rest = l[1..].to_vec();
+        let num = || -> i64 { std::str::from_utf8(&rest).unwrap().parse().unwrap() };
+        match l[0] {
+            b'+' => Reply::Simple(rest.clone()),
+            b'-' => Reply::Error(rest.clone()),
+            b':' => Reply::Int(num()),
+            b'$' => {
+                let n = num();
+                if n < 0 {
+                    return Reply::Bulk(None);
+                }
+                let mut b = vec![0; n as usize + 2];
+                self.r.read_exact(&mut b).unwrap();
+                b.truncate(n as usize);
+                Reply::Bulk(Some(b))
+            }
+            b'*' => {
+                let n = num();
+                if n < 0 {
+                    return Reply::Array(None);
+                }
+                Reply::Array(Some((0..n).map(|_| self.read()).collect()))
+            }
+            _ => panic!("bad reply line {l:?}"),
+        }
+    }
+}
+
+/// A reply for a failure message, strings shown as text.
+fn show(r: &Reply) -> String {
+    let text = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
+    match r {
+        Reply::Simple(s) => format!("+{}", text(s)),
+        Reply::Error(s) => format!("-{}", text(s)),
+        Reply::Int(n) => format!(":{n}"),
+        Reply::Bulk(None) | Reply::Array(None) => "nil".into(),
+        Reply::Bulk(Some(b)) => text(b),
+        Reply::Array(Some(v)) => format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn multibulk(args: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// xorshift64*: the same sequences for the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    fn pick(&mut self, v: &[&str]) -> Vec<u8> {
+        v[self.below(v.len())].as_bytes().to_vec()
+    }
+}
+
+const VALUES: &[&str] = &[
+    "1",
+    "2",
+    "10",
+    "-3",
+    "0",
+    "abc",
+    "1.5",
+    "",
+    "hello world",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "1e3",
+    " 1",
+    "01",
+    "x\r\ny",
+];
+const INTS: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "2",
+    "10",
+    "-3",
+    "100",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "x",
+    "",
+    "1.5",
+    " 1",
+    "01",
+    "+1",
+    "-0",
+];
+const FLOATS: &[&str] = &[
+    "0",
+    "1",
+    "1.5",
+    "-2.5",
+    "inf",
+    "-inf",
+    "+inf",
+    "nan",
+    "1e308",
+    "1.7976931348623157e308",
+    "x",
+    "",
+    "0x10",
+    "1e400",
+    "-0",
+    "3.0",
+    "0.1",
+    "5e-324",
+    "12345678901234567890",
+];
+const EXPIRES: &[&str] = &[
+    "0",
+    "-1",
+    "100000",
+    "9223372036854775807",
+    "9223372036854775",
+    "9223372036854776",
+    "-9223372036854775808",
+    "x",
+    "1.5",
+    "4611686018427387904",
+    "10000000000000000",
+    "",
+];
+/// Absolute times for EXAT/PXAT: far ahead, at the edges, or invalid.
+const FUTURE: &[&str] = &[
+    "0",
+    "-1",
+    "9223372036854775",
+    "9223372036854775807",
+    "4611686018427387904",
+    "x",
+    "",
+    "99999999999999",
+];
+const INDEXES: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "2",
+    "-2",
+    "5",
+    "-100",
+    "100",
+    "x",
+    "9223372036854775807",
+    "-9223372036854775808",
+];
+const COUNTS: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "5",
+    "-1",
+    "x",
+    "9223372036854775807",
+    "100000",
+];
+const FIELDS: &[&str] = &["f", "g", "h", ""];
+const MEMBERS: &[&str] = &["a", "b", "c", "1", "2", ""];
+const PATTERNS: &[&str] = &["*", "k*", "k[0-3]", "?1", "k\\*", "[", "k[^1]*", "nomatch"];
+
+/// A value: mostly from the pool, sometimes binary or long.
+fn value(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(20) {
+        0 => vec![0, 0xff, b'\r', b'\n', 0x80],
+        1 => vec![b'z'; 300],
+        _ => rng.pick(VALUES),
+    }
+}
+
+/// One of a few keys, so commands collide on them and on their types.
+fn key(rng: &mut Rng) -> Vec<u8> {
+    format!("k{}", rng.below(7)).into_bytes()
+}
+
+/// A random command of the table, with edge values.
+fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let k = key;
+    let s = |x: &str| x.as_bytes().to_vec();
+    let mut c: Vec<Vec<u8>> = match rng.below(88) {
+        0 => vec![s("SET"), k(rng), value(rng)],
+        1 => {
+            let mut c = vec![s("SET"), k(rng), value(rng)];
+            for _ in 0..1 + rng.below(2) {
+                match rng.below(8) {
+                    0 => c.push(rng.pick(&["NX", "XX", "GET", "KEEPTTL", "nx", "FOO"])),
+                    1..=3 => {
+                        c.push(rng.pick(&["EX", "PX", "ex"]));
+                        c.push(rng.pick(EXPIRES));
+                    }
+                    // An absolute time in the past leaves a key that is
+                    // expired but still counted by DBSIZE until either
+                    // server's sweep finds it: at a moment of its own, so
+                    // the two could not be compared. Future or invalid
+                    // times only.
+                    4 | 5 => {
+                        c.push(rng.pick(&["EXAT", "PXAT"]));
+                        c.push(rng.pick(FUTURE));
+                    }
+                    _ => c.push(rng.pick(&["EX"])),
+                }
+            }
+            c
+        }
+        2 => vec![s("GET"), k(rng)],
+        3 => vec![s("GETSET"), k(rng), value(rng)],
+        4 => vec![s("GETDEL"), k(rng)],
+        5 => vec![s("SETNX"), k(rng), value(rng)],
+        6 => vec![
+            rng.pick(&["SETEX", "PSETEX"]),
+            k(rng),
+            rng.pick(EXPIRES),
+            value(rng),
+        ],
+        7 => vec![s("APPEND"), k(rng), value(rng)],
+        8 => vec![s("STRLEN"), k(rng)],
+        9 => vec![s("GETRANGE"), k(rng), rng.pick(INDEXES), rng.pick(INDEXES)],
+        10 => vec![
+            s("SETRANGE"),
+            k(rng),
+            rng.pick(&["0", "1", "-1", "5", "536870912", "x"]),
+            value(rng),
+        ],
+        11 => vec![rng.pick(&["INCR", "DECR"]), k(rng)],
+        12 => vec![rng.pick(&["INCRBY", "DECRBY"]), k(rng), rng.pick(INTS)],
+        13 => vec![s("INCRBYFLOAT"), k(rng), rng.pick(FLOATS)],
+        14 | 15 => {
+            let mut c = vec![rng.pick(&["MSET", "MSETNX"])];
+            for _ in 0..1 + rng.below(3) {
+                c.push(k(rng));
+                c.push(value(rng));
+            }
+            c
+        }
+        16 => {
+            let mut c = vec![s("MGET")];
+            c.extend((0..1 + rng.below(4)).map(|_| k(rng)));
+            c
+        }
+        17 | 18 => {
+            let mut c = vec![rng.pick(&["DEL", "UNLINK", "EXISTS"])];
+            c.extend((0..1 + rng.below(4)).map(|_| k(rng)));
+            c
+        }
+        19 => vec![s("TYPE"), k(rng)],
+        20 => vec![rng.pick(&["RENAME", "RENAMENX"]), k(rng), k(rng)],
+        21 | 22 => {
+            let mut c = vec![
+                rng.pick(&["EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"]),
+                k(rng),
+                rng.pick(EXPIRES),
+            ];
+            if rng.chance(30) {
+                c.push(rng.pick(&["NX", "XX", "GT", "LT", "AB", "nx"]));
+                // GT/LT between two expiries made relative to two clocks
+                // (now + 100 s on each server, a millisecond apart) would
+                // compare the servers' timing, not their logic.
+                let relative = c[0] == b"EXPIRE" || c[0] == b"PEXPIRE";
+                if relative && c[2] == b"100000" {
+                    c[2] = rng.pick(FUTURE);
+                }
+            }
+            c
+        }
+        23 => vec![rng.pick(&["TTL", "PTTL"]), k(rng)],
+        24 => vec![s("PERSIST"), k(rng)],
+        25 | 26 => {
+            let mut c = vec![rng.pick(&["LPUSH", "RPUSH"]), k(rng)];
+            c.extend((0..1 + rng.below(3)).map(|_| value(rng)));
+            c
+        }
+        27 => {
+            let mut c = vec![rng.pick(&["LPOP", "RPOP"]), k(rng)];
+            if rng.chance(50) {
+                c.push(rng.pick(COUNTS));
+            }
+            c
+        }
+        28 => vec![s("LLEN"), k(rng)],
+        29 => vec![s("LRANGE"), k(rng), rng.pick(INDEXES), rng.pick(INDEXES)],
+        30 => vec![s("LINDEX"), k(rng), rng.pick(INDEXES)],
+        31 => vec![s("LSET"), k(rng), rng.pick(INDEXES), value(rng)],
+        32 => vec![s("LREM"), k(rng), rng.pick(INDEXES), value(rng)],
+        33 => vec![s("LTRIM"), k(rng), rng.pick(INDEXES), rng.pick(INDEXES)],
+        34 | 35 => {
+            let mut c = vec![rng.pick(&["HSET", "HMSET"]), k(rng)];
+            for _ in 0..1 + rng.below(2) {
+                c.push(rng.pick(FIELDS));
+                c.push(value(rng));
+            }
+            c
+        }
+        36 => vec![s("HGET"), k(rng), rng.pick(FIELDS)],
+        37 => vec![s("HMGET"), k(rng), rng.pick(FIELDS), rng.pick(FIELDS)],
+        38 => vec![s("HDEL"), k(rng), rng.pick(FIELDS), rng.pick(FIELDS)],
+        39 => vec![rng.pick(&["HLEN", "HGETALL", "HKEYS", "HVALS"]), k(rng)],
+        40 => vec![s("HEXISTS"), k(rng), rng.pick(FIELDS)],
+        41 => vec![s("HINCRBY"), k(rng), rng.pick(FIELDS), rng.pick(INTS)],
+        42 | 43 => {
+            let mut c = vec![rng.pick(&["SADD", "SREM"]), k(rng)];
+            c.extend((0..1 + rng.below(3)).map(|_| rng.pick(MEMBERS)));
+            c
+        }
+        44 => vec![rng.pick(&["SMEMBERS", "SCARD"]), k(rng)],
+        45 => vec![s("SISMEMBER"), k(rng), rng.pick(MEMBERS)],
+        46 => {
+            let mut c = vec![rng.pick(&["SINTER", "SUNION", "SDIFF"])];
+            c.extend((0..1 + rng.below(3)).map(|_| k(rng)));
+            c
+        }
+        47 | 48 => {
+            let mut c = vec![s("ZADD"), k(rng)];
+            if rng.chance(40) {
+                c.push(rng.pick(&["NX", "XX", "GT", "LT", "CH", "INCR"]));
+            }
+            if rng.chance(20) {
+                c.push(rng.pick(&["NX", "XX", "GT", "LT", "CH"]));
+            }
+            for _ in 0..1 + rng.below(2) {
+                c.push(rng.pick(FLOATS));
+                c.push(rng.pick(MEMBERS));
+            }
+            c
+        }
+        49 => vec![s("ZSCORE"), k(rng), rng.pick(MEMBERS)],
+        50 => vec![s("ZINCRBY"), k(rng), rng.pick(FLOATS), rng.pick(MEMBERS)],
+        51 => vec![s("ZCARD"), k(rng)],
+        52 => {
+            let mut c = vec![s("ZRANGE"), k(rng), rng.pick(INDEXES), rng.pick(INDEXES)];
+            if rng.chance(50) {
+                c.push(s("WITHSCORES"));
+            }
+            c
+        }
+        53 => {
+            let mut c = vec![
+                s("ZRANGEBYSCORE"),
+                k(rng),
+                rng.pick(&["-inf", "(1", "0", "1", "x", "(x", "+inf", "nan"]),
+                rng.pick(&["+inf", "2", "(2.5", "-inf", "(", "1.5"]),
+            ];
+            if rng.chance(40) {
+                c.push(s("WITHSCORES"));
+            }
+            if rng.chance(30) {
+                c.push(s("LIMIT"));
+                c.push(rng.pick(INDEXES));
+                c.push(rng.pick(COUNTS));
+            }
+            c
+        }
+        54 => vec![s("ZREM"), k(rng), rng.pick(MEMBERS), rng.pick(MEMBERS)],
+        55 => vec![s("ZRANK"), k(rng), rng.pick(MEMBERS)],
+        56 => {
+            let mut c = vec![rng.pick(&["ZPOPMIN", "ZPOPMAX"]), k(rng)];
+            if rng.chance(50) {
+                c.push(rng.pick(COUNTS));
+            }
+            c
+        }
+        57 => vec![s("DBSIZE")],
+        58 => vec![s("ECHO"), value(rng)],
+        59 => {
+            let mut c = vec![s("PING")];
+            if rng.chance(30) {
+                c.push(value(rng));
+            }
+            c
+        }
+        60 => vec![s("SELECT"), rng.pick(&["0", "1", "-1", "x", "16"])],
+        61 => vec![s("KEYS"), rng.pick(PATTERNS)],
+        62 if rng.chance(10) => vec![rng.pick(&["FLUSHDB", "FLUSHALL"])],
+        63 => vec![s("NOSUCHCOMMAND"), value(rng)],
+        64 => vec![s("GET")],
+        65 => vec![rng.pick(&["SET", "HSET", "ZADD", "LPUSH", "MSET"]), k(rng)],
+        // Overflow: a string counter at i64's ends.
+        66 => vec![
+            s("SET"),
+            k(rng),
+            rng.pick(&[
+                "9223372036854775807",
+                "-9223372036854775808",
+                "9223372036854775806",
+            ]),
+        ],
+        67 => vec![
+            s("HSET"),
+            k(rng),
+            s("f"),
+            rng.pick(&["9223372036854775807", "-9223372036854775808"]),
+        ],
+        68 => vec![
+            s("SET"),
+            k(rng),
+            rng.pick(&["1.7976931348623157e308", "1e-300", "-1e308"]),
+        ],
+        69 => vec![
+            rng.pick(&["LPOP", "RPOP", "ZPOPMIN"]),
+            k(rng),
+            rng.pick(COUNTS),
+        ],
+        _ => vec![s("EXISTS"), k(rng)],
+    };
+    // Sometimes a wrong number of arguments.
+    if rng.chance(2) && c.len() > 1 {
+        c.pop();
+    } else if rng.chance(2) {
+        c.push(value(rng));
+    }
+    c
+}
+
+/// An inline request for `args`: each argument bare when it can be, else
+/// quoted with Redis's escapes, chosen at random.
+fn inline(rng: &mut Rng, args: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            line.extend_from_slice(if rng.chance(20) { b"  \t" } else { b" " });
+        }
+        let bare = !a.is_empty()
+            && a.iter()
+                .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+        if bare && rng.chance(70) {
+            line.extend_from_slice(a);
+        } else if rng.chance(70) {
+            line.push(b'"');
+            for &b in a {
+                match b {
+                    b'"' => line.extend_from_slice(b"\\\""),
+                    b'\\' => line.extend_from_slice(b"\\\\"),
+                    b'\n' => line.extend_from_slice(b"\\n"),
+                    b'\r' => line.extend_from_slice(b"\\r"),
+                    b'\t' => line.extend_from_slice(b"\\t"),
+                    0..=31 | 127..=255 => line.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                    _ if rng.chance(5) => line.extend_from_slice(format!("\\x{b:02X}").as_bytes()),
+                    _ => line.push(b),
+                }
+            }
+            line.push(b'"');
+        } else {
+            if a.contains(&b'\'') || a.contains(&0) || a.contains(&b'\n') || a.contains(&b'\r') {
+                return None;
+            }
+            line.push(b'\'');
+            line.extend_from_slice(a);
+            line.push(b'\'');
+        }
+    }
+    line.extend_from_slice(if rng.chance(50) { b"\r\n" } else { b"\n" });
+    Some(line)
+}
+
+/// Replies whose order Redis does not define are sorted; a positive TTL
+/// is 1 (the two servers read their clocks a moment apart).
+fn normalise(cmd: &[u8], r: Reply) -> Reply {
+    let name = String::from_utf8_lossy(cmd).to_lowercase();
+    match (name.as_str(), r) {
+        (
+            "smembers" | "sinter" | "sunion" | "sdiff" | "hkeys" | "hvals" | "keys",
+            Reply::Array(Some(mut v)),
+        ) => {
+            v.sort();
+            Reply::Array(Some(v))
+        }
+        ("hgetall", Reply::Array(Some(v))) => {
+            let mut pairs: Vec<Vec<Reply>> = v.chunks(2).map(|c| c.to_vec()).collect();
+            pairs.sort();
+            Reply::Array(Some(pairs.concat()))
+        }
+        ("ttl" | "pttl", Reply::Int(n)) if n > 0 => Reply::Int(1),
+        (_, r) => r,
+    }
+}
+
+fn redis_server(dir: &std::path::Path) -> (Child, PathBuf) {
+    let sock = dir.join("redis.sock");
+    let _ = std::fs::remove_file(&sock);
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            "1",
+        ])
+        .arg("--unixsocket")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server) is installed");
+    let start = Instant::now();
+    while UnixStream::connect(&sock).is_err() {
+        assert!(start.elapsed() < DEADLINE, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, sock)
+}
+
+fn kv_config(shards: usize) -> String {
+    format!(
+        "[runtime]\nshards = {shards}\npin_cores = false\n[log]\nformat = \"json\"\n\
+         [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n"
+    )
+}
+
+/// Kills a child on drop, also when the test fails.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_hundred_thousand_random_commands_get_redis_server_s_replies_byte_for_byte() {
+    let seed: u64 = std::env::var("KV_DIFF_SEED").map_or(0x5eed_2026, |v| v.parse().unwrap());
+    let total: usize = std::env::var("KV_DIFF_COMMANDS").map_or(100_000, |v| v.parse().unwrap());
+    let dir = temp_dir("kv-differential");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, log) = serve(&kv_config(3));
+    let child = Reap(child);
+    // The server's log on this test's stderr: a panic shows up there.
+    std::thread::spawn(move || {
+        for line in log.lines().map_while(Result::ok) {
+            eprintln!("kv: {line}");
+        }
+    });
+    let mut theirs = Client {
+        r: BufReader::new(UnixStream::connect(&sock).unwrap()),
+    };
+    let mut ours = Client {
+        r: BufReader::new(TcpStream::connect(addr).unwrap()),
+    };
+    theirs.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    ours.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    // splitmix64 of the seed: every seed its own sequence, never zero.
+    let mut rng = Rng({
+        let z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) | 1
+    });
+    let mut compared = 0;
+    let mut transactions = 0;
+    let mut inlines = 0;
+    let mut history: Vec<String> = Vec::new();
+    let mut batch = 0;
+    while compared < total {
+        batch += 1;
+        let n = 1 + rng.below(16);
+        let mut cmds: Vec<Vec<Vec<u8>>> = (0..n).map(|_| command(&mut rng)).collect();
+        if rng.chance(12) {
+            // A transaction: any command inside, all-shard ones and
+            // SELECT too; now and then a nested MULTI, a DISCARD, or an
+            // EXEC with none.
+            transactions += 1;
+            cmds.insert(0, vec![b"MULTI".to_vec()]);
+            if rng.chance(10) {
+                let at = 1 + rng.below(cmds.len());
+                cmds.insert(at, vec![b"MULTI".to_vec()]);
+            }
+            cmds.push(vec![if rng.chance(10) {
+                b"DISCARD".to_vec()
+            } else {
+                b"EXEC".to_vec()
+            }]);
+        } else if rng.chance(2) {
+            cmds.push(vec![b"EXEC".to_vec()]);
+        }
+        let mut wire = Vec::new();
+        for c in &cmds {
+            match rng.chance(8).then(|| inline(&mut rng, c)).flatten() {
+                Some(line) => {
+                    inlines += 1;
+                    wire.extend_from_slice(&line);
+                }
+                None => wire.extend_from_slice(&multibulk(c)),
+            }
+        }
+        theirs.send(&wire);
+        ours.send(&wire);
+        history.push(format!("-- batch {batch}"));
+        let mut queued: Vec<Vec<u8>> = Vec::new();
+        let mut in_multi = false;
+        for c in &cmds {
+            let name = c[0].to_ascii_lowercase();
+            let (t, o) = (theirs.read(), ours.read());
+            // EXEC's replies normalised one by one, by what was queued.
+            let norm = |r: Reply| match (name.as_slice(), r) {
+                (b"exec", Reply::Array(Some(v))) if v.len() == queued.len() => Reply::Array(Some(
+                    v.into_iter()
+                        .zip(&queued)
+                        .map(|(r, q)| normalise(q, r))
+                        .collect(),
+                )),
+                (_, r) => normalise(&name, r),
+            };
+            let (t, o) = (norm(t), norm(o));
+            match name.as_slice() {
+                b"multi" => in_multi = true,
+                b"exec" | b"discard" => {
+                    in_multi = false;
+                    queued.clear();
+                }
+                _ if in_multi && t == Reply::Simple(b"QUEUED".to_vec()) => {
+                    queued.push(name.clone())
+                }
+                _ => {}
+            }
+            let shown: Vec<String> = c
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            history.push(format!("{shown:?} -> {}", show(&t)));
+            if o != t {
+                let recent = history[history.len().saturating_sub(80)..].join("\n");
+                panic!(
+                    "seed {seed}, batch {batch}: {shown:?}: kv {}, redis-server {}\n\
+                     rerun: KV_DIFF_SEED={seed} cargo nextest run -p shardloop-apps --test kv_differential\n\
+                     before:\n{recent}",
+                    show(&o),
+                    show(&t)
+                );
+            }
+            compared += 1;
+        }
+        if history.len() > 10_000 {
+            history.drain(..5_000);
+        }
+    }
+    // Every key ends the same on both.
+    for k in 0..7 {
+        let cmd = multibulk(&[b"TYPE".to_vec(), format!("k{k}").into_bytes()]);
+        theirs.send(&cmd);
+        ours.send(&cmd);
+        assert_eq!(ours.read(), theirs.read(), "k{k}");
+    }
+    eprintln!(
+        "seed {seed}: {compared} commands compared ({transactions} transactions, {inlines} inline), all equal"
+    );
+    drop(ours);
+    sigterm(&child.0);
+}
+
+/// Protocol garbage, each on a fresh connection to both: the same error
+/// text, then a close, from both.
+#[test]
+fn protocol_garbage_gets_redis_server_s_error_texts() {
+    let dir = temp_dir("kv-garbage");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let child = Reap(child);
+    let mut cases: Vec<Vec<u8>> = [
+        &b"*1\r\nfoo\r\n"[..],
+        b"*1\r\n:1\r\n",
+        b"*x\r\n",
+        b"*-1\r\nPING\r\n",
+        b"*01\r\n",
+        b"*2147483648\r\n",
+        b"*1\r\n$-1\r\n",
+        b"*1\r\n$536870913\r\n",
+        b"*1\r\n$01\r\n",
+        b"*1\r\n$x\r\n",
+        b"*1\r\n$4\r\nPINGxx",
+        b"*2\r\n$4\r\nECHO\r\n$1\r\nabc\r\n",
+        b"SET k \"unclosed\r\n",
+        b"SET k \"a\"b\r\n",
+        b"SET k 'a'b\r\n",
+        b"ECHO \"\\x4g\\x41\"\r\n",
+        b"ECHO '\\'x\\''\r\n",
+        b"\r\n\r\nPING\r\n",
+        b"PING\0junk\r\n",
+    ]
+    .iter()
+    .map(|c| c.to_vec())
+    .collect();
+    let mut endless = b"*".to_vec();
+    endless.extend(std::iter::repeat_n(b'1', 70_000));
+    cases.push(endless);
+    let mut endless = b"*1\r\n$".to_vec();
+    endless.extend(std::iter::repeat_n(b'1', 70_000));
+    cases.push(endless);
+    cases.push(vec![b'a'; 70_000]);
+    let mut rng = Rng(0x9a4b_a9e5);
+    for _ in 0..200 {
+        let mut c = b"PING\r\n".to_vec();
+        let n = rng.below(40);
+        let alphabet = b"*$\r\n0123-x\"' \\";
+        c.extend((0..n).map(|_| alphabet[rng.below(alphabet.len())]));
+        c.extend_from_slice(b"\r\n");
+        cases.push(c);
+    }
+    for case in &cases {
+        // Whatever each answers before closing, or in a moment.
+        let answer = |mut s: Box<dyn ReadWrite>| -> Vec<u8> {
+            s.write_all(case).unwrap();
+            let _ = s.shutdown_write();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            out
+        };
+        let t = answer(Box::new(UnixStream::connect(&sock).unwrap()));
+        let o = answer(Box::new(TcpStream::connect(addr).unwrap()));
+        assert_eq!(
+            String::from_utf8_lossy(&o),
+            String::from_utf8_lossy(&t),
+            "{:?}",
+            String::from_utf8_lossy(&case[..case.len().min(80)])
+        );
+    }
+    sigterm(&child.0);
+}
+
+trait ReadWrite: Read + Write {
+    fn shutdown_write(&self) -> std::io::Result<()>;
+}
+
+impl ReadWrite for UnixStream {
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.set_read_timeout(Some(DEADLINE))?;
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl ReadWrite for TcpStream {
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.set_read_timeout(Some(DEADLINE))?;
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
