@@ -38,6 +38,8 @@ pub struct HttpConn {
     head_timer: Option<shardloop::Handle>,
     /// Heads completed so far (a new one restarts the head timer).
     heads: u64,
+    /// Armed while a request body is being received: `body_timeout` → 408.
+    body_timer: Option<shardloop::Handle>,
 }
 
 impl std::fmt::Debug for HttpConn {
@@ -67,6 +69,7 @@ impl HttpConn {
             closing: false,
             head_timer: None,
             heads: 0,
+            body_timer: None,
         }
     }
 
@@ -203,7 +206,11 @@ impl HttpConn {
     /// incomplete; a head that completed restarts it for the next one.
     #[inline]
     fn watch_head(&mut self, t: &mut Transport, heads_before: u64) {
-        if self.pending.is_empty() && self.head_timer.is_none() {
+        if self.pending.is_empty()
+            && self.head_timer.is_none()
+            && self.body.is_none()
+            && self.body_timer.is_none()
+        {
             return; // the common case: whole requests, no timer
         }
         self.watch_head_slow(t, heads_before);
@@ -217,6 +224,22 @@ impl HttpConn {
             if let Some(h) = self.head_timer.take() {
                 h.cancel();
             }
+        }
+        // The body timer runs from each body's head: a new head (or no
+        // body any more) stops the one running.
+        if self.heads != heads_before || self.body.is_none() {
+            if let Some(h) = self.body_timer.take() {
+                h.cancel();
+            }
+        }
+        if self.body.is_some() && self.body_timer.is_none() {
+            let conn = t.handle();
+            self.body_timer = Some(
+                t.get_loop()
+                    .call_later(self.shared.body_timeout, move |lp| {
+                        lp.with_connection::<HttpConn, _>(conn, |c, t| c.body_timed_out(t));
+                    }),
+            );
         }
         if partial && self.head_timer.is_none() {
             let conn = t.handle();
@@ -236,6 +259,19 @@ impl HttpConn {
             return;
         }
         self.fail(408, "the request head took too long");
+        self.pending = Vec::new();
+        let _ = t.write(&self.out);
+        self.out.clear();
+        t.close();
+    }
+
+    /// The body timer fired: a body still incomplete gets 408 and a close.
+    fn body_timed_out(&mut self, t: &mut Transport) {
+        self.body_timer = None;
+        if self.body.is_none() {
+            return;
+        }
+        self.fail(408, "the request body took too long");
         self.pending = Vec::new();
         let _ = t.write(&self.out);
         self.out.clear();
@@ -305,6 +341,9 @@ impl Protocol for HttpConn {
 
     fn connection_lost(&mut self, _transport: &mut Transport, _error: Option<std::io::Error>) {
         if let Some(h) = self.head_timer.take() {
+            h.cancel();
+        }
+        if let Some(h) = self.body_timer.take() {
             h.cancel();
         }
     }

@@ -20,7 +20,8 @@
 //! cannot be framed safely.
 //!
 //! Options (`[listener.http]`): `root` (absent: no static files),
-//! `max_head`, `max_uri`, `max_headers`, `max_body`, `header_timeout`.
+//! `max_head`, `max_uri`, `max_headers`, `max_body`, `header_timeout`,
+//! `body_timeout`.
 
 mod conn;
 mod files;
@@ -56,8 +57,14 @@ pub struct HttpOptions {
     /// (nginx's `client_header_timeout`): a client that trickles a head
     /// byte by byte gets 408 and a close, which the idle timeout (reset by
     /// every byte) would never do. Default 30 s.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "shardloop::config::duration")]
     pub header_timeout: std::time::Duration,
+    /// How long a request body may take to arrive once its head is in: a
+    /// client that trickles a body gets 408 and a close, so it holds its
+    /// connection no longer than this (the idle timeout, reset by every
+    /// byte, would not cut it). Default 60 s.
+    #[serde(with = "shardloop::config::duration")]
+    pub body_timeout: std::time::Duration,
     /// The opened root, once per listener.
     #[serde(skip)]
     prepared: OnceLock<Arc<Prepared>>,
@@ -73,6 +80,7 @@ impl Default for HttpOptions {
             max_headers: l.max_headers,
             max_body: l.max_body as usize,
             header_timeout: std::time::Duration::from_secs(30),
+            body_timeout: std::time::Duration::from_secs(60),
             prepared: OnceLock::new(),
         }
     }
@@ -102,16 +110,21 @@ impl AppOptions for HttpOptions {
                 ),
             ));
         }
-        if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600))
-            .contains(&self.header_timeout)
-        {
-            return Err((
-                "header_timeout".into(),
-                format!(
-                    "{} is not allowed: 100ms to 1h",
-                    humantime::format_duration(self.header_timeout)
-                ),
-            ));
+        for (key, value) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600))
+                .contains(&value)
+            {
+                return Err((
+                    key.into(),
+                    format!(
+                        "{} is not allowed: 100ms to 1h",
+                        humantime::format_duration(value)
+                    ),
+                ));
+            }
         }
         if self.max_body > 1 << 30 {
             return Err((
@@ -137,6 +150,7 @@ pub(crate) struct Prepared {
     pub(crate) root: Option<shardloop::fs::Root>,
     pub(crate) limits: shardloop::http::Limits,
     pub(crate) header_timeout: std::time::Duration,
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 impl HttpOptions {
@@ -162,6 +176,7 @@ impl HttpOptions {
                     l
                 },
                 header_timeout: self.header_timeout,
+                body_timeout: self.body_timeout,
             })
         }))
     }
@@ -170,19 +185,4 @@ impl HttpOptions {
 /// A new connection's protocol.
 pub fn protocol(options: &HttpOptions) -> HttpConn {
     HttpConn::new(options.prepared())
-}
-
-/// `Duration` as a humantime string (`"30s"`) in the TOML.
-mod humantime_serde_compat {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-
-    pub fn serialize<S: Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*v).to_string())
-    }
 }

@@ -76,6 +76,14 @@ pub struct KvOptions {
     /// server must bound it anyway). Default 256 MiB.
     #[serde(with = "shardloop::config::size")]
     pub max_output_buffer: usize,
+    /// How long a command may take to arrive once its first byte is in: a
+    /// client that trickles a command (a huge bulk string a byte at a
+    /// time, or a command it never finishes) is closed after this, so it
+    /// holds its query buffer and its connection no longer (the idle
+    /// timeout, reset by every byte, would not cut it). `0s`: no limit, as
+    /// Redis. Default 60 s.
+    #[serde(with = "shardloop::config::duration")]
+    pub command_timeout: Duration,
 }
 
 impl Default for KvOptions {
@@ -83,6 +91,7 @@ impl Default for KvOptions {
         Self {
             max_query_buffer: 1 << 30,
             max_output_buffer: 256 << 20,
+            command_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -93,6 +102,15 @@ impl AppOptions for KvOptions {
             return Err((
                 "max_query_buffer".into(),
                 format!("{} is not allowed: 1 MiB to 4 GiB", self.max_query_buffer),
+            ));
+        }
+        if self.command_timeout > Duration::from_secs(24 * 3600) {
+            return Err((
+                "command_timeout".into(),
+                format!(
+                    "{} is not allowed: 0s (none) to 24h",
+                    humantime::format_duration(self.command_timeout)
+                ),
             ));
         }
         if !(64 << 10..=4 << 30).contains(&self.max_output_buffer) {

@@ -96,6 +96,30 @@ pub enum ConfigError {
     },
 }
 
+/// Serde for an app option that is a duration: `#[serde(with =
+/// "shardloop::config::duration")]` takes text with units (`"30s"`,
+/// `"1m 30s"`, `"500ms"`; humantime's syntax, as the rest of the
+/// configuration) and writes it back the same way.
+pub mod duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Reads a duration with units.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "\"{text}\" is not a duration ({e}): e.g. \"30s\", \"500ms\", \"1m\""
+            ))
+        })
+    }
+
+    /// Writes the duration with units.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
 /// Serde helpers for sizes in app options: `#[serde(with =
 /// "shardloop::config::size")]` takes bytes as an integer or text with
 /// units (`"64KiB"`, `"1GiB"`), as the rest of the configuration does, and

@@ -73,6 +73,14 @@ pub struct KvConn {
     parked: bool,
     /// Reading is paused by flow control (`pause_writing`).
     write_paused: bool,
+    /// The last parse stopped inside a command: since when that command
+    /// has been arriving (the loop's time), for `command_timeout`.
+    partial_since: Option<std::time::Instant>,
+    /// The last read completed a command, so a partial one after it is a
+    /// new one.
+    completed: bool,
+    /// Armed while a command is partial.
+    command_timer: Option<shardloop::Handle>,
 }
 
 /// Most commands of one connection parsed and not yet answered (waiting
@@ -103,6 +111,9 @@ impl KvConn {
             outgoing: Vec::new(),
             parked: false,
             write_paused: false,
+            partial_since: None,
+            completed: false,
+            command_timer: None,
         }
     }
 
@@ -113,6 +124,8 @@ impl KvConn {
         let mut ranges = std::mem::take(&mut self.ranges);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut at = 0;
+        let mut partial = false;
+        self.completed = false;
         let high = t.get_write_buffer_limits().1;
         while at < buf.len() && !self.closing {
             // Replies pile up faster than the client reads them: send what
@@ -146,9 +159,13 @@ impl KvConn {
                         self.handle(t, &a);
                     }
                     at += consumed;
+                    self.completed = true;
                 }
                 Parse::Empty { consumed } => at += consumed,
-                Parse::Incomplete => break,
+                Parse::Incomplete => {
+                    partial = true;
+                    break;
+                }
                 Parse::Error(e) => {
                     self.ready(|out| reply::error_bytes(out, &e.message()));
                     self.closing = true;
@@ -159,7 +176,60 @@ impl KvConn {
         self.ranges = ranges;
         self.scratch = scratch;
         self.send_outgoing(t);
+        if partial || self.partial_since.is_some() {
+            self.watch_partial(t, partial);
+        }
         at
+    }
+
+    /// Keeps `partial_since` on the command still arriving, and the timer
+    /// that enforces `command_timeout` armed while there is one.
+    #[cold]
+    fn watch_partial(&mut self, t: &mut Transport, partial: bool) {
+        if !partial {
+            self.partial_since = None;
+            return;
+        }
+        let now = t.get_loop().time();
+        if self.completed || self.partial_since.is_none() {
+            self.partial_since = Some(now);
+        }
+        let timeout = self.options.command_timeout;
+        if self.command_timer.is_none() && !timeout.is_zero() {
+            let conn = t.handle();
+            self.command_timer = Some(t.get_loop().call_later(timeout, move |lp| {
+                lp.with_connection(conn, |p: &mut KvConn, t| p.command_timer_fired(t));
+            }));
+        }
+    }
+
+    /// The command timer fired: a command arriving for longer than
+    /// `command_timeout` closes the connection (after the replies to what
+    /// came before it); a newer one gets the rest of its time.
+    fn command_timer_fired(&mut self, t: &mut Transport) {
+        self.command_timer = None;
+        let Some(since) = self.partial_since else {
+            return;
+        };
+        let timeout = self.options.command_timeout;
+        let now = t.get_loop().time();
+        let due = since + timeout;
+        if now >= due {
+            tracing::debug!(
+                peer = %t.peername().map(|p| p.to_string()).unwrap_or_default(),
+                "kv command not received within command_timeout: closed"
+            );
+            self.partial_since = None;
+            self.inbuf = Vec::new();
+            self.closing = true;
+            // Closes once the replies before it are out.
+            self.flush(t);
+        } else {
+            let conn = t.handle();
+            self.command_timer = Some(t.get_loop().call_later(due - now, move |lp| {
+                lp.with_connection(conn, |p: &mut KvConn, t| p.command_timer_fired(t));
+            }));
+        }
     }
 
     /// Sends the commands gathered for other shards, one message each.
@@ -477,6 +547,9 @@ impl Protocol for KvConn {
 
     fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
         SHARD.with(|s| s.borrow_mut().connections -= 1);
+        if let Some(h) = self.command_timer.take() {
+            h.cancel();
+        }
     }
 
     fn pause_writing(&mut self, t: &mut Transport) {

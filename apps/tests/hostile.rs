@@ -1,0 +1,242 @@
+//! Every listener against hostile clients, from outside: commands a million
+//! arguments long, clients that trickle a command or a request body and
+//! never finish it, a client that floods pipelined commands without
+//! reading. Each costs what it sends, for as long as the configured
+//! timeouts let it, and the server serves everyone else meanwhile.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn kv_config(shards: usize, kv: &str) -> String {
+    format!(
+        "[runtime]\nshards = {shards}\npin_cores = false\n[log]\nformat = \"json\"\n\
+         [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n[listener.kv]\n{kv}"
+    )
+}
+
+/// Kills the server on drop, also when the test fails.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn multibulk<'a>(args: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// One reply line (`+OK`, `:3`, `-ERR …`), the connection's first.
+fn reply_line(s: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "closed after {line:?}");
+        line.push(b[0]);
+    }
+    String::from_utf8_lossy(&line[..line.len() - 2]).into_owned()
+}
+
+fn ping(addr: SocketAddr) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(b"PING\r\n").unwrap();
+    assert_eq!(reply_line(&mut s), "+PONG");
+}
+
+#[test]
+fn mset_and_del_of_a_million_keys_over_three_shards_finish() {
+    let (child, addr, _log) = serve(&kv_config(3, ""));
+    let server = Server(child);
+    let keys: Vec<Vec<u8>> = (0..1_000_000)
+        .map(|i| format!("key:{i}").into_bytes())
+        .collect();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE * 3)).unwrap();
+    let mut mset: Vec<&[u8]> = vec![b"MSET"];
+    for k in &keys {
+        mset.push(k);
+        mset.push(b"v");
+    }
+    s.write_all(&multibulk(mset.into_iter())).unwrap();
+    assert_eq!(reply_line(&mut s), "+OK");
+    s.write_all(b"DBSIZE\r\n").unwrap();
+    assert_eq!(reply_line(&mut s), ":1000000");
+    // EXISTS on every key, then DEL of all of them: each one command.
+    let mut exists: Vec<&[u8]> = vec![b"EXISTS"];
+    exists.extend(keys.iter().map(Vec::as_slice));
+    s.write_all(&multibulk(exists.into_iter())).unwrap();
+    assert_eq!(reply_line(&mut s), ":1000000");
+    let mut del: Vec<&[u8]> = vec![b"DEL"];
+    del.extend(keys.iter().map(Vec::as_slice));
+    s.write_all(&multibulk(del.into_iter())).unwrap();
+    assert_eq!(reply_line(&mut s), ":1000000");
+    s.write_all(b"DBSIZE\r\n").unwrap();
+    assert_eq!(reply_line(&mut s), ":0");
+    // An unknown command of a million arguments: Redis's error, whose
+    // argument list stops at 128 bytes.
+    let mut unknown: Vec<&[u8]> = vec![b"NOSUCH"];
+    unknown.extend(keys.iter().map(Vec::as_slice));
+    s.write_all(&multibulk(unknown.into_iter())).unwrap();
+    let err = reply_line(&mut s);
+    assert!(
+        err.starts_with("-ERR unknown command 'NOSUCH', with args beginning with: 'key:0' "),
+        "{err}"
+    );
+    assert!(err.len() < 200, "{err}");
+    ping(addr);
+    sigterm(&server.0);
+}
+
+#[test]
+fn a_trickled_command_is_cut_at_command_timeout_while_others_are_served() {
+    let (child, addr, _log) = serve(&kv_config(2, "command_timeout = \"1s\"\n"));
+    let server = Server(child);
+    // A bulk string of 100 MB announced, then a byte now and then; and a
+    // command begun and never finished.
+    let mut trickler = TcpStream::connect(addr).unwrap();
+    trickler
+        .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\nxyz")
+        .unwrap();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(b"SET k v\r\n*2\r\n$3\r\nGET\r\n")
+        .unwrap();
+    stalled.set_read_timeout(Some(DEADLINE)).unwrap();
+    assert_eq!(reply_line(&mut stalled), "+OK");
+    trickler.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut sent = 0;
+    let cut = loop {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "still open after {sent} trickled bytes"
+        );
+        ping(addr);
+        let mut b = [0u8; 64];
+        match trickler.read(&mut b) {
+            Ok(0) => break true,
+            Ok(_) => panic!("a reply to half a command"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => break true,
+        }
+        if trickler.write_all(b"x").is_err() {
+            break true;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(cut);
+    // The stalled one is gone too: EOF after its one reply.
+    let mut rest = Vec::new();
+    stalled.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    ping(addr);
+    sigterm(&server.0);
+}
+
+#[test]
+fn a_client_that_floods_without_reading_costs_what_is_in_flight_not_what_it_sent() {
+    let (child, addr, _log) = serve(&kv_config(2, ""));
+    let server = Server(child);
+    let pid = server.0.id();
+    ping(addr);
+    let before = rss_kib(pid);
+    // 64 MiB of pipelined SETs over keys of both shards, written from a
+    // thread while this one reads nothing; then every reply is read.
+    let mut one = Vec::new();
+    let mut count = 0u64;
+    while one.len() < 1 << 20 {
+        let k = format!("flood:{}", count % 1000);
+        one.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n$16\r\nvvvvvvvvvvvvvvvv\r\n",
+                k.len()
+            )
+            .as_bytes(),
+        );
+        count += 1;
+    }
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..64 {
+            w.write_all(&one).unwrap();
+        }
+    });
+    // Others are served while it floods.
+    for _ in 0..20 {
+        ping(addr);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let peak = rss_kib(pid);
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let want = count * 64 * 5; // "+OK\r\n" each
+    let mut got = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    while got < want {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {got} of {want} reply bytes");
+        assert!(
+            buf[..n].iter().all(|b| b"+OK\r\n".contains(b)),
+            "not all OK"
+        );
+        got += n as u64;
+    }
+    writer.join().unwrap();
+    let growth = peak
+        .saturating_sub(before)
+        .max(rss_kib(pid).saturating_sub(before));
+    // What is in flight is bounded (1,024 commands a connection, the
+    // transport's write buffer); the keys themselves are a few hundred KiB.
+    assert!(
+        growth < 32 * 1024,
+        "RSS grew {growth} KiB for a 64 MiB flood"
+    );
+    ping(addr);
+    sigterm(&server.0);
+}
+
+#[test]
+fn an_http_body_trickled_byte_by_byte_gets_408_at_body_timeout() {
+    let (child, addr, _log) = serve(
+        "[runtime]\nshards = 1\npin_cores = false\n[log]\nformat = \"json\"\n\
+         [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n\
+         [listener.http]\nbody_timeout = \"1s\"\n",
+    );
+    let server = Server(child);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+        .unwrap();
+    s.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    loop {
+        assert!(start.elapsed() < DEADLINE, "still open: {answer:?}");
+        let mut b = [0u8; 512];
+        match s.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        let _ = s.write(b"c");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    sigterm(&server.0);
+}
