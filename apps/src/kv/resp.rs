@@ -166,7 +166,9 @@ fn header_line(buf: &[u8], from: usize) -> Result<Option<(&[u8], usize)>, bool> 
         None => Err(rest.len() > MAX_INLINE),
         // The byte after the `\r` must be there (Redis does not check it).
         Some(cr) if cr + 2 > rest.len() => Ok(None),
-        Some(cr) => Ok(Some((&rest[1..cr], from + cr + 2))),
+        // A line that is only its `\r` has no number (and no `$`: the
+        // caller says so).
+        Some(cr) => Ok(Some((&rest[cr.min(1)..cr], from + cr + 2))),
     }
 }
 
@@ -520,6 +522,18 @@ mod tests {
         );
         assert_eq!(args_of(b"*0\r\n").0, Parse::Empty { consumed: 4 });
         assert_eq!(args_of(b"*-5\r\n").0, Parse::Empty { consumed: 5 });
+    }
+
+    #[test]
+    fn fuzz_finds_stay_fixed() {
+        // cargo fuzz (resp): an argument line that is only "\r\r"
+        // sliced its number out of bounds.
+        let crash = b"\r\r\r\r\r\r\r\r\r\x87\n*1\r\r\r\r\r\r\r\r\r\xf2?";
+        assert_eq!(args_of(crash).0, Parse::Inline { consumed: 11 });
+        assert_eq!(
+            error_of(&crash[11..]),
+            "ERR Protocol error: expected '$', got '\r'"
+        );
     }
 
     #[test]
