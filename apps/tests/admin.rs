@@ -24,16 +24,6 @@ fn get(addr: SocketAddr, path: &str) -> (String, String) {
     )
 }
 
-/// Waits until `/ready` answers 200 (the endpoint comes up before the
-/// listeners serve).
-fn wait_ready(addr: SocketAddr) {
-    let start = Instant::now();
-    while get(addr, "/ready").0 != "HTTP/1.1 200 OK" {
-        assert!(start.elapsed() < DEADLINE, "never ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The request the dribblers send, far longer than the deadline lets
 /// them finish at a byte a second.
 const SLOW_REQUEST: &[u8] =

@@ -240,3 +240,53 @@ fn an_http_body_trickled_byte_by_byte_gets_408_at_body_timeout() {
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     sigterm(&server.0);
 }
+
+#[test]
+fn an_http_client_pipelining_without_reading_is_paused_not_buffered() {
+    let (child, addr, _log) = serve(
+        "[runtime]\nshards = 1\npin_cores = false\n[log]\nformat = \"json\"\n\
+         [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n",
+    );
+    let server = Server(child);
+    let pid = server.0.id();
+    let before = rss_kib(pid);
+    let one: Vec<u8> = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1 << 14);
+    let count = 64 * (1 << 20) / one.len() + 1;
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut w = s.try_clone().unwrap();
+    // The writer stops where the server stops reading (flow control):
+    // it is not expected to finish before this side reads.
+    let writer = std::thread::spawn(move || {
+        let mut sent = 0;
+        for _ in 0..count {
+            if w.write_all(&one).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = rss_kib(pid);
+    // Read every response of what was sent, until the writer is done.
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut responses = 0u64;
+    let mut tail = Vec::new();
+    let want = (count * (1 << 14)) as u64;
+    while responses < want {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {responses} responses");
+        tail.extend_from_slice(&buf[..n]);
+        responses += tail.windows(13).filter(|w| w == b"Hello, World!").count() as u64;
+        let keep = tail.len().min(12);
+        tail.drain(..tail.len() - keep);
+    }
+    assert_eq!(writer.join().unwrap(), count);
+    let growth = peak.saturating_sub(before);
+    assert!(
+        growth < 32 * 1024,
+        "RSS grew {growth} KiB under a 64 MiB pipelined flood"
+    );
+    sigterm(&server.0);
+}

@@ -27,6 +27,7 @@ fn ready_turns_503_as_soon_as_a_drain_starts_while_live_and_metrics_stay_up() {
     );
     let (mut child, addr, mut log) = serve(&config);
     let maddr = metrics_address(&mut log);
+    wait_ready(maddr);
     let ready = get(maddr, "/ready");
     assert!(
         ready.starts_with("HTTP/1.1 200") && ready.ends_with("ready\n"),

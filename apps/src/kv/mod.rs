@@ -30,12 +30,29 @@
 //!   connection always reads its own writes.
 //! * **Expiry** is lazy on access plus an active sweep per shard (every
 //!   100 ms, a bounded sample of the keys with an expiry, as Redis).
-//! * **Limits as Redis**: bulk strings ≤ 512 MiB and multibulk ≤ 1,048,576
-//!   (rejected before allocating, with Redis's error text, then the
-//!   connection closes); a bounded query buffer; a client that pipelines
-//!   without reading is paused through flow control (the echo app's
-//!   pattern) and one whose output queue passes `max_output_buffer` is
-//!   closed. Protocol garbage gets `-ERR Protocol error…` and a close.
+//! * **Limits as Redis**: bulk strings ≤ 512 MiB (rejected before
+//!   allocating, with Redis's error text, then the connection closes) and
+//!   a query buffer of `max_query_buffer`. Protocol garbage gets
+//!   Redis's `-ERR Protocol error…` text and a close.
+//! * **Costs linear in the work.** The parser keeps where it stopped in a
+//!   request that arrives in many reads ([`resp::Cursor`]), so a command
+//!   of a million arguments is parsed once; a multi-shard command groups
+//!   its keys by owner with a set, not a scan of the keys so far.
+//! * **Bounded by what is in flight, not by what a client sends.** A
+//!   connection whose replies pass the transport's high-water mark stops
+//!   being read (the echo app's pattern); one with 1,024 commands awaiting
+//!   replies from other shards or a transaction
+//!   (`MAX_IN_FLIGHT`) too, until half are answered; one
+//!   whose output queue passes `max_output_buffer` is closed; one whose
+//!   command has been arriving for `command_timeout` is closed.
+//! * **Redis-exact.** Replies and errors are redis-server 7.0's byte for
+//!   byte, checked by a seeded differential test of 100,000 commands.
+//!   Integers are read as Redis's `string2ll`; floats through the C
+//!   library Redis uses ([`float`]: `strtod`, `"%.17g"`, and INCRBYFLOAT's
+//!   long double), since Rust has no long double and prints shortest
+//!   forms.
+//! * **A command that panics** (a bug) answers its client with an error
+//!   rather than leaving it without a reply; the shard serves on.
 //! * **In memory only**, like `redis-server --save ''`: nothing is written
 //!   to disk.
 

@@ -197,3 +197,24 @@ pub fn write_until_pushed_back(s: &mut std::net::TcpStream, pattern: &[u8], cap:
     }
     sent
 }
+
+/// Waits until the metrics endpoint's `/ready` answers 200: it comes up
+/// before the listeners serve, and answers "starting" (503) until they do.
+pub fn wait_ready(maddr: SocketAddr) {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    loop {
+        let mut s = std::net::TcpStream::connect(maddr).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        if out.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        assert!(out.ends_with("starting\n"), "{out}");
+        assert!(start.elapsed() < DEADLINE, "never ready: {out}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
