@@ -19,7 +19,7 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
     let mut text = String::new();
     if want("server") {
         text += &format!(
-            "# Server\r\nredis_version:7.2.0\r\nkv_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nshards:{}\r\n\r\n",
+            "# Server\r\nredis_version:7.0.15\r\nkv_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nshards:{}\r\n\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::process::id(),
@@ -83,7 +83,7 @@ impl KvConn {
                 }
                 self.ready(|out| {
                     reply::array(out, 14);
-                    for (k, v) in [("server", "redis"), ("version", "7.2.0")] {
+                    for (k, v) in [("server", "redis"), ("version", "7.0.15")] {
                         reply::bulk(out, k.as_bytes());
                         reply::bulk(out, v.as_bytes());
                     }
