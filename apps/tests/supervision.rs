@@ -130,19 +130,23 @@ fn systemd_socket_activation_serves_the_passed_socket_instead_of_binding() {
 }
 
 #[test]
-fn takeover_hands_the_listening_sockets_to_a_new_process_and_refuses_nothing() {
+fn takeover_hands_the_listening_sockets_and_the_metrics_endpoint_to_a_new_process_and_refuses_nothing(
+) {
     let dir = temp_dir("takeover");
     let control = dir.join("control.sock");
     let config = temp_config(
         "takeover.toml",
         &format!(
             "[runtime]\nshards = 2\npin_cores = false\ncontrol_socket = \"{}\"\n\
-             [log]\nformat = \"json\"\n\
+             [log]\nformat = \"json\"\n[metrics]\naddress = \"127.0.0.1:0\"\n\
              [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n",
             control.display()
         ),
     );
-    let (mut old, addr, _old_log) = serve_file(&config);
+    let (mut old, addr, mut old_log) = serve_file(&config);
+    let maddr = metrics_address(&mut old_log);
+    std::thread::spawn(move || for _ in old_log.lines() {});
+    wait_ready(maddr);
     let start = std::time::Instant::now();
     while !control.exists() {
         assert!(start.elapsed() < DEADLINE, "no control socket");
@@ -175,6 +179,24 @@ fn takeover_hands_the_listening_sockets_to_a_new_process_and_refuses_nothing() {
             })
         })
         .collect();
+    // A probe of /ready and /live, throughout: always 200.
+    let prober = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let (mut ok, mut errors) = (0u64, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                for path in ["/ready", "/live"] {
+                    let answer = get(maddr, path);
+                    if answer.starts_with("HTTP/1.1 200") {
+                        ok += 1;
+                    } else {
+                        errors.push(format!("{path}: {answer}"));
+                    }
+                }
+            }
+            (ok, errors)
+        })
+    };
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut new = Command::new(BIN)
         .args(["serve", "--takeover"])
@@ -186,6 +208,11 @@ fn takeover_hands_the_listening_sockets_to_a_new_process_and_refuses_nothing() {
     let mut log = std::io::BufReader::new(new.stderr.take().unwrap());
     let line = wait_for_log(&mut log, "\"listening\"");
     assert!(line.contains(&format!("{addr} (inherited)")), "{line}");
+    let line = wait_for_log(&mut log, "metrics on");
+    assert!(
+        line.contains(&maddr.to_string()),
+        "the same metrics address: {line}"
+    );
     wait_for_log(&mut log, "lets go");
     std::thread::spawn(move || for _ in log.lines() {});
     assert!(
@@ -203,6 +230,15 @@ fn takeover_hands_the_listening_sockets_to_a_new_process_and_refuses_nothing() {
     eprintln!("takeover: {total} requests, {} failed", errors.len());
     assert!(errors.is_empty(), "{errors:?}");
     assert!(total > 0);
+    let (probes, failed) = prober.join().unwrap();
+    eprintln!(
+        "takeover: {probes} probes answered 200, {} did not",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(probes > 0);
+    // The new server serves the metrics now.
+    assert!(get(maddr, "/metrics").starts_with("HTTP/1.1 200"));
     // The new server answers on the control socket for the next restart.
     assert!(control.exists());
     sigterm(&new);

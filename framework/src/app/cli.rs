@@ -228,9 +228,18 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
         tracing::warn!(address = %addr, "systemd passed a socket no listener names; closed");
     }
     if let Some(addr) = config.metrics.as_ref().map(|m| m.address) {
-        let bound = rt
-            .serve_metrics(addr)
-            .map_err(|e| format!("metrics.address ({addr}): {e}"))?;
+        // The old server's metrics socket, if it is this address (or the
+        // config asks for any port on its IP): the endpoint never stops
+        // answering. Another address is bound afresh.
+        let inherited = taken
+            .as_mut()
+            .and_then(|t| t.metrics())
+            .filter(|(a, _)| *a == addr || (addr.port() == 0 && a.ip() == addr.ip()));
+        let bound = match inherited {
+            Some((_, listener)) => rt.serve_metrics_on(listener),
+            None => rt.serve_metrics(addr),
+        }
+        .map_err(|e| format!("metrics.address ({addr}): {e}"))?;
         tracing::info!(address = %bound, "metrics on http://{bound}/metrics");
     }
     rt.serve_held()

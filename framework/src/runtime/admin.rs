@@ -47,11 +47,50 @@ pub(crate) const MAX_CONNECTIONS: usize = 4096;
 pub(crate) struct AdminServer {
     handle: ShardHandle,
     thread: Option<JoinHandle<()>>,
+    /// A copy of the listening socket, for a takeover to hand over.
+    socket: std::os::fd::OwnedFd,
+}
+
+/// What a takeover needs of the endpoint: its socket to hand over, and a
+/// way to stop this process's loop accepting on it once the new process
+/// serves it.
+pub(crate) struct AdminHandover {
+    pub(crate) socket: std::os::fd::OwnedFd,
+    handle: ShardHandle,
+}
+
+impl AdminHandover {
+    /// Stops accepting on the endpoint's socket (the new process has it)
+    /// and waits, up to a second, until the requests this process had
+    /// accepted are answered: a probe never meets the drain that follows.
+    pub(crate) fn let_go(&self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let closed = self.handle.submit(move |lp| {
+            lp.close_all_listeners();
+            let _ = tx.send(());
+        });
+        if closed.is_err() || rx.recv_timeout(Duration::from_secs(1)).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while std::time::Instant::now() < deadline {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let asked = self.handle.submit(move |_| {
+                let open = ADMIN.with(|a| a.borrow().as_ref().map_or(0, |a| a.open.get()));
+                let _ = tx.send(open);
+            });
+            match (asked, rx.recv_timeout(Duration::from_secs(1))) {
+                (Ok(()), Ok(0)) | (Err(_), _) | (_, Err(_)) => return,
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
 }
 
 impl AdminServer {
     /// Serves `listener` (already bound) from a new thread.
     pub(crate) fn start(listener: std::net::TcpListener, source: Arc<Source>) -> io::Result<Self> {
+        let socket = std::os::fd::OwnedFd::from(listener.try_clone()?);
         let (tx, rx) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("metrics".into())
@@ -97,6 +136,15 @@ impl AdminServer {
         Ok(Self {
             handle,
             thread: Some(thread),
+            socket,
+        })
+    }
+
+    /// The socket and the loop, for a takeover.
+    pub(crate) fn handover(&self) -> io::Result<AdminHandover> {
+        Ok(AdminHandover {
+            socket: self.socket.try_clone()?,
+            handle: self.handle.clone(),
         })
     }
 

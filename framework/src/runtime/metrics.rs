@@ -108,6 +108,14 @@ impl Runtime {
                 source,
             })
         })?;
+        self.serve_metrics_on(listener)
+    }
+
+    /// As [`serve_metrics`](Self::serve_metrics), on a listening socket
+    /// already bound: the one a takeover handed over (see
+    /// [`TakenOver::metrics`](super::TakenOver::metrics)), so the endpoint
+    /// never stops answering across a restart.
+    pub fn serve_metrics_on(&mut self, listener: TcpListener) -> io::Result<SocketAddr> {
         let bound = listener.local_addr()?;
         let source = Arc::new(Source {
             shards: self.shards.iter().map(|s| s.handle.clone()).collect(),
@@ -116,7 +124,7 @@ impl Runtime {
             draining: Arc::clone(&self.draining),
             serving: Arc::clone(&self.serving),
         });
-        self.serve_or_hold(move |rt| {
+        self.serve_or_hold_in_turn(true, move |rt| {
             rt.metrics = Some(AdminServer::start(listener, source)?);
             Ok(())
         })?;

@@ -115,7 +115,7 @@ pub struct Runtime {
     serving: Arc<AtomicBool>,
     /// While [`hold_serving`](Runtime::hold_serving) is in force: the
     /// listeners bound so far, waiting to be served.
-    held: Option<Vec<Deferred>>,
+    held: Option<Vec<(bool, Deferred)>>,
     /// Unix socket files this runtime's listeners created, removed at
     /// shutdown.
     unix_paths: Vec<std::path::PathBuf>,
@@ -270,10 +270,18 @@ impl Runtime {
     /// [`hold_serving`](Self::hold_serving), in order; later `listen*`
     /// calls serve at once again.
     pub fn serve_held(&mut self) -> io::Result<()> {
-        for serve in self.held.take().unwrap_or_default() {
+        let held = self.held.take().unwrap_or_default();
+        let (last, first): (Vec<_>, Vec<_>) = held.into_iter().partition(|(last, _)| *last);
+        for (_, serve) in first {
             serve(self)?;
         }
         self.serving.store(true, Ordering::Release);
+        // The metrics endpoint once every listener serves: its first
+        // `/ready` is 200, which matters in a takeover, where it shares its
+        // socket with the old server's endpoint (ready too).
+        for (_, serve) in last {
+            serve(self)?;
+        }
         Ok(())
     }
 
@@ -282,9 +290,19 @@ impl Runtime {
         &mut self,
         serve: impl FnOnce(&mut Runtime) -> io::Result<()> + Send + 'static,
     ) -> io::Result<()> {
+        self.serve_or_hold_in_turn(false, serve)
+    }
+
+    /// As `serve_or_hold`; `last`: when held, served after the listeners
+    /// (the metrics endpoint).
+    fn serve_or_hold_in_turn(
+        &mut self,
+        last: bool,
+        serve: impl FnOnce(&mut Runtime) -> io::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
         match self.held.as_mut() {
             Some(held) => {
-                held.push(Box::new(serve));
+                held.push((last, Box::new(serve)));
                 Ok(())
             }
             None => {

@@ -7,10 +7,14 @@
 //! The exchange, over one stream connection to the control socket:
 //! 1. new → old: `TAKEOVER\n`;
 //! 2. old → new: one message of `name address\n` lines, with one listening
-//!    socket per line attached;
+//!    socket per line attached (the metrics endpoint's, if it serves one,
+//!    under the name `@metrics`);
 //! 3. new → old, once it serves them: `SERVING\n`;
-//! 4. old: closes its control socket, answers `BYE\n` and drains (as on
-//!    SIGTERM); new then opens the control socket for the next restart.
+//! 4. old: stops accepting on the metrics socket and answers the probes it
+//!    had accepted, closes its control socket, answers `BYE\n` and drains
+//!    (as on SIGTERM); new then opens the control socket for the next
+//!    restart. The metrics endpoint answers throughout: the old process
+//!    until it lets go, then the new one, on the same socket.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -26,6 +30,10 @@ use super::Runtime;
 
 /// Most listening sockets one takeover hands over.
 const MAX_SOCKETS: usize = 253;
+
+/// The name the metrics endpoint's socket travels under (a listener's name
+/// cannot hold a space, and this one is not a listener's).
+pub(crate) const METRICS_NAME: &str = "@metrics";
 
 /// The running side: answers a takeover on the control socket.
 pub struct ControlSocket {
@@ -95,6 +103,7 @@ impl Runtime {
         })?;
         let dup = self.acceptor()?.dup_handle();
         let names = self.listener_names.clone();
+        let metrics = self.metrics.as_ref().map(|m| m.handover()).transpose()?;
         let handed_over = Arc::new(Mutex::new(Some(
             Box::new(handed_over) as Box<dyn FnOnce() + Send>
         )));
@@ -106,7 +115,7 @@ impl Runtime {
             .spawn(move || {
                 for stream in listener.incoming() {
                     let Ok(stream) = stream else { continue };
-                    match serve_takeover(stream, &dup, &names, &owned, &flag) {
+                    match serve_takeover(stream, &dup, &names, metrics.as_ref(), &owned, &flag) {
                         Ok(true) => {
                             if let Some(f) =
                                 handed_over.lock().unwrap_or_else(|e| e.into_inner()).take()
@@ -133,6 +142,7 @@ fn serve_takeover(
     stream: UnixStream,
     dup: &DupHandle,
     names: &Names,
+    metrics: Option<&super::admin::AdminHandover>,
     path: &Path,
     handed: &std::sync::atomic::AtomicBool,
 ) -> io::Result<bool> {
@@ -167,6 +177,13 @@ fn serve_takeover(
         text.push_str(&format!("{} {addr}\n", name.replace(' ', "\u{a0}")));
         fds.push(fd.as_raw_fd());
     }
+    if let Some(m) = metrics {
+        let local = socket2::SockRef::from(&m.socket).local_addr()?;
+        if let Some(a) = local.as_socket() {
+            text.push_str(&format!("{METRICS_NAME} {a}\n"));
+            fds.push(m.socket.as_raw_fd());
+        }
+    }
     if fds.len() > MAX_SOCKETS {
         return Err(io::Error::other(
             "too many listening sockets for one takeover",
@@ -180,6 +197,9 @@ fn serve_takeover(
     r.read_line(&mut line)?;
     if line != "SERVING\n" {
         return Err(io::Error::other("the new process did not confirm"));
+    }
+    if let Some(m) = metrics {
+        m.let_go();
     }
     tracing::info!(
         sockets = fds.len(),
@@ -231,6 +251,21 @@ pub fn take_over(path: &Path) -> io::Result<TakenOver> {
 }
 
 impl TakenOver {
+    /// The metrics endpoint's socket and its address, if the old server
+    /// served one (taken out: a second call gives `None`). Serve it with
+    /// [`Runtime::serve_metrics_on`].
+    pub fn metrics(&mut self) -> Option<(std::net::SocketAddr, std::net::TcpListener)> {
+        let i = self
+            .sockets
+            .iter()
+            .position(|(n, _, _)| n == METRICS_NAME)?;
+        let (_, addr, fd) = self.sockets.remove(i);
+        match addr {
+            crate::Address::Inet(a) => Some((a, std::net::TcpListener::from(fd))),
+            _ => None,
+        }
+    }
+
     /// Tells the old server this process serves the sockets; returns once
     /// it has let go of its control socket (so this process can open its
     /// own there) and started its drain.
