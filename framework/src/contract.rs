@@ -39,10 +39,16 @@
 //!   FIN. A peer that only keeps sending, with nothing of ours left to
 //!   acknowledge, holds the lingering close for `linger_time` at most
 //!   (nginx's `lingering_time`, 30 s). A graceful runtime shutdown waits
-//!   for lingering closes too.
+//!   for lingering closes too. The peer's FIN (or reset) ends a lingering
+//!   close at once whatever state it arrived in — while the transport
+//!   flushed, or between its flush and `connection_lost`: its edge is not
+//!   repeated, so the transport keeps it and the lingering close reads at
+//!   its start.
 //!
 //!   Tests:
 //!   - `framework/tests/virtual_time.rs`: `t3_a_lingering_close_fed_without_end_is_held_for_linger_time_of_loop_time_then_dropped`
+//!   - `framework/tests/virtual_time.rs`: `t3_a_peer_fin_that_came_before_connection_lost_ends_the_lingering_close_without_a_timer`
+//!   - `framework/src/transport/lifecycle.rs`: `t3_a_readable_edge_while_finishing_is_kept_for_the_lingering_close`
 //!   - `framework/src/transport/lifecycle.rs`: `t3_close_flushes_then_finishes_once_and_a_second_close_does_nothing`
 //!   - `framework/src/transport/timeouts.rs`: `t3_a_lingering_close_goes_on_while_acknowledged_and_for_linger_time_while_fed`
 //!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`

@@ -173,3 +173,62 @@ fn l1_call_later_runs_in_deadline_order_as_the_clock_passes_each() {
     turn(&mut lp);
     assert_eq!(*ran.borrow(), ["a", "a2", "b", "c"]);
 }
+
+#[test]
+fn t3_a_peer_fin_that_came_before_connection_lost_ends_the_lingering_close_without_a_timer() {
+    // Loop time never moves: no linger timer can end a lingering close,
+    // only the peer's FIN. The server closes 50 idle connections from a
+    // callback (FIN sent, `connection_lost` due on the next iteration) and,
+    // before the loop goes on, every client has read that FIN and closed:
+    // the clients' FINs all reach the poll that comes before
+    // `connection_lost`. That edge is the only one; dropping it left the
+    // socket lingering until a timer (the stuck drains of issue 19).
+    let (mut lp, _clock) = manual_loop(|_| {});
+    let handles = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let h = handles.clone();
+    let (log, server) = serve(&mut lp, move |l| {
+        let h = h.clone();
+        Probe::new(l).made(move |t, _| h.borrow_mut().push(t.handle()))
+    });
+    let addr = inet(&server);
+    let closed = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let mut c = connect(addr);
+            let closed = Arc::clone(&closed);
+            std::thread::spawn(move || {
+                c.set_read_timeout(Some(DEADLINE)).unwrap();
+                let mut rest = Vec::new();
+                let got = c.read_to_end(&mut rest).map(|_| rest.len());
+                drop(c);
+                closed.fetch_add(1, Ordering::AcqRel);
+                got
+            })
+        })
+        .collect();
+    run_until(&mut lp, |_| handles.borrow().len() == clients.len());
+    let all = handles.borrow().clone();
+    let n = clients.len() as u64;
+    let waiting = Arc::clone(&closed);
+    lp.call_soon(move |lp| {
+        for h in all {
+            lp.with_transport(h, |t| t.close());
+        }
+        // Hold the loop until every client answered with its FIN.
+        let start = Instant::now();
+        while waiting.load(Ordering::Acquire) < n && start.elapsed() < DEADLINE {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    run_until(&mut lp, |lp| {
+        let lost = log
+            .borrow()
+            .iter()
+            .filter(|e| matches!(e, Ev::Lost(_)))
+            .count();
+        lost == clients.len() && lp.open_connections() == 0
+    });
+    for c in clients {
+        assert_eq!(c.join().unwrap().unwrap(), 0, "a clean end, no reset");
+    }
+}

@@ -64,7 +64,15 @@ impl Connection {
                     Next::Keep
                 };
             }
-            State::Finishing => return Next::Keep,
+            State::Finishing => {
+                // Flushed, `connection_lost` due: a readable edge now (the
+                // peer's FIN, maybe) will not come again, so the lingering
+                // close that follows reads at once (T3).
+                if readable {
+                    self.transport.life.readable_unread();
+                }
+                return Next::Keep;
+            }
             State::Open | State::Closing => {}
         }
         if readable {
@@ -245,7 +253,15 @@ impl Connection {
 impl Deferred for Connection {
     fn run_deferred(&mut self, ctx: &mut Ctx<'_>) -> Option<AfterLost> {
         match self.deliver_lost() {
-            Some(true) => Some(AfterLost::Linger(self.linger_mark())),
+            Some(true) => {
+                // Input (or the peer's FIN) that came while the transport
+                // no longer read: its edge is spent, so read now rather
+                // than wait for one that will not come.
+                if self.transport.life.read_ready() && self.linger_drain(ctx) == Next::Remove {
+                    return Some(AfterLost::Remove);
+                }
+                Some(AfterLost::Linger(self.linger_mark()))
+            }
             Some(false) => Some(AfterLost::Remove),
             None => {
                 let t = &self.transport;

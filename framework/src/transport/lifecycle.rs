@@ -265,6 +265,14 @@ impl Lifecycle {
         self.read_ready = ready;
     }
 
+    /// A readable edge the transport does not read now (closing, or
+    /// flushed and about to report `connection_lost`): kept, so the
+    /// lingering close reads at once. Edges do not repeat; one dropped
+    /// here was a peer's FIN the linger would wait for until its timeout.
+    pub(crate) fn readable_unread(&mut self) {
+        self.read_ready = true;
+    }
+
     /// Takes a resumed read that is due.
     pub(crate) fn take_read_resumed(&mut self) -> bool {
         std::mem::take(&mut self.read_resumed)
@@ -348,6 +356,20 @@ mod tests {
         done.abort();
         done.deliver_lost();
         assert!(!done.fail(reset()) && done.error().is_none(), "after lost");
+    }
+
+    #[test]
+    fn t3_a_readable_edge_while_finishing_is_kept_for_the_lingering_close() {
+        let mut l = Lifecycle::new();
+        assert!(l.close());
+        assert!(l.flushed(true));
+        assert!(l.is_finishing());
+        // The peer's FIN arrives between the flush and `connection_lost`.
+        l.readable_unread();
+        assert!(l.deliver_lost().is_some());
+        assert!(l.is_lost());
+        // The lingering close must read now: no other edge will tell it.
+        assert!(l.read_ready() && !l.eof_seen());
     }
 
     #[test]
