@@ -27,7 +27,7 @@ pub fn apps() -> Apps {
     Apps::new()
         .with(
             App::new::<NoOptions>("echo")
-                .stream(|_| echo::Echo)
+                .stream(|_| echo::Echo::default())
                 .datagram(|_| echo::UdpEcho),
         )
         .with(App::new::<NoOptions>("echo-async").stream(|_| echo_async::protocol()))

@@ -262,6 +262,21 @@
 //!   - `framework/tests/tcp_contract.rs`: `p10_pause_is_delivered_when_the_writing_callback_returns_with_size_visible`
 //!   - `framework/src/transport/lifecycle.rs`: `p10_a_due_pause_is_taken_once_and_asks_for_a_settle`
 //!
+//! **P11** Beyond asyncio: `drain_started(transport)` tells a connection
+//!   that the server began a graceful drain (SIGTERM, or a takeover by a
+//!   new process). It comes at most once, between `connection_made` and
+//!   `connection_lost`, after the input the kernel already held was
+//!   delivered; for a connection that has not sent its first byte, only
+//!   once the drain's grace for new connections passed. The default
+//!   `close()`s (T3). A protocol with framing overrides it to end at a
+//!   boundary of its own — finish the request being received, answer it,
+//!   then close — and the drain aborts whatever is still open at its
+//!   deadline.
+//!
+//!   Tests:
+//!   - `framework/tests/runtime.rs`: `p11_drain_started_is_told_once_and_a_protocol_ends_its_request_before_closing`
+//!   - `framework/tests/runtime.rs`: `a_request_racing_the_drain_is_served_and_a_silent_connection_closed_after_its_grace`
+//!
 //! # Loop
 //!
 //! **L1** `call_soon`, `call_later`/`call_at` (cancellable handles), `stop`,

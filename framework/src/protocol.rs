@@ -72,6 +72,23 @@ pub trait Protocol: 'static {
     fn resume_writing(&mut self, transport: &mut Transport) {
         let _ = transport;
     }
+
+    /// The server started a graceful drain (SIGTERM, or a takeover by a new
+    /// process): no new connection comes, and this one should end at a
+    /// boundary of the protocol's own (P11). Called at most once, after the
+    /// input the kernel already held for the connection was delivered;
+    /// for a connection that has not sent its first byte yet, only once
+    /// the drain's grace for such connections has passed.
+    ///
+    /// The default closes the transport (T3: what is queued is flushed,
+    /// then a FIN). A protocol with framing closes where a request ends
+    /// instead: an HTTP server finishes the request being received and
+    /// answers it with `Connection: close`, a Redis server answers every
+    /// complete command it holds. Whatever is still open when the drain's
+    /// deadline comes is aborted.
+    fn drain_started(&mut self, transport: &mut Transport) {
+        transport.close();
+    }
 }
 
 /// Object-safe view of a protocol that can also be downcast to its concrete

@@ -40,6 +40,9 @@ pub struct HttpConn {
     heads: u64,
     /// Armed while a request body is being received: `body_timeout` → 408.
     body_timer: Option<shardloop::Handle>,
+    /// The server drains (P11): the request being received is answered
+    /// with `Connection: close`, then the connection closes.
+    draining: bool,
 }
 
 impl std::fmt::Debug for HttpConn {
@@ -70,6 +73,7 @@ impl HttpConn {
             head_timer: None,
             heads: 0,
             body_timer: None,
+            draining: false,
         }
     }
 
@@ -141,7 +145,7 @@ impl HttpConn {
 
     /// Answers one request into `self.out`.
     fn answer(&mut self, req: &Request<'_>) -> After {
-        let persist = if !req.keep_alive {
+        let persist = if !req.keep_alive || self.draining {
             self.closing = true;
             Persist::Close
         } else if req.minor_version == 0 {
@@ -278,6 +282,12 @@ impl HttpConn {
         t.close();
     }
 
+    /// Draining, with no request under way (nothing of a head or a body
+    /// received, no answer held).
+    fn idle_while_draining(&self) -> bool {
+        self.draining && self.pending.is_empty() && self.body.is_none() && self.held.is_none()
+    }
+
     /// The last answer said close and nothing of its request is left to
     /// consume: the rest of the input is ignored, the connection closes.
     fn done(&self) -> bool {
@@ -333,8 +343,18 @@ impl Protocol for HttpConn {
             let _ = transport.write(&self.out);
             self.out.clear();
         }
-        if self.done() {
+        if self.done() || self.idle_while_draining() {
             self.pending = Vec::new();
+            transport.close();
+        }
+    }
+
+    /// The server drains (P11): an idle keep-alive connection closes at
+    /// once; one with a request under way finishes it, answers it with
+    /// `Connection: close` and closes.
+    fn drain_started(&mut self, transport: &mut Transport) {
+        self.draining = true;
+        if self.idle_while_draining() {
             transport.close();
         }
     }

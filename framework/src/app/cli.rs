@@ -273,8 +273,7 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
             break signal;
         }
         notify(&[sd_notify::NotifyState::Reloading]);
-        let applied = reload(apps, source, &mut running, &mut rt);
-        rt.count_reload(applied);
+        reload(apps, source, &mut running, &mut rt);
         notify(&[
             sd_notify::NotifyState::Ready,
             sd_notify::NotifyState::Status("serving"),

@@ -11,11 +11,14 @@ use crate::Runtime;
 /// listeners added, removed or changed (by name), write-buffer marks and the
 /// log level for what comes next; connections already open finish under the
 /// settings they started with. An invalid configuration changes nothing.
-/// Settings that need a restart are named. Returns whether it applied.
+/// Settings that need a restart are named. Counts the reload in the
+/// metrics (before logging its outcome). Returns whether it applied.
 pub(super) fn reload(apps: &Apps, source: &Source, running: &mut Config, rt: &mut Runtime) -> bool {
     let new = match load(apps, source.path.as_ref()) {
         Ok(c) => c,
         Err(e) => {
+            // Counted before it is said: a scrape after the log line sees it.
+            rt.count_reload(false);
             tracing::error!("reload refused, the running configuration stays: {e}");
             return false;
         }
@@ -125,6 +128,7 @@ pub(super) fn reload(apps: &Apps, source: &Source, running: &mut Config, rt: &mu
             }
         }
     }
+    rt.count_reload(ok);
     tracing::info!(applied = ok, "configuration reloaded");
     *running = new;
     ok

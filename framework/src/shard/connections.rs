@@ -8,6 +8,7 @@ use std::rc::Rc;
 use super::connection::Connection;
 use super::driver::Ctx;
 use super::driver::Driven as _;
+use super::driver::Guarded as _;
 use super::{ConnectionHandle, Entry, EntryKey, EventLoop};
 use crate::protocol::Protocol;
 use crate::stats::{ListenerStats, ShardStats};
@@ -101,12 +102,14 @@ impl EventLoop {
     /// that has received input — or every open one, once `close_silent` —
     /// first reads and delivers what the kernel already holds for it (so a
     /// request that arrived before the drain is answered, not discarded by
-    /// the lingering close), then is `close()`d (T3: its queue flushed, a
-    /// FIN, then input discarded until the peer closes). A connection that
-    /// has not received its first byte is left open until `close_silent`:
-    /// its client may have connected just before the listeners closed and
-    /// be sending its request now (Go's `http.Server.Shutdown` treats new
-    /// connections the same way). Returns how many were left open.
+    /// the lingering close), then is told the drain started
+    /// ([`Protocol::drain_started`](crate::Protocol::drain_started), once;
+    /// by default it `close()`s: its queue flushed, a FIN, then input
+    /// discarded until the peer closes, T3). A connection that has not
+    /// received its first byte is left alone until `close_silent`: its
+    /// client may have connected just before the listeners closed and be
+    /// sending its request now (Go's `http.Server.Shutdown` treats new
+    /// connections the same way). Returns how many were left untold.
     pub fn drain_connections(&mut self, close_silent: bool) -> usize {
         let mut silent = 0;
         let keys: Vec<EntryKey> = self
@@ -114,7 +117,7 @@ impl EventLoop {
             .entries
             .iter()
             .filter_map(|(k, e)| match e {
-                Entry::Conn(c) if c.transport.life.is_open() => {
+                Entry::Conn(c) if c.transport.life.is_open() && !c.drain_told => {
                     let spoken = c.transport.bytes_in > 0 && c.is_made();
                     if spoken || close_silent {
                         Some(k)
@@ -142,7 +145,15 @@ impl EventLoop {
                 conn.read(&mut ctx, true);
             }
             if conn.transport.life.is_open() {
-                conn.transport.close();
+                conn.drain_told = true;
+                if conn.is_made() {
+                    // (Guarded: a panic fails this connection only.)
+                    conn.invoke("drain_started", |p, t| p.drain_started(t));
+                } else {
+                    // A TLS handshake still under way: its protocol has
+                    // not been told of the connection (P2).
+                    conn.transport.close();
+                }
             }
             conn.settle(&mut ctx);
         }

@@ -81,6 +81,12 @@ pub struct KvConn {
     completed: bool,
     /// Armed while a command is partial.
     command_timer: Option<shardloop::Handle>,
+    /// The server drains (P11): every complete command received is
+    /// answered, then the connection closes.
+    draining: bool,
+    /// What `inbuf` holds is at most part of one command (the last parse
+    /// needed more), not commands that flow control held back.
+    rest_partial: bool,
 }
 
 /// Most commands of one connection parsed and not yet answered (waiting
@@ -114,6 +120,8 @@ impl KvConn {
             partial_since: None,
             completed: false,
             command_timer: None,
+            draining: false,
+            rest_partial: true,
         }
     }
 
@@ -175,6 +183,7 @@ impl KvConn {
         }
         self.ranges = ranges;
         self.scratch = scratch;
+        self.rest_partial = partial || at == buf.len();
         self.send_outgoing(t);
         if partial || self.partial_since.is_some() {
             self.watch_partial(t, partial);
@@ -545,6 +554,14 @@ impl Protocol for KvConn {
         !self.slots.is_empty()
     }
 
+    /// The server drains (P11): answer every complete command received,
+    /// then close (part of a command is dropped).
+    fn drain_started(&mut self, t: &mut Transport) {
+        self.draining = true;
+        self.feed(t, &[]);
+        self.finish_drain(t);
+    }
+
     fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
         SHARD.with(|s| s.borrow_mut().connections -= 1);
         if let Some(h) = self.command_timer.take() {
@@ -610,6 +627,17 @@ impl KvConn {
         }
         if self.out.is_empty() && self.out.capacity() > 256 << 10 {
             self.out = Vec::new();
+        }
+        self.finish_drain(t);
+    }
+
+    /// Draining, and every complete command received was handled (what is
+    /// left is part of one, or nothing): close once the replies are out.
+    fn finish_drain(&mut self, t: &mut Transport) {
+        if self.draining && !self.closing && (self.inbuf.is_empty() || self.rest_partial) {
+            self.closing = true;
+            self.inbuf = Vec::new();
+            self.flush(t);
         }
     }
 }
