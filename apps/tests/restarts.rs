@@ -1,0 +1,340 @@
+//! Restarts that lose nothing (P11): clients send every request in several
+//! writes a millisecond apart — as requests arrive through a network or a
+//! proxy — to echo, http and kv, across 5 takeovers and 5 SIGTERM drains.
+//! Every request is answered whole: echo returns every byte, http answers
+//! (with `Connection: close` once draining) and kv replies to every
+//! command, or, for a command the server never read, closes before it; the
+//! client then sends it again on a new connection. A request counts as
+//! lost when the server read part of it and did not answer it whole.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+
+/// Writes `msg` in 4 pieces, 1 ms apart.
+fn write_in_pieces(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let q = msg.len().div_ceil(4).max(1);
+    for piece in msg.chunks(q) {
+        s.write_all(piece)?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// Tallies of one client.
+#[derive(Default, Debug)]
+struct Tally {
+    answered: u64,
+    /// Requests the server closed before reading (sent again).
+    resent: u64,
+    failures: Vec<String>,
+}
+
+/// Echo: one request per connection, 20 KB in pieces, then a half-close;
+/// the whole echo must come back.
+fn echo_client(addr: SocketAddr, c: usize, stop: Arc<AtomicBool>) -> Tally {
+    let mut t = Tally::default();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        let msg: Vec<u8> = (0..20_000)
+            .map(|i| (i as u64 * 7 + n + c as u64) as u8)
+            .collect();
+        // What came back, and the error that ended it early, if any.
+        let mut back = Vec::new();
+        let r = (|| -> std::io::Result<()> {
+            let mut s = TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(DEADLINE))?;
+            write_in_pieces(&mut s, &msg)?;
+            s.shutdown(Shutdown::Write)?;
+            let mut buf = [0u8; 8192];
+            loop {
+                match s.read(&mut buf)? {
+                    0 => return Ok(()),
+                    k => back.extend_from_slice(&buf[..k]),
+                }
+            }
+        })();
+        match r {
+            Ok(()) if back == msg => t.answered += 1,
+            // Reset with nothing back: a connection the server never
+            // accepted (it was in the backlog when a drain closed the
+            // listener, which the kernel resets) — nothing of it was read.
+            Err(e) if back.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                t.resent += 1
+            }
+            Ok(()) => t
+                .failures
+                .push(format!("echo {n}: {} of {} bytes", back.len(), msg.len())),
+            Err(e) => t.failures.push(format!(
+                "echo {n}: {e} after {} of {} bytes",
+                back.len(),
+                msg.len()
+            )),
+        }
+        n += 1;
+    }
+    t
+}
+
+/// http: keep-alive GETs, each head in pieces; a response must be whole;
+/// `Connection: close` means a new connection for the next.
+fn http_client(addr: SocketAddr, stop: Arc<AtomicBool>) -> Tally {
+    let mut t = Tally::default();
+    let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        let r = (|| -> std::io::Result<(String, bool)> {
+            if conn.is_none() {
+                let s = TcpStream::connect(addr)?;
+                s.set_read_timeout(Some(DEADLINE))?;
+                conn = Some(BufReader::new(s));
+            }
+            let c = conn.as_mut().expect("connected");
+            write_in_pieces(
+                c.get_mut(),
+                format!("GET /plaintext?n={n} HTTP/1.1\r\nHost: restart.test\r\nUser-Agent: pieces\r\n\r\n").as_bytes(),
+            )?;
+            let mut status = String::new();
+            if c.read_line(&mut status)? == 0 {
+                return Ok((String::new(), true));
+            }
+            let (mut length, mut close) = (0usize, false);
+            loop {
+                let mut line = String::new();
+                c.read_line(&mut line)?;
+                let l = line.to_ascii_lowercase();
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if l.starts_with("connection:") && l.contains("close") {
+                    close = true;
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; length];
+            c.read_exact(&mut body)?;
+            Ok((
+                format!("{}{}", status.trim_end(), String::from_utf8_lossy(&body)),
+                close,
+            ))
+        })();
+        match r {
+            Ok((answer, _)) if answer.is_empty() => {
+                // Closed before our request was read: send it again.
+                t.resent += 1;
+                conn = None;
+                continue;
+            }
+            Ok((answer, close)) => {
+                if answer == "HTTP/1.1 200 OKHello, World!" {
+                    t.answered += 1;
+                } else {
+                    t.failures.push(format!("http {n}: {answer}"));
+                }
+                if close {
+                    conn = None;
+                }
+            }
+            Err(e) => {
+                t.failures.push(format!("http {n}: {e}"));
+                conn = None;
+            }
+        }
+        n += 1;
+    }
+    t
+}
+
+/// kv: `SET c:n n`, each command in pieces, then its reply; a command
+/// closed on without a reply is sent again on a new connection.
+fn kv_client(addr: SocketAddr, c: usize, stop: Arc<AtomicBool>) -> (Tally, u64) {
+    let mut t = Tally::default();
+    let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        let key = format!("c{c}:{n}");
+        let val = n.to_string();
+        let cmd = format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{val}\r\n",
+            key.len(),
+            val.len()
+        );
+        let r = (|| -> std::io::Result<String> {
+            if conn.is_none() {
+                let s = TcpStream::connect(addr)?;
+                s.set_read_timeout(Some(DEADLINE))?;
+                conn = Some(BufReader::new(s));
+            }
+            let c = conn.as_mut().expect("connected");
+            write_in_pieces(c.get_mut(), cmd.as_bytes())?;
+            let mut line = String::new();
+            c.read_line(&mut line)?;
+            Ok(line)
+        })();
+        match r {
+            Ok(line) if line == "+OK\r\n" => {
+                t.answered += 1;
+                n += 1;
+            }
+            Ok(line) if line.is_empty() => {
+                t.resent += 1;
+                conn = None;
+            }
+            Ok(line) => {
+                t.failures.push(format!("kv {key}: {line:?}"));
+                n += 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                t.resent += 1;
+                conn = None;
+            }
+            Err(e) => {
+                t.failures.push(format!("kv {key}: {e}"));
+                conn = None;
+            }
+        }
+    }
+    (t, n)
+}
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    temp_config(
+        "restarts.toml",
+        &format!(
+            "[runtime]\nshards = 2\npin_cores = false\ncontrol_socket = \"{}\"\n\
+             [limits]\ndrain_timeout = \"20s\"\n[log]\nformat = \"json\"\n\
+             [metrics]\naddress = \"127.0.0.1:0\"\n\
+             [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
+             [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n\
+             [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n",
+            dir.join("control.sock").display()
+        ),
+    )
+}
+
+/// The addresses of the three listeners, in the order of the config.
+fn addresses(log: &mut impl BufRead) -> Vec<SocketAddr> {
+    (0..3)
+        .map(|_| logged_address(&wait_for_log(log, "\"listening\"")))
+        .collect()
+}
+
+/// Runs the three kinds of clients against `addrs` while `restart` runs;
+/// returns every tally, and checks the kv keys written.
+fn under_load(addrs: &[SocketAddr], restart: impl FnOnce()) -> Vec<Tally> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut echo = Vec::new();
+    let mut http = Vec::new();
+    let mut kv = Vec::new();
+    for c in 0..2 {
+        let (a, s) = (addrs[0], Arc::clone(&stop));
+        echo.push(std::thread::spawn(move || echo_client(a, c, s)));
+        let (a, s) = (addrs[1], Arc::clone(&stop));
+        http.push(std::thread::spawn(move || http_client(a, s)));
+        let (a, s) = (addrs[2], Arc::clone(&stop));
+        kv.push(std::thread::spawn(move || kv_client(a, c, s)));
+    }
+    restart();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Release);
+    let mut tallies: Vec<Tally> = echo
+        .into_iter()
+        .chain(http)
+        .map(|h| h.join().unwrap())
+        .collect();
+    for h in kv {
+        tallies.push(h.join().unwrap().0);
+    }
+    tallies
+}
+
+fn spawn_serve(
+    args: &[&str],
+    config: &std::path::Path,
+) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = BufReader::new(child.stderr.take().unwrap());
+    (child, log)
+}
+
+#[test]
+fn five_takeovers_with_requests_in_pieces_answer_every_request_whole() {
+    let dir = temp_dir("restarts-takeover");
+    let config = config(&dir);
+    let (mut old, mut log) = spawn_serve(&["serve"], &config);
+    let addrs = addresses(&mut log);
+    let maddr = metrics_address(&mut log);
+    wait_ready(maddr);
+    std::thread::spawn(move || for _ in log.lines() {});
+    let mut all = Vec::new();
+    for round in 0..5 {
+        let mut next = None;
+        let tallies = under_load(&addrs, || {
+            std::thread::sleep(Duration::from_millis(200));
+            let (new, mut new_log) = spawn_serve(&["serve", "--takeover"], &config);
+            wait_for_log(&mut new_log, "lets go");
+            std::thread::spawn(move || for _ in new_log.lines() {});
+            assert!(
+                wait_exit(&mut old).success(),
+                "round {round}: the old server drained"
+            );
+            next = Some(new);
+        });
+        old = next.expect("a new server");
+        all.extend(tallies);
+    }
+    report("takeovers", &all);
+    sigterm(&old);
+    assert!(wait_exit(&mut old).success());
+}
+
+#[test]
+fn five_sigterm_drains_with_requests_in_pieces_answer_every_request_whole() {
+    let dir = temp_dir("restarts-sigterm");
+    let config = config(&dir);
+    let mut all = Vec::new();
+    for _ in 0..5 {
+        let (mut child, mut log) = spawn_serve(&["serve"], &config);
+        let addrs = addresses(&mut log);
+        std::thread::spawn(move || for _ in log.lines() {});
+        let tallies = under_load(&addrs, || {
+            std::thread::sleep(Duration::from_millis(300));
+            sigterm(&child);
+            assert!(wait_exit(&mut child).success());
+        });
+        // After the drain nothing listens: a client's last attempt is
+        // refused, which is not a request lost.
+        all.extend(tallies.into_iter().map(|mut t| {
+            t.failures.retain(|f| !f.contains("Connection refused"));
+            t
+        }));
+    }
+    report("SIGTERM drains", &all);
+}
+
+fn report(what: &str, tallies: &[Tally]) {
+    let answered: u64 = tallies.iter().map(|t| t.answered).sum();
+    let resent: u64 = tallies.iter().map(|t| t.resent).sum();
+    let failures: Vec<&String> = tallies.iter().flat_map(|t| &t.failures).collect();
+    eprintln!(
+        "{what}: {answered} requests answered whole, {resent} sent again after a close before they were read, {} failed",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(tallies.iter().all(|t| t.answered > 0), "{tallies:?}");
+}
