@@ -31,7 +31,7 @@ fn run(buf: &[u8], step: usize) -> Outcome {
         if at == buf.len() {
             return Outcome::Incomplete;
         }
-        let end = (at + step).min(buf.len());
+        let end = at.saturating_add(step).min(buf.len());
         match body.consume(&buf[at..end]) {
             Ok(n) => {
                 assert!(n <= end - at);
