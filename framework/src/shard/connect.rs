@@ -265,7 +265,6 @@ impl Core {
             transport: Transport::new(stream, ConnectionHandle(k), lp, flow, peer),
             protocol,
             server: None,
-            drain_told: false,
         });
         let registered = match conn.transport.io.as_mut() {
             Some(io) => io.register(registry, token_of(key), Interest::READABLE),

@@ -32,8 +32,6 @@ pub(crate) struct Connection {
     pub(crate) protocol: Box<dyn DynProtocol>,
     /// The server that accepted it, whose live count it holds.
     pub(crate) server: Option<Rc<ServerShared>>,
-    /// `drain_started` was delivered (P11: at most once).
-    pub(crate) drain_told: bool,
 }
 
 impl Connection {

@@ -117,7 +117,7 @@ impl EventLoop {
             .entries
             .iter()
             .filter_map(|(k, e)| match e {
-                Entry::Conn(c) if c.transport.life.is_open() && !c.drain_told => {
+                Entry::Conn(c) if c.transport.life.is_open() && !c.transport.life.drain_told() => {
                     let spoken = c.transport.bytes_in > 0 && c.is_made();
                     if spoken || close_silent {
                         Some(k)
@@ -144,8 +144,7 @@ impl EventLoop {
                 core.current = key;
                 conn.read(&mut ctx, true);
             }
-            if conn.transport.life.is_open() {
-                conn.drain_told = true;
+            if conn.transport.life.is_open() && conn.transport.life.tell_drain() {
                 if conn.is_made() {
                     // (Guarded: a panic fails this connection only.)
                     conn.invoke("drain_started", |p, t| p.drain_started(t));

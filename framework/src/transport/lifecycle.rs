@@ -53,6 +53,8 @@ pub(crate) struct Lifecycle {
     /// `resume_reading()` found input pending: the loop reads it on its
     /// next iteration.
     read_resumed: bool,
+    /// `drain_started` was delivered (P11: at most once).
+    drain_told: bool,
 }
 
 /// [`Lifecycle`]'s `input_blocked` bits.
@@ -83,6 +85,7 @@ impl Lifecycle {
             needs_settle: false,
             input_blocked: 0,
             read_ready: false,
+            drain_told: false,
             read_resumed: false,
         }
     }
@@ -271,6 +274,16 @@ impl Lifecycle {
     /// here was a peer's FIN the linger would wait for until its timeout.
     pub(crate) fn readable_unread(&mut self) {
         self.read_ready = true;
+    }
+
+    /// Marks `drain_started` delivered; false if it already was (P11).
+    pub(crate) fn tell_drain(&mut self) -> bool {
+        !std::mem::replace(&mut self.drain_told, true)
+    }
+
+    /// Whether `drain_started` was delivered.
+    pub(crate) fn drain_told(&self) -> bool {
+        self.drain_told
     }
 
     /// Takes a resumed read that is due.
