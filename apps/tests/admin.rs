@@ -31,6 +31,7 @@ const SLOW_REQUEST: &[u8] =
 
 #[test]
 fn probes_answer_while_a_thousand_clients_dribble_and_the_deadline_cuts_each_dribbler() {
+    raise_fd_limit();
     let (mut child, _addr, mut log) = serve(
         "[runtime]\nshards = 2\npin_cores = false\n[log]\nformat = \"json\"\n[metrics]\naddress = \"127.0.0.1:0\"\n\
          [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n",
@@ -102,6 +103,12 @@ fn probes_answer_while_a_thousand_clients_dribble_and_the_deadline_cuts_each_dri
 
 #[test]
 fn one_connection_over_the_cap_gets_503_at_once_and_those_served_keep_their_request() {
+    // 4,097 connections here and as many in the server.
+    let limit = raise_fd_limit();
+    assert!(
+        limit >= 8_400,
+        "the descriptor limit ({limit}) is too low for 4,097 connections each side"
+    );
     let (mut child, _addr, mut log) = serve(
         "[runtime]\nshards = 1\npin_cores = false\n[log]\nformat = \"json\"\n[metrics]\naddress = \"127.0.0.1:0\"\n\
          [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n",

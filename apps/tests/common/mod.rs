@@ -218,3 +218,23 @@ pub fn wait_ready(maddr: SocketAddr) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Raises this process's descriptor limit to its hard limit (children
+/// inherit it) and returns it: tests that hold thousands of connections
+/// need more than a default soft limit of 1,024.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for getrlimit to fill and setrlimit
+    // to read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur
+}
