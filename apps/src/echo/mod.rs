@@ -3,7 +3,7 @@
 //! A drain does not cut a request short (P11): echo has no framing, so once
 //! told of the drain it keeps echoing while the client is still sending,
 //! and closes (T3: everything accepted is echoed, then a FIN) once the
-//! client has been quiet for [`DRAIN_QUIET`], has half-closed, or
+//! client sent nothing for a whole [`DRAIN_QUIET`], has half-closed, or
 //! [`DRAIN_WINDOW`] has passed.
 //!
 //! Also the model of a well-behaved shardloop service: when the client does
@@ -27,24 +27,28 @@ pub const DRAIN_WINDOW: Duration = Duration::from_secs(1);
 /// One echo connection.
 #[derive(Debug, Default)]
 pub struct Echo {
-    /// Draining: since when, and when input last came (loop time).
-    drain: Option<(Instant, Instant)>,
+    /// Draining: since when (loop time), and the bytes received at the
+    /// last look. (Nothing on the data path: the drain looks at the
+    /// transport's count from a timer.)
+    drain: Option<(Instant, u64)>,
 }
 
 impl Echo {
-    /// The drain's check: close once the client is quiet or the window
-    /// has passed, else look again when it could be.
+    /// The drain's check, every [`DRAIN_QUIET`]: close once nothing came
+    /// since the last look or the window has passed.
     fn drain_check(&mut self, t: &mut Transport) {
-        let Some((since, last)) = self.drain else {
+        let Some((since, seen)) = self.drain else {
             return;
         };
         let now = t.get_loop().time();
-        if now >= last + DRAIN_QUIET || now >= since + DRAIN_WINDOW {
+        let received = t.bytes_received();
+        if received == seen || now >= since + DRAIN_WINDOW {
             t.close();
             return;
         }
-        let next = (last + DRAIN_QUIET).min(since + DRAIN_WINDOW);
+        self.drain = Some((since, received));
         let conn = t.handle();
+        let next = (now + DRAIN_QUIET).min(since + DRAIN_WINDOW);
         t.get_loop().call_at(next, move |lp: &mut EventLoop| {
             lp.with_connection(conn, |p: &mut Echo, t| p.drain_check(t));
         });
@@ -54,9 +58,6 @@ impl Echo {
 impl Protocol for Echo {
     fn data_received(&mut self, transport: &mut Transport, data: &[u8]) {
         let _ = transport.write(data);
-        if let Some((_, last)) = &mut self.drain {
-            *last = transport.get_loop().time();
-        }
     }
 
     fn pause_writing(&mut self, transport: &mut Transport) {
@@ -70,8 +71,13 @@ impl Protocol for Echo {
     /// A drain does not cut a request short (P11): see the module docs.
     fn drain_started(&mut self, transport: &mut Transport) {
         let now = transport.get_loop().time();
-        self.drain = Some((now, now));
-        self.drain_check(transport);
+        self.drain = Some((now, transport.bytes_received()));
+        let conn = transport.handle();
+        transport
+            .get_loop()
+            .call_at(now + DRAIN_QUIET, move |lp: &mut EventLoop| {
+                lp.with_connection(conn, |p: &mut Echo, t| p.drain_check(t));
+            });
     }
 }
 

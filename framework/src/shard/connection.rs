@@ -57,23 +57,8 @@ impl Connection {
     pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &super::ready::Ready) -> Next {
         let readable = ev.wants_read();
         match self.transport.life.state() {
-            State::Lost => {
-                return if readable {
-                    self.linger_drain(ctx)
-                } else {
-                    Next::Keep
-                };
-            }
-            State::Finishing => {
-                // Flushed, `connection_lost` due: a readable edge now (the
-                // peer's FIN, maybe) will not come again, so the lingering
-                // close that follows reads at once (T3).
-                if readable {
-                    self.transport.life.readable_unread();
-                }
-                return Next::Keep;
-            }
             State::Open | State::Closing => {}
+            State::Finishing | State::Lost => return self.on_ended_event(ctx, readable),
         }
         if readable {
             if self.transport.delivers_input() {
@@ -91,6 +76,24 @@ impl Connection {
             self.flush(ctx);
         }
         Next::Keep
+    }
+
+    /// An event of a connection past its flush: out of line, the hot path
+    /// tests the state once.
+    #[cold]
+    #[inline(never)]
+    fn on_ended_event(&mut self, ctx: &mut Ctx<'_>, readable: bool) -> Next {
+        match self.transport.life.state() {
+            State::Lost if readable => self.linger_drain(ctx),
+            State::Finishing if readable => {
+                // Flushed, `connection_lost` due: a readable edge now (the
+                // peer's FIN, maybe) will not come again, so the lingering
+                // close that follows reads at once (T3).
+                self.transport.life.readable_unread();
+                Next::Keep
+            }
+            _ => Next::Keep,
+        }
     }
 
     /// Reads and delivers input until the socket is drained, reading is

@@ -95,6 +95,13 @@ impl Transport {
         self.handle
     }
 
+    /// Bytes received on this connection so far (what `data_received`
+    /// got, and what a lingering close discarded). A protocol can tell from
+    /// it, at a timer, whether its peer sent anything since it last looked.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_in
+    }
+
     /// The loop this transport lives on: schedule callbacks or stop it.
     pub fn get_loop(&self) -> &LoopHandle {
         &self.lp
