@@ -103,7 +103,7 @@ impl EventLoop {
     /// first reads and delivers what the kernel already holds for it (so a
     /// request that arrived before the drain is answered, not discarded by
     /// the lingering close), then is told the drain started
-    /// ([`Protocol::drain_started`](crate::Protocol::drain_started), once;
+    /// ([`Protocol::drain_started`], once;
     /// by default it `close()`s: its queue flushed, a FIN, then input
     /// discarded until the peer closes, T3). A connection that has not
     /// received its first byte is left alone until `close_silent`: its
