@@ -161,8 +161,11 @@ pub fn string2ll(s: &[u8]) -> Option<i64> {
 /// 64 KiB.
 fn header_line(buf: &[u8], from: usize) -> Result<Option<(&[u8], usize)>, bool> {
     let rest = &buf[from..];
-    // Redis's `strchr` stops at a NUL: a `\r` behind one is not seen.
-    match memchr::memchr2(b'\r', 0, rest).filter(|&i| rest[i] == b'\r') {
+    // Redis's `strchr` stops at a NUL: a `\r` behind one is not seen. A
+    // plain loop: these lines are a few bytes long, too short for memchr's
+    // vector setup to pay.
+    let cr = rest.iter().position(|&b| b == b'\r' || b == 0);
+    match cr.filter(|&i| rest[i] == b'\r') {
         None => Err(rest.len() > MAX_INLINE),
         // The byte after the `\r` must be there (Redis does not check it).
         Some(cr) if cr + 2 > rest.len() => Ok(None),
@@ -172,17 +175,47 @@ fn header_line(buf: &[u8], from: usize) -> Result<Option<(&[u8], usize)>, bool> 
     }
 }
 
+/// The common header line, in one pass: `*` or `$`, 1 to 18 digits without
+/// a leading zero (or just "0"), `\r` and one byte more. `None` for
+/// anything else (a sign, a long number, no line end yet…), which
+/// [`header_line`] and [`string2ll`] then read as Redis does. What this
+/// accepts, they accept with the same value.
+#[inline]
+fn simple_header(buf: &[u8], from: usize) -> Option<(i64, usize)> {
+    let rest = buf.get(from + 1..)?;
+    let mut n: i64 = 0;
+    let mut i = 0;
+    while let Some(&b) = rest.get(i) {
+        if !b.is_ascii_digit() || i == 18 {
+            break;
+        }
+        n = n * 10 + i64::from(b - b'0');
+        i += 1;
+    }
+    let ok =
+        i > 0 && (rest[0] != b'0' || i == 1) && rest.get(i) == Some(&b'\r') && rest.len() > i + 1;
+    ok.then_some((n, from + 1 + i + 2))
+}
+
 fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>, c: &mut Cursor) -> Parse {
     if c.count == 0 {
-        let (num, next) = match header_line(buf, 0) {
-            Ok(Some(line)) => line,
-            Ok(None) | Err(false) => return Parse::Incomplete,
-            Err(true) => return Parse::Error(ProtocolError::TooBigMbulkCount),
+        let (count, next) = match simple_header(buf, 0) {
+            Some(line) => line,
+            None => {
+                let (num, next) = match header_line(buf, 0) {
+                    Ok(Some(line)) => line,
+                    Ok(None) | Err(false) => return Parse::Incomplete,
+                    Err(true) => return Parse::Error(ProtocolError::TooBigMbulkCount),
+                };
+                match string2ll(num) {
+                    Some(n) => (n, next),
+                    None => return Parse::Error(ProtocolError::InvalidMultibulkLength),
+                }
+            }
         };
-        let count = match string2ll(num) {
-            Some(n) if n <= MAX_MULTIBULK as i64 => n,
-            _ => return Parse::Error(ProtocolError::InvalidMultibulkLength),
-        };
+        if count > MAX_MULTIBULK as i64 {
+            return Parse::Error(ProtocolError::InvalidMultibulkLength);
+        }
         if count <= 0 {
             return Parse::Empty { consumed: next };
         }
@@ -190,16 +223,25 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<Range<usize>>, c: &mut Cursor) -> 
         c.at = next;
     }
     while args.len() < c.count {
-        let (num, start) = match header_line(buf, c.at) {
-            Ok(Some(line)) => line,
-            Ok(None) | Err(false) => return Parse::Incomplete,
-            Err(true) => return Parse::Error(ProtocolError::TooBigBulkCount),
+        let (len, start) = match simple_header(buf, c.at).filter(|_| buf[c.at] == b'$') {
+            Some(line) => line,
+            None => {
+                let (num, start) = match header_line(buf, c.at) {
+                    Ok(Some(line)) => line,
+                    Ok(None) | Err(false) => return Parse::Incomplete,
+                    Err(true) => return Parse::Error(ProtocolError::TooBigBulkCount),
+                };
+                if buf[c.at] != b'$' {
+                    return Parse::Error(ProtocolError::ExpectedDollar(buf[c.at]));
+                }
+                match string2ll(num) {
+                    Some(n) => (n, start),
+                    None => return Parse::Error(ProtocolError::InvalidBulkLength),
+                }
+            }
         };
-        if buf[c.at] != b'$' {
-            return Parse::Error(ProtocolError::ExpectedDollar(buf[c.at]));
-        }
-        let len = match string2ll(num) {
-            Some(n) if (0..=MAX_BULK as i64).contains(&n) => n as usize,
+        let len = match len {
+            n if (0..=MAX_BULK as i64).contains(&n) => n as usize,
             _ => return Parse::Error(ProtocolError::InvalidBulkLength),
         };
         // The two bytes after the data are skipped, as Redis does,
