@@ -1,4 +1,4 @@
-//! The stream transport contract over real loopback TCP (DESIGN.md §2,
+//! The stream transport contract over real loopback TCP (the `contract` module,
 //! T1–T13 and the flow-control rules P8/P10). Each test names its rule.
 
 mod util;

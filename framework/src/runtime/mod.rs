@@ -94,7 +94,7 @@ struct Shard {
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// A running set of shards (DESIGN.md §1).
+/// A running set of shards (the crate docs' *The shape*).
 pub struct Runtime {
     shards: Vec<Shard>,
     gauges: Arc<RuntimeGauges>,

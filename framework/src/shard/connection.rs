@@ -2,7 +2,7 @@
 //! protocol, and the event handling between them (reads, flushes, and the
 //! follow-up after every callback).
 //!
-//! Hot path (DESIGN.md §3): a readable event reads into the shard's one read
+//! Hot path: a readable event reads into the shard's one read
 //! buffer and hands a slice of it to `data_received`; a short read means the
 //! socket is drained (epoll reports every later arrival as a new edge), so
 //! one request costs one `read`, and the protocol's `write` costs one

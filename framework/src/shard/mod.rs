@@ -490,8 +490,9 @@ mod tests {
     use super::*;
 
     /// An idle connection costs its slab entry plus the protocol: keep the
-    /// entry small (DESIGN.md §4: ≤ 1 KiB of RSS per idle connection, the
-    /// kernel's socket included).
+    /// entry small (the goal: ≤ 1 KiB of RSS per idle connection, the
+    /// kernel's socket included; `benches/RESULTS.md`, *Memory per idle
+    /// connection*).
     #[test]
     fn an_idle_connection_entry_stays_small() {
         // 216 since the write queue holds a pointer for queued file ranges

@@ -3,7 +3,7 @@
 //! A byte ring (`VecDeque<u8>`) rather than a list of chunks: appending the
 //! remainder of a write copies once into capacity that is reused, and the
 //! whole queue is always at most two contiguous slices, so one `writev`
-//! flushes everything queued (DESIGN.md §3).
+//! flushes everything queued.
 //!
 //! A file range queued by `sendfile` waits as a segment of its own, and
 //! what is written after it waits behind it, in order; the ring only ever
