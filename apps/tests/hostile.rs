@@ -19,26 +19,6 @@ fn kv_config(shards: usize, kv: &str) -> String {
     )
 }
 
-/// Kills the server on drop, also when the test fails.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn multibulk<'a>(args: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// One reply line (`+OK`, `:3`, `-ERR …`), the connection's first.
 fn reply_line(s: &mut TcpStream) -> String {
     let mut line = Vec::new();
@@ -60,7 +40,7 @@ fn ping(addr: SocketAddr) {
 #[test]
 fn mset_and_del_of_a_million_keys_over_three_shards_finish() {
     let (child, addr, _log) = serve(&kv_config(3, ""));
-    let server = Server(child);
+    let server = Reap(child);
     let keys: Vec<Vec<u8>> = (0..1_000_000)
         .map(|i| format!("key:{i}").into_bytes())
         .collect();
@@ -71,18 +51,18 @@ fn mset_and_del_of_a_million_keys_over_three_shards_finish() {
         mset.push(k);
         mset.push(b"v");
     }
-    s.write_all(&multibulk(mset.into_iter())).unwrap();
+    s.write_all(&multibulk(&mset)).unwrap();
     assert_eq!(reply_line(&mut s), "+OK");
     s.write_all(b"DBSIZE\r\n").unwrap();
     assert_eq!(reply_line(&mut s), ":1000000");
     // EXISTS on every key, then DEL of all of them: each one command.
     let mut exists: Vec<&[u8]> = vec![b"EXISTS"];
     exists.extend(keys.iter().map(Vec::as_slice));
-    s.write_all(&multibulk(exists.into_iter())).unwrap();
+    s.write_all(&multibulk(&exists)).unwrap();
     assert_eq!(reply_line(&mut s), ":1000000");
     let mut del: Vec<&[u8]> = vec![b"DEL"];
     del.extend(keys.iter().map(Vec::as_slice));
-    s.write_all(&multibulk(del.into_iter())).unwrap();
+    s.write_all(&multibulk(&del)).unwrap();
     assert_eq!(reply_line(&mut s), ":1000000");
     s.write_all(b"DBSIZE\r\n").unwrap();
     assert_eq!(reply_line(&mut s), ":0");
@@ -90,7 +70,7 @@ fn mset_and_del_of_a_million_keys_over_three_shards_finish() {
     // argument list stops at 128 bytes.
     let mut unknown: Vec<&[u8]> = vec![b"NOSUCH"];
     unknown.extend(keys.iter().map(Vec::as_slice));
-    s.write_all(&multibulk(unknown.into_iter())).unwrap();
+    s.write_all(&multibulk(&unknown)).unwrap();
     let err = reply_line(&mut s);
     assert!(
         err.starts_with("-ERR unknown command 'NOSUCH', with args beginning with: 'key:0' "),
@@ -104,7 +84,7 @@ fn mset_and_del_of_a_million_keys_over_three_shards_finish() {
 #[test]
 fn a_trickled_command_is_cut_at_command_timeout_while_others_are_served() {
     let (child, addr, _log) = serve(&kv_config(2, "command_timeout = \"1s\"\n"));
-    let server = Server(child);
+    let server = Reap(child);
     // A bulk string of 100 MB announced, then a byte now and then; and a
     // command begun and never finished.
     let mut trickler = TcpStream::connect(addr).unwrap();
@@ -151,7 +131,7 @@ fn a_trickled_command_is_cut_at_command_timeout_while_others_are_served() {
 #[test]
 fn a_client_that_floods_without_reading_costs_what_is_in_flight_not_what_it_sent() {
     let (child, addr, _log) = serve(&kv_config(2, ""));
-    let server = Server(child);
+    let server = Reap(child);
     let pid = server.0.id();
     ping(addr);
     let before = rss_kib(pid);
@@ -217,7 +197,7 @@ fn an_http_body_trickled_byte_by_byte_gets_408_at_body_timeout() {
          [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n\
          [listener.http]\nbody_timeout = \"1s\"\n",
     );
-    let server = Server(child);
+    let server = Reap(child);
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
         .unwrap();
@@ -247,7 +227,7 @@ fn an_http_client_pipelining_without_reading_is_paused_not_buffered() {
         "[runtime]\nshards = 1\npin_cores = false\n[log]\nformat = \"json\"\n\
          [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n",
     );
-    let server = Server(child);
+    let server = Reap(child);
     let pid = server.0.id();
     let before = rss_kib(pid);
     let one: Vec<u8> = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1 << 14);

@@ -94,16 +94,6 @@ fn show(r: &Reply) -> String {
     }
 }
 
-fn multibulk(args: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// xorshift64*: the same sequences for the same seed.
 struct Rng(u64);
 
@@ -583,16 +573,6 @@ fn kv_config(shards: usize) -> String {
         "[runtime]\nshards = {shards}\npin_cores = false\n[log]\nformat = \"json\"\n\
          [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n"
     )
-}
-
-/// Kills a child on drop, also when the test fails.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
