@@ -35,7 +35,9 @@ fn every_markdown_file_the_sources_and_docs_name_is_in_the_repository() {
     let mut missing = Vec::new();
     for path in &all {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "rs" | "md" | "toml" | "py" | "sh") && !path.starts_with(root.join("benches")) {
+        if !matches!(ext, "rs" | "md" | "toml" | "py" | "sh")
+            && !path.starts_with(root.join("benches"))
+        {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(path) else {
@@ -53,5 +55,9 @@ fn every_markdown_file_the_sources_and_docs_name_is_in_the_repository() {
             }
         }
     }
-    assert!(missing.is_empty(), "cited but not in the repository:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "cited but not in the repository:\n{}",
+        missing.join("\n")
+    );
 }
