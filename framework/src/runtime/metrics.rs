@@ -13,7 +13,9 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::admin::AdminServer;
 use super::Runtime;
@@ -27,7 +29,7 @@ pub(crate) struct Names(Arc<Mutex<Vec<(u64, String)>>>);
 
 impl Names {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Vec<(u64, String)>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock()
     }
 
     fn name(&self, id: u64) -> String {
@@ -79,17 +81,14 @@ static APP_METRICS: Mutex<Vec<ShardMetric>> = Mutex::new(Vec::new());
 /// Adds `metric` to every metrics endpoint of this process (once per name;
 /// a second registration of a name is ignored).
 pub fn register_shard_metric(metric: ShardMetric) {
-    let mut all = APP_METRICS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = APP_METRICS.lock();
     if !all.iter().any(|m| m.name == metric.name) {
         all.push(metric);
     }
 }
 
 fn app_metrics() -> Vec<ShardMetric> {
-    APP_METRICS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+    APP_METRICS.lock().clone()
 }
 
 impl Runtime {

@@ -20,7 +20,9 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -117,9 +119,7 @@ impl Runtime {
                     let Ok(stream) = stream else { continue };
                     match serve_takeover(stream, &dup, &names, metrics.as_ref(), &owned, &flag) {
                         Ok(true) => {
-                            if let Some(f) =
-                                handed_over.lock().unwrap_or_else(|e| e.into_inner()).take()
-                            {
+                            if let Some(f) = handed_over.lock().take() {
                                 f();
                             }
                             return;
