@@ -1,6 +1,9 @@
 //! Restarts that lose nothing (P11): clients send every request in several
 //! writes a millisecond apart — as requests arrive through a network or a
-//! proxy — to echo, http and kv, across 5 takeovers and 5 SIGTERM drains.
+//! proxy — to echo (through the acceptor and on `reuseport` sockets), http
+//! and kv, across 5 takeovers and 5 SIGTERM drains; during the takeovers a
+//! UDP client too, whose every datagram must come back (the old and the
+//! new process read the same sockets: none closes under a datagram).
 //! Every request is answered whole: echo returns every byte, http answers
 //! (with `Connection: close` once draining) and kv replies to every
 //! command, or, for a command the server never read, closes before it; the
@@ -10,7 +13,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -206,6 +209,31 @@ fn kv_client(addr: SocketAddr, c: usize, stop: Arc<AtomicBool>) -> (Tally, u64) 
     (t, n)
 }
 
+/// UDP echo: one datagram at a time, each of its own content; every one
+/// must come back within the deadline.
+fn udp_client(addr: SocketAddr, c: usize, stop: Arc<AtomicBool>) -> Tally {
+    let mut t = Tally::default();
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 2048];
+    let mut n = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        let msg = format!("udp client {c} datagram {n}");
+        n += 1;
+        let r = s.send(msg.as_bytes()).and_then(|_| s.recv(&mut buf));
+        match r {
+            Ok(k) if &buf[..k] == msg.as_bytes() => t.answered += 1,
+            Ok(k) => t.failures.push(format!(
+                "udp: {:?} for {msg:?}",
+                String::from_utf8_lossy(&buf[..k])
+            )),
+            Err(e) => t.failures.push(format!("udp: {msg:?}: {e}")),
+        }
+    }
+    t
+}
+
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     temp_config(
         "restarts.toml",
@@ -215,22 +243,34 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
              [metrics]\naddress = \"127.0.0.1:0\"\n\
              [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
              [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n\
-             [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n",
+             [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n\
+             [[listener]]\nname = \"echo-rp\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
+             distribution = \"reuseport\"\n\
+             [[listener]]\nname = \"udp\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
+             protocol = \"udp\"\n",
             dir.join("control.sock").display()
         ),
     )
 }
 
-/// The addresses of the three listeners, in the order of the config.
+/// The addresses of the five listeners, in the order of the config (the
+/// log says `udp:IP:PORT` for the UDP one, and `(inherited)` after a
+/// takeover).
 fn addresses(log: &mut impl BufRead) -> Vec<SocketAddr> {
-    (0..3)
-        .map(|_| logged_address(&wait_for_log(log, "\"listening\"")))
+    (0..5)
+        .map(|_| {
+            let line = wait_for_log(log, "\"listening\"");
+            let start = line.find("\"address\":\"").unwrap() + 11;
+            let a = &line[start..];
+            let a = a.strip_prefix("udp:").unwrap_or(a);
+            a[..a.find(['"', ' ']).unwrap()].parse().unwrap()
+        })
         .collect()
 }
 
-/// Runs the three kinds of clients against `addrs` while `restart` runs;
-/// returns every tally, and checks the kv keys written.
-fn under_load(addrs: &[SocketAddr], restart: impl FnOnce()) -> Vec<Tally> {
+/// Runs the kinds of clients against `addrs` while `restart` runs (UDP
+/// with `udp`); returns every tally, and checks the kv keys written.
+fn under_load(addrs: &[SocketAddr], udp: bool, restart: impl FnOnce()) -> Vec<Tally> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut echo = Vec::new();
     let mut http = Vec::new();
@@ -238,6 +278,12 @@ fn under_load(addrs: &[SocketAddr], restart: impl FnOnce()) -> Vec<Tally> {
     for c in 0..2 {
         let (a, s) = (addrs[0], Arc::clone(&stop));
         echo.push(std::thread::spawn(move || echo_client(a, c, s)));
+        let (a, s) = (addrs[3], Arc::clone(&stop));
+        echo.push(std::thread::spawn(move || echo_client(a, c + 2, s)));
+        if udp {
+            let (a, s) = (addrs[4], Arc::clone(&stop));
+            echo.push(std::thread::spawn(move || udp_client(a, c, s)));
+        }
         let (a, s) = (addrs[1], Arc::clone(&stop));
         http.push(std::thread::spawn(move || http_client(a, s)));
         let (a, s) = (addrs[2], Arc::clone(&stop));
@@ -284,9 +330,12 @@ fn five_takeovers_with_requests_in_pieces_answer_every_request_whole() {
     let mut all = Vec::new();
     for round in 0..5 {
         let mut next = None;
-        let tallies = under_load(&addrs, || {
+        let tallies = under_load(&addrs, true, || {
             std::thread::sleep(Duration::from_millis(200));
             let (new, mut new_log) = spawn_serve(&["serve", "--takeover"], &config);
+            // The same sockets, so the same addresses (port 0 in the
+            // config: binding afresh would get other ports).
+            assert_eq!(addresses(&mut new_log), addrs, "round {round}");
             wait_for_log(&mut new_log, "lets go");
             std::thread::spawn(move || for _ in new_log.lines() {});
             assert!(
@@ -312,7 +361,7 @@ fn five_sigterm_drains_with_requests_in_pieces_answer_every_request_whole() {
         let (mut child, mut log) = spawn_serve(&["serve"], &config);
         let addrs = addresses(&mut log);
         std::thread::spawn(move || for _ in log.lines() {});
-        let tallies = under_load(&addrs, || {
+        let tallies = under_load(&addrs, false, || {
             std::thread::sleep(Duration::from_millis(300));
             sigterm(&child);
             assert!(wait_exit(&mut child).success());

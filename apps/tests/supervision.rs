@@ -134,16 +134,24 @@ fn takeover_hands_the_listening_sockets_and_the_metrics_endpoint_to_a_new_proces
 ) {
     let dir = temp_dir("takeover");
     let control = dir.join("control.sock");
-    let config = temp_config(
-        "takeover.toml",
-        &format!(
-            "[runtime]\nshards = 2\npin_cores = false\ncontrol_socket = \"{}\"\n\
-             [log]\nformat = \"json\"\n[metrics]\naddress = \"127.0.0.1:0\"\n\
-             [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n",
-            control.display()
-        ),
-    );
+    // The new process runs 3 shards where the old one ran 2: it serves the
+    // old shards' 2 `reuseport` sockets and binds a third alongside.
+    let config_of = |shards: usize| {
+        temp_config(
+            &format!("takeover-{shards}.toml"),
+            &format!(
+                "[runtime]\nshards = {shards}\npin_cores = false\ncontrol_socket = \"{}\"\n\
+                 [log]\nformat = \"json\"\n[metrics]\naddress = \"127.0.0.1:0\"\n\
+                 [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
+                 [[listener]]\nname = \"echo-rp\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
+                 distribution = \"reuseport\"\n",
+                control.display()
+            ),
+        )
+    };
+    let config = config_of(2);
     let (mut old, addr, mut old_log) = serve_file(&config);
+    let rp_addr = logged_address(&wait_for_log(&mut old_log, "\"listening\""));
     let maddr = metrics_address(&mut old_log);
     std::thread::spawn(move || for _ in old_log.lines() {});
     wait_ready(maddr);
@@ -152,11 +160,13 @@ fn takeover_hands_the_listening_sockets_and_the_metrics_endpoint_to_a_new_proces
         assert!(start.elapsed() < DEADLINE, "no control socket");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    // Clients connect afresh for every request, throughout.
+    // Clients connect afresh for every request, throughout, to the
+    // acceptor's listener and to the `reuseport` one.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..3)
+    let clients: Vec<_> = (0..4)
         .map(|c| {
             let stop = std::sync::Arc::clone(&stop);
+            let addr = if c % 2 == 0 { addr } else { rp_addr };
             std::thread::spawn(move || {
                 let (mut ok, mut errors) = (0u64, Vec::new());
                 while !stop.load(std::sync::atomic::Ordering::Acquire) {
@@ -198,27 +208,36 @@ fn takeover_hands_the_listening_sockets_and_the_metrics_endpoint_to_a_new_proces
         })
     };
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let mut new = Command::new(BIN)
-        .args(["serve", "--takeover"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = std::io::BufReader::new(new.stderr.take().unwrap());
-    let line = wait_for_log(&mut log, "\"listening\"");
-    assert!(line.contains(&format!("{addr} (inherited)")), "{line}");
-    let line = wait_for_log(&mut log, "metrics on");
-    assert!(
-        line.contains(&maddr.to_string()),
-        "the same metrics address: {line}"
-    );
-    wait_for_log(&mut log, "lets go");
-    std::thread::spawn(move || for _ in log.lines() {});
-    assert!(
-        wait_exit(&mut old).success(),
-        "the old server drained and exited 0"
-    );
+    // Two takeovers: 2 shards to 3 (a socket bound alongside), then 3 to 1
+    // (one shard serves all three old sockets).
+    for shards in [3, 1] {
+        let mut new = Command::new(BIN)
+            .args(["serve", "--takeover"])
+            .arg(config_of(shards))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut log = std::io::BufReader::new(new.stderr.take().unwrap());
+        let line = wait_for_log(&mut log, "\"listening\"");
+        assert!(line.contains(&format!("{addr} (inherited)")), "{line}");
+        let line = wait_for_log(&mut log, "\"listening\"");
+        assert!(line.contains(&format!("{rp_addr} (inherited)")), "{line}");
+        let line = wait_for_log(&mut log, "metrics on");
+        assert!(
+            line.contains(&maddr.to_string()),
+            "the same metrics address: {line}"
+        );
+        wait_for_log(&mut log, "lets go");
+        std::thread::spawn(move || for _ in log.lines() {});
+        assert!(
+            wait_exit(&mut old).success(),
+            "the old server drained and exited 0"
+        );
+        old = new;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut new = old;
     std::thread::sleep(std::time::Duration::from_millis(300));
     stop.store(true, std::sync::atomic::Ordering::Release);
     let (mut total, mut errors) = (0, Vec::new());

@@ -102,13 +102,21 @@ pub fn signal(child: &Child, sig: i32) {
 }
 
 /// Reads the server's log until a line containing `what`; returns it.
+/// If the log ends first, the panic shows the last lines it read.
 pub fn wait_for_log(log: &mut impl BufRead, what: &str) -> String {
     let mut line = String::new();
+    let mut last = std::collections::VecDeque::new();
     loop {
-        line.clear();
+        if last.len() == 20 {
+            last.pop_front();
+        }
+        if !line.is_empty() {
+            last.push_back(std::mem::take(&mut line));
+        }
         assert!(
             log.read_line(&mut line).unwrap() > 0,
-            "the log ended before {what:?}"
+            "the log ended before {what:?}; its last lines:\n{}",
+            last.iter().map(String::as_str).collect::<String>()
         );
         if line.contains(what) {
             return line;

@@ -190,7 +190,10 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
         (Some(path), true) => {
             let t = crate::runtime::take_over(path)
                 .map_err(|e| format!("takeover through {}: {e}", path.display()))?;
-            tracing::info!(sockets = t.sockets.len(), "took the listening sockets over");
+            tracing::info!(
+                sockets = t.sockets.len() + t.datagram.len(),
+                "took the listening sockets over"
+            );
             Some(t)
         }
         (None, true) => return Err("--takeover needs [runtime] control_socket".into()),
@@ -198,22 +201,28 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     };
     for l in &config.listeners {
         rt.name_next_listener(&l.name);
-        // A socket taken over goes to the listener of the same name; one
-        // from systemd to the listener of its address.
-        let fd = taken
-            .as_mut()
-            .and_then(|t| {
-                let i = t.sockets.iter().position(|(n, _, _)| *n == l.name)?;
-                Some(t.sockets.remove(i).2)
-            })
-            .or_else(|| {
-                inherited
-                    .iter()
-                    .position(|(_, a)| same_address(a, &l.address))
-                    .map(|i| inherited.remove(i).0)
-            });
+        // The sockets taken over go to the listener of the same name and
+        // kind, if its address is theirs still; one from systemd to the
+        // listener of its address.
+        let mut fds = match (taken.as_mut(), &l.address) {
+            (Some(t), crate::config::ListenAddress::Inet(want))
+                if l.protocol == crate::config::ListenProtocol::Udp =>
+            {
+                t.take_datagram(&l.name, |a| same_inet(a, want))
+            }
+            (Some(t), _) => t.take_stream(&l.name, |a| same_address(a, &l.address)),
+            (None, _) => Vec::new(),
+        };
+        if fds.is_empty() {
+            if let Some(i) = inherited
+                .iter()
+                .position(|(_, a)| same_address(a, &l.address))
+            {
+                fds.push(inherited.remove(i).0);
+            }
+        }
         let bound = apps
-            .listen_on(&mut rt, l, fd)
+            .listen_on(&mut rt, l, fds)
             .map_err(|e| format!("listener \"{}\": {e}", l.name))?;
         tracing::info!(
             listener = %l.name,
@@ -234,7 +243,7 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
         let inherited = taken
             .as_mut()
             .and_then(|t| t.metrics())
-            .filter(|(a, _)| *a == addr || (addr.port() == 0 && a.ip() == addr.ip()));
+            .filter(|(a, _)| same_inet(a, &addr));
         let bound = match inherited {
             Some((_, listener)) => rt.serve_metrics_on(listener),
             None => rt.serve_metrics(addr),
@@ -292,11 +301,18 @@ fn serve(apps: &Apps, config: &Config, source: &Source) -> Result<(), String> {
     )
 }
 
-/// Whether an inherited socket's address is a listener's.
+/// Whether a socket bound to `socket` serves the configured address
+/// `want` (port 0: any port of its IP).
+fn same_inet(socket: &std::net::SocketAddr, want: &std::net::SocketAddr) -> bool {
+    socket == want || (want.port() == 0 && socket.ip() == want.ip())
+}
+
+/// Whether an inherited socket's address is a listener's (port 0 in the
+/// configuration: any port of its IP).
 fn same_address(socket: &crate::Address, listener: &crate::config::ListenAddress) -> bool {
     use crate::config::ListenAddress;
     match (socket, listener) {
-        (crate::Address::Inet(a), ListenAddress::Inet(b)) => a == b,
+        (crate::Address::Inet(a), ListenAddress::Inet(b)) => same_inet(a, b),
         (crate::Address::Unix(Some(a)), ListenAddress::Unix(b)) => a == b,
         _ => false,
     }

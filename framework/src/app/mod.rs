@@ -83,7 +83,7 @@ type Parsed = Arc<dyn Any + Send + Sync>;
 type ParseFn = dyn Fn(Option<&toml::Table>) -> Result<(Parsed, Option<toml::Table>), OptionError>
     + Send
     + Sync;
-type ServeFn = dyn Fn(&mut Runtime, &ListenerConfig, Parsed, Option<std::os::fd::OwnedFd>) -> io::Result<String>
+type ServeFn = dyn Fn(&mut Runtime, &ListenerConfig, Parsed, Vec<std::os::fd::OwnedFd>) -> io::Result<String>
     + Send
     + Sync;
 
@@ -183,7 +183,7 @@ impl<O: AppOptions> AppSpec<O> {
         make: impl Fn(&O) -> P + Send + Sync + 'static,
     ) -> Self {
         let make = Arc::new(make);
-        self.app.datagram = Some(Box::new(move |rt, l, parsed, _inherited| {
+        self.app.datagram = Some(Box::new(move |rt, l, parsed, inherited| {
             let options = downcast::<O>(parsed)?;
             let ListenAddress::Inet(addr) = &l.address else {
                 return Err(io::Error::new(
@@ -197,6 +197,10 @@ impl<O: AppOptions> AppSpec<O> {
                 ..DatagramOptions::default()
             };
             let make = Arc::clone(&make);
+            if !inherited.is_empty() {
+                let bound = rt.listen_udp_inherited(inherited, udp, move || make(&options))?;
+                return Ok(format!("udp:{bound} (inherited)"));
+            }
             let bound = rt.listen_udp_with(*addr, udp, move || make(&options))?;
             Ok(format!("udp:{bound}"))
         }));
@@ -225,11 +229,11 @@ fn serde_error(table: &toml::Table, message: &str) -> OptionError {
 }
 
 /// Binds one stream (TCP, TLS or Unix) listener of a configuration, or
-/// serves the socket systemd passed for its address.
+/// serves the sockets systemd or a takeover passed for it.
 fn listen_stream<P, F>(
     rt: &mut Runtime,
     l: &ListenerConfig,
-    inherited: Option<std::os::fd::OwnedFd>,
+    inherited: Vec<std::os::fd::OwnedFd>,
     factory: F,
 ) -> io::Result<String>
 where
@@ -246,8 +250,8 @@ where
             })
             .transpose()
     };
-    if let Some(fd) = inherited {
-        let bound = rt.listen_inherited(fd, l.distribution, tls()?, factory)?;
+    if !inherited.is_empty() {
+        let bound = rt.listen_inherited(inherited, l.distribution, l.backlog, tls()?, factory)?;
         return Ok(format!("{bound} (inherited)"));
     }
     Ok(match &l.address {
@@ -307,16 +311,18 @@ impl Apps {
 
     /// Binds `l` for its app on `rt`; returns the address as bound.
     pub fn listen(&self, rt: &mut Runtime, l: &ListenerConfig) -> io::Result<String> {
-        self.listen_on(rt, l, None)
+        self.listen_on(rt, l, Vec::new())
     }
 
-    /// As [`listen`](Self::listen), serving `inherited` (a listening socket
-    /// systemd passed for `l`'s address) instead of binding, when given.
+    /// As [`listen`](Self::listen), serving `inherited` instead of binding
+    /// when there are any: the listening socket systemd passed for `l`'s
+    /// address, or the sockets a takeover handed over for it (see
+    /// [`Runtime::listen_inherited`], [`Runtime::listen_udp_inherited`]).
     pub fn listen_on(
         &self,
         rt: &mut Runtime,
         l: &ListenerConfig,
-        inherited: Option<std::os::fd::OwnedFd>,
+        inherited: Vec<std::os::fd::OwnedFd>,
     ) -> io::Result<String> {
         let app = self.get(&l.app).ok_or_else(|| {
             io::Error::new(

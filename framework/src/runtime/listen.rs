@@ -84,6 +84,7 @@ impl Runtime {
                 .map_err(|_| io::Error::from(LoopError::Gone("a shard".into())))?;
         }
         self.listener_names.lock().retain(|(i, _)| *i != id);
+        self.shard_sockets.lock().retain(|l| l.id != Some(id));
         if let Some(pos) = self.unix_listeners.iter().position(|(i, _)| *i == id) {
             let (_, path) = self.unix_listeners.remove(pos);
             self.unix_paths.retain(|p| *p != path);
@@ -148,7 +149,7 @@ impl Runtime {
         factory: SendFactory,
     ) -> io::Result<SocketAddr> {
         match distribution {
-            Distribution::ReusePort => self.listen_reuseport(addr, backlog, factory),
+            Distribution::ReusePort => self.listen_reuseport(addr, backlog, factory, Vec::new()),
             _ => {
                 let socket = ListenSocket::bind_tcp(addr, backlog, false).map_err(|source| {
                     io::Error::from(LoopError::Bind {
@@ -166,14 +167,22 @@ impl Runtime {
         }
     }
 
-    /// Serves a listening socket this process inherited (systemd socket
-    /// activation: see [`inherited_listeners`](super::inherited_listeners)) through the acceptor, as
+    /// Serves listening sockets this process inherited (systemd socket
+    /// activation: see [`inherited_listeners`](super::inherited_listeners);
+    /// a takeover: see [`take_over`](super::take_over)) as
     /// [`listen`](Self::listen) does with one it binds; `tls` runs the
-    /// handshake first when given. Returns the socket's address.
+    /// handshake first when given. With `ReusePort` and sockets that have
+    /// `SO_REUSEPORT` set (a takeover hands over one per old shard), every
+    /// shard serves its share of them, and shards left without one bind
+    /// the address alongside with `backlog`: nothing queued in the old
+    /// sockets is lost. Otherwise the acceptor serves the first socket
+    /// (one socket: `ReusePort` becomes `RoundRobin`) and the others are
+    /// closed. Returns the sockets' address.
     pub fn listen_inherited<P, F>(
         &mut self,
-        fd: std::os::fd::OwnedFd,
+        fds: Vec<std::os::fd::OwnedFd>,
         distribution: Distribution,
+        backlog: u32,
         tls: Option<crate::tls::TlsServerConfig>,
         factory: F,
     ) -> io::Result<String>
@@ -181,15 +190,37 @@ impl Runtime {
         P: Protocol,
         F: Fn() -> P + Send + Sync + 'static,
     {
-        let socket = ListenSocket::from_fd(fd)?;
-        let bound = socket.local_addr()?.to_string();
+        let mut sockets = fds
+            .into_iter()
+            .map(ListenSocket::from_fd)
+            .collect::<io::Result<Vec<_>>>()?;
+        let Some(first) = sockets.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no inherited socket",
+            ));
+        };
+        let bound = first.local_addr()?;
+        let factory = service(factory, tls);
+        let shared = matches!(first, ListenSocket::Tcp(_))
+            && socket2::SockRef::from(first).reuse_port().unwrap_or(false);
+        if distribution == Distribution::ReusePort && shared {
+            let addr = bound.as_inet().expect("TCP listener");
+            return Ok(self
+                .listen_reuseport(addr, backlog, factory, sockets)?
+                .to_string());
+        }
+        if sockets.len() > 1 {
+            tracing::warn!(address = %bound, closed = sockets.len() - 1, "more inherited sockets than the listener serves; closed the others");
+        }
+        let socket = sockets.swap_remove(0);
         let distribution = match distribution {
             // One socket: the acceptor spreads it.
             Distribution::ReusePort => Distribution::RoundRobin,
             d => d,
         };
+        let bound = bound.to_string();
         let id = self.new_listener(|| bound.clone());
-        let factory = service(factory, tls);
         self.serve_or_hold(move |rt| rt.acceptor()?.add(socket, distribution, factory, id))?;
         Ok(bound)
     }
@@ -244,7 +275,59 @@ impl Runtime {
     pub fn listen_udp_with<P, F>(
         &mut self,
         addr: SocketAddr,
+        options: crate::DatagramOptions,
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        P: crate::DatagramProtocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        self.listen_udp_on(addr, options, Vec::new(), factory)
+    }
+
+    /// Serves UDP sockets this process inherited from a takeover (one per
+    /// shard of the old process, `SO_REUSEPORT` set): every shard serves
+    /// its share, one protocol instance per socket, and shards left without
+    /// one bind the address alongside. `options`' buffer sizes apply to
+    /// the inherited sockets too. Datagrams queued in them are not lost:
+    /// the old process and this one read the same sockets until it lets go.
+    pub fn listen_udp_inherited<P, F>(
+        &mut self,
+        fds: Vec<std::os::fd::OwnedFd>,
+        options: crate::DatagramOptions,
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        P: crate::DatagramProtocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let mut sockets = Vec::with_capacity(fds.len());
+        for fd in fds {
+            let sock = socket2::Socket::from(fd);
+            if sock.r#type()? != socket2::Type::DGRAM {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the inherited descriptor is not a UDP socket",
+                ));
+            }
+            crate::shard::set_udp_buffers(&sock, &options)?;
+            sock.set_nonblocking(true)?;
+            sockets.push(std::net::UdpSocket::from(sock));
+        }
+        let addr = sockets
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no inherited socket"))?
+            .local_addr()?;
+        self.listen_udp_on(addr, options, sockets, factory)
+    }
+
+    /// Serves UDP on `sockets`, binding more on `addr` until every shard
+    /// has one; shard K serves sockets K, K + shards, …
+    fn listen_udp_on<P, F>(
+        &mut self,
+        addr: SocketAddr,
         mut options: crate::DatagramOptions,
+        mut sockets: Vec<std::net::UdpSocket>,
         factory: F,
     ) -> io::Result<SocketAddr>
     where
@@ -252,16 +335,19 @@ impl Runtime {
         F: Fn() -> P + Send + Sync + 'static,
     {
         options.reuse_port = true;
-        // UDP endpoints have no per-listener metrics: a pending name is
-        // this listener's, not the next one's.
-        self.next_name = None;
         let mut bound = addr;
-        let mut sockets = Vec::with_capacity(self.shards.len());
-        for _ in &self.shards {
+        while sockets.len() < self.shards.len() {
             let socket = crate::shard::bind_udp(bound, &options)?;
             bound = socket.local_addr()?;
             sockets.push(socket);
         }
+        // UDP endpoints have no per-listener metrics; the name goes with
+        // the sockets to a takeover.
+        let name = self
+            .next_name
+            .take()
+            .unwrap_or_else(|| format!("udp:{bound}"));
+        self.keep_for_takeover(None, name, true, &sockets)?;
         if options.recv_buffer.is_some() || options.send_buffer.is_some() {
             if let Some(s) = sockets.first() {
                 let s = socket2::SockRef::from(s);
@@ -274,14 +360,18 @@ impl Runtime {
             }
         }
         let factory = Arc::new(factory);
+        let per_shard = spread(sockets, self.shards.len());
         self.serve_or_hold(move |rt| {
-            for (shard, socket) in rt.shards.iter().zip(sockets) {
+            for (shard, sockets) in rt.shards.iter().zip(per_shard) {
                 let factory = Arc::clone(&factory);
                 shard
                     .handle
                     .submit(move |lp| {
-                        if let Err(e) = lp.adopt_udp(socket, None, || factory()) {
-                            tracing::error!(error = %e, "shard cannot serve its UDP socket");
+                        for socket in sockets {
+                            let factory = Arc::clone(&factory);
+                            if let Err(e) = lp.adopt_udp(socket, None, move || factory()) {
+                                tracing::error!(error = %e, "shard cannot serve its UDP socket");
+                            }
                         }
                     })
                     .map_err(|_| io::Error::from(LoopError::Gone("a shard".into())))?;
@@ -291,15 +381,37 @@ impl Runtime {
         Ok(bound)
     }
 
+    /// Keeps a second descriptor of each of a listener's shard-served
+    /// sockets, which a takeover hands to the new process.
+    fn keep_for_takeover(
+        &mut self,
+        id: Option<u64>,
+        name: String,
+        udp: bool,
+        sockets: &[impl std::os::fd::AsFd],
+    ) -> io::Result<()> {
+        let fds = sockets
+            .iter()
+            .map(|s| s.as_fd().try_clone_to_owned())
+            .collect::<io::Result<Vec<_>>>()?;
+        self.shard_sockets
+            .lock()
+            .push(super::takeover::ShardSockets { id, name, udp, fds });
+        Ok(())
+    }
+
+    /// Serves `sockets` (inherited; none when binding afresh) and as many
+    /// more bound on `addr` as it takes to give every shard one, each with
+    /// `SO_REUSEPORT`; shard K serves sockets K, K + shards, …
     fn listen_reuseport(
         &mut self,
         addr: SocketAddr,
         backlog: u32,
         factory: SendFactory,
+        mut sockets: Vec<ListenSocket>,
     ) -> io::Result<SocketAddr> {
         let mut bound = addr;
-        let mut sockets = Vec::with_capacity(self.shards.len());
-        for _ in &self.shards {
+        while sockets.len() < self.shards.len() {
             let socket = ListenSocket::bind_tcp(bound, backlog, true).map_err(|source| {
                 io::Error::from(LoopError::Bind {
                     address: bound.to_string(),
@@ -310,8 +422,11 @@ impl Runtime {
             sockets.push(socket);
         }
         let id = self.new_listener(|| bound.to_string());
+        let name = self.listener_names.name(id);
+        self.keep_for_takeover(Some(id), name, false, &sockets)?;
+        let per_shard = spread(sockets, self.shards.len());
         self.serve_or_hold(move |rt| {
-            for (shard, socket) in rt.shards.iter().zip(sockets) {
+            for (shard, sockets) in rt.shards.iter().zip(per_shard) {
                 let gauges = Gauges {
                     shard: Arc::clone(&shard.live),
                     runtime: Arc::clone(&rt.gauges),
@@ -322,7 +437,7 @@ impl Runtime {
                 shard
                     .handle
                     .submit(move |lp| {
-                        if let Err(e) = lp.serve_shared(socket, factory, gauges, id) {
+                        if let Err(e) = lp.serve_shared(sockets, factory, gauges, id) {
                             tracing::error!(error = %e, "shard cannot serve its reuseport listener");
                         }
                     })
@@ -350,4 +465,14 @@ impl Runtime {
         }
         Ok(self.acceptor.as_ref().expect("just started"))
     }
+}
+
+/// Deals `sockets` out to `shards` shards: shard K gets sockets K,
+/// K + shards, …
+fn spread<T>(sockets: Vec<T>, shards: usize) -> Vec<Vec<T>> {
+    let mut per_shard: Vec<Vec<T>> = (0..shards).map(|_| Vec::new()).collect();
+    for (k, s) in sockets.into_iter().enumerate() {
+        per_shard[k % shards].push(s);
+    }
+    per_shard
 }

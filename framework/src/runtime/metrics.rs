@@ -32,7 +32,7 @@ impl Names {
         self.0.lock()
     }
 
-    fn name(&self, id: u64) -> String {
+    pub(crate) fn name(&self, id: u64) -> String {
         self.lock()
             .iter()
             .find(|(i, _)| *i == id)

@@ -103,6 +103,8 @@ pub struct Runtime {
     next_listener: u64,
     /// The `listener` label of each listener's metrics, by id.
     listener_names: metrics::Names,
+    /// The `reuseport` and UDP listeners' sockets, for a takeover.
+    shard_sockets: takeover::ShardSocketList,
     /// Set by [`name_next_listener`](Runtime::name_next_listener).
     next_name: Option<String>,
     /// The metrics endpoint, if served: closed after the shards stop.
@@ -214,6 +216,7 @@ impl Runtime {
             config,
             next_listener: 0,
             listener_names: metrics::Names::default(),
+            shard_sockets: takeover::ShardSocketList::default(),
             next_name: None,
             metrics: None,
             cut: Arc::new(AtomicBool::new(false)),

@@ -52,6 +52,9 @@ impl Runtime {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }
+        // The copies kept for a takeover would keep the shards' sockets
+        // open (and a `reuseport` one queueing connections nobody accepts).
+        self.shard_sockets.lock().clear();
         let deadline = crate::shard::after(drain);
         let (tx, rx) = crossbeam_channel::unbounded();
         let cut = Arc::clone(&self.cut);
@@ -189,6 +192,9 @@ impl Drop for Runtime {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.stop();
         }
+        // The copies kept for a takeover would keep the shards' sockets
+        // open (and a `reuseport` one queueing connections nobody accepts).
+        self.shard_sockets.lock().clear();
         self.remove_unix_files();
         if let Some(m) = self.metrics.take() {
             m.stop();

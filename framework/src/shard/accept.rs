@@ -124,18 +124,18 @@ impl EventLoop {
         self.serve(sockets_of(socket), boxed(factory), Vec::new(), None, None)
     }
 
-    /// Serves a listener bound by the runtime (a `reuseport` listener of
-    /// this shard) whose connections keep the runtime's gauges.
+    /// Serves a listener bound by the runtime (this shard's sockets of a
+    /// `reuseport` listener) whose connections keep the runtime's gauges.
     pub(crate) fn serve_shared(
         &mut self,
-        socket: ListenSocket,
+        sockets: Vec<ListenSocket>,
         factory: SendFactory,
         gauges: Gauges,
         id: u64,
     ) -> io::Result<()> {
         let tls = factory.tls.clone();
         let make: Factory = Rc::new(RefCell::new(move || (factory.make)()));
-        let server = self.serve(sockets_of(socket), make, Vec::new(), Some(gauges), tls)?;
+        let server = self.serve(sockets, make, Vec::new(), Some(gauges), tls)?;
         self.runtime_servers.insert(id, server);
         Ok(())
     }
@@ -191,11 +191,12 @@ impl EventLoop {
         }
     }
 
-    /// Closes every listening socket of this loop (shutdown).
+    /// Closes every listening socket of this loop (shutdown): drops the
+    /// descriptors, without `shutdown(2)`, which would stop the socket
+    /// itself from listening in every process that holds it — after a
+    /// takeover, the new one serves this loop's `reuseport` sockets.
     pub fn close_all_listeners(&mut self) {
-        for server in std::mem::take(&mut self.runtime_servers).into_values() {
-            server.close();
-        }
+        self.runtime_servers.clear();
         self.core.entries.retain(|_, e| match e {
             Entry::Listener(l) => {
                 l.server.listeners_dropped();

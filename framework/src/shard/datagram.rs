@@ -209,18 +209,10 @@ impl Deferred for DgramConn {
     }
 }
 
-/// Binds a non-blocking UDP socket with the options set before `bind`.
-pub(crate) fn bind_udp(local: SocketAddr, options: &DatagramOptions) -> io::Result<StdUdpSocket> {
-    let sock = Socket::new(Domain::for_address(local), Type::DGRAM, None)?;
-    if options.reuse_port {
-        sock.set_reuse_address(true)?;
-        sock.set_reuse_port(true)?;
-    }
-    if options.allow_broadcast {
-        sock.set_broadcast(true)?;
-    }
-    // Linux grants at most net.core.rmem_max/wmem_max (and reports double
-    // what it grants); a privileged process may go past the cap.
+/// Sets the receive and send buffer sizes `options` asks for, if any.
+/// Linux grants at most net.core.rmem_max/wmem_max (and reports double
+/// what it grants); a privileged process may go past the cap.
+pub(crate) fn set_udp_buffers(sock: &Socket, options: &DatagramOptions) -> io::Result<()> {
     if let Some(n) = options.recv_buffer {
         sock.set_recv_buffer_size(n)?;
         if sock.recv_buffer_size()? < n {
@@ -233,6 +225,20 @@ pub(crate) fn bind_udp(local: SocketAddr, options: &DatagramOptions) -> io::Resu
             let _ = crate::sys::force_buffer_size(sock.as_raw_fd(), false, n);
         }
     }
+    Ok(())
+}
+
+/// Binds a non-blocking UDP socket with the options set before `bind`.
+pub(crate) fn bind_udp(local: SocketAddr, options: &DatagramOptions) -> io::Result<StdUdpSocket> {
+    let sock = Socket::new(Domain::for_address(local), Type::DGRAM, None)?;
+    if options.reuse_port {
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+    }
+    if options.allow_broadcast {
+        sock.set_broadcast(true)?;
+    }
+    set_udp_buffers(&sock, options)?;
     if local.is_ipv6() {
         sock.set_only_v6(true)?;
     }

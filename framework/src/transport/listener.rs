@@ -44,6 +44,15 @@ impl AcceptError {
     }
 }
 
+impl std::os::fd::AsFd for ListenSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            ListenSocket::Tcp(l) => l.as_fd(),
+            ListenSocket::Unix(l) => l.as_fd(),
+        }
+    }
+}
+
 impl ListenSocket {
     /// Binds a TCP listener with `SO_REUSEADDR` (as asyncio does on Unix),
     /// `IPV6_V6ONLY` for IPv6 addresses, non-blocking; with `reuse_port`,
