@@ -168,7 +168,7 @@ fn the_server_survives_emfile_and_serves_again_when_descriptors_free_up() {
     let path = temp_config("emfile.toml", SERVE);
     // Few descriptors: the shards' pollers, wakers and listener take some;
     // about a dozen are left for connections.
-    let mut child = Command::new("prlimit")
+    let mut child = tool("prlimit")
         .args(["--nofile=24:24", BIN, "serve"])
         .arg(&path)
         .stderr(Stdio::piped())
@@ -240,7 +240,7 @@ protocol = "udp"
 /// certificate for localhost where it expects one, port 0 for its
 /// listeners and JSON logs. Returns the folder and the config's path.
 fn shipped_tls_config(tag: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("shardloop-cli-tls-{}-{tag}", std::process::id()));
+    let dir = temp_dir(&format!("cli-tls-{tag}"));
     std::fs::create_dir_all(dir.join("tls")).unwrap();
     let ck =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
@@ -275,7 +275,7 @@ fn the_shipped_tls_config_checks_and_serves_echo_to_openssl_s_client() {
 
     let (mut child, addr, _log) = serve_file(&path);
     // OpenSSL, not rustls, on the other side; it verifies the certificate.
-    let mut client = Command::new("openssl")
+    let mut client = tool("openssl")
         .args(["s_client", "-quiet", "-no_ign_eof", "-verify_return_error"])
         .args(["-servername", "localhost"])
         .args(["-alpn", "echo", "-connect", &addr.to_string(), "-CAfile"])

@@ -30,12 +30,12 @@ fn the_systemd_unit_verifies_clean_and_scores_at_most_1_5() {
     );
     let path = temp_dir("systemd").join("shardloop.service");
     std::fs::write(&path, unit).unwrap();
-    let (ok, text) = run(Command::new("systemd-analyze").arg("verify").arg(&path));
+    let (ok, text) = run(tool("systemd-analyze").arg("verify").arg(&path));
     assert!(
         ok && text.trim().is_empty(),
         "systemd-analyze verify: {text}"
     );
-    let (_, text) = run(Command::new("systemd-analyze")
+    let (_, text) = run(tool("systemd-analyze")
         .args(["security", "--offline=yes"])
         .arg(&path));
     let score: f64 = text
@@ -49,8 +49,63 @@ fn the_systemd_unit_verifies_clean_and_scores_at_most_1_5() {
 
 #[test]
 fn the_dockerfile_is_hadolint_clean() {
-    let (ok, text) = run(Command::new("hadolint").arg(repo_file("deploy/container/Dockerfile")));
+    let (ok, text) = run(tool("hadolint").arg(repo_file("deploy/container/Dockerfile")));
     assert!(ok && text.trim().is_empty(), "hadolint: {text}");
+}
+
+#[test]
+fn the_container_serves_its_config_on_every_address_so_a_published_port_reaches_it() {
+    let dockerfile = std::fs::read_to_string(repo_file("deploy/container/Dockerfile")).unwrap();
+    let src = dockerfile
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("COPY ")?
+                .strip_suffix(" /etc/shardloop/shardloop.toml")
+        })
+        .expect("the Dockerfile copies a configuration to /etc/shardloop/shardloop.toml");
+    let text = std::fs::read_to_string(repo_file(src)).unwrap();
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(repo_file(src))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addresses: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("address = \""))
+        .collect();
+    assert_eq!(
+        addresses.len(),
+        2,
+        "a listener and the metrics: {addresses:?}"
+    );
+    for a in &addresses {
+        assert!(a.starts_with("0.0.0.0:") || a.starts_with("[::]:"), "{a}");
+    }
+    // Served (on port 0), it answers on the loopback address too: every
+    // address of the container, as `docker run -p` needs.
+    let text = text
+        .replace("0.0.0.0:8888", "0.0.0.0:0")
+        .replace("0.0.0.0:9100", "0.0.0.0:0");
+    let (mut child, addr, mut log) = serve(&text);
+    assert!(addr.ip().is_unspecified(), "{addr}");
+    let maddr = metrics_address(&mut log);
+    std::thread::spawn(move || for _ in log.lines() {});
+    let local = |a: std::net::SocketAddr| std::net::SocketAddr::from(([127, 0, 0, 1], a.port()));
+    let mut s = std::net::TcpStream::connect(local(addr)).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ping");
+    drop(s);
+    wait_ready(local(maddr));
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
 }
 
 #[test]
@@ -63,9 +118,7 @@ fn the_kubernetes_manifests_validate_strictly_and_the_configmap_checks() {
         .collect();
     files.sort();
     assert_eq!(files.len(), 4, "{files:?}");
-    let (ok, text) = run(Command::new("kubernetes-validate")
-        .arg("--strict")
-        .args(&files));
+    let (ok, text) = run(tool("kubernetes-validate").arg("--strict").args(&files));
     assert!(
         ok && !text.contains("WARN") && !text.contains("ERROR"),
         "{text}"
@@ -93,7 +146,7 @@ fn the_kubernetes_manifests_validate_strictly_and_the_configmap_checks() {
 
 #[test]
 fn the_haproxy_config_is_valid() {
-    let (ok, text) = run(Command::new("haproxy")
+    let (ok, text) = run(tool("haproxy")
         .arg("-c")
         .arg("-f")
         .arg(repo_file("deploy/haproxy/haproxy.cfg")));
@@ -188,7 +241,7 @@ fn a_rolling_restart_behind_haproxy_fails_no_request_and_loses_no_byte() {
     std::fs::write(&cfg_path, cfg).unwrap();
     let mut one = instance(&dir, "one", p1, m1);
     let mut two = instance(&dir, "two", p2, m2);
-    let mut haproxy = Command::new("haproxy")
+    let mut haproxy = tool("haproxy")
         .arg("-db")
         .arg("-f")
         .arg(&cfg_path)

@@ -402,7 +402,7 @@ fn curl(args: &[&str]) -> (String, Vec<u8>) {
     } else {
         &["-D", "-"]
     };
-    let out = Command::new("curl")
+    let out = tool("curl")
         .args(["-sS", "--max-time", "20"])
         .args(dump)
         .args(args)
@@ -509,7 +509,7 @@ fn h2load_h1_pipelined_and_not_has_no_failed_request() {
         ("/static/big.bin", "4"),
     ] {
         let n = if path.contains("big") { 2000 } else { 20000 };
-        let out = Command::new("h2load")
+        let out = tool("h2load")
             .args(["--h1", "-n", &n.to_string(), "-c", "10", "-m", m])
             .arg(format!("http://{addr}{path}"))
             .output()
@@ -543,7 +543,7 @@ end
 "#,
     )
     .unwrap();
-    let out = Command::new("wrk")
+    let out = tool("wrk")
         .args(["-t", "1", "-c", "32", "-d", "2s", "-s"])
         .arg(&script)
         .arg(format!("http://{addr}/plaintext"))
@@ -559,6 +559,7 @@ end
 
 #[test]
 fn the_strict_h11_client_accepts_every_response() {
+    python_module("h11", "h11");
     let site = site("h11");
     let (server, addr) = serve_http(Some(&site.root));
     let script = r#"
@@ -613,7 +614,7 @@ for method, target, body, chunked in [
 for x in checks:
     print(*x)
 "#;
-    let out = Command::new("python3")
+    let out = tool("python3")
         .arg("-c")
         .arg(script)
         .arg(addr.ip().to_string())

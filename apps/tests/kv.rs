@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -19,7 +19,7 @@ fn kv_config(shards: usize) -> String {
 }
 
 fn cli(addr: SocketAddr, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
+    let out = tool("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
         .args(args)
         .output()
@@ -90,7 +90,7 @@ fn redis_cli_session_against_kv_on_three_shards() {
 #[test]
 fn redis_benchmark_default_set_pipelined_with_no_error() {
     let (child, addr, _log) = serve(&kv_config(2));
-    let out = Command::new("redis-benchmark")
+    let out = tool("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
         .args([
             "-q", "-P", "16", "-n", "5000", "-c", "10", "-r", "1000", "-e",
@@ -273,6 +273,7 @@ fn mset_across_shards_is_atomic_for_concurrent_readers() {
 
 #[test]
 fn redis_py_basic_use_pipelines_and_transactions() {
+    python_module("redis", "redis");
     let (child, addr, _log) = serve(&kv_config(2));
     let script = format!(
         r#"
@@ -299,11 +300,7 @@ print("ok")
 "#,
         port = addr.port()
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let out = tool("python3").arg("-c").arg(&script).output().unwrap();
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
         "{}{}",

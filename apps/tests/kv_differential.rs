@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -543,7 +543,7 @@ fn normalise(cmd: &[u8], r: Reply) -> Reply {
 fn redis_server(dir: &std::path::Path) -> (Child, PathBuf) {
     let sock = dir.join("redis.sock");
     let _ = std::fs::remove_file(&sock);
-    let child = Command::new("redis-server")
+    let child = tool("redis-server")
         .args([
             "--port",
             "0",

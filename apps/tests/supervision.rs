@@ -63,8 +63,7 @@ fn ready_turns_503_as_soon_as_a_drain_starts_while_live_and_metrics_stay_up() {
 
 #[test]
 fn systemd_notify_gets_ready_once_serving_and_stopping_when_the_drain_starts() {
-    let dir = std::env::temp_dir().join(format!("shardloop-notify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("notify");
     let sock_path = dir.join("notify.sock");
     let _ = std::fs::remove_file(&sock_path);
     let sock = UnixDatagram::bind(&sock_path).unwrap();

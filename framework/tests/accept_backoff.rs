@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use shardloop::EventLoop;
@@ -56,7 +56,7 @@ fn emfile_backs_off_and_serves_again_when_descriptors_free_up() {
         )
         .unwrap();
     let port = inet(&server).port().to_string();
-    let mut child = Command::new("python3")
+    let mut child = tool("python3")
         .args(["-c", CLIENT, &port])
         .stdout(Stdio::piped())
         .spawn()

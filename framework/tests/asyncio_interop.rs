@@ -62,7 +62,7 @@ loop.run_forever()
 "#;
 
 fn python(script: &str, args: &[&str]) -> Child {
-    Command::new("python3")
+    tool("python3")
         .arg("-c")
         .arg(script)
         .args(args)

@@ -177,8 +177,7 @@ fn l2_server_close_refuses_the_next_connect_at_once_and_empties_sockets() {
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
     server.wait_closed(&mut lp).unwrap();
     // The same for a Unix server, whose socket file goes too.
-    let dir = std::env::temp_dir().join(format!("shardloop-l2-close-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = util::scratch_dir("l2-close");
     let path = dir.join("s.sock");
     let unix = lp
         .create_unix_server(|| Probe::new(&new_log()), &path)

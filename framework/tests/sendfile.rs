@@ -13,8 +13,7 @@ use util::*;
 
 /// A file of `n` pattern bytes in the test's own directory.
 fn pattern_file(tag: &str, n: usize) -> (PathBuf, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!("shardloop-sendfile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = util::scratch_dir("sendfile");
     let path = dir.join(tag);
     let data: Vec<u8> = (0..n).map(|i| (i * 13 % 253) as u8).collect();
     std::fs::File::create(&path)

@@ -479,8 +479,7 @@ fn s10_open_connection_to_a_closed_port_fails_with_connection_refused() {
 #[test]
 fn s11_streams_over_unix_sockets_and_tls() {
     // Unix.
-    let dir = std::env::temp_dir().join(format!("shardloop-streams-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = util::scratch_dir("streams");
     let path = dir.join("s.sock");
     let mut lp = EventLoop::new().unwrap();
     let server = lp

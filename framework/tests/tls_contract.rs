@@ -8,7 +8,7 @@ mod util;
 use std::io::{BufRead, BufReader};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use shardloop::tls::TlsConfigError;
@@ -16,7 +16,7 @@ use shardloop::{
     ClientAuth, EventLoop, ExtraInfo, Protocol, TlsClientConfig, TlsServerConfig, TransportError,
 };
 use util::pki::Pki;
-use util::{count, has_lost, new_log, received, run_until, run_until_log, Ev, Log, Probe};
+use util::{count, has_lost, new_log, received, run_until, run_until_log, tool, Ev, Log, Probe};
 
 fn server_config(pki: &Pki) -> TlsServerConfig {
     TlsServerConfig::builder()
@@ -580,7 +580,7 @@ fn interop_python_ssl_client_against_a_shardloop_tls_server() {
         )
         .unwrap();
     let port = util::inet(&server).port().to_string();
-    let child = Command::new("python3")
+    let child = tool("python3")
         .args(["-c", PY_CLIENT, &port])
         .arg(&pki.ca)
         .stdout(Stdio::piped())
@@ -634,7 +634,7 @@ print("served", version, flush=True)
 fn interop_shardloop_tls_client_against_a_python_ssl_server() {
     let pki = Pki::new();
     let mut lp = EventLoop::new().unwrap();
-    let mut child = Command::new("python3")
+    let mut child = tool("python3")
         .args(["-c", PY_SERVER])
         .arg(&pki.server_cert)
         .arg(&pki.server_key)

@@ -11,8 +11,7 @@ use shardloop::{Address, EventLoop, ExtraInfo};
 use util::*;
 
 fn temp_socket_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardloop-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = util::scratch_dir("unix");
     dir.join(name)
 }
 

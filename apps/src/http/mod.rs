@@ -39,7 +39,8 @@ pub use conn::HttpConn;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpOptions {
-    /// The directory served under `/static/`; absent: no static files.
+    /// The directory served under `/static/`, relative to the
+    /// configuration file's folder; absent: no static files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root: Option<PathBuf>,
     /// Largest request head, bytes (431 above). Default 8 KiB.
@@ -87,6 +88,10 @@ impl Default for HttpOptions {
 }
 
 impl AppOptions for HttpOptions {
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        self.root.iter_mut().collect()
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         if !(1024..=1 << 20).contains(&self.max_head) {
             return Err((

@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../../framework/tests/util/host.rs"]
+mod host;
+#[allow(unused_imports)]
+pub use host::{python_module, scratch_dir, tool};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_shardloop");
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -17,10 +22,10 @@ pub fn repo_file(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Writes `text` to `name` in this test process's scratch folder (removed
+/// at exit).
 pub fn temp_config(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardloop-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = scratch_dir("config").join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -148,18 +153,17 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// A fresh folder of this test process under the temporary directory.
+/// A fresh folder of this test process under the temporary directory,
+/// removed when the process exits.
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardloop-test-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scratch_dir(tag)
 }
 
 /// Runs `promtool check metrics` on an exposition; fails the test on any
 /// complaint.
 pub fn assert_promtool_clean(body: &str) {
     use std::io::Write;
-    let mut promtool = Command::new("promtool")
+    let mut promtool = tool("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -67,6 +67,14 @@ pub trait AppOptions: DeserializeOwned + Serialize + Default + Send + Sync + 'st
     fn validate(&self) -> Result<(), (String, String)> {
         Ok(())
     }
+
+    /// The options that are file paths: a relative one is made absolute
+    /// from the configuration file's folder before [`validate`](Self::validate),
+    /// as `[listener.tls]`'s are, so `check` prints and errors name the
+    /// path that is used.
+    fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// The options of an app that takes none: `[listener.<app>]` must be
@@ -80,7 +88,10 @@ impl AppOptions for NoOptions {}
 /// Parsed options, type-erased for the registry.
 type Parsed = Arc<dyn Any + Send + Sync>;
 
-type ParseFn = dyn Fn(Option<&toml::Table>) -> Result<(Parsed, Option<toml::Table>), OptionError>
+type ParseFn = dyn Fn(
+        Option<&toml::Table>,
+        &dyn Fn(&std::path::Path) -> std::path::PathBuf,
+    ) -> Result<(Parsed, Option<toml::Table>), OptionError>
     + Send
     + Sync;
 type ServeFn = dyn Fn(&mut Runtime, &ListenerConfig, Parsed, Vec<std::os::fd::OwnedFd>) -> io::Result<String>
@@ -126,26 +137,31 @@ impl App {
     #[allow(clippy::new_ret_no_self)]
     pub fn new<O: AppOptions>(name: impl Into<String>) -> AppSpec<O> {
         let takes_options = std::any::TypeId::of::<O>() != std::any::TypeId::of::<NoOptions>();
-        let parse = move |given: Option<&toml::Table>| {
-            let options: O = match given {
-                None => O::default(),
-                Some(table) => O::deserialize(toml::Value::Table(table.clone()))
-                    .map_err(|e| serde_error(table, &e.to_string()))?,
+        let parse =
+            move |given: Option<&toml::Table>,
+                  resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf| {
+                let mut options: O = match given {
+                    None => O::default(),
+                    Some(table) => O::deserialize(toml::Value::Table(table.clone()))
+                        .map_err(|e| serde_error(table, &e.to_string()))?,
+                };
+                for path in options.paths_mut() {
+                    *path = resolve(path);
+                }
+                options.validate().map_err(|(key, message)| OptionError {
+                    key: Some(key),
+                    message,
+                })?;
+                let effective = if takes_options {
+                    Some(toml::Table::try_from(&options).map_err(|e| OptionError {
+                        key: None,
+                        message: e.to_string(),
+                    })?)
+                } else {
+                    None
+                };
+                Ok((Arc::new(options) as Parsed, effective))
             };
-            options.validate().map_err(|(key, message)| OptionError {
-                key: Some(key),
-                message,
-            })?;
-            let effective = if takes_options {
-                Some(toml::Table::try_from(&options).map_err(|e| OptionError {
-                    key: None,
-                    message: e.to_string(),
-                })?)
-            } else {
-                None
-            };
-            Ok((Arc::new(options) as Parsed, effective))
-        };
         AppSpec {
             app: App {
                 name: name.into(),
@@ -330,7 +346,8 @@ impl Apps {
                 format!("unknown app \"{}\"", l.app),
             )
         })?;
-        let (parsed, _) = (app.parse)(l.options.as_ref())
+        // (The paths are absolute already: `check` resolved them.)
+        let (parsed, _) = (app.parse)(l.options.as_ref(), &|p| p.to_path_buf())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.message))?;
         let serve = match l.protocol {
             ListenProtocol::Udp => app.datagram.as_ref(),
@@ -355,6 +372,7 @@ impl AppCatalog for Apps {
         &self,
         app: &str,
         given: Option<&toml::Table>,
+        resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
     ) -> Result<Option<toml::Table>, OptionError> {
         let Some(a) = self.get(app) else {
             return Err(OptionError {
@@ -368,7 +386,7 @@ impl AppCatalog for Apps {
                 message: format!("the app \"{app}\" takes no options"),
             });
         }
-        (a.parse)(given).map(|(_, effective)| effective)
+        (a.parse)(given, resolve).map(|(_, effective)| effective)
     }
 
     fn app_serves(&self, app: &str, datagram: bool) -> bool {

@@ -54,20 +54,22 @@ impl Validator<'_> {
                 }
             }
         }
-        c.options = apps.app_options(&app, given).map_err(|e| {
-            let mut path = vec!["listener".to_string(), i.to_string(), app.clone()];
-            path.extend(e.key.clone());
-            let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-            let at = self
-                .span_of(&refs)
-                .or_else(|| self.span_of(&refs[..3]))
-                .unwrap_or(span(&l.app));
-            let what = match &e.key {
-                Some(k) => format!("{app}.{k}"),
-                None => app.clone(),
-            };
-            self.err(&key(&what), at, e.message)
-        })?;
+        c.options = apps
+            .app_options(&app, given, &|p| self.resolve(p))
+            .map_err(|e| {
+                let mut path = vec!["listener".to_string(), i.to_string(), app.clone()];
+                path.extend(e.key.clone());
+                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                let at = self
+                    .span_of(&refs)
+                    .or_else(|| self.span_of(&refs[..3]))
+                    .unwrap_or(span(&l.app));
+                let what = match &e.key {
+                    Some(k) => format!("{app}.{k}"),
+                    None => app.clone(),
+                };
+                self.err(&key(&what), at, e.message)
+            })?;
         let unix = matches!(c.address, ListenAddress::Unix(_));
         let protocol_at = span(&l.protocol);
         match c.protocol {

@@ -175,12 +175,15 @@ pub trait AppCatalog {
     /// The app names, for `app = "…"`.
     fn app_names(&self) -> Vec<String>;
     /// Validates the `[listener.<app>]` table of a listener (`None` when
-    /// absent) and returns the effective options, every default filled in,
-    /// as `check` prints them (`None`: the app takes no options).
+    /// absent) and returns the effective options, every default filled in
+    /// and every file path made absolute with `resolve` (relative paths
+    /// start at the configuration file's folder), as `check` prints them
+    /// (`None`: the app takes no options).
     fn app_options(
         &self,
         app: &str,
         given: Option<&toml::Table>,
+        resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
     ) -> Result<Option<toml::Table>, OptionError>;
     /// Whether `app` serves datagram (UDP, `datagram` true) or stream
     /// listeners.
@@ -198,6 +201,7 @@ impl AppCatalog for [&str] {
         &self,
         app: &str,
         given: Option<&toml::Table>,
+        _resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
     ) -> Result<Option<toml::Table>, OptionError> {
         match given {
             None => Ok(None),

@@ -3,7 +3,11 @@
 //! threads that never wait without a timeout.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod pki;
+
+#[allow(unused_imports)]
+pub use host::{python_module, scratch_dir, tool};
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};

@@ -75,12 +75,7 @@ fn leaf(ca: &Ca, names: &[&str], client: bool, expired: bool) -> (String, String
 impl Pki {
     pub fn new() -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "shardloop-pki-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = super::scratch_dir(&format!("pki-{}", N.fetch_add(1, Ordering::Relaxed)));
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
             std::fs::write(&path, text).unwrap();
