@@ -245,3 +245,43 @@ fn p2_a_panic_in_one_entry_of_a_deferred_batch_does_not_hold_up_the_others_conne
     assert!(!lp.is_connected(handles[0]) && !lp.is_connected(handles[1]));
     assert_eq!(lp.open_connections(), 0);
 }
+
+/// The descriptor of this process's listening socket bound to `addr`.
+fn listening_fd(addr: std::net::SocketAddr) -> std::os::fd::RawFd {
+    for fd in 3..4096 {
+        // SAFETY: only borrowed for the two queries below; an fd that is
+        // not open or not a socket makes them fail, nothing more.
+        let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if std::fs::read_link(format!("/proc/self/fd/{fd}")).is_err() {
+            continue;
+        }
+        let s = socket2::SockRef::from(&b);
+        if s.is_listener().unwrap_or(false)
+            && s.local_addr().ok().and_then(|a| a.as_socket()) == Some(addr)
+        {
+            return fd;
+        }
+    }
+    panic!("no listening socket on {addr}");
+}
+
+#[test]
+fn a_listening_socket_that_stops_listening_is_closed_and_the_loop_serves_on() {
+    // Another process holding the same socket (a takeover, a debugger) can
+    // take it out of LISTEN with shutdown(2): every accept then fails with
+    // EINVAL. The loop must close that listener, not retry it for ever.
+    let mut lp = EventLoop::new().unwrap();
+    let dead = lp.create_server(|| EchoOrPanic, "127.0.0.1:0").unwrap();
+    let alive = lp.create_server(|| EchoOrPanic, "127.0.0.1:0").unwrap();
+    let fd = listening_fd(inet(&dead));
+    // SAFETY: plain shutdown(2) of a socket this process holds open.
+    assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }, 0);
+    run_until(&mut lp, |_| !dead.is_serving());
+    // The loop is not stuck on the dead one: the other still serves.
+    let addr = inet(&alive);
+    let peer = std::thread::spawn(move || {
+        let mut s = connect(addr);
+        echo_once(&mut s, b"still here")
+    });
+    assert_eq!(run_until_joined(&mut lp, peer), b"still here");
+}

@@ -235,6 +235,13 @@ impl State {
                     AcceptError::Connection => {
                         tracing::debug!(error = %e, "accept failed for one connection; skipped");
                     }
+                    AcceptError::Dead => {
+                        tracing::error!(error = %e, listener = l.id, "a listening socket stopped listening; closed it");
+                        if let Some(mut l) = self.listeners[i].take() {
+                            let _ = l.socket.deregister(self.poll.registry());
+                        }
+                        return Ok(());
+                    }
                     AcceptError::Resources => {
                         self.gauges
                             .acceptor_backoffs

@@ -280,8 +280,9 @@ fn sockets_of(socket: ListenSocket) -> Vec<ListenSocket> {
 impl Core {
     /// Accepts until `WouldBlock`. An error of one connection skips it; a
     /// shortage of descriptors or memory stops accepting for
-    /// `accept_backoff` (the kernel backlog holds the rest) — never a busy
-    /// loop, never a dead listener.
+    /// `accept_backoff` (the kernel backlog holds the rest); a socket that
+    /// stopped listening is closed — never a busy loop, never a dead
+    /// listener kept.
     pub(crate) fn accept_ready(&mut self, registry: &Registry, key: EntryKey) {
         let (factory, server, tls) = match self.entries.of::<Listener>(key) {
             Some(l) if !l.backing_off && !l.server.is_closed() => {
@@ -318,6 +319,19 @@ impl Core {
                     AcceptError::Drained => return,
                     AcceptError::Connection => {
                         tracing::debug!(error = %e, "accept failed for one connection; skipped");
+                    }
+                    AcceptError::Dead => {
+                        tracing::error!(error = %e, "a listening socket stopped listening; closed it");
+                        server.listeners.borrow_mut().retain(|k| *k != key);
+                        let fd = l.socket.raw_fd();
+                        server.listening_fds.borrow_mut().retain(|f| *f != fd);
+                        if let Some(mut l) = self.entries.take::<Listener>(key) {
+                            let _ = l.socket.deregister(registry);
+                        }
+                        if server.listeners.borrow().is_empty() {
+                            server.listeners_dropped();
+                        }
+                        return;
                     }
                     AcceptError::Resources => {
                         l.backing_off = true;

@@ -28,6 +28,11 @@ pub(crate) enum AcceptError {
     Connection,
     /// Out of descriptors or memory: stop accepting for a while.
     Resources,
+    /// The socket cannot accept any more (`EINVAL`: it stopped listening,
+    /// e.g. another process holding it called `shutdown(2)`; `EBADF`,
+    /// `ENOTSOCK`): close this listener, or every later accept fails the
+    /// same way, for ever.
+    Dead,
 }
 
 impl AcceptError {
@@ -39,6 +44,7 @@ impl AcceptError {
             Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
                 AcceptError::Resources
             }
+            Some(libc::EINVAL | libc::EBADF | libc::ENOTSOCK | libc::EFAULT) => AcceptError::Dead,
             _ => AcceptError::Connection,
         }
     }
