@@ -1,13 +1,15 @@
-//! A complete server of your own, in ~50 lines: one app, `greet`, with an
+//! A complete server of your own, in ~60 lines: one app, `greet`, with an
 //! option table, served by shardloop's server program — `serve`/`check`,
 //! the TOML configuration, metrics, signals and the graceful drain.
 //!
 //! ```sh
-//! cargo run --example custom_server -- check greet.toml
-//! cargo run --example custom_server -- serve greet.toml
+//! cargo run -p shardloop --example custom_server            # serves its embedded greet.toml
+//! cargo run -p shardloop --example custom_server -- check   # prints the effective config
+//! cargo run -p shardloop --example custom_server -- serve framework/examples/greet.toml
+//! nc 127.0.0.1 7070                                          # "bonjour" twice, then echo
 //! ```
 //!
-//! with `greet.toml`:
+//! with `framework/examples/greet.toml`:
 //!
 //! ```toml
 //! [[listener]]
@@ -65,6 +67,8 @@ impl Protocol for Greet {
 }
 
 fn main() -> std::process::ExitCode {
-    let apps = Apps::new().with(App::new::<GreetOptions>("greet").stream(|o| Greet(o.clone())));
+    let apps = Apps::new()
+        .with(App::new::<GreetOptions>("greet").stream(|o| Greet(o.clone())))
+        .default_config(include_str!("greet.toml"));
     shardloop::app::main(apps)
 }

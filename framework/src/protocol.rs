@@ -9,7 +9,7 @@ use crate::transport::{DatagramTransport, SubprocessTransport, Transport};
 
 /// A streaming protocol, as asyncio's `asyncio.Protocol`: one instance per
 /// connection, driven by the loop that owns the connection (TCP, Unix
-/// sockets; TLS and pipes later).
+/// sockets, TLS, pipes).
 ///
 /// Every callback has an empty default (P1), so implement only what you
 /// need. Each receives `&mut` access to the connection's [`Transport`]

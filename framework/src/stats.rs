@@ -98,9 +98,13 @@ counters! {
             /// Times a listener of this loop backed off for lack of
             /// descriptors.
             accept_backoffs: counter "shardloop_accept_backoffs_total",
-            /// TLS handshakes that failed or timed out (never seen by a
-            /// protocol).
+            /// TLS handshakes that failed or timed out after the peer sent
+            /// something (never seen by a protocol).
             tls_handshake_failures: counter "shardloop_tls_handshake_failures_total",
+            /// Server-side TLS connections that ended before the client sent
+            /// a byte: plain
+            /// TCP health checks and port scans, not failed handshakes.
+            tls_silent_closes: counter "shardloop_tls_silent_closes_total",
             /// Cross-shard tasks this shard ran: requests of
             /// [`EventLoop::call_on`](crate::EventLoop::call_on) made by other
             /// shards, and the replies to its own.

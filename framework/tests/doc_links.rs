@@ -1,6 +1,8 @@
-//! The project's docs and comments cite only files a clone has: a `*.md`
-//! named anywhere in the sources or docs exists in the repository (a clone
-//! has no design notes from outside it).
+//! The project's docs cannot drift: a `*.md` named anywhere in the sources
+//! or docs exists in the repository (a clone has no design notes from
+//! outside it), the README's headline figures are the ones
+//! `benches/results/results.json` holds, and the README names every family
+//! of contract rules up to its last rule.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -60,4 +62,87 @@ fn every_markdown_file_the_sources_and_docs_name_is_in_the_repository() {
         "cited but not in the repository:\n{}",
         missing.join("\n")
     );
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn the_readme_headline_is_the_table_results_json_gives() {
+    // One source for the figures: benches/compare writes the README table
+    // from results.json; `--headline` prints it without running anything.
+    let out = std::process::Command::new("python3")
+        .arg(root().join("benches/compare"))
+        .arg("--headline")
+        .output()
+        .expect("python3 (`.ci/run` installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let (_, rest) = readme
+        .split_once("<!-- headline:start -->\n")
+        .expect("README.md has the headline markers");
+    let (have, _) = rest.split_once("<!-- headline:end -->").unwrap();
+    assert_eq!(
+        have, want,
+        "README.md's headline differs from results.json: run `benches/compare --headline` and paste it between the markers"
+    );
+}
+
+#[test]
+fn the_readme_names_every_contract_family_up_to_its_last_rule() {
+    let contract = std::fs::read_to_string(root().join("framework/src/contract.rs")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    // Rules are written `**X12**` in the contract module.
+    let mut last: std::collections::BTreeMap<char, u32> = Default::default();
+    for part in contract.split("**").skip(1).step_by(2) {
+        let mut chars = part.chars();
+        let (Some(family), Ok(n)) = (chars.next(), chars.as_str().parse::<u32>()) else {
+            continue;
+        };
+        if family.is_ascii_uppercase() {
+            let e = last.entry(family).or_insert(n);
+            *e = (*e).max(n);
+        }
+    }
+    assert!(last.len() >= 5, "{last:?}");
+    for (family, n) in last {
+        let range = format!("{family}1–{family}{n}");
+        assert!(
+            readme.contains(&range),
+            "README.md does not say {range} (the contract module's last {family} rule)"
+        );
+    }
+}
+
+#[test]
+fn the_readme_http_ratios_are_the_medians_results_md_gives() {
+    let results = std::fs::read_to_string(root().join("benches/RESULTS.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let (_, http) = results
+        .split_once("## http against nginx and hyper")
+        .expect("RESULTS.md has the http section");
+    let mut checked = 0;
+    for row in http.lines().take_while(|l| !l.starts_with("## ")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | load | server | … | per core vs nginx | failed |
+        if cells.len() < 10 || cells[2] != "shardloop" {
+            continue;
+        }
+        let median = cells[cells.len() - 3].split(' ').next().unwrap();
+        let said = format!("{median}×");
+        assert!(
+            readme.contains(&said),
+            "README.md does not give {said} for {} on {} (benches/RESULTS.md)",
+            cells[2],
+            cells[1]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "{checked} rows of the http table read");
 }

@@ -466,7 +466,7 @@ fn silent_and_half_hello_clients_are_closed_at_the_handshake_timeout_without_del
     lp.with_transport(h, |t| t.write(b"served").unwrap());
     run_until_log(&mut lp, &clog, |e| received(e) == b"served");
     assert_eq!(
-        lp.stats().tls_handshake_failures,
+        lp.stats().tls_handshake_failures + lp.stats().tls_silent_closes,
         0,
         "served before any timeout"
     );
@@ -474,7 +474,7 @@ fn silent_and_half_hello_clients_are_closed_at_the_handshake_timeout_without_del
     clock.advance(Duration::from_millis(2_900));
     util::turn(&mut lp);
     assert_eq!(
-        lp.stats().tls_handshake_failures,
+        lp.stats().tls_handshake_failures + lp.stats().tls_silent_closes,
         0,
         "dropped before the timeout"
     );
@@ -482,9 +482,12 @@ fn silent_and_half_hello_clients_are_closed_at_the_handshake_timeout_without_del
     clock.advance(Duration::from_millis(100));
     // Both stalled clients are dropped at the timeout: they read the end
     // once their sockets are closed, on the iteration after (as asyncio's
-    // abort); the served pair stays.
+    // abort); the served pair stays. The half hello is a failed handshake;
+    // the client that sent nothing is counted apart, as a silent close.
     run_until(&mut lp, |lp| {
-        lp.stats().tls_handshake_failures == 2 && lp.open_connections() == 2
+        lp.stats().tls_handshake_failures == 1
+            && lp.stats().tls_silent_closes == 1
+            && lp.open_connections() == 2
     });
     for mut s in [silent, half] {
         let mut buf = [0u8; 64];
@@ -848,4 +851,32 @@ fn a_loop_stopped_during_a_tls_handshake_reports_stopped_not_interrupted() {
         "{e}"
     );
     drop(silent);
+}
+
+#[test]
+fn a_plain_tcp_health_check_on_a_tls_port_is_a_silent_close_not_a_failed_handshake() {
+    // HAProxy's `tcp-check` and most load balancers' TCP probes connect and
+    // close (or reset) without a byte: counted apart, logged at debug.
+    let pki = Pki::new();
+    let mut lp = EventLoop::new().unwrap();
+    let (slog, addr) = tls_serve(&mut lp, server_config(&pki), Probe::new);
+    let probes = std::thread::spawn(move || {
+        drop(util::connect(addr));
+        let reset = socket2::Socket::from(util::connect(addr));
+        reset.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(reset);
+    });
+    util::run_until_joined(&mut lp, probes);
+    run_until(&mut lp, |lp| lp.stats().tls_silent_closes == 2);
+    assert_eq!(lp.stats().tls_handshake_failures, 0);
+    // A client that does send something that is not TLS still fails.
+    let garbage = std::thread::spawn(move || {
+        let mut s = util::connect(addr);
+        let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n");
+        let _ = util::read_to_end(&mut s);
+    });
+    util::run_until_joined(&mut lp, garbage);
+    run_until(&mut lp, |lp| lp.stats().tls_handshake_failures == 1);
+    assert_eq!(lp.stats().tls_silent_closes, 2);
+    assert!(slog.borrow().is_empty(), "no protocol heard of them");
 }

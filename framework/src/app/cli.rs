@@ -9,10 +9,15 @@
 //! * `--log-level LEVEL` overrides `RUST_LOG`, which overrides the
 //!   configuration's `[log] level`.
 //!
-//! SIGINT or SIGTERM shuts down gracefully: stop accepting, flush and close
-//! every connection (lingering closes included), wait up to `drain_timeout`,
-//! abort the rest, exit 0. A second SIGINT or SIGTERM aborts at once and
-//! exits 1. SIGHUP is logged and survived.
+//! SIGINT or SIGTERM shuts down gracefully: `/ready` turns 503, the
+//! listeners keep accepting for `drain_delay`, then stop; every connection
+//! is told (`drain_started`, P11) and ends at a boundary of its own, its
+//! queue flushed and its lingering close finished, for up to
+//! `drain_timeout`; the rest is aborted; exit 0. A second SIGINT or SIGTERM
+//! aborts at once and exits 1. SIGHUP reloads the configuration
+//! (listeners, write-buffer marks, log level; an invalid file changes
+//! nothing). `serve --takeover` takes the listening sockets of the server
+//! on `[runtime] control_socket` over (see [`crate::runtime::take_over`]).
 
 use std::io::Write as _;
 use std::path::PathBuf;

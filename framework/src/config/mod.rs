@@ -12,6 +12,14 @@
 //! every address of its family — or on the same Unix path are an error, as
 //! are two UDP listeners on the same port.
 //!
+//! **Units.** A size is a whole number of bytes or a number with a unit:
+//! the binary units `KiB`, `MiB`, `GiB` are powers of 1024 (`"64KiB"` =
+//! 65,536 bytes), the decimal units `KB`, `MB`, `GB` powers of 1000
+//! (`"64KB"` = 64,000 bytes), as `bytesize` reads them; `check` prints the
+//! exact byte count it read. A duration is a number with a unit: `ms`,
+//! `s`, `m`, `h` (and combinations such as `"1m30s"`), as `humantime`
+//! reads them; `"0s"` where a key allows turning its timer off.
+//!
 //! ```toml
 //! [runtime]
 //! shards = "auto"            # or an integer >= 1

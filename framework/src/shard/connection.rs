@@ -48,6 +48,7 @@ impl Connection {
 
     /// Delivers `connection_made` (T1, P2).
     pub(crate) fn made(&mut self, ctx: &mut Ctx<'_>) {
+        tracing::debug!(peer = %peer_text(&self.transport), "connection made");
         self.invoke("connection_made", |p, t| p.connection_made(t));
         self.settle(ctx);
     }
@@ -186,6 +187,13 @@ impl Connection {
         crate::stats::add(&stats.bytes_in, self.transport.bytes_in);
         crate::stats::add(&stats.bytes_out, self.transport.bytes_out);
         let error = lost.error;
+        tracing::debug!(
+            peer = %peer_text(&self.transport),
+            bytes_in = self.transport.bytes_in,
+            bytes_out = self.transport.bytes_out,
+            error = ?error,
+            "connection lost"
+        );
         // A TLS connection whose handshake never completed was never made:
         // its protocol hears nothing (P2).
         if self
@@ -299,4 +307,10 @@ impl StreamReading for Connection {
         self.transport.fail_on_read(e);
         self.settle(ctx);
     }
+}
+
+/// The peer's address for a debug log line (only built when it is logged).
+fn peer_text(t: &Transport) -> String {
+    t.peername()
+        .map_or_else(|| "-".to_string(), |a| a.to_string())
 }

@@ -313,9 +313,20 @@ impl Connection {
     }
 }
 
-/// A handshake that will never reach the protocol: logged and counted.
+/// A handshake that will never reach the protocol: logged and counted. A
+/// client that sent not one byte — a plain TCP health check (HAProxy's
+/// `tcp-check`, a load balancer's probe) connects and closes — is counted
+/// apart (`tls_silent_closes`) and logged at debug: it is not a failed
+/// handshake, and a warning per probe would drown the real ones.
 fn handshake_failed(t: &crate::transport::Transport, e: &io::Error) {
-    crate::stats::add(&t.get_loop().sched.stats.tls_handshake_failures, 1);
+    let stats = &t.get_loop().sched.stats;
     let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
-    tracing::warn!(%peer, error = %e, "TLS handshake failed");
+    let server = t.tls.as_ref().is_some_and(|tls| tls.is_server());
+    if server && t.bytes_in == 0 {
+        crate::stats::add(&stats.tls_silent_closes, 1);
+        tracing::debug!(%peer, error = %e, "TLS connection closed before its handshake began");
+    } else {
+        crate::stats::add(&stats.tls_handshake_failures, 1);
+        tracing::warn!(%peer, error = %e, "TLS handshake failed");
+    }
 }

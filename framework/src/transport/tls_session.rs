@@ -126,6 +126,11 @@ impl Write for QueueWriter<'_> {
 }
 
 impl TlsSession {
+    /// Whether this is the server side of the connection.
+    pub(crate) fn is_server(&self) -> bool {
+        matches!(self.conn, Connection::Server(_))
+    }
+
     pub(crate) fn server(config: &Arc<rustls::ServerConfig>) -> io::Result<Self> {
         let conn = rustls::ServerConnection::new(Arc::clone(config)).map_err(tls_error)?;
         Ok(Self::new(
