@@ -130,26 +130,44 @@
 //! `framework/examples/`, which follow the asyncio documentation's own.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+// Crate-internal pieces the runtime, the server program or TLS use are
+// dead code in a build without them.
+#![cfg_attr(
+    not(all(feature = "app", feature = "tls")),
+    allow(dead_code, unused_imports)
+)]
 
+#[cfg(feature = "app")]
 pub mod app;
 mod base;
+#[cfg(feature = "app")]
 pub mod config;
 pub mod contract;
 pub mod error;
 pub mod fs;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod protocol;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 
 pub mod shard;
 mod stats;
 pub mod streams;
 mod sys;
+#[cfg(feature = "tls")]
 pub mod tls;
+/// Without the `tls` feature: the crate's TLS types exist inside it only
+/// as uninhabited stand-ins.
+#[cfg(not(feature = "tls"))]
+mod tls {
+    pub(crate) use crate::transport::tls_session::TlsServerConfig;
+}
 pub mod transport;
 
 pub use error::{LoopError, TransportError};
 pub use protocol::{DatagramProtocol, Protocol, SubprocessProtocol};
+#[cfg(feature = "runtime")]
 pub use runtime::{Distribution, DrainCutter, DrainReport, Runtime, RuntimeConfig};
 pub use shard::Server;
 pub use shard::{
@@ -157,8 +175,10 @@ pub use shard::{
     LoopHandle, ShardHandle, Sleep, SubprocessPipes, TaskError,
 };
 pub use stats::{ListenerStats, ShardStats};
+#[cfg(feature = "tls")]
 pub use tls::{ClientAuth, TlsClientConfig, TlsServerConfig};
 pub use transport::{
-    Address, CipherInfo, ConnectedSocket, DatagramTransport, ExtraInfo, SubprocessTransport,
-    TlsContext, Transport,
+    Address, ConnectedSocket, DatagramTransport, ExtraInfo, SubprocessTransport, Transport,
 };
+#[cfg(feature = "tls")]
+pub use transport::{CipherInfo, TlsContext};

@@ -267,7 +267,8 @@ where
             .transpose()
     };
     if !inherited.is_empty() {
-        let bound = rt.listen_inherited(inherited, l.distribution, l.backlog, tls()?, factory)?;
+        let bound =
+            rt.listen_inherited_with(inherited, l.distribution, l.backlog, tls()?, factory)?;
         return Ok(format!("{bound} (inherited)"));
     }
     Ok(match &l.address {

@@ -42,6 +42,7 @@ impl Runtime {
     /// `connection_made` once it has completed. A failed or timed-out
     /// handshake is logged and counted (`tls_handshake_failures`) and never
     /// reaches the protocol.
+    #[cfg(feature = "tls")]
     pub fn listen_tls<P, F>(
         &mut self,
         addr: SocketAddr,
@@ -170,8 +171,7 @@ impl Runtime {
     /// Serves listening sockets this process inherited (systemd socket
     /// activation: see [`inherited_listeners`](super::inherited_listeners);
     /// a takeover: see [`take_over`](super::take_over)) as
-    /// [`listen`](Self::listen) does with one it binds; `tls` runs the
-    /// handshake first when given. With `ReusePort` and sockets that have
+    /// [`listen`](Self::listen) does with one it binds. With `ReusePort` and sockets that have
     /// `SO_REUSEPORT` set (a takeover hands over one per old shard), every
     /// shard serves its share of them, and shards left without one bind
     /// the address alongside with `backlog`: nothing queued in the old
@@ -179,6 +179,38 @@ impl Runtime {
     /// (one socket: `ReusePort` becomes `RoundRobin`) and the others are
     /// closed. Returns the sockets' address.
     pub fn listen_inherited<P, F>(
+        &mut self,
+        fds: Vec<std::os::fd::OwnedFd>,
+        distribution: Distribution,
+        backlog: u32,
+        factory: F,
+    ) -> io::Result<String>
+    where
+        P: Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        self.listen_inherited_with(fds, distribution, backlog, None, factory)
+    }
+
+    /// As [`listen_inherited`](Self::listen_inherited), serving TLS: each
+    /// connection's handshake runs first, as [`listen_tls`](Self::listen_tls)'s.
+    #[cfg(feature = "tls")]
+    pub fn listen_inherited_tls<P, F>(
+        &mut self,
+        fds: Vec<std::os::fd::OwnedFd>,
+        distribution: Distribution,
+        backlog: u32,
+        tls: crate::tls::TlsServerConfig,
+        factory: F,
+    ) -> io::Result<String>
+    where
+        P: Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        self.listen_inherited_with(fds, distribution, backlog, Some(tls), factory)
+    }
+
+    pub(crate) fn listen_inherited_with<P, F>(
         &mut self,
         fds: Vec<std::os::fd::OwnedFd>,
         distribution: Distribution,

@@ -269,8 +269,12 @@ pub(super) fn boxed<P: Protocol>(mut factory: impl FnMut() -> P + 'static) -> Fa
 fn server_session(
     tls: Option<&TlsServerConfig>,
 ) -> io::Result<Option<(TlsSession, std::time::Duration)>> {
-    tls.map(|c| Ok((TlsSession::server(c.rustls())?, c.handshake_timeout())))
-        .transpose()
+    #[cfg(feature = "tls")]
+    return tls
+        .map(|c| Ok((TlsSession::server(c.rustls())?, c.handshake_timeout())))
+        .transpose();
+    #[cfg(not(feature = "tls"))]
+    tls.map(TlsServerConfig::session).transpose()
 }
 
 fn sockets_of(socket: ListenSocket) -> Vec<ListenSocket> {

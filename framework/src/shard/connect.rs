@@ -284,19 +284,27 @@ impl Core {
             conn.made(&mut ctx);
             return Ok(ConnectionHandle(key));
         };
-        let handle = ConnectionHandle(key);
-        let t = &mut conn.transport;
-        let tls = t.tls.insert(Box::new(session));
-        tls.set_handshake_timer(
-            self.handle
-                .call_later(timeout, move |lp| lp.expire_handshake(handle))
-                .into_raw(),
-        );
-        // A client speaks first: its ClientHello leaves now.
-        tls.drain_into(&mut t.buffer);
-        t.send_queue();
-        t.life.touch();
-        conn.settle(&mut ctx);
-        Ok(handle)
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = timeout;
+            match session {}
+        }
+        #[cfg(feature = "tls")]
+        {
+            let handle = ConnectionHandle(key);
+            let t = &mut conn.transport;
+            let tls = t.tls.insert(Box::new(session));
+            tls.set_handshake_timer(
+                self.handle
+                    .call_later(timeout, move |lp| lp.expire_handshake(handle))
+                    .into_raw(),
+            );
+            // A client speaks first: its ClientHello leaves now.
+            tls.drain_into(&mut t.buffer);
+            t.send_queue();
+            t.life.touch();
+            conn.settle(&mut ctx);
+            Ok(handle)
+        }
     }
 }

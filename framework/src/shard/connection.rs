@@ -102,6 +102,7 @@ impl Connection {
     /// `WouldBlock` even after a short read.
     #[inline(always)]
     pub(crate) fn read(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
+        #[cfg(feature = "tls")]
         if self.transport.tls.is_some() {
             return self.read_tls(ctx, to_would_block);
         }
@@ -207,7 +208,7 @@ impl Connection {
             .transport
             .tls
             .as_mut()
-            .and_then(|t| t.on_failure.take())
+            .and_then(|t| t.take_on_failure())
         {
             tell(error.unwrap_or_else(|| io::Error::other("the TLS handshake failed")));
         }

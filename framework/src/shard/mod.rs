@@ -26,6 +26,7 @@ mod scheduler;
 pub(crate) mod server;
 mod subprocess;
 mod tasks;
+#[cfg(feature = "tls")]
 mod tls_loop;
 mod watch;
 

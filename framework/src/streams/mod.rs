@@ -62,7 +62,11 @@ use crate::error::LoopError;
 use crate::shard::{with_current_loop, EventLoop, LoopHandle};
 use crate::transport::socket::{Address, Stream};
 use crate::transport::tls_session::TlsSession;
-use crate::{Distribution, Runtime, Server, TlsClientConfig};
+use crate::Server;
+#[cfg(feature = "tls")]
+use crate::TlsClientConfig;
+#[cfg(feature = "runtime")]
+use crate::{Distribution, Runtime};
 use protocol::Shared;
 
 /// The reader's default buffer limit, as asyncio's: 64 KiB.
@@ -213,6 +217,7 @@ pub async fn open_unix_connection(
     Ok(pair(shared))
 }
 
+#[cfg(feature = "tls")]
 /// Opens a TLS connection to `addr`, verifying the server as `server_name`
 /// (asyncio's `open_connection(..., ssl=ctx, server_hostname=...)`).
 /// Returns once the handshake is done; a failed or timed-out handshake is
@@ -296,6 +301,7 @@ impl EventLoop {
     }
 }
 
+#[cfg(feature = "runtime")]
 impl Runtime {
     /// [`EventLoop::start_server`] over the runtime: the connections are
     /// spread over the shards by `distribution`, and each runs its

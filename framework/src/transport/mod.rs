@@ -13,6 +13,10 @@ pub(crate) mod socket;
 pub(crate) mod stream;
 pub(crate) mod subprocess;
 pub(crate) mod timeouts;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_session;
+#[cfg(not(feature = "tls"))]
+#[path = "tls_off.rs"]
 pub(crate) mod tls_session;
 pub(crate) mod udp;
 pub(crate) mod write;
@@ -23,6 +27,7 @@ use std::os::fd::RawFd;
 pub use socket::{Address, ConnectedSocket};
 pub use stream::Transport;
 pub use subprocess::SubprocessTransport;
+#[cfg(feature = "tls")]
 pub use tls_session::{CipherInfo, TlsContext};
 pub use udp::DatagramTransport;
 
@@ -46,6 +51,7 @@ pub enum ExtraInfo {
     /// `"subprocess"` (subprocess transports): the child's process id.
     Subprocess(u32),
     /// `"cipher"` (TLS): suite name, protocol version, secret bits.
+    #[cfg(feature = "tls")]
     Cipher(CipherInfo),
     /// `"peercert"` (TLS): the peer's end-entity certificate, DER. Absent
     /// (the default is returned) when the peer sent none.
@@ -53,6 +59,7 @@ pub enum ExtraInfo {
     /// `"compression"` (TLS): always `None` — TLS compression is never used.
     Compression(Option<String>),
     /// `"sslcontext"` (TLS): the rustls configuration in use.
+    #[cfg(feature = "tls")]
     SslContext(TlsContext),
     /// `"alpn_protocol"` (TLS): the protocol ALPN selected, if any.
     AlpnProtocol(Vec<u8>),

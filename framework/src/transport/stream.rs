@@ -153,7 +153,7 @@ impl Transport {
     pub(crate) fn buffered(&self) -> usize {
         match &self.tls {
             None => self.buffer.len(),
-            Some(tls) => tls.pending_plain,
+            Some(tls) => tls.pending_plain(),
         }
     }
 

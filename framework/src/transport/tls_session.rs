@@ -126,6 +126,18 @@ impl Write for QueueWriter<'_> {
 }
 
 impl TlsSession {
+    /// Plaintext written whose ciphertext the kernel has not wholly taken.
+    #[inline]
+    pub(crate) fn pending_plain(&self) -> usize {
+        self.pending_plain
+    }
+
+    /// What to tell the caller of a client connection whose handshake
+    /// fails, taken out (told once).
+    pub(crate) fn take_on_failure(&mut self) -> Option<Box<dyn FnOnce(io::Error)>> {
+        self.on_failure.take()
+    }
+
     /// Whether this is the server side of the connection.
     pub(crate) fn is_server(&self) -> bool {
         matches!(self.conn, Connection::Server(_))
