@@ -51,6 +51,15 @@
 //!   library Redis uses ([`float`]: `strtod`, `"%.17g"`, and INCRBYFLOAT's
 //!   long double), since Rust has no long double and prints shortest
 //!   forms.
+//! * **Each command is declared once**, in [`cmd::COMMANDS`], as Redis
+//!   declares its commands in `src/commands/*.json`: name, arity, key
+//!   positions, whether it writes, where it runs (on the connection, on
+//!   the shards owning its keys, or on every shard with the way the
+//!   shards' parts make one reply: [`cmd::Gather`]) and its handler, a
+//!   function of the keyspace and the arguments. Dispatch is typed: one
+//!   lookup of the name, then the handler or the enum the spec names; what
+//!   MULTI queues follows from the spec. A new command is its declaration
+//!   and its handler.
 //! * **A command that panics** (a bug) answers its client with an error
 //!   rather than leaving it without a reply; the shard serves on.
 //! * **In memory only**, like `redis-server --save ''`: nothing is written
@@ -76,7 +85,7 @@ use serde::{Deserialize, Serialize};
 use shardloop::app::AppOptions;
 use shardloop::{ConnectionHandle, EventLoop, LoopHandle};
 
-use cmd::{Args, OwnedArgs, Spec};
+use cmd::{Args, Gather, OwnedArgs, Spec};
 use db::{now_ms, Db, Entry};
 use resp::reply;
 
@@ -348,7 +357,8 @@ fn all_shards(lp: &LoopHandle, spec: &'static Spec, args: OwnedArgs, to: ReplyTo
         let args = args.clone();
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
-                let part = shard_part(spec.name, &args.args());
+                let gather = spec.gather().expect("an all-shard command");
+                let part = shard_part(gather, &args.args());
                 lp.post(to.shard, move |lp| gathered(lp, to, shard, part));
             });
         });
@@ -366,30 +376,27 @@ fn gathered(lp: &mut EventLoop, to: ReplyTo, shard: usize, part: Vec<u8>) {
 /// One shard's piece of an all-shard command, serialised as raw values:
 /// counts as 8-byte little-endian integers, key lists as length-prefixed
 /// bytes.
-pub(crate) fn shard_part(name: &str, a: &Args<'_>) -> Vec<u8> {
+pub(crate) fn shard_part(gather: Gather, a: &Args<'_>) -> Vec<u8> {
     let now = now_ms();
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
-        if name == "info" {
+        if let Gather::Info = gather {
             return info_part(&s);
         }
-        part_of(&mut s.db, name, a, now)
+        part_of(&mut s.db, gather, a, now)
     })
 }
 
-/// `name`'s part over one keyspace (a shard's, or a transaction's copies).
-pub(crate) fn part_of(db: &mut Db, name: &str, a: &Args<'_>, now: u64) -> Vec<u8> {
+/// An all-shard command's part over one keyspace (a shard's, or a
+/// transaction's copies).
+pub(crate) fn part_of(db: &mut Db, gather: Gather, a: &Args<'_>, now: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    match name {
-        "dbsize" => out.extend_from_slice(&(db.len() as u64).to_le_bytes()),
-        "flushdb" | "flushall" => db.clear(),
-        "keys" => push_keys(&mut out, cmd::keys(db, a.get(1), now)),
-        "scan" => {
-            let (pattern, type_name) = scan_filters(a);
-            push_keys(&mut out, cmd::scan(db, pattern, type_name, now));
-        }
-        _ => {}
+    match gather {
+        Gather::Count => out.extend_from_slice(&(db.len() as u64).to_le_bytes()),
+        Gather::Flush => db.clear(),
+        Gather::Keys { select, .. } => push_keys(&mut out, select(db, a, now)),
+        Gather::Info => {}
     }
     out
 }
@@ -399,7 +406,7 @@ pub(crate) fn part_of(db: &mut Db, name: &str, a: &Args<'_>, now: u64) -> Vec<u8
 /// which `present` exist). Changes nothing: the transaction's FLUSHDB
 /// happens at its write-back.
 pub(crate) fn shard_part_untouched(
-    name: &str,
+    gather: Gather,
     a: &Args<'_>,
     touched: &std::collections::HashSet<&[u8], db::Fx>,
     present: u64,
@@ -408,25 +415,19 @@ pub(crate) fn shard_part_untouched(
     SHARD.with(|s| {
         let s = s.borrow();
         let mut out = Vec::new();
-        let untouched = |keys: Vec<Vec<u8>>| -> Vec<Vec<u8>> {
-            keys.into_iter()
-                .filter(|k| !touched.contains(k.as_slice()))
-                .collect()
-        };
-        match name {
-            "dbsize" => {
+        match gather {
+            Gather::Count => {
                 out.extend_from_slice(&(s.db.len() as u64).saturating_sub(present).to_le_bytes())
             }
-            "keys" => push_keys(&mut out, untouched(cmd::keys(&s.db, a.get(1), now))),
-            "scan" => {
-                let (pattern, type_name) = scan_filters(a);
-                push_keys(
-                    &mut out,
-                    untouched(cmd::scan(&s.db, pattern, type_name, now)),
-                );
+            Gather::Keys { select, .. } => {
+                let keys = select(&s.db, a, now)
+                    .into_iter()
+                    .filter(|k| !touched.contains(k.as_slice()))
+                    .collect();
+                push_keys(&mut out, keys);
             }
-            "info" => out = info_part(&s),
-            _ => {}
+            Gather::Info => out = info_part(&s),
+            Gather::Flush => {}
         }
         out
     })
@@ -469,19 +470,4 @@ fn read_u64s(part: &[u8]) -> Vec<u64> {
     part.chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect()
-}
-
-/// SCAN's MATCH and TYPE.
-fn scan_filters<'a>(a: &Args<'a>) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
-    let (mut pattern, mut type_name) = (None, None);
-    let mut i = 2;
-    while i + 1 < a.len() {
-        match a.get(i).to_ascii_lowercase().as_slice() {
-            b"match" => pattern = Some(a.get(i + 1)),
-            b"type" => type_name = Some(a.get(i + 1)),
-            _ => {}
-        }
-        i += 2;
-    }
-    (pattern, type_name)
 }

@@ -32,7 +32,7 @@ struct Txn {
 
 /// Whether a queued command visits every shard.
 fn all_shard(spec: &Spec) -> bool {
-    spec.kind == cmd::Kind::AllShards
+    spec.gather().is_some()
 }
 
 pub(super) fn txn_start(
@@ -96,12 +96,11 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
                 txn.cmds
                     .iter()
                     .enumerate()
-                    .filter(|(_, (spec, _))| all_shard(spec))
-                    .map(|(j, (spec, args))| {
-                        (
-                            j,
-                            super::shard_part_untouched(spec.name, &args.args(), &touched, present),
-                        )
+                    .filter_map(|(j, (spec, args))| {
+                        let gather = spec.gather()?;
+                        let part =
+                            super::shard_part_untouched(gather, &args.args(), &touched, present);
+                        Some((j, part))
                     })
                     .collect()
             };
@@ -140,7 +139,8 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
             reply::error_bytes(&mut out, &e.0);
             continue;
         }
-        if matches!(spec.name, "flushdb" | "flushall") {
+        let gather = spec.gather().expect("an all-shard command");
+        if let cmd::Gather::Flush = gather {
             scratch.clear();
             flushed = true;
         }
@@ -154,10 +154,10 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
                 .map(|(_, p)| Some(p.clone()))
                 .collect()
         };
-        if spec.name != "info" {
-            parts.push(Some(super::part_of(&mut scratch, spec.name, &a, now)));
+        if !matches!(gather, cmd::Gather::Info) {
+            parts.push(Some(super::part_of(&mut scratch, gather, &a, now)));
         }
-        out.extend_from_slice(&super::conn::combine(spec, &a, &parts));
+        out.extend_from_slice(&super::conn::combine(gather, &a, &parts));
     }
     SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
     for (shard, keys) in txn.keys {

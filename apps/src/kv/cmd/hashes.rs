@@ -2,85 +2,124 @@
 
 use super::*;
 
-/// Runs `name` if it is one of these commands.
-pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> Group {
-    let key = if a.len() > 1 { a.get(1) } else { b"" };
-    match name {
-        "hset" | "hmset" => {
-            if a.len() % 2 != 0 {
-                return Err(Outcome::Failed(wrong_arity(name).into()));
-            }
-            let h = get_hash(db, key, now, true)?.expect("created");
-            let mut added = 0;
-            for i in (2..a.len()).step_by(2) {
-                if h.insert(a.get(i).to_vec(), a.get(i + 1).to_vec()).is_none() {
-                    added += 1;
-                }
-            }
-            if name == "hset" {
-                reply::int(out, added);
-            } else {
-                reply::ok(out);
-            }
-        }
-        "hget" => {
-            let h = get_hash(db, key, now, false)?;
-            reply::opt_bulk(out, h.and_then(|h| h.get(a.get(2))).map(|v| v.as_slice()));
-        }
-        "hmget" => {
-            let h = get_hash(db, key, now, false)?;
-            reply::array(out, a.len() - 2);
-            for f in a.iter_from(2) {
-                reply::opt_bulk(out, h.as_ref().and_then(|h| h.get(f)).map(|v| v.as_slice()));
-            }
-        }
-        "hdel" => {
-            let mut n = 0;
-            if let Some(h) = get_hash(db, key, now, false)? {
-                for f in a.iter_from(2) {
-                    n += h.remove(f).is_some() as i64;
-                }
-            }
-            db.drop_if_empty(key);
-            reply::int(out, n);
-        }
-        "hlen" => {
-            let n = get_hash(db, key, now, false)?.map_or(0, |h| h.len());
-            reply::int(out, n as i64);
-        }
-        "hgetall" | "hkeys" | "hvals" => {
-            let h = get_hash(db, key, now, false)?;
-            let per = if name == "hgetall" { 2 } else { 1 };
-            reply::array(out, h.as_ref().map_or(0, |h| h.len() * per));
-            for (f, v) in h.iter().flat_map(|h| h.iter()) {
-                if name != "hvals" {
-                    reply::bulk(out, f);
-                }
-                if name != "hkeys" {
-                    reply::bulk(out, v);
-                }
-            }
-        }
-        "hexists" => {
-            let h = get_hash(db, key, now, false)?;
-            reply::int(out, h.is_some_and(|h| h.contains_key(a.get(2))) as i64);
-        }
-        "hincrby" => {
-            let by = int_arg(a, 3)?;
-            let h = get_hash(db, key, now, true)?.expect("created");
-            let cur = match h.get(a.get(2)) {
-                None => 0,
-                Some(v) => {
-                    parse_i64(v).ok_or_else(|| "ERR hash value is not an integer".to_string())?
-                }
-            };
-            let new = cur
-                .checked_add(by)
-                .ok_or_else(|| "ERR increment or decrement would overflow".to_string())?;
-            h.insert(a.get(2).to_vec(), new.to_string().into_bytes());
-            reply::int(out, new);
-        }
-        _ => return Err(Outcome::NotMine),
+fn hset_hmset_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    if a.len() % 2 != 0 {
+        return Err(wrong_arity(name).into());
     }
+    let h = get_hash(db, key, now, true)?.expect("created");
+    let mut added = 0;
+    for i in (2..a.len()).step_by(2) {
+        if h.insert(a.get(i).to_vec(), a.get(i + 1).to_vec()).is_none() {
+            added += 1;
+        }
+    }
+    if name == "hset" {
+        reply::int(out, added);
+    } else {
+        reply::ok(out);
+    }
+    Ok(())
+}
+
+pub(super) fn hset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    hset_hmset_named("hset", db, a, now, out)
+}
+
+pub(super) fn hmset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    hset_hmset_named("hmset", db, a, now, out)
+}
+
+pub(super) fn hget(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let h = get_hash(db, key, now, false)?;
+    reply::opt_bulk(out, h.and_then(|h| h.get(a.get(2))).map(|v| v.as_slice()));
+    Ok(())
+}
+
+pub(super) fn hmget(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let h = get_hash(db, key, now, false)?;
+    reply::array(out, a.len() - 2);
+    for f in a.iter_from(2) {
+        reply::opt_bulk(out, h.as_ref().and_then(|h| h.get(f)).map(|v| v.as_slice()));
+    }
+    Ok(())
+}
+
+pub(super) fn hdel(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let mut n = 0;
+    if let Some(h) = get_hash(db, key, now, false)? {
+        for f in a.iter_from(2) {
+            n += h.remove(f).is_some() as i64;
+        }
+    }
+    db.drop_if_empty(key);
+    reply::int(out, n);
+    Ok(())
+}
+
+pub(super) fn hlen(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let n = get_hash(db, key, now, false)?.map_or(0, |h| h.len());
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+fn hgetall_hkeys_hvals_named(
+    name: &str,
+    db: &mut Db,
+    a: &Args<'_>,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> R {
+    let key = a.get(1);
+    let h = get_hash(db, key, now, false)?;
+    let per = if name == "hgetall" { 2 } else { 1 };
+    reply::array(out, h.as_ref().map_or(0, |h| h.len() * per));
+    for (f, v) in h.iter().flat_map(|h| h.iter()) {
+        if name != "hvals" {
+            reply::bulk(out, f);
+        }
+        if name != "hkeys" {
+            reply::bulk(out, v);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn hgetall(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    hgetall_hkeys_hvals_named("hgetall", db, a, now, out)
+}
+
+pub(super) fn hkeys(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    hgetall_hkeys_hvals_named("hkeys", db, a, now, out)
+}
+
+pub(super) fn hvals(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    hgetall_hkeys_hvals_named("hvals", db, a, now, out)
+}
+
+pub(super) fn hexists(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let h = get_hash(db, key, now, false)?;
+    reply::int(out, h.is_some_and(|h| h.contains_key(a.get(2))) as i64);
+    Ok(())
+}
+
+pub(super) fn hincrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let by = int_arg(a, 3)?;
+    let h = get_hash(db, key, now, true)?.expect("created");
+    let cur = match h.get(a.get(2)) {
+        None => 0,
+        Some(v) => parse_i64(v).ok_or_else(|| "ERR hash value is not an integer".to_string())?,
+    };
+    let new = cur
+        .checked_add(by)
+        .ok_or_else(|| "ERR increment or decrement would overflow".to_string())?;
+    h.insert(a.get(2).to_vec(), new.to_string().into_bytes());
+    reply::int(out, new);
     Ok(())
 }

@@ -2,151 +2,182 @@
 
 use super::*;
 
-/// Runs `name` if it is one of these commands.
-pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> Group {
-    let key = if a.len() > 1 { a.get(1) } else { b"" };
-    match name {
-        "lpush" | "rpush" => {
-            let l = get_list(db, key, now, true)?.expect("created");
-            for v in a.iter_from(2) {
-                if name == "lpush" {
-                    l.push_front(v.to_vec());
-                } else {
-                    l.push_back(v.to_vec());
-                }
-            }
-            reply::int(out, l.len() as i64);
+fn lpush_rpush_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let l = get_list(db, key, now, true)?.expect("created");
+    for v in a.iter_from(2) {
+        if name == "lpush" {
+            l.push_front(v.to_vec());
+        } else {
+            l.push_back(v.to_vec());
         }
-        "lpop" | "rpop" => {
-            if a.len() > 3 {
-                return Err(Outcome::Failed(wrong_arity(name).into()));
-            }
-            let count = if a.len() > 2 {
-                Some(positive_arg(a, 2)?)
-            } else {
-                None
-            };
-            let Some(l) = get_list(db, key, now, false)? else {
-                match count {
-                    Some(_) => reply::nil_array(out),
-                    None => reply::nil(out),
-                }
-                return Ok(());
-            };
-            let take = count.unwrap_or(1).min(l.len());
-            let popped: Vec<Vec<u8>> = (0..take)
-                .filter_map(|_| {
-                    if name == "lpop" {
-                        l.pop_front()
-                    } else {
-                        l.pop_back()
-                    }
-                })
-                .collect();
-            db.drop_if_empty(key);
-            match count {
-                None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
-                Some(_) => {
-                    reply::array(out, popped.len());
-                    for v in &popped {
-                        reply::bulk(out, v);
-                    }
-                }
-            }
-        }
-        "llen" => {
-            let n = get_list(db, key, now, false)?.map_or(0, |l| l.len());
-            reply::int(out, n as i64);
-        }
-        "lrange" => {
-            let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);
-            let l = get_list(db, key, now, false)?;
-            match l.and_then(|l| norm_range(s, e, l.len()).map(|r| (l, r))) {
-                Some((l, (s, e))) => {
-                    reply::array(out, e - s + 1);
-                    for v in l.range(s..=e) {
-                        reply::bulk(out, v);
-                    }
-                }
-                None => reply::array(out, 0),
-            }
-        }
-        "lindex" => {
-            // Redis looks the key up (nil when absent) and checks its type
-            // before it reads the index.
-            let Some(l) = get_list(db, key, now, false)? else {
-                reply::nil(out);
-                return Ok(());
-            };
-            let l = Some(l);
-            let i = int_arg(a, 2)?;
-            let v = l.and_then(|l| {
-                let i = if i < 0 { l.len() as i64 + i } else { i };
-                (i >= 0).then(|| l.get(i as usize)).flatten()
-            });
-            reply::opt_bulk(out, v.map(|v| v.as_slice()));
-        }
-        "lset" => {
-            let Some(l) = get_list(db, key, now, false)? else {
-                return err("ERR no such key");
-            };
-            let i = int_arg(a, 2)?;
-            let i = if i < 0 { l.len() as i64 + i } else { i };
-            match (i >= 0).then(|| l.get_mut(i as usize)).flatten() {
-                Some(slot) => *slot = a.get(3).to_vec(),
-                None => return err("ERR index out of range"),
-            }
-            reply::ok(out);
-        }
-        "lrem" => {
-            let count = int_arg(a, 2)?;
-            let v = a.get(3);
-            let mut removed = 0u64;
-            if let Some(l) = get_list(db, key, now, false)? {
-                // One pass, whatever the count (not a shift per match).
-                let limit = if count == 0 {
-                    u64::MAX
-                } else {
-                    count.unsigned_abs()
-                };
-                let mut kept = std::collections::VecDeque::with_capacity(l.len());
-                if count >= 0 {
-                    for item in l.drain(..) {
-                        if removed < limit && item == v {
-                            removed += 1;
-                        } else {
-                            kept.push_back(item);
-                        }
-                    }
-                } else {
-                    for item in l.drain(..).rev() {
-                        if removed < limit && item == v {
-                            removed += 1;
-                        } else {
-                            kept.push_front(item);
-                        }
-                    }
-                }
-                *l = kept;
-            }
-            db.drop_if_empty(key);
-            reply::int(out, removed as i64);
-        }
-        "ltrim" => {
-            let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);
-            if let Some(l) = get_list(db, key, now, false)? {
-                match norm_range(s, e, l.len()) {
-                    Some((s, e)) => {
-                        l.truncate(e + 1);
-                        l.drain(..s);
-                    }
-                    None => l.clear(),
-                }
-            }
-            db.drop_if_empty(key);
-            reply::ok(out);
-        }
-        _ => return Err(Outcome::NotMine),
     }
+    reply::int(out, l.len() as i64);
+    Ok(())
+}
+
+pub(super) fn lpush(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    lpush_rpush_named("lpush", db, a, now, out)
+}
+
+pub(super) fn rpush(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    lpush_rpush_named("rpush", db, a, now, out)
+}
+
+fn lpop_rpop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    if a.len() > 3 {
+        return Err(wrong_arity(name).into());
+    }
+    let count = if a.len() > 2 {
+        Some(positive_arg(a, 2)?)
+    } else {
+        None
+    };
+    let Some(l) = get_list(db, key, now, false)? else {
+        match count {
+            Some(_) => reply::nil_array(out),
+            None => reply::nil(out),
+        }
+        return Ok(());
+    };
+    let take = count.unwrap_or(1).min(l.len());
+    let popped: Vec<Vec<u8>> = (0..take)
+        .filter_map(|_| {
+            if name == "lpop" {
+                l.pop_front()
+            } else {
+                l.pop_back()
+            }
+        })
+        .collect();
+    db.drop_if_empty(key);
+    match count {
+        None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
+        Some(_) => {
+            reply::array(out, popped.len());
+            for v in &popped {
+                reply::bulk(out, v);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn lpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    lpop_rpop_named("lpop", db, a, now, out)
+}
+
+pub(super) fn rpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    lpop_rpop_named("rpop", db, a, now, out)
+}
+
+pub(super) fn llen(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let n = get_list(db, key, now, false)?.map_or(0, |l| l.len());
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn lrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);
+    let l = get_list(db, key, now, false)?;
+    match l.and_then(|l| norm_range(s, e, l.len()).map(|r| (l, r))) {
+        Some((l, (s, e))) => {
+            reply::array(out, e - s + 1);
+            for v in l.range(s..=e) {
+                reply::bulk(out, v);
+            }
+        }
+        None => reply::array(out, 0),
+    }
+    Ok(())
+}
+
+pub(super) fn lindex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    // Redis looks the key up (nil when absent) and checks its type
+    // before it reads the index.
+    let Some(l) = get_list(db, key, now, false)? else {
+        reply::nil(out);
+        return Ok(());
+    };
+    let l = Some(l);
+    let i = int_arg(a, 2)?;
+    let v = l.and_then(|l| {
+        let i = if i < 0 { l.len() as i64 + i } else { i };
+        (i >= 0).then(|| l.get(i as usize)).flatten()
+    });
+    reply::opt_bulk(out, v.map(|v| v.as_slice()));
+    Ok(())
+}
+
+pub(super) fn lset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let Some(l) = get_list(db, key, now, false)? else {
+        return err("ERR no such key");
+    };
+    let i = int_arg(a, 2)?;
+    let i = if i < 0 { l.len() as i64 + i } else { i };
+    match (i >= 0).then(|| l.get_mut(i as usize)).flatten() {
+        Some(slot) => *slot = a.get(3).to_vec(),
+        None => return err("ERR index out of range"),
+    }
+    reply::ok(out);
+    Ok(())
+}
+
+pub(super) fn lrem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let count = int_arg(a, 2)?;
+    let v = a.get(3);
+    let mut removed = 0u64;
+    if let Some(l) = get_list(db, key, now, false)? {
+        // One pass, whatever the count (not a shift per match).
+        let limit = if count == 0 {
+            u64::MAX
+        } else {
+            count.unsigned_abs()
+        };
+        let mut kept = std::collections::VecDeque::with_capacity(l.len());
+        if count >= 0 {
+            for item in l.drain(..) {
+                if removed < limit && item == v {
+                    removed += 1;
+                } else {
+                    kept.push_back(item);
+                }
+            }
+        } else {
+            for item in l.drain(..).rev() {
+                if removed < limit && item == v {
+                    removed += 1;
+                } else {
+                    kept.push_front(item);
+                }
+            }
+        }
+        *l = kept;
+    }
+    db.drop_if_empty(key);
+    reply::int(out, removed as i64);
+    Ok(())
+}
+
+pub(super) fn ltrim(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let (s, e) = (int_arg(a, 2)?, int_arg(a, 3)?);
+    if let Some(l) = get_list(db, key, now, false)? {
+        match norm_range(s, e, l.len()) {
+            Some((s, e)) => {
+                l.truncate(e + 1);
+                l.drain(..s);
+            }
+            None => l.clear(),
+        }
+    }
+    db.drop_if_empty(key);
+    reply::ok(out);
     Ok(())
 }

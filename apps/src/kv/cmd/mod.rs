@@ -8,6 +8,7 @@ use super::db::{glob_match, Db, Entry, Fx, Score, Value, ZSet};
 use super::resp::reply;
 
 mod hashes;
+mod keys;
 mod lists;
 mod sets;
 mod strings;
@@ -43,9 +44,13 @@ pub fn fmt_f64(v: f64) -> String {
 /// commands share its batch, are answered.
 pub fn exec(db: &mut Db, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
     let mark = out.len();
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run(db, spec.name, a, now, out)
-    }));
+    let Some(handler) = spec.exec else {
+        let mut m = b"ERR kv does not run '".to_vec();
+        m.extend_from_slice(spec.name.as_bytes());
+        m.extend_from_slice(b"' on a keyspace");
+        return reply::error_bytes(out, &m);
+    };
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(db, a, now, out)));
     match ran {
         Ok(Ok(())) => {}
         Ok(Err(e)) => reply::error_bytes(out, &e.0),
@@ -63,7 +68,8 @@ pub fn exec(db: &mut Db, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>)
     }
 }
 
-type R = Result<(), Msg>;
+/// A handler's result: its error is the error reply.
+pub type R = Result<(), Msg>;
 
 /// An error reply's text: bytes, because Redis quotes arguments in some
 /// (as C strings: up to their first NUL, any other byte as it is).
@@ -76,33 +82,10 @@ impl From<String> for Msg {
     }
 }
 
-impl From<Msg> for Outcome {
-    fn from(m: Msg) -> Self {
-        Outcome::Failed(m)
-    }
-}
-
 /// An argument as C's `%s` prints it: up to its first NUL.
 fn c_str(a: &[u8]) -> &[u8] {
     &a[..memchr::memchr(0, a).unwrap_or(a.len())]
 }
-
-/// What a group of commands (lists, hashes…) made of a name.
-enum Outcome {
-    /// Not one of its commands.
-    NotMine,
-    /// Its command failed with this reply.
-    Failed(Msg),
-}
-
-impl From<String> for Outcome {
-    fn from(e: String) -> Self {
-        Outcome::Failed(Msg::from(e))
-    }
-}
-
-/// A group's result.
-type Group = Result<(), Outcome>;
 
 fn err<T, E: From<String>>(msg: &str) -> Result<T, E> {
     Err(E::from(msg.to_string()))
@@ -166,46 +149,52 @@ fn int_arg(a: &Args<'_>, i: usize) -> Result<i64, String> {
 /// The arguments of an all-shard command, checked before any shard runs
 /// it (and, inside MULTI, at EXEC), with Redis's errors.
 pub fn check_all_shards(spec: &Spec, a: &Args<'_>) -> Result<(), Msg> {
-    match spec.name {
-        "flushdb" | "flushall" => match a.len() {
-            1 => Ok(()),
-            2 if a.get(1).eq_ignore_ascii_case(b"async")
-                || a.get(1).eq_ignore_ascii_case(b"sync") =>
-            {
-                Ok(())
-            }
-            _ => err(SYNTAX),
-        },
-        "scan" => {
-            // parseScanCursorOrReply: an unsigned decimal, nothing else.
-            let cursor = a.get(1);
-            if cursor.first().is_none_or(|b| b.is_ascii_whitespace())
-                || std::str::from_utf8(cursor)
-                    .ok()
-                    .and_then(|c| c.trim_start_matches('+').parse::<u64>().ok())
-                    .is_none()
-            {
-                return err("ERR invalid cursor");
-            }
-            let mut i = 2;
-            while i < a.len() {
-                let opt = a.get(i).to_ascii_lowercase();
-                let pair = a.len() - i >= 2;
-                match opt.as_slice() {
-                    b"count" if pair => {
-                        if int_arg(a, i + 1)? < 1 {
-                            return err(SYNTAX);
-                        }
-                    }
-                    b"match" | b"type" if pair => {}
-                    _ => return err(SYNTAX),
-                }
-                i += 2;
-            }
-            Ok(())
-        }
+    match spec.kind {
+        Kind::AllShards { check, .. } => check(a),
         _ => Ok(()),
     }
+}
+
+/// FLUSHDB's and FLUSHALL's arguments: nothing, ASYNC or SYNC.
+fn check_flush(a: &Args<'_>) -> Result<(), Msg> {
+    match a.len() {
+        1 => Ok(()),
+        2 if a.get(1).eq_ignore_ascii_case(b"async") || a.get(1).eq_ignore_ascii_case(b"sync") => {
+            Ok(())
+        }
+        _ => err(SYNTAX),
+    }
+}
+
+/// SCAN's arguments, as parseScanCursorOrReply and scanGenericCommand
+/// check them.
+fn check_scan(a: &Args<'_>) -> Result<(), Msg> {
+    // parseScanCursorOrReply: an unsigned decimal, nothing else.
+    let cursor = a.get(1);
+    if cursor.first().is_none_or(|b| b.is_ascii_whitespace())
+        || std::str::from_utf8(cursor)
+            .ok()
+            .and_then(|c| c.trim_start_matches('+').parse::<u64>().ok())
+            .is_none()
+    {
+        return err("ERR invalid cursor");
+    }
+    let mut i = 2;
+    while i < a.len() {
+        let opt = a.get(i).to_ascii_lowercase();
+        let pair = a.len() - i >= 2;
+        match opt.as_slice() {
+            b"count" if pair => {
+                if int_arg(a, i + 1)? < 1 {
+                    return err(SYNTAX);
+                }
+            }
+            b"match" | b"type" if pair => {}
+            _ => return err(SYNTAX),
+        }
+        i += 2;
+    }
+    Ok(())
 }
 
 /// SELECT: kv has one database, as Redis with `databases 1`.
@@ -240,154 +229,30 @@ fn norm_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     (s <= e && s < len).then_some((s as usize, e as usize))
 }
 
-fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    let key = if a.len() > 1 { a.get(1) } else { b"" };
-    match name {
-        // The hottest first: arms of one length are tried in order.
-        "get" => {
-            let v = get_str(db, key, now)?;
-            reply::opt_bulk(out, v.map(|v| v.as_slice()));
+/// KEYS's part: the keys of `db` matching its pattern.
+fn keys_matching(db: &Db, a: &Args<'_>, now: u64) -> Vec<Vec<u8>> {
+    keys(db, a.get(1), now)
+}
+
+/// SCAN's part: the keys of `db` its MATCH and TYPE select.
+fn scan_matching(db: &Db, a: &Args<'_>, now: u64) -> Vec<Vec<u8>> {
+    let (pattern, type_name) = scan_filters(a);
+    scan(db, pattern, type_name, now)
+}
+
+/// SCAN's MATCH and TYPE.
+fn scan_filters<'a>(a: &Args<'a>) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+    let (mut pattern, mut type_name) = (None, None);
+    let mut i = 2;
+    while i + 1 < a.len() {
+        match a.get(i).to_ascii_lowercase().as_slice() {
+            b"match" => pattern = Some(a.get(i + 1)),
+            b"type" => type_name = Some(a.get(i + 1)),
+            _ => {}
         }
-        "set" => return strings::set(db, a, now, out),
-        "select" => return select(a, out),
-        // Stateless commands a transaction may hold.
-        "ping" if a.len() == 1 => reply::simple(out, "PONG"),
-        "ping" if a.len() > 2 => return Err(wrong_arity("ping").into()),
-        "ping" => reply::bulk(out, a.get(1)),
-        "echo" => reply::bulk(out, a.get(1)),
-        "type" => {
-            let t = db.get(key, now).map_or("none", |e| e.value.type_name());
-            reply::simple(out, t);
-        }
-        "exists" => {
-            let n = a.iter_from(1).filter(|k| db.contains(k, now)).count();
-            reply::int(out, n as i64);
-        }
-        "del" | "unlink" => {
-            let mut n = 0;
-            for k in a.iter_from(1) {
-                if db.contains(k, now) {
-                    db.remove(k);
-                    n += 1;
-                }
-            }
-            reply::int(out, n);
-        }
-        "rename" | "renamenx" => {
-            let to = a.get(2);
-            let Some(e) = db.get(key, now).cloned() else {
-                return err("ERR no such key");
-            };
-            if name == "renamenx" && db.contains(to, now) {
-                reply::int(out, 0);
-                return Ok(());
-            }
-            if key != to {
-                db.remove(key);
-                db.set(to, e.value, e.expires_at);
-            }
-            if name == "renamenx" {
-                reply::int(out, 1);
-            } else {
-                reply::ok(out);
-            }
-        }
-        "expire" | "pexpire" | "expireat" | "pexpireat" => {
-            // Redis 7.0's expireGenericCommand: the options first, then
-            // the time (overflow of the unit or of the base is an error),
-            // then the key, then the conditions.
-            let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
-            for opt in a.iter_from(3) {
-                match opt.to_ascii_lowercase().as_slice() {
-                    b"nx" => nx = true,
-                    b"xx" => xx = true,
-                    b"gt" => gt = true,
-                    b"lt" => lt = true,
-                    _ => {
-                        let mut m = b"ERR Unsupported option ".to_vec();
-                        m.extend_from_slice(c_str(opt));
-                        return Err(Msg(m));
-                    }
-                }
-            }
-            if nx && (xx || gt || lt) {
-                return err("ERR NX and XX, GT or LT options at the same time are not compatible");
-            }
-            if gt && lt {
-                return err("ERR GT and LT options at the same time are not compatible");
-            }
-            let invalid = || format!("ERR invalid expire time in '{name}' command");
-            let mut when = int_arg(a, 2)?;
-            if matches!(name, "expire" | "expireat") {
-                when = when.checked_mul(1000).ok_or_else(invalid)?;
-            }
-            let base = if matches!(name, "expire" | "pexpire") {
-                now as i64
-            } else {
-                0
-            };
-            if when > i64::MAX - base {
-                return Err(invalid().into());
-            }
-            let when = when + base;
-            let Some(current) = db.get(key, now).map(|e| e.expires_at) else {
-                reply::int(out, 0);
-                return Ok(());
-            };
-            let current = current.map(|t| t as i64);
-            let refused = (nx && current.is_some())
-                || (xx && current.is_none())
-                || (gt && current.is_none_or(|c| when <= c))
-                || (lt && current.is_some_and(|c| when >= c));
-            if refused {
-                reply::int(out, 0);
-            } else if when <= now as i64 {
-                db.remove(key);
-                reply::int(out, 1);
-            } else {
-                db.set_expiry(key, Some(when as u64));
-                reply::int(out, 1);
-            }
-        }
-        "ttl" | "pttl" => {
-            let v = match db.get(key, now) {
-                None => -2,
-                Some(Entry {
-                    expires_at: None, ..
-                }) => -1,
-                Some(Entry {
-                    expires_at: Some(t),
-                    ..
-                }) => {
-                    let ms = t.saturating_sub(now) as i64;
-                    if name == "ttl" {
-                        (ms + 500) / 1000
-                    } else {
-                        ms
-                    }
-                }
-            };
-            reply::int(out, v);
-        }
-        "persist" => {
-            let had = db.get(key, now).is_some_and(|e| e.expires_at.is_some());
-            if had {
-                db.set_expiry(key, None);
-            }
-            reply::int(out, had as i64);
-        }
-        other => {
-            for group in [strings::run, lists::run, hashes::run, sets::run, zsets::run] {
-                match group(db, other, a, now, out) {
-                    Err(Outcome::NotMine) => continue,
-                    Err(Outcome::Failed(e)) => return Err(e),
-                    Ok(()) => return Ok(()),
-                }
-            }
-            return Err(format!("ERR unknown command '{other}'").into());
-        }
+        i += 2;
     }
-    Ok(())
+    (pattern, type_name)
 }
 
 /// `KEYS pattern` on one shard: the matching keys.

@@ -2,92 +2,121 @@
 
 use super::*;
 
-/// Runs `name` if it is one of these commands.
-pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> Group {
-    let key = if a.len() > 1 { a.get(1) } else { b"" };
-    match name {
-        "sadd" => {
-            let s = get_set(db, key, now, true)?.expect("created");
-            let n = a.iter_from(2).filter(|m| s.insert(m.to_vec())).count();
-            reply::int(out, n as i64);
-        }
-        "srem" => {
-            let mut n = 0;
-            if let Some(s) = get_set(db, key, now, false)? {
-                n = a.iter_from(2).filter(|m| s.remove(*m)).count();
-            }
-            db.drop_if_empty(key);
-            reply::int(out, n as i64);
-        }
-        "smembers" => {
-            let s = get_set(db, key, now, false)?;
-            reply::array(out, s.as_ref().map_or(0, |s| s.len()));
-            for m in s.iter().flat_map(|s| s.iter()) {
-                reply::bulk(out, m);
-            }
-        }
-        "sismember" => {
-            let s = get_set(db, key, now, false)?;
-            reply::int(out, s.is_some_and(|s| s.contains(a.get(2))) as i64);
-        }
-        "scard" => {
-            let n = get_set(db, key, now, false)?.map_or(0, |s| s.len());
-            reply::int(out, n as i64);
-        }
-        "spop" => {
-            let count = if a.len() > 2 {
-                Some(positive_arg(a, 2)?)
-            } else {
-                None
-            };
-            let popped: Vec<Vec<u8>> = match get_set(db, key, now, false)? {
-                Some(s) => {
-                    let take: Vec<Vec<u8>> = s.iter().take(count.unwrap_or(1)).cloned().collect();
-                    for m in &take {
-                        s.remove(m);
-                    }
-                    take
-                }
-                None => Vec::new(),
-            };
-            db.drop_if_empty(key);
-            match count {
-                None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
-                Some(_) => {
-                    reply::array(out, popped.len());
-                    for m in &popped {
-                        reply::bulk(out, m);
-                    }
-                }
-            }
-        }
-        "sinter" | "sunion" | "sdiff" => {
-            let mut sets = Vec::new();
-            for k in a.iter_from(1) {
-                sets.push(get_set(db, k, now, false)?.map(|s| s.clone()));
-            }
-            let mut acc: std::collections::HashSet<Vec<u8>, Fx> = match (name, sets.first()) {
-                (_, Some(Some(s))) => s.clone(),
-                _ => Default::default(),
-            };
-            for s in sets.iter().skip(1) {
-                let empty = Default::default();
-                let s = s.as_ref().unwrap_or(&empty);
-                match name {
-                    "sinter" => acc.retain(|m| s.contains(m)),
-                    "sunion" => acc.extend(s.iter().cloned()),
-                    _ => acc.retain(|m| !s.contains(m)),
-                }
-            }
-            if name == "sinter" && sets.iter().any(Option::is_none) {
-                acc.clear();
-            }
-            reply::array(out, acc.len());
-            for m in &acc {
-                reply::bulk(out, m);
-            }
-        }
-        _ => return Err(Outcome::NotMine),
+pub(super) fn sadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let s = get_set(db, key, now, true)?.expect("created");
+    let n = a.iter_from(2).filter(|m| s.insert(m.to_vec())).count();
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn srem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let mut n = 0;
+    if let Some(s) = get_set(db, key, now, false)? {
+        n = a.iter_from(2).filter(|m| s.remove(*m)).count();
+    }
+    db.drop_if_empty(key);
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn smembers(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let s = get_set(db, key, now, false)?;
+    reply::array(out, s.as_ref().map_or(0, |s| s.len()));
+    for m in s.iter().flat_map(|s| s.iter()) {
+        reply::bulk(out, m);
     }
     Ok(())
+}
+
+pub(super) fn sismember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let s = get_set(db, key, now, false)?;
+    reply::int(out, s.is_some_and(|s| s.contains(a.get(2))) as i64);
+    Ok(())
+}
+
+pub(super) fn scard(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let n = get_set(db, key, now, false)?.map_or(0, |s| s.len());
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn spop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let count = if a.len() > 2 {
+        Some(positive_arg(a, 2)?)
+    } else {
+        None
+    };
+    let popped: Vec<Vec<u8>> = match get_set(db, key, now, false)? {
+        Some(s) => {
+            let take: Vec<Vec<u8>> = s.iter().take(count.unwrap_or(1)).cloned().collect();
+            for m in &take {
+                s.remove(m);
+            }
+            take
+        }
+        None => Vec::new(),
+    };
+    db.drop_if_empty(key);
+    match count {
+        None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
+        Some(_) => {
+            reply::array(out, popped.len());
+            for m in &popped {
+                reply::bulk(out, m);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sinter_sunion_sdiff_named(
+    name: &str,
+    db: &mut Db,
+    a: &Args<'_>,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> R {
+    let mut sets = Vec::new();
+    for k in a.iter_from(1) {
+        sets.push(get_set(db, k, now, false)?.map(|s| s.clone()));
+    }
+    let mut acc: std::collections::HashSet<Vec<u8>, Fx> = match (name, sets.first()) {
+        (_, Some(Some(s))) => s.clone(),
+        _ => Default::default(),
+    };
+    for s in sets.iter().skip(1) {
+        let empty = Default::default();
+        let s = s.as_ref().unwrap_or(&empty);
+        match name {
+            "sinter" => acc.retain(|m| s.contains(m)),
+            "sunion" => acc.extend(s.iter().cloned()),
+            _ => acc.retain(|m| !s.contains(m)),
+        }
+    }
+    if name == "sinter" && sets.iter().any(Option::is_none) {
+        acc.clear();
+    }
+    reply::array(out, acc.len());
+    for m in &acc {
+        reply::bulk(out, m);
+    }
+    Ok(())
+}
+
+pub(super) fn sinter(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    sinter_sunion_sdiff_named("sinter", db, a, now, out)
+}
+
+pub(super) fn sunion(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    sinter_sunion_sdiff_named("sunion", db, a, now, out)
+}
+
+pub(super) fn sdiff(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    sinter_sunion_sdiff_named("sdiff", db, a, now, out)
 }

@@ -5,177 +5,238 @@
 
 use super::*;
 
-/// Runs `name` if it is one of these commands.
-pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> Group {
-    let key = if a.len() > 1 { a.get(1) } else { b"" };
-    match name {
-        "getset" => {
-            let old = get_str(db, key, now)?.map(|v| v.clone());
-            db.set(key, Value::Str(a.get(2).to_vec()), None);
-            reply::opt_bulk(out, old.as_deref());
-        }
-        "getdel" => {
-            let old = get_str(db, key, now)?.map(|v| v.clone());
-            if old.is_some() {
-                db.remove(key);
-            }
-            reply::opt_bulk(out, old.as_deref());
-        }
-        "setnx" => {
-            if db.contains(key, now) {
-                reply::int(out, 0);
-            } else {
-                db.set(key, Value::Str(a.get(2).to_vec()), None);
-                reply::int(out, 1);
-            }
-        }
-        "setex" | "psetex" => {
-            let unit: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
-            let at = expire_ms(name, unit, a.get(2), now)?;
-            db.set(key, Value::Str(a.get(3).to_vec()), Some(at));
-            reply::ok(out);
-        }
-        "mset" | "msetnx" => {
-            if a.len() % 2 == 0 {
-                return Err(Outcome::Failed(wrong_arity(name).into()));
-            }
-            if name == "msetnx" && (1..a.len()).step_by(2).any(|i| db.contains(a.get(i), now)) {
-                reply::int(out, 0);
-                return Ok(());
-            }
-            for i in (1..a.len()).step_by(2) {
-                db.set(a.get(i), Value::Str(a.get(i + 1).to_vec()), None);
-            }
-            if name == "msetnx" {
-                reply::int(out, 1);
-            } else {
-                reply::ok(out);
-            }
-        }
-        "mget" => {
-            reply::array(out, a.len() - 1);
-            for k in a.iter_from(1) {
-                match db.get(k, now) {
-                    Some(Entry {
-                        value: Value::Str(s),
-                        ..
-                    }) => reply::bulk(out, s),
-                    _ => reply::nil(out),
-                }
-            }
-        }
-        "incr" | "decr" | "incrby" | "decrby" => {
-            let by = match name {
-                "incr" => 1,
-                "decr" => -1,
-                "incrby" => int_arg(a, 2)?,
-                _ => int_arg(a, 2)?
-                    .checked_neg()
-                    .ok_or_else(|| "ERR decrement would overflow".to_string())?,
-            };
-            let cur = match get_str(db, key, now)? {
-                None => 0,
-                Some(v) => parse_i64(v).ok_or_else(|| NOT_INT.to_string())?,
-            };
-            let new = cur
-                .checked_add(by)
-                .ok_or_else(|| "ERR increment or decrement would overflow".to_string())?;
-            let expires = db.get(key, now).and_then(|e| e.expires_at);
-            db.set(key, Value::Str(new.to_string().into_bytes()), expires);
-            reply::int(out, new);
-        }
-        "incrbyfloat" => {
-            // Redis's order: the type, the current value, the increment.
-            // In long double, as Redis sums (see `kv::float`).
-            let cur = get_str(db, key, now)?.map(|v| v.clone());
-            let text = match super::super::float::incr(cur.as_deref(), a.get(2)) {
-                Ok(t) => t,
-                Err(super::super::float::IncrError::NotFloat) => return err(NOT_FLOAT),
-                Err(super::super::float::IncrError::NanOrInfinity) => {
-                    return err("ERR increment would produce NaN or Infinity")
-                }
-            };
-            let expires = db.get(key, now).and_then(|e| e.expires_at);
-            reply::bulk(out, &text);
-            db.set(key, Value::Str(text), expires);
-        }
-        "append" => {
-            let len = match get_str(db, key, now)? {
-                Some(v) => {
-                    v.extend_from_slice(a.get(2));
-                    v.len()
-                }
-                None => {
-                    db.set(key, Value::Str(a.get(2).to_vec()), None);
-                    a.get(2).len()
-                }
-            };
-            reply::int(out, len as i64);
-        }
-        "strlen" => {
-            let n = get_str(db, key, now)?.map_or(0, |v| v.len());
-            reply::int(out, n as i64);
-        }
-        "getrange" => {
-            let (start, end) = (int_arg(a, 2)?, int_arg(a, 3)?);
-            let v = get_str(db, key, now)?
-                .map(|v| v.clone())
-                .unwrap_or_default();
-            // Redis's getrangeCommand, clamp for clamp.
-            let len = v.len() as i64;
-            let (mut s, mut e) = (start, end);
-            if s < 0 && e < 0 && s > e {
-                reply::bulk(out, b"");
-                return Ok(());
-            }
-            if s < 0 {
-                s += len;
-            }
-            if e < 0 {
-                e += len;
-            }
-            s = s.max(0);
-            e = e.max(0).min(len - 1);
-            if s > e || len == 0 {
-                reply::bulk(out, b"");
-            } else {
-                reply::bulk(out, &v[s as usize..=e as usize]);
-            }
-        }
-        "setrange" => {
-            let offset = int_arg(a, 2)?;
-            if offset < 0 {
-                return err("ERR offset is out of range");
-            }
-            let offset = offset as usize;
-            let data = a.get(3);
-            // Redis's order: the type, nothing to write, then the size.
-            let too_big = offset.saturating_add(data.len()) > crate::kv::resp::MAX_BULK;
-            let len = match get_str(db, key, now)? {
-                Some(v) if data.is_empty() => v.len(),
-                None if data.is_empty() => 0,
-                _ if too_big => {
-                    return err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-                }
-                Some(v) => {
-                    if v.len() < offset + data.len() {
-                        v.resize(offset + data.len(), 0);
-                    }
-                    v[offset..offset + data.len()].copy_from_slice(data);
-                    v.len()
-                }
-                None => {
-                    let mut v = vec![0; offset];
-                    v.extend_from_slice(data);
-                    let n = v.len();
-                    db.set(key, Value::Str(v), None);
-                    n
-                }
-            };
-            reply::int(out, len as i64);
-        }
-        _ => return Err(Outcome::NotMine),
+pub(super) fn getset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let old = get_str(db, key, now)?.map(|v| v.clone());
+    db.set(key, Value::Str(a.get(2).to_vec()), None);
+    reply::opt_bulk(out, old.as_deref());
+    Ok(())
+}
+
+pub(super) fn getdel(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let old = get_str(db, key, now)?.map(|v| v.clone());
+    if old.is_some() {
+        db.remove(key);
     }
+    reply::opt_bulk(out, old.as_deref());
+    Ok(())
+}
+
+pub(super) fn setnx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    if db.contains(key, now) {
+        reply::int(out, 0);
+    } else {
+        db.set(key, Value::Str(a.get(2).to_vec()), None);
+        reply::int(out, 1);
+    }
+    Ok(())
+}
+
+fn setex_psetex_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let unit: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
+    let at = expire_ms(name, unit, a.get(2), now)?;
+    db.set(key, Value::Str(a.get(3).to_vec()), Some(at));
+    reply::ok(out);
+    Ok(())
+}
+
+pub(super) fn setex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    setex_psetex_named("setex", db, a, now, out)
+}
+
+pub(super) fn psetex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    setex_psetex_named("psetex", db, a, now, out)
+}
+
+fn mset_msetnx_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    if a.len() % 2 == 0 {
+        return Err(wrong_arity(name).into());
+    }
+    if name == "msetnx" && (1..a.len()).step_by(2).any(|i| db.contains(a.get(i), now)) {
+        reply::int(out, 0);
+        return Ok(());
+    }
+    for i in (1..a.len()).step_by(2) {
+        db.set(a.get(i), Value::Str(a.get(i + 1).to_vec()), None);
+    }
+    if name == "msetnx" {
+        reply::int(out, 1);
+    } else {
+        reply::ok(out);
+    }
+    Ok(())
+}
+
+pub(super) fn mset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    mset_msetnx_named("mset", db, a, now, out)
+}
+
+pub(super) fn msetnx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    mset_msetnx_named("msetnx", db, a, now, out)
+}
+
+pub(super) fn mget(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    reply::array(out, a.len() - 1);
+    for k in a.iter_from(1) {
+        match db.get(k, now) {
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => reply::bulk(out, s),
+            _ => reply::nil(out),
+        }
+    }
+    Ok(())
+}
+
+fn incr_decr_incrby_decrby_named(
+    name: &str,
+    db: &mut Db,
+    a: &Args<'_>,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> R {
+    let key = a.get(1);
+    let by = match name {
+        "incr" => 1,
+        "decr" => -1,
+        "incrby" => int_arg(a, 2)?,
+        _ => int_arg(a, 2)?
+            .checked_neg()
+            .ok_or_else(|| "ERR decrement would overflow".to_string())?,
+    };
+    let cur = match get_str(db, key, now)? {
+        None => 0,
+        Some(v) => parse_i64(v).ok_or_else(|| NOT_INT.to_string())?,
+    };
+    let new = cur
+        .checked_add(by)
+        .ok_or_else(|| "ERR increment or decrement would overflow".to_string())?;
+    let expires = db.get(key, now).and_then(|e| e.expires_at);
+    db.set(key, Value::Str(new.to_string().into_bytes()), expires);
+    reply::int(out, new);
+    Ok(())
+}
+
+pub(super) fn incr(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    incr_decr_incrby_decrby_named("incr", db, a, now, out)
+}
+
+pub(super) fn decr(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    incr_decr_incrby_decrby_named("decr", db, a, now, out)
+}
+
+pub(super) fn incrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    incr_decr_incrby_decrby_named("incrby", db, a, now, out)
+}
+
+pub(super) fn decrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    incr_decr_incrby_decrby_named("decrby", db, a, now, out)
+}
+
+pub(super) fn incrbyfloat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    // Redis's order: the type, the current value, the increment.
+    // In long double, as Redis sums (see `kv::float`).
+    let cur = get_str(db, key, now)?.map(|v| v.clone());
+    let text = match super::super::float::incr(cur.as_deref(), a.get(2)) {
+        Ok(t) => t,
+        Err(super::super::float::IncrError::NotFloat) => return err(NOT_FLOAT),
+        Err(super::super::float::IncrError::NanOrInfinity) => {
+            return err("ERR increment would produce NaN or Infinity")
+        }
+    };
+    let expires = db.get(key, now).and_then(|e| e.expires_at);
+    reply::bulk(out, &text);
+    db.set(key, Value::Str(text), expires);
+    Ok(())
+}
+
+pub(super) fn append(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let len = match get_str(db, key, now)? {
+        Some(v) => {
+            v.extend_from_slice(a.get(2));
+            v.len()
+        }
+        None => {
+            db.set(key, Value::Str(a.get(2).to_vec()), None);
+            a.get(2).len()
+        }
+    };
+    reply::int(out, len as i64);
+    Ok(())
+}
+
+pub(super) fn strlen(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let n = get_str(db, key, now)?.map_or(0, |v| v.len());
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn getrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let (start, end) = (int_arg(a, 2)?, int_arg(a, 3)?);
+    let v = get_str(db, key, now)?
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    // Redis's getrangeCommand, clamp for clamp.
+    let len = v.len() as i64;
+    let (mut s, mut e) = (start, end);
+    if s < 0 && e < 0 && s > e {
+        reply::bulk(out, b"");
+        return Ok(());
+    }
+    if s < 0 {
+        s += len;
+    }
+    if e < 0 {
+        e += len;
+    }
+    s = s.max(0);
+    e = e.max(0).min(len - 1);
+    if s > e || len == 0 {
+        reply::bulk(out, b"");
+    } else {
+        reply::bulk(out, &v[s as usize..=e as usize]);
+    }
+    Ok(())
+}
+
+pub(super) fn setrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let offset = int_arg(a, 2)?;
+    if offset < 0 {
+        return err("ERR offset is out of range");
+    }
+    let offset = offset as usize;
+    let data = a.get(3);
+    // Redis's order: the type, nothing to write, then the size.
+    let too_big = offset.saturating_add(data.len()) > crate::kv::resp::MAX_BULK;
+    let len = match get_str(db, key, now)? {
+        Some(v) if data.is_empty() => v.len(),
+        None if data.is_empty() => 0,
+        _ if too_big => return err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+        Some(v) => {
+            if v.len() < offset + data.len() {
+                v.resize(offset + data.len(), 0);
+            }
+            v[offset..offset + data.len()].copy_from_slice(data);
+            v.len()
+        }
+        None => {
+            let mut v = vec![0; offset];
+            v.extend_from_slice(data);
+            let n = v.len();
+            db.set(key, Value::Str(v), None);
+            n
+        }
+    };
+    reply::int(out, len as i64);
     Ok(())
 }
 

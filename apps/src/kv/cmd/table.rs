@@ -4,7 +4,8 @@
 
 use std::ops::Range;
 
-use super::super::db::Fx;
+use super::super::db::{Db, Fx};
+use super::{check_flush, check_scan, Msg, R};
 
 /// A request's arguments: ranges of a buffer.
 #[derive(Clone, Copy)]
@@ -68,139 +69,290 @@ pub struct KeySpec {
     pub step: usize,
 }
 
-/// Where a command runs.
+/// How a command runs on a keyspace — the [`Db`] holding its keys (a
+/// shard's, or a transaction's copies): arguments in, RESP out.
+pub type Handler = fn(&mut Db, &Args<'_>, u64, &mut Vec<u8>) -> R;
+
+/// Checks an all-shard command's arguments before any shard runs it (and,
+/// inside MULTI, at EXEC), with Redis's errors.
+pub type Check = fn(&Args<'_>) -> Result<(), Msg>;
+
+/// The commands about the connection itself, run by the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// On the connection's shard, touching no key (PING, ECHO…).
-    Connection,
-    /// On the shards owning its keys.
-    Keyed,
-    /// On every shard (DBSIZE, KEYS, FLUSHALL…).
-    AllShards,
-    /// MULTI, EXEC, DISCARD: the connection's transaction state.
-    Transaction,
+pub enum ConnCmd {
+    Ping,
+    Echo,
+    Hello,
+    Select,
+    Quit,
+    Client,
+    Command,
+    Config,
 }
 
-/// A command's name, arity (Redis's convention: n exact, -n at least n)
-/// and key positions.
+/// MULTI, EXEC, DISCARD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCmd {
+    Multi,
+    Exec,
+    Discard,
+}
+
+/// What each shard contributes to an all-shard command, and how the
+/// pieces become one reply.
+#[derive(Debug, Clone, Copy)]
+pub enum Gather {
+    /// DBSIZE: each shard counts its keys; the reply is the sum.
+    Count,
+    /// KEYS, SCAN: each shard lists its matching keys; the reply lists them
+    /// all (with `cursor`, after SCAN's cursor 0).
+    Keys {
+        select: fn(&Db, &Args<'_>, u64) -> Vec<Vec<u8>>,
+        cursor: bool,
+    },
+    /// FLUSHDB, FLUSHALL: each shard empties its keyspace; the reply is OK.
+    Flush,
+    /// INFO: each shard's counters; the reply is the INFO text.
+    Info,
+}
+
+/// Where a command runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// On the connection's shard, touching no key (PING, HELLO…).
+    Connection(ConnCmd),
+    /// On the shards owning its keys, with the spec's `exec`.
+    Keyed,
+    /// On every shard (DBSIZE, KEYS, FLUSHALL…).
+    AllShards { gather: Gather, check: Check },
+    /// The connection's transaction state.
+    Transaction(TxnCmd),
+}
+
+/// A command, declared once: its name, arity (Redis's convention: n
+/// exact, -n at least n), where it runs, its key positions, whether it
+/// writes, and its handler. Inside MULTI a command is queued if it runs on
+/// a keyspace (`exec`) or on every shard; EXEC runs it (see `txn`).
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub name: &'static str,
     pub arity: i32,
     pub kind: Kind,
     pub keys: KeySpec,
+    /// Changes the keyspace (Redis's `write` flag).
+    pub write: bool,
+    /// How it runs on a keyspace: every keyed command, and PING, ECHO and
+    /// SELECT as a transaction runs them. `None`: refused inside MULTI
+    /// (unless it runs on every shard).
+    pub exec: Option<Handler>,
 }
 
-const fn spec(
+impl Spec {
+    /// Whether MULTI queues it (EXEC runs it).
+    pub fn queued_in_multi(&self) -> bool {
+        self.exec.is_some() || matches!(self.kind, Kind::AllShards { .. })
+    }
+
+    /// An all-shard command's gathering, if it is one.
+    pub fn gather(&self) -> Option<Gather> {
+        match self.kind {
+            Kind::AllShards { gather, .. } => Some(gather),
+            _ => None,
+        }
+    }
+}
+
+const NO_KEYS: KeySpec = KeySpec {
+    first: 0,
+    last: 0,
+    step: 0,
+};
+
+/// A keyed command that reads.
+const fn read(name: &'static str, arity: i32, keys: (usize, isize, usize), exec: Handler) -> Spec {
+    keyed(name, arity, keys, false, exec)
+}
+
+/// A keyed command that writes.
+const fn write(name: &'static str, arity: i32, keys: (usize, isize, usize), exec: Handler) -> Spec {
+    keyed(name, arity, keys, true, exec)
+}
+
+const fn keyed(
     name: &'static str,
     arity: i32,
-    kind: Kind,
-    first: usize,
-    last: isize,
-    step: usize,
+    (first, last, step): (usize, isize, usize),
+    write: bool,
+    exec: Handler,
 ) -> Spec {
     Spec {
         name,
         arity,
-        kind,
+        kind: Kind::Keyed,
         keys: KeySpec { first, last, step },
+        write,
+        exec: Some(exec),
     }
 }
 
-use Kind::{AllShards, Connection, Keyed, Transaction};
+/// A connection command; `exec`: how a transaction runs it, if it may.
+const fn conn(name: &'static str, arity: i32, c: ConnCmd, exec: Option<Handler>) -> Spec {
+    Spec {
+        name,
+        arity,
+        kind: Kind::Connection(c),
+        keys: NO_KEYS,
+        write: false,
+        exec,
+    }
+}
 
-/// Every command kv knows, as Redis 7 declares it.
+const fn all(name: &'static str, arity: i32, gather: Gather, check: Check, write: bool) -> Spec {
+    Spec {
+        name,
+        arity,
+        kind: Kind::AllShards { gather, check },
+        keys: NO_KEYS,
+        write,
+        exec: None,
+    }
+}
+
+const fn txn(name: &'static str, t: TxnCmd) -> Spec {
+    Spec {
+        name,
+        arity: 1,
+        kind: Kind::Transaction(t),
+        keys: NO_KEYS,
+        write: false,
+        exec: None,
+    }
+}
+
+/// One key, the first argument.
+const K1: (usize, isize, usize) = (1, 1, 1);
+/// Every argument a key.
+const KALL: (usize, isize, usize) = (1, -1, 1);
+/// Keys and values alternating (MSET).
+const KPAIRS: (usize, isize, usize) = (1, -1, 2);
+
+use super::{hashes as h, keys as k, lists as l, sets as s, strings as st, zsets as z};
+use ConnCmd as C;
+
+/// Every command kv knows, as Redis 7 declares it, with its handler.
 pub const COMMANDS: &[Spec] = &[
-    spec("ping", -1, Connection, 0, 0, 0),
-    spec("hello", -1, Connection, 0, 0, 0),
-    spec("echo", 2, Connection, 0, 0, 0),
-    spec("select", 2, Connection, 0, 0, 0),
-    spec("quit", -1, Connection, 0, 0, 0),
-    spec("client", -2, Connection, 0, 0, 0),
-    spec("info", -1, AllShards, 0, 0, 0),
-    spec("command", -1, Connection, 0, 0, 0),
-    spec("config", -2, Connection, 0, 0, 0),
-    spec("dbsize", 1, AllShards, 0, 0, 0),
-    spec("flushdb", -1, AllShards, 0, 0, 0),
-    spec("flushall", -1, AllShards, 0, 0, 0),
-    spec("keys", 2, AllShards, 0, 0, 0),
-    spec("scan", -2, AllShards, 0, 0, 0),
-    spec("multi", 1, Transaction, 0, 0, 0),
-    spec("exec", 1, Transaction, 0, 0, 0),
-    spec("discard", 1, Transaction, 0, 0, 0),
-    spec("type", 2, Keyed, 1, 1, 1),
-    spec("exists", -2, Keyed, 1, -1, 1),
-    spec("del", -2, Keyed, 1, -1, 1),
-    spec("unlink", -2, Keyed, 1, -1, 1),
-    spec("rename", 3, Keyed, 1, 2, 1),
-    spec("renamenx", 3, Keyed, 1, 2, 1),
-    spec("set", -3, Keyed, 1, 1, 1),
-    spec("get", 2, Keyed, 1, 1, 1),
-    spec("getset", 3, Keyed, 1, 1, 1),
-    spec("getdel", 2, Keyed, 1, 1, 1),
-    spec("setnx", 3, Keyed, 1, 1, 1),
-    spec("setex", 4, Keyed, 1, 1, 1),
-    spec("psetex", 4, Keyed, 1, 1, 1),
-    spec("mset", -3, Keyed, 1, -1, 2),
-    spec("msetnx", -3, Keyed, 1, -1, 2),
-    spec("mget", -2, Keyed, 1, -1, 1),
-    spec("incr", 2, Keyed, 1, 1, 1),
-    spec("decr", 2, Keyed, 1, 1, 1),
-    spec("incrby", 3, Keyed, 1, 1, 1),
-    spec("decrby", 3, Keyed, 1, 1, 1),
-    spec("incrbyfloat", 3, Keyed, 1, 1, 1),
-    spec("append", 3, Keyed, 1, 1, 1),
-    spec("strlen", 2, Keyed, 1, 1, 1),
-    spec("getrange", 4, Keyed, 1, 1, 1),
-    spec("setrange", 4, Keyed, 1, 1, 1),
-    spec("expire", -3, Keyed, 1, 1, 1),
-    spec("pexpire", -3, Keyed, 1, 1, 1),
-    spec("expireat", -3, Keyed, 1, 1, 1),
-    spec("pexpireat", -3, Keyed, 1, 1, 1),
-    spec("ttl", 2, Keyed, 1, 1, 1),
-    spec("pttl", 2, Keyed, 1, 1, 1),
-    spec("persist", 2, Keyed, 1, 1, 1),
-    spec("lpush", -3, Keyed, 1, 1, 1),
-    spec("rpush", -3, Keyed, 1, 1, 1),
-    spec("lpop", -2, Keyed, 1, 1, 1),
-    spec("rpop", -2, Keyed, 1, 1, 1),
-    spec("llen", 2, Keyed, 1, 1, 1),
-    spec("lrange", 4, Keyed, 1, 1, 1),
-    spec("lindex", 3, Keyed, 1, 1, 1),
-    spec("lset", 4, Keyed, 1, 1, 1),
-    spec("lrem", 4, Keyed, 1, 1, 1),
-    spec("ltrim", 4, Keyed, 1, 1, 1),
-    spec("hset", -4, Keyed, 1, 1, 1),
-    spec("hmset", -4, Keyed, 1, 1, 1),
-    spec("hget", 3, Keyed, 1, 1, 1),
-    spec("hmget", -3, Keyed, 1, 1, 1),
-    spec("hdel", -3, Keyed, 1, 1, 1),
-    spec("hlen", 2, Keyed, 1, 1, 1),
-    spec("hgetall", 2, Keyed, 1, 1, 1),
-    spec("hexists", 3, Keyed, 1, 1, 1),
-    spec("hincrby", 4, Keyed, 1, 1, 1),
-    spec("hkeys", 2, Keyed, 1, 1, 1),
-    spec("hvals", 2, Keyed, 1, 1, 1),
-    spec("sadd", -3, Keyed, 1, 1, 1),
-    spec("srem", -3, Keyed, 1, 1, 1),
-    spec("smembers", 2, Keyed, 1, 1, 1),
-    spec("sismember", 3, Keyed, 1, 1, 1),
-    spec("scard", 2, Keyed, 1, 1, 1),
-    spec("spop", -2, Keyed, 1, 1, 1),
-    spec("sinter", -2, Keyed, 1, -1, 1),
-    spec("sunion", -2, Keyed, 1, -1, 1),
-    spec("sdiff", -2, Keyed, 1, -1, 1),
-    spec("zadd", -4, Keyed, 1, 1, 1),
-    spec("zscore", 3, Keyed, 1, 1, 1),
-    spec("zincrby", 4, Keyed, 1, 1, 1),
-    spec("zcard", 2, Keyed, 1, 1, 1),
-    spec("zrange", -4, Keyed, 1, 1, 1),
-    spec("zrangebyscore", -4, Keyed, 1, 1, 1),
-    spec("zrem", -3, Keyed, 1, 1, 1),
-    spec("zrank", 3, Keyed, 1, 1, 1),
-    spec("zpopmin", -2, Keyed, 1, 1, 1),
-    spec("zpopmax", -2, Keyed, 1, 1, 1),
+    conn("ping", -1, C::Ping, Some(k::ping)),
+    conn("hello", -1, C::Hello, None),
+    conn("echo", 2, C::Echo, Some(k::echo)),
+    conn("select", 2, C::Select, Some(k::select_in_txn)),
+    conn("quit", -1, C::Quit, None),
+    conn("client", -2, C::Client, None),
+    all("info", -1, Gather::Info, no_check, false),
+    conn("command", -1, C::Command, None),
+    conn("config", -2, C::Config, None),
+    all("dbsize", 1, Gather::Count, no_check, false),
+    all("flushdb", -1, Gather::Flush, check_flush, true),
+    all("flushall", -1, Gather::Flush, check_flush, true),
+    all(
+        "keys",
+        2,
+        Gather::Keys {
+            select: super::keys_matching,
+            cursor: false,
+        },
+        no_check,
+        false,
+    ),
+    all(
+        "scan",
+        -2,
+        Gather::Keys {
+            select: super::scan_matching,
+            cursor: true,
+        },
+        check_scan,
+        false,
+    ),
+    txn("multi", TxnCmd::Multi),
+    txn("exec", TxnCmd::Exec),
+    txn("discard", TxnCmd::Discard),
+    read("type", 2, K1, k::type_),
+    read("exists", -2, KALL, k::exists),
+    write("del", -2, KALL, k::del),
+    write("unlink", -2, KALL, k::del),
+    write("rename", 3, (1, 2, 1), k::rename),
+    write("renamenx", 3, (1, 2, 1), k::renamenx),
+    write("set", -3, K1, st::set),
+    read("get", 2, K1, k::get),
+    write("getset", 3, K1, st::getset),
+    write("getdel", 2, K1, st::getdel),
+    write("setnx", 3, K1, st::setnx),
+    write("setex", 4, K1, st::setex),
+    write("psetex", 4, K1, st::psetex),
+    write("mset", -3, KPAIRS, st::mset),
+    write("msetnx", -3, KPAIRS, st::msetnx),
+    read("mget", -2, KALL, st::mget),
+    write("incr", 2, K1, st::incr),
+    write("decr", 2, K1, st::decr),
+    write("incrby", 3, K1, st::incrby),
+    write("decrby", 3, K1, st::decrby),
+    write("incrbyfloat", 3, K1, st::incrbyfloat),
+    write("append", 3, K1, st::append),
+    read("strlen", 2, K1, st::strlen),
+    read("getrange", 4, K1, st::getrange),
+    write("setrange", 4, K1, st::setrange),
+    write("expire", -3, K1, k::expire),
+    write("pexpire", -3, K1, k::pexpire),
+    write("expireat", -3, K1, k::expireat),
+    write("pexpireat", -3, K1, k::pexpireat),
+    read("ttl", 2, K1, k::ttl),
+    read("pttl", 2, K1, k::pttl),
+    write("persist", 2, K1, k::persist),
+    write("lpush", -3, K1, l::lpush),
+    write("rpush", -3, K1, l::rpush),
+    write("lpop", -2, K1, l::lpop),
+    write("rpop", -2, K1, l::rpop),
+    read("llen", 2, K1, l::llen),
+    read("lrange", 4, K1, l::lrange),
+    read("lindex", 3, K1, l::lindex),
+    write("lset", 4, K1, l::lset),
+    write("lrem", 4, K1, l::lrem),
+    write("ltrim", 4, K1, l::ltrim),
+    write("hset", -4, K1, h::hset),
+    write("hmset", -4, K1, h::hmset),
+    read("hget", 3, K1, h::hget),
+    read("hmget", -3, K1, h::hmget),
+    write("hdel", -3, K1, h::hdel),
+    read("hlen", 2, K1, h::hlen),
+    read("hgetall", 2, K1, h::hgetall),
+    read("hexists", 3, K1, h::hexists),
+    write("hincrby", 4, K1, h::hincrby),
+    read("hkeys", 2, K1, h::hkeys),
+    read("hvals", 2, K1, h::hvals),
+    write("sadd", -3, K1, s::sadd),
+    write("srem", -3, K1, s::srem),
+    read("smembers", 2, K1, s::smembers),
+    read("sismember", 3, K1, s::sismember),
+    read("scard", 2, K1, s::scard),
+    write("spop", -2, K1, s::spop),
+    read("sinter", -2, KALL, s::sinter),
+    read("sunion", -2, KALL, s::sunion),
+    read("sdiff", -2, KALL, s::sdiff),
+    write("zadd", -4, K1, z::zadd),
+    read("zscore", 3, K1, z::zscore),
+    write("zincrby", 4, K1, z::zincrby),
+    read("zcard", 2, K1, z::zcard),
+    read("zrange", -4, K1, z::zrange),
+    read("zrangebyscore", -4, K1, z::zrangebyscore),
+    write("zrem", -3, K1, z::zrem),
+    read("zrank", 3, K1, z::zrank),
+    write("zpopmin", -2, K1, z::zpopmin),
+    write("zpopmax", -2, K1, z::zpopmax),
 ];
+
+fn no_check(_: &Args<'_>) -> Result<(), Msg> {
+    Ok(())
+}
 
 /// The spec of command `name` (any case): one hash lookup.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {

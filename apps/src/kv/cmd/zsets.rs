@@ -2,83 +2,105 @@
 
 use super::*;
 
-/// Runs `name` if it is one of these commands.
-pub(super) fn run(db: &mut Db, name: &str, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> Group {
-    let key = if a.len() > 1 { a.get(1) } else { b"" };
-    match name {
-        "zadd" => return zadd(db, a, now, out).map_err(Outcome::Failed),
-        "zscore" => {
-            let z = get_zset(db, key, now, false)?;
-            let s = z.and_then(|z| z.scores.get(a.get(2)).copied());
-            reply::opt_bulk(out, s.map(fmt_f64).as_deref().map(str::as_bytes));
+pub(super) fn zscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let z = get_zset(db, key, now, false)?;
+    let s = z.and_then(|z| z.scores.get(a.get(2)).copied());
+    reply::opt_bulk(out, s.map(fmt_f64).as_deref().map(str::as_bytes));
+    Ok(())
+}
+
+pub(super) fn zincrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let by = parse_f64(a.get(2)).ok_or_else(|| NOT_FLOAT.to_string())?;
+    let z = get_zset(db, key, now, true)?.expect("created");
+    let old = z.scores.get(a.get(3)).copied();
+    let new = old.map_or(by, |o| o + by);
+    if new.is_nan() {
+        return err("ERR resulting score is not a number (NaN)");
+    }
+    if old != Some(new) {
+        z.insert(a.get(3), new);
+    }
+    reply::bulk(out, fmt_f64(new).as_bytes());
+    Ok(())
+}
+
+pub(super) fn zcard(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let n = get_zset(db, key, now, false)?.map_or(0, |z| z.len());
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn zrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    zrange_by(db, a, now, out, false)
+}
+
+pub(super) fn zrangebyscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    zrange_by(db, a, now, out, true)
+}
+
+pub(super) fn zrem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let mut n = 0;
+    if let Some(z) = get_zset(db, key, now, false)? {
+        for m in a.iter_from(2) {
+            n += z.remove(m) as i64;
         }
-        "zincrby" => {
-            let by = parse_f64(a.get(2)).ok_or_else(|| NOT_FLOAT.to_string())?;
-            let z = get_zset(db, key, now, true)?.expect("created");
-            let old = z.scores.get(a.get(3)).copied();
-            let new = old.map_or(by, |o| o + by);
-            if new.is_nan() {
-                return err("ERR resulting score is not a number (NaN)");
-            }
-            if old != Some(new) {
-                z.insert(a.get(3), new);
-            }
-            reply::bulk(out, fmt_f64(new).as_bytes());
-        }
-        "zcard" => {
-            let n = get_zset(db, key, now, false)?.map_or(0, |z| z.len());
-            reply::int(out, n as i64);
-        }
-        "zrange" => return zrange(db, a, now, out, false).map_err(Outcome::Failed),
-        "zrangebyscore" => return zrange(db, a, now, out, true).map_err(Outcome::Failed),
-        "zrem" => {
-            let mut n = 0;
-            if let Some(z) = get_zset(db, key, now, false)? {
-                for m in a.iter_from(2) {
-                    n += z.remove(m) as i64;
-                }
-            }
-            db.drop_if_empty(key);
-            reply::int(out, n);
-        }
-        "zrank" => {
-            let z = get_zset(db, key, now, false)?;
-            let rank = z.and_then(|z| {
-                let s = *z.scores.get(a.get(2))?;
-                Some(z.order.range(..(Score(s), a.get(2).to_vec())).count())
-            });
-            match rank {
-                Some(r) => reply::int(out, r as i64),
-                None => reply::nil(out),
-            }
-        }
-        "zpopmin" | "zpopmax" => {
-            if a.len() > 3 {
-                return err(SYNTAX);
-            }
-            let count = if a.len() > 2 { positive_arg(a, 2)? } else { 1 };
-            if a.len() > 3 {
-                return err(SYNTAX);
-            }
-            let mut items = Vec::new();
-            if let Some(z) = get_zset(db, key, now, false)? {
-                for _ in 0..count {
-                    let next = if name == "zpopmin" {
-                        z.order.iter().next().cloned()
-                    } else {
-                        z.order.iter().next_back().cloned()
-                    };
-                    let Some((s, m)) = next else { break };
-                    z.remove(&m);
-                    items.push((s.0, m));
-                }
-            }
-            db.drop_if_empty(key);
-            write_scored(out, &items, true);
-        }
-        _ => return Err(Outcome::NotMine),
+    }
+    db.drop_if_empty(key);
+    reply::int(out, n);
+    Ok(())
+}
+
+pub(super) fn zrank(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let z = get_zset(db, key, now, false)?;
+    let rank = z.and_then(|z| {
+        let s = *z.scores.get(a.get(2))?;
+        Some(z.order.range(..(Score(s), a.get(2).to_vec())).count())
+    });
+    match rank {
+        Some(r) => reply::int(out, r as i64),
+        None => reply::nil(out),
     }
     Ok(())
+}
+
+fn zpopmin_zpopmax_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    if a.len() > 3 {
+        return err(SYNTAX);
+    }
+    let count = if a.len() > 2 { positive_arg(a, 2)? } else { 1 };
+    if a.len() > 3 {
+        return err(SYNTAX);
+    }
+    let mut items = Vec::new();
+    if let Some(z) = get_zset(db, key, now, false)? {
+        for _ in 0..count {
+            let next = if name == "zpopmin" {
+                z.order.iter().next().cloned()
+            } else {
+                z.order.iter().next_back().cloned()
+            };
+            let Some((s, m)) = next else { break };
+            z.remove(&m);
+            items.push((s.0, m));
+        }
+    }
+    db.drop_if_empty(key);
+    write_scored(out, &items, true);
+    Ok(())
+}
+
+pub(super) fn zpopmin(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    zpopmin_zpopmax_named("zpopmin", db, a, now, out)
+}
+
+pub(super) fn zpopmax(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    zpopmin_zpopmax_named("zpopmax", db, a, now, out)
 }
 
 fn write_scored(out: &mut Vec<u8>, items: &[(f64, Vec<u8>)], with_scores: bool) {
@@ -91,7 +113,7 @@ fn write_scored(out: &mut Vec<u8>, items: &[(f64, Vec<u8>)], with_scores: bool) 
     }
 }
 
-fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+pub(super) fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, false);
@@ -178,7 +200,7 @@ fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
 /// ZRANGE and ZRANGEBYSCORE, as Redis 7.0's zrangeGenericCommand: the
 /// options first (WITHSCORES, LIMIT, and for ZRANGE: BYSCORE, REV), then
 /// the range, then the key. BYLEX is not implemented (a syntax error).
-fn zrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: bool) -> R {
+fn zrange_by(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: bool) -> R {
     let key = a.get(1);
     let (mut with_scores, mut rev, mut score) = (false, false, by_score);
     let mut limit: Option<(i64, i64)> = None;

@@ -65,15 +65,15 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
 }
 
 impl KvConn {
-    pub(super) fn connection_command(&mut self, spec: &Spec, a: &Args<'_>) {
-        match spec.name {
-            "ping" => match a.len() {
+    pub(super) fn connection_command(&mut self, c: ConnCmd, spec: &Spec, a: &Args<'_>) {
+        match c {
+            ConnCmd::Ping => match a.len() {
                 1 => self.ready(|out| reply::simple(out, "PONG")),
                 2 => self.ready(|out| reply::bulk(out, a.get(1))),
                 _ => self.error(&cmd::arity_error(spec)),
             },
-            "echo" => self.ready(|out| reply::bulk(out, a.get(1))),
-            "hello" => {
+            ConnCmd::Echo => self.ready(|out| reply::bulk(out, a.get(1))),
+            ConnCmd::Hello => {
                 let proto = (a.len() > 1).then(|| a.get(1));
                 if proto.is_some_and(|p| p != b"2") {
                     return self.error("NOPROTO unsupported protocol version");
@@ -99,19 +99,19 @@ impl KvConn {
                     reply::array(out, 0);
                 });
             }
-            "select" => {
+            ConnCmd::Select => {
                 let mut out = Vec::new();
                 match cmd::select(a, &mut out) {
                     Ok(()) => self.ready(|o| o.extend_from_slice(&out)),
                     Err(e) => self.error(&String::from_utf8_lossy(&e.0)),
                 }
             }
-            "quit" => {
+            ConnCmd::Quit => {
                 self.ready(reply::ok);
                 self.closing = true;
             }
-            "client" => self.client(a),
-            "command" => {
+            ConnCmd::Client => self.client(a),
+            ConnCmd::Command => {
                 let sub = (a.len() > 1).then(|| a.get(1).to_ascii_lowercase());
                 match sub.as_deref() {
                     Some(b"count") => {
@@ -122,7 +122,7 @@ impl KvConn {
                     _ => self.ready(|out| reply::array(out, 0)),
                 }
             }
-            "config" => {
+            ConnCmd::Config => {
                 let sub = a.get(1).to_ascii_lowercase();
                 if sub == b"get" && a.len() == 3 {
                     let known: [(&str, &str); 4] = [
@@ -147,7 +147,6 @@ impl KvConn {
                     self.error("ERR kv supports CONFIG GET only");
                 }
             }
-            _ => {}
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use shardloop::{Protocol, Transport};
 
-use super::cmd::{self, Args, Kind, OwnedArgs, Spec};
+use super::cmd::{self, Args, ConnCmd, Gather, Kind, OwnedArgs, Spec, TxnCmd};
 use super::resp::{self, reply, Parse};
 use super::{
     all_shards, exec_here, owner, read_keys, read_u64s, txn_start, KvOptions, ReplyTo, SHARD,
@@ -298,11 +298,11 @@ impl KvConn {
             return self.error(&cmd::arity_error(spec));
         }
         if let Some(queue) = &mut self.multi {
-            match (spec.kind, spec.name) {
-                (Kind::Transaction, _) | (_, "quit") => {}
+            match spec.kind {
+                Kind::Transaction(_) | Kind::Connection(ConnCmd::Quit) => {}
                 // Keyed and all-shard commands, and the stateless ones,
                 // run at EXEC (see `txn`).
-                (Kind::Keyed | Kind::AllShards, _) | (_, "ping" | "echo" | "select") => {
+                _ if spec.queued_in_multi() => {
                     queue.push((spec, OwnedArgs::from_args(a)));
                     return self.ready(|out| reply::simple(out, "QUEUED"));
                 }
@@ -312,10 +312,10 @@ impl KvConn {
             }
         }
         match spec.kind {
-            Kind::Connection => self.connection_command(spec, a),
-            Kind::Transaction => self.transaction_command(t, spec),
+            Kind::Connection(c) => self.connection_command(c, spec, a),
+            Kind::Transaction(c) => self.transaction_command(t, c),
             Kind::Keyed => self.keyed(t, spec, a),
-            Kind::AllShards => {
+            Kind::AllShards { gather, .. } => {
                 if let Err(e) = cmd::check_all_shards(spec, a) {
                     return self.ready(|out| reply::error_bytes(out, &e.0));
                 }
@@ -335,12 +335,12 @@ impl KvConn {
                 // This shard's piece now, in this connection's order (or
                 // behind the transaction that holds the shard).
                 if shard_free() {
-                    let part = super::shard_part(spec.name, a);
+                    let part = super::shard_part(gather, a);
                     self.gathered_part(to.seq, to.shard, part);
                 } else {
                     SHARD.with(|s| {
                         s.borrow_mut().waiting.push_back(Box::new(move |lp| {
-                            let part = super::shard_part(spec.name, &args.args());
+                            let part = super::shard_part(gather, &args.args());
                             super::gathered(lp, to, to.shard, part);
                         }))
                     });
@@ -479,7 +479,11 @@ impl KvConn {
                 *left -= 1;
             }
             if *left == 0 {
-                let bytes = combine(spec, &args.args(), parts);
+                let bytes = combine(
+                    spec.gather().expect("an all-shard command"),
+                    &args.args(),
+                    parts,
+                );
                 *slot = Slot::Ready(bytes);
             }
         }

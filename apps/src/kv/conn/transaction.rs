@@ -4,18 +4,18 @@
 use super::*;
 
 /// Puts the pieces of an all-shard command together.
-pub(crate) fn combine(spec: &Spec, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> Vec<u8> {
+pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> Vec<u8> {
     let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_deref().unwrap_or(&[])).collect();
     let mut out = Vec::new();
-    match spec.name {
-        "dbsize" => {
+    match gather {
+        Gather::Count => {
             let n: u64 = parts.iter().flat_map(|p| read_u64s(p)).sum();
             reply::int(&mut out, n as i64);
         }
-        "flushdb" | "flushall" => reply::ok(&mut out),
-        "keys" | "scan" => {
+        Gather::Flush => reply::ok(&mut out),
+        Gather::Keys { cursor, .. } => {
             let keys: Vec<&[u8]> = parts.iter().flat_map(|p| read_keys(p)).collect();
-            if spec.name == "scan" {
+            if cursor {
                 reply::array(&mut out, 2);
                 reply::bulk(&mut out, b"0");
             }
@@ -24,11 +24,10 @@ pub(crate) fn combine(spec: &Spec, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -> V
                 reply::bulk(&mut out, k);
             }
         }
-        "info" => {
+        Gather::Info => {
             let section = (a.len() > 1).then(|| String::from_utf8_lossy(a.get(1)).to_lowercase());
             reply::bulk(&mut out, info(&parts, section.as_deref()).as_bytes());
         }
-        _ => reply::error(&mut out, "ERR internal: unknown all-shard command"),
     }
     out
 }
@@ -73,26 +72,26 @@ impl KvConn {
         self.send_outgoing(t);
     }
 
-    pub(super) fn transaction_command(&mut self, t: &mut Transport, spec: &Spec) {
-        match (spec.name, self.multi.take()) {
-            ("multi", None) => {
+    pub(super) fn transaction_command(&mut self, t: &mut Transport, c: TxnCmd) {
+        match (c, self.multi.take()) {
+            (TxnCmd::Multi, None) => {
                 self.multi = Some(Vec::new());
                 self.multi_failed = false;
                 self.ready(reply::ok);
             }
-            ("multi", Some(q)) => {
+            (TxnCmd::Multi, Some(q)) => {
                 // Refused alone: the transaction goes on (Redis 7.0).
                 self.multi = Some(q);
                 self.ready(|out| reply::error(out, "ERR MULTI calls can not be nested"));
             }
-            ("discard", Some(_)) => self.ready(reply::ok),
-            ("discard", None) => self.error("ERR DISCARD without MULTI"),
-            ("exec", None) => self.error("ERR EXEC without MULTI"),
-            ("exec", Some(_)) if self.multi_failed => {
+            (TxnCmd::Discard, Some(_)) => self.ready(reply::ok),
+            (TxnCmd::Discard, None) => self.error("ERR DISCARD without MULTI"),
+            (TxnCmd::Exec, None) => self.error("ERR EXEC without MULTI"),
+            (TxnCmd::Exec, Some(_)) if self.multi_failed => {
                 self.error("EXECABORT Transaction discarded because of previous errors.")
             }
-            ("exec", Some(q)) if q.is_empty() => self.ready(|out| reply::array(out, 0)),
-            ("exec", Some(q)) => {
+            (TxnCmd::Exec, Some(q)) if q.is_empty() => self.ready(|out| reply::array(out, 0)),
+            (TxnCmd::Exec, Some(q)) => {
                 let exec = std::iter::once(0..4).collect::<Vec<_>>();
                 let a = Args {
                     buf: b"EXEC",
@@ -100,7 +99,6 @@ impl KvConn {
                 };
                 self.transaction(t, q, true, &a);
             }
-            _ => {}
         }
     }
 }

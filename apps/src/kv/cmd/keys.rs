@@ -1,0 +1,198 @@
+//! Commands on keys of any type: GET and SET (the hottest), TYPE, EXISTS,
+//! DEL, UNLINK, RENAME, RENAMENX, the EXPIRE family, TTL, PTTL, PERSIST;
+//! and PING, ECHO and SELECT as a transaction runs them.
+
+use super::*;
+
+pub(super) fn get(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let v = get_str(db, a.get(1), now)?;
+    reply::opt_bulk(out, v.map(|v| v.as_slice()));
+    Ok(())
+}
+
+pub(super) fn ping(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
+    match a.len() {
+        1 => reply::simple(out, "PONG"),
+        2 => reply::bulk(out, a.get(1)),
+        _ => return Err(wrong_arity("ping").into()),
+    }
+    Ok(())
+}
+
+pub(super) fn echo(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
+    reply::bulk(out, a.get(1));
+    Ok(())
+}
+
+pub(super) fn select_in_txn(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
+    select(a, out)
+}
+
+pub(super) fn type_(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let t = db
+        .get(a.get(1), now)
+        .map_or("none", |e| e.value.type_name());
+    reply::simple(out, t);
+    Ok(())
+}
+
+pub(super) fn exists(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let n = a.iter_from(1).filter(|k| db.contains(k, now)).count();
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+/// DEL and UNLINK (which frees in the background in Redis: the same here).
+pub(super) fn del(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let mut n = 0;
+    for k in a.iter_from(1) {
+        if db.contains(k, now) {
+            db.remove(k);
+            n += 1;
+        }
+    }
+    reply::int(out, n);
+    Ok(())
+}
+
+pub(super) fn rename(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    rename_if(db, a, now, out, false)
+}
+
+pub(super) fn renamenx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    rename_if(db, a, now, out, true)
+}
+
+fn rename_if(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, nx: bool) -> R {
+    let (key, to) = (a.get(1), a.get(2));
+    let Some(e) = db.get(key, now).cloned() else {
+        return err("ERR no such key");
+    };
+    if nx && db.contains(to, now) {
+        reply::int(out, 0);
+        return Ok(());
+    }
+    if key != to {
+        db.remove(key);
+        db.set(to, e.value, e.expires_at);
+    }
+    if nx {
+        reply::int(out, 1);
+    } else {
+        reply::ok(out);
+    }
+    Ok(())
+}
+
+pub(super) fn expire(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    expire_named("expire", db, a, now, out)
+}
+
+pub(super) fn pexpire(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    expire_named("pexpire", db, a, now, out)
+}
+
+pub(super) fn expireat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    expire_named("expireat", db, a, now, out)
+}
+
+pub(super) fn pexpireat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    expire_named("pexpireat", db, a, now, out)
+}
+
+/// Redis 7.0's expireGenericCommand: the options first, then the time
+/// (overflow of the unit or of the base is an error), then the key, then
+/// the conditions.
+fn expire_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in a.iter_from(3) {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => {
+                let mut m = b"ERR Unsupported option ".to_vec();
+                m.extend_from_slice(c_str(opt));
+                return Err(Msg(m));
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return err("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return err("ERR GT and LT options at the same time are not compatible");
+    }
+    let invalid = || format!("ERR invalid expire time in '{name}' command");
+    let mut when = int_arg(a, 2)?;
+    if matches!(name, "expire" | "expireat") {
+        when = when.checked_mul(1000).ok_or_else(invalid)?;
+    }
+    let base = if matches!(name, "expire" | "pexpire") {
+        now as i64
+    } else {
+        0
+    };
+    if when > i64::MAX - base {
+        return Err(invalid().into());
+    }
+    let when = when + base;
+    let Some(current) = db.get(key, now).map(|e| e.expires_at) else {
+        reply::int(out, 0);
+        return Ok(());
+    };
+    let current = current.map(|t| t as i64);
+    let refused = (nx && current.is_some())
+        || (xx && current.is_none())
+        || (gt && current.is_none_or(|c| when <= c))
+        || (lt && current.is_some_and(|c| when >= c));
+    if refused {
+        reply::int(out, 0);
+    } else if when <= now as i64 {
+        db.remove(key);
+        reply::int(out, 1);
+    } else {
+        db.set_expiry(key, Some(when as u64));
+        reply::int(out, 1);
+    }
+    Ok(())
+}
+
+pub(super) fn ttl(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    reply::int(
+        out,
+        ttl_ms(db, a, now).map_or_else(|n| n, |ms| (ms + 500) / 1000),
+    );
+    Ok(())
+}
+
+pub(super) fn pttl(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    reply::int(out, ttl_ms(db, a, now).unwrap_or_else(|n| n));
+    Ok(())
+}
+
+/// The time to live in ms, or Redis's -2 (no key) / -1 (no expiry).
+fn ttl_ms(db: &mut Db, a: &Args<'_>, now: u64) -> Result<i64, i64> {
+    match db.get(a.get(1), now) {
+        None => Err(-2),
+        Some(Entry {
+            expires_at: None, ..
+        }) => Err(-1),
+        Some(Entry {
+            expires_at: Some(t),
+            ..
+        }) => Ok(t.saturating_sub(now) as i64),
+    }
+}
+
+pub(super) fn persist(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let had = db.get(key, now).is_some_and(|e| e.expires_at.is_some());
+    if had {
+        db.set_expiry(key, None);
+    }
+    reply::int(out, had as i64);
+    Ok(())
+}
