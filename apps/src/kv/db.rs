@@ -115,11 +115,10 @@ pub struct Entry {
     pub expires_at: Option<u64>,
 }
 
-/// Milliseconds since the Unix epoch (what `EXPIREAT` speaks).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// Milliseconds since the Unix epoch (what `EXPIREAT` speaks), on the
+/// loop's clock: a loop on a manual clock runs kv's expiry in virtual time.
+pub fn now_ms(lp: &shardloop::LoopHandle) -> u64 {
+    lp.clock().unix_ms()
 }
 
 /// One shard's keys.

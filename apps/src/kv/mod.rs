@@ -254,7 +254,7 @@ fn ensure_sweep(lp: &LoopHandle) {
 }
 
 fn sweep(lp: &mut EventLoop) {
-    let now = now_ms();
+    let now = now_ms(lp.handle());
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         if !s.locked {
@@ -328,7 +328,7 @@ impl RemoteBatch {
     pub(crate) fn send(self, lp: &LoopHandle, shard: usize, home: usize, conn: ConnectionHandle) {
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
-                let now = now_ms();
+                let now = now_ms(lp.handle());
                 let mut out = Vec::new();
                 let mut marks = Vec::with_capacity(self.cmds.len());
                 SHARD.with(|s| s.borrow_mut().hops += self.cmds.len() as u64);
@@ -358,7 +358,7 @@ fn all_shards(lp: &LoopHandle, spec: &'static Spec, args: OwnedArgs, to: ReplyTo
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
                 let gather = spec.gather().expect("an all-shard command");
-                let part = shard_part(gather, &args.args());
+                let part = shard_part(gather, &args.args(), now_ms(lp.handle()));
                 lp.post(to.shard, move |lp| gathered(lp, to, shard, part));
             });
         });
@@ -376,8 +376,7 @@ fn gathered(lp: &mut EventLoop, to: ReplyTo, shard: usize, part: Vec<u8>) {
 /// One shard's piece of an all-shard command, serialised as raw values:
 /// counts as 8-byte little-endian integers, key lists as length-prefixed
 /// bytes.
-pub(crate) fn shard_part(gather: Gather, a: &Args<'_>) -> Vec<u8> {
-    let now = now_ms();
+pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64) -> Vec<u8> {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
@@ -410,8 +409,8 @@ pub(crate) fn shard_part_untouched(
     a: &Args<'_>,
     touched: &std::collections::HashSet<&[u8], db::Fx>,
     present: u64,
+    now: u64,
 ) -> Vec<u8> {
-    let now = now_ms();
     SHARD.with(|s| {
         let s = s.borrow();
         let mut out = Vec::new();

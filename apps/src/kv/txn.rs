@@ -81,7 +81,7 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
     let home = txn.to.shard;
     lp.post(shard, move |lp| {
         when_free(lp, move |lp| {
-            let now = now_ms();
+            let now = now_ms(lp.handle());
             let copies: Vec<(Vec<u8>, Option<Entry>)> = SHARD.with(|s| {
                 let mut s = s.borrow_mut();
                 s.locked = true;
@@ -98,8 +98,13 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
                     .enumerate()
                     .filter_map(|(j, (spec, args))| {
                         let gather = spec.gather()?;
-                        let part =
-                            super::shard_part_untouched(gather, &args.args(), &touched, present);
+                        let part = super::shard_part_untouched(
+                            gather,
+                            &args.args(),
+                            &touched,
+                            present,
+                            now,
+                        );
                         Some((j, part))
                     })
                     .collect()
@@ -117,7 +122,7 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
 
 /// Every shard is locked and its copies are here: run, write back, unlock.
 fn txn_run(lp: &mut EventLoop, txn: Txn) {
-    let now = now_ms();
+    let now = now_ms(lp.handle());
     let mut scratch = Db::default();
     for (k, e) in &txn.fetched {
         if let Some(e) = e {

@@ -44,6 +44,8 @@ pub struct Clock {
 
 struct Manual {
     origin: Instant,
+    /// Wall-clock milliseconds since the Unix epoch at `origin`.
+    origin_unix_ms: u64,
     /// Nanoseconds advanced since `origin`.
     offset: AtomicU64,
 }
@@ -60,6 +62,7 @@ impl Clock {
         Self {
             manual: Some(Arc::new(Manual {
                 origin: Instant::now(),
+                origin_unix_ms: system_unix_ms(),
                 offset: AtomicU64::new(0),
             })),
         }
@@ -76,6 +79,19 @@ impl Clock {
         match &self.manual {
             None => Instant::now(),
             Some(m) => m.origin + Duration::from_nanos(m.offset.load(Ordering::Acquire)),
+        }
+    }
+
+    /// Wall-clock time in milliseconds since the Unix epoch, for what
+    /// speaks in dates (Redis's `EXPIREAT`, HTTP's `Date`): the system's
+    /// clock, or on a manual clock the wall time when it was made plus
+    /// what it was advanced by — so expiry in wall time is testable
+    /// without waiting too.
+    #[inline]
+    pub fn unix_ms(&self) -> u64 {
+        match &self.manual {
+            None => system_unix_ms(),
+            Some(m) => m.origin_unix_ms + m.offset.load(Ordering::Acquire) / 1_000_000,
         }
     }
 
@@ -164,4 +180,11 @@ mod tests {
     fn the_system_clock_cannot_be_advanced() {
         Clock::system().advance(Duration::from_secs(1));
     }
+}
+
+/// The system's wall clock, in milliseconds since the Unix epoch.
+fn system_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -335,12 +335,16 @@ impl KvConn {
                 // This shard's piece now, in this connection's order (or
                 // behind the transaction that holds the shard).
                 if shard_free() {
-                    let part = super::shard_part(gather, a);
+                    let part = super::shard_part(gather, a, super::db::now_ms(t.get_loop()));
                     self.gathered_part(to.seq, to.shard, part);
                 } else {
                     SHARD.with(|s| {
                         s.borrow_mut().waiting.push_back(Box::new(move |lp| {
-                            let part = super::shard_part(gather, &args.args());
+                            let part = super::shard_part(
+                                gather,
+                                &args.args(),
+                                super::db::now_ms(lp.handle()),
+                            );
                             super::gathered(lp, to, to.shard, part);
                         }))
                     });
@@ -382,7 +386,9 @@ impl KvConn {
         if shard_free() {
             // One clock read per read of the socket, as Redis caches its
             // time per event-loop iteration.
-            let now = *self.now.get_or_insert_with(super::db::now_ms);
+            let now = *self
+                .now
+                .get_or_insert_with(|| super::db::now_ms(t.get_loop()));
             if self.slots.is_empty() {
                 return exec_here(spec, a, now, &mut self.out);
             }
@@ -396,7 +402,7 @@ impl KvConn {
         SHARD.with(|s| {
             s.borrow_mut().waiting.push_back(Box::new(move |lp| {
                 let mut out = Vec::new();
-                exec_here(spec, &args.args(), super::db::now_ms(), &mut out);
+                exec_here(spec, &args.args(), super::db::now_ms(lp.handle()), &mut out);
                 super::deliver(lp, to, out);
             }))
         });
