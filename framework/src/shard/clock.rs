@@ -153,6 +153,13 @@ impl PartialEq for Clock {
 
 impl Eq for Clock {}
 
+/// The system's wall clock, in milliseconds since the Unix epoch.
+fn system_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,11 +187,4 @@ mod tests {
     fn the_system_clock_cannot_be_advanced() {
         Clock::system().advance(Duration::from_secs(1));
     }
-}
-
-/// The system's wall clock, in milliseconds since the Unix epoch.
-fn system_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
