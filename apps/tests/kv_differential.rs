@@ -244,7 +244,7 @@ fn key(rng: &mut Rng) -> Vec<u8> {
 fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
     let k = key;
     let s = |x: &str| x.as_bytes().to_vec();
-    let mut c: Vec<Vec<u8>> = match rng.below(88) {
+    let mut c: Vec<Vec<u8>> = match rng.below(104) {
         0 => vec![s("SET"), k(rng), value(rng)],
         1 => {
             let mut c = vec![s("SET"), k(rng), value(rng)];
@@ -466,6 +466,99 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             k(rng),
             rng.pick(COUNTS),
         ],
+        // The common commands of Redis 6.2 and 7.0.
+        70 => {
+            let mut c = vec![s("GETEX"), k(rng)];
+            match rng.below(6) {
+                0 => {}
+                1 => c.push(rng.pick(&["PERSIST", "persist", "KEEPTTL"])),
+                2 | 3 => {
+                    c.push(rng.pick(&["EX", "PX", "px"]));
+                    c.push(rng.pick(EXPIRES));
+                }
+                4 => {
+                    c.push(rng.pick(&["EXAT", "PXAT"]));
+                    c.push(rng.pick(FUTURE));
+                }
+                _ => {
+                    c.push(rng.pick(&["EX", "PERSIST"]));
+                    c.push(rng.pick(&["PERSIST", "PX", "10"]));
+                }
+            }
+            c
+        }
+        71 => vec![rng.pick(&["EXPIRETIME", "PEXPIRETIME"]), k(rng)],
+        72 => {
+            let mut c = vec![s("COPY"), k(rng), k(rng)];
+            match rng.below(5) {
+                0 => c.push(s("REPLACE")),
+                1 => {
+                    c.push(s("DB"));
+                    c.push(rng.pick(&["0", "1", "x", "-1"]));
+                }
+                2 => c.push(rng.pick(&["DB", "FOO"])),
+                _ => {}
+            }
+            c
+        }
+        73 => vec![
+            s("LMOVE"),
+            k(rng),
+            k(rng),
+            rng.pick(&["LEFT", "RIGHT", "left", "up"]),
+            rng.pick(&["LEFT", "RIGHT", "right"]),
+        ],
+        74 => vec![s("RPOPLPUSH"), k(rng), k(rng)],
+        75 => vec![s("HSETNX"), k(rng), rng.pick(FIELDS), value(rng)],
+        76 => vec![s("HSTRLEN"), k(rng), rng.pick(FIELDS)],
+        77 => vec![
+            s("HINCRBYFLOAT"),
+            k(rng),
+            rng.pick(FIELDS),
+            rng.pick(FLOATS),
+        ],
+        78 => {
+            let mut c = vec![s("SMISMEMBER"), k(rng)];
+            c.extend((0..1 + rng.below(3)).map(|_| rng.pick(MEMBERS)));
+            c
+        }
+        79 => vec![s("SMOVE"), k(rng), k(rng), rng.pick(MEMBERS)],
+        80 => vec![
+            s("ZCOUNT"),
+            k(rng),
+            rng.pick(&["-inf", "(1", "0", "1", "x", "+inf"]),
+            rng.pick(&["+inf", "2", "(2.5", "-inf", "("]),
+        ],
+        81 => {
+            let mut c = vec![s("ZREVRANGE"), k(rng), rng.pick(INDEXES), rng.pick(INDEXES)];
+            if rng.chance(40) {
+                c.push(rng.pick(&["WITHSCORES", "REV", "BYSCORE", "LIMIT"]));
+            }
+            c
+        }
+        82 => {
+            let mut c = vec![
+                s("ZREVRANGEBYSCORE"),
+                k(rng),
+                rng.pick(&["+inf", "2", "(2.5", "-inf", "x"]),
+                rng.pick(&["-inf", "(1", "0", "1", "+inf"]),
+            ];
+            if rng.chance(40) {
+                c.push(s("WITHSCORES"));
+            }
+            if rng.chance(30) {
+                c.push(s("LIMIT"));
+                c.push(rng.pick(INDEXES));
+                c.push(rng.pick(COUNTS));
+            }
+            c
+        }
+        83 => vec![s("ZREVRANK"), k(rng), rng.pick(MEMBERS)],
+        84 => {
+            let mut c = vec![s("ZMSCORE"), k(rng)];
+            c.extend((0..1 + rng.below(3)).map(|_| rng.pick(MEMBERS)));
+            c
+        }
         _ => vec![s("EXISTS"), k(rng)],
     };
     // Sometimes a wrong number of arguments.
@@ -535,7 +628,8 @@ fn normalise(cmd: &[u8], r: Reply) -> Reply {
             pairs.sort();
             Reply::Array(Some(pairs.concat()))
         }
-        ("ttl" | "pttl", Reply::Int(n)) if n > 0 => Reply::Int(1),
+        // Expiries relative to each server's clock, a millisecond apart.
+        ("ttl" | "pttl" | "expiretime" | "pexpiretime", Reply::Int(n)) if n > 0 => Reply::Int(1),
         (_, r) => r,
     }
 }

@@ -123,3 +123,55 @@ pub(super) fn hincrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
     reply::int(out, new);
     Ok(())
 }
+
+pub(super) fn hsetnx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let h = get_hash(db, a.get(1), now, true)?.expect("created");
+    let added = !h.contains_key(a.get(2));
+    if added {
+        h.insert(a.get(2).to_vec(), a.get(3).to_vec());
+    }
+    reply::int(out, added as i64);
+    Ok(())
+}
+
+pub(super) fn hstrlen(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let h = get_hash(db, a.get(1), now, false)?;
+    let n = h.and_then(|h| h.get(a.get(2))).map_or(0, |v| v.len());
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+/// HINCRBYFLOAT key field increment, in long double as Redis sums (the
+/// increment is checked first, then the stored value).
+pub(super) fn hincrbyfloat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    use super::super::float::{incr, IncrError};
+    match incr(None, a.get(3)) {
+        Ok(_) => {}
+        Err(IncrError::NotFloat) => return err(NOT_FLOAT),
+        Err(IncrError::NanOrInfinity) => return err("ERR value is NaN or Infinity"),
+    }
+    let h = get_hash(db, a.get(1), now, true)?.expect("created");
+    let cur = h.get(a.get(2)).cloned();
+    if cur
+        .as_deref()
+        .is_some_and(|c| incr(Some(c), b"0") == Err(IncrError::NotFloat))
+    {
+        db.drop_if_empty(a.get(1));
+        return err("ERR hash value is not a float");
+    }
+    let text = match incr(cur.as_deref(), a.get(3)) {
+        Ok(t) => t,
+        Err(_) => {
+            db.drop_if_empty(a.get(1));
+            return err("ERR increment would produce NaN or Infinity");
+        }
+    };
+    reply::bulk(out, &text);
+    h_set(db, a, now, text)
+}
+
+fn h_set(db: &mut Db, a: &Args<'_>, now: u64, value: Vec<u8>) -> R {
+    let h = get_hash(db, a.get(1), now, true)?.expect("created");
+    h.insert(a.get(2).to_vec(), value);
+    Ok(())
+}

@@ -196,3 +196,77 @@ pub(super) fn persist(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
     reply::int(out, had as i64);
     Ok(())
 }
+
+pub(super) fn expiretime(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    reply::int(
+        out,
+        expire_time(db, a, now).map_or_else(|n| n, |ms| ms / 1000),
+    );
+    Ok(())
+}
+
+pub(super) fn pexpiretime(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    reply::int(out, expire_time(db, a, now).unwrap_or_else(|n| n));
+    Ok(())
+}
+
+/// The absolute expiry in Unix ms, or Redis's -2 (no key) / -1 (none).
+fn expire_time(db: &mut Db, a: &Args<'_>, now: u64) -> Result<i64, i64> {
+    match db.get(a.get(1), now) {
+        None => Err(-2),
+        Some(Entry {
+            expires_at: None, ..
+        }) => Err(-1),
+        Some(Entry {
+            expires_at: Some(t),
+            ..
+        }) => Ok(*t as i64),
+    }
+}
+
+/// COPY source destination [DB n] [REPLACE] (Redis 7.0's copyCommand:
+/// the options, the database, the same-key check, then the keys).
+pub(super) fn copy(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let (from, to) = (a.get(1), a.get(2));
+    let mut replace = false;
+    let mut j = 3;
+    while j < a.len() {
+        let opt = a.get(j).to_ascii_lowercase();
+        if opt == b"replace" {
+            replace = true;
+        } else if opt == b"db" && j + 1 < a.len() {
+            // getIntFromObjectOrReply, then selectDb: kv has one
+            // database, as Redis with `databases 1`.
+            let n = int_arg(a, j + 1)?;
+            if i32::try_from(n).is_err() {
+                return err(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647",
+                );
+            }
+            if n != 0 {
+                return err("ERR DB index is out of range");
+            }
+            j += 1;
+        } else {
+            return err(SYNTAX);
+        }
+        j += 1;
+    }
+    if from == to {
+        return err("ERR source and destination objects are the same");
+    }
+    let Some(e) = db.get(from, now).cloned() else {
+        reply::int(out, 0);
+        return Ok(());
+    };
+    if db.contains(to, now) {
+        if !replace {
+            reply::int(out, 0);
+            return Ok(());
+        }
+        db.remove(to);
+    }
+    db.set(to, e.value, e.expires_at);
+    reply::int(out, 1);
+    Ok(())
+}

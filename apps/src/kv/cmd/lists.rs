@@ -181,3 +181,55 @@ pub(super) fn ltrim(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
     reply::ok(out);
     Ok(())
 }
+
+/// LMOVE source destination LEFT|RIGHT LEFT|RIGHT.
+pub(super) fn lmove(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let side = |i: usize| -> Result<bool, Msg> {
+        match a.get(i).to_ascii_lowercase().as_slice() {
+            b"left" => Ok(true),
+            b"right" => Ok(false),
+            _ => err(SYNTAX),
+        }
+    };
+    let (from_left, to_left) = (side(3)?, side(4)?);
+    move_element(db, a, now, out, from_left, to_left)
+}
+
+/// RPOPLPUSH source destination: LMOVE source destination RIGHT LEFT.
+pub(super) fn rpoplpush(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    move_element(db, a, now, out, false, true)
+}
+
+/// Redis 7.0's lmoveGenericCommand: the source's type, the destination's,
+/// then the pop and the push (the same list may be both).
+fn move_element(
+    db: &mut Db,
+    a: &Args<'_>,
+    now: u64,
+    out: &mut Vec<u8>,
+    from_left: bool,
+    to_left: bool,
+) -> R {
+    let (from, to) = (a.get(1), a.get(2));
+    if get_list(db, from, now, false)?.is_none() {
+        reply::nil(out);
+        return Ok(());
+    }
+    get_list(db, to, now, false)?;
+    let l = get_list(db, from, now, false)?.expect("checked");
+    let value = if from_left {
+        l.pop_front()
+    } else {
+        l.pop_back()
+    }
+    .expect("lists are never empty");
+    let dst = get_list(db, to, now, true)?.expect("created");
+    if to_left {
+        dst.push_front(value.clone());
+    } else {
+        dst.push_back(value.clone());
+    }
+    db.drop_if_empty(from);
+    reply::bulk(out, &value);
+    Ok(())
+}

@@ -120,3 +120,39 @@ pub(super) fn sunion(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
 pub(super) fn sdiff(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     sinter_sunion_sdiff_named("sdiff", db, a, now, out)
 }
+
+pub(super) fn smismember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let s = get_set(db, a.get(1), now, false)?;
+    reply::array(out, a.len() - 2);
+    for m in a.iter_from(2) {
+        reply::int(out, s.as_ref().is_some_and(|s| s.contains(m)) as i64);
+    }
+    Ok(())
+}
+
+/// SMOVE source destination member (Redis 7.0's smoveCommand: a missing
+/// source is 0 before any type check).
+pub(super) fn smove(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let (from, to, m) = (a.get(1), a.get(2), a.get(3));
+    if !db.contains(from, now) {
+        reply::int(out, 0);
+        return Ok(());
+    }
+    get_set(db, from, now, false)?;
+    get_set(db, to, now, false)?;
+    let src = get_set(db, from, now, false)?.expect("checked");
+    if from == to {
+        reply::int(out, src.contains(m) as i64);
+        return Ok(());
+    }
+    if !src.remove(m) {
+        reply::int(out, 0);
+        return Ok(());
+    }
+    db.drop_if_empty(from);
+    get_set(db, to, now, true)?
+        .expect("created")
+        .insert(m.to_vec());
+    reply::int(out, 1);
+    Ok(())
+}

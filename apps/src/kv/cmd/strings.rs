@@ -325,3 +325,52 @@ fn expire_ms(name: &str, unit: &[u8], when: &[u8], now: u64) -> Result<u64, Stri
     }
     Ok(ms as u64)
 }
+
+/// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: the value, and
+/// its expiry changed (Redis 7.0's getexCommand: the options' syntax, the
+/// key, its type, then the time; a time already past deletes the key).
+pub(super) fn getex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let key = a.get(1);
+    let mut persist = false;
+    let mut unit: Option<&[u8]> = None;
+    let mut when: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < a.len() {
+        let opt = a.get(i).to_ascii_uppercase();
+        let next = (i + 1 < a.len()).then(|| a.get(i + 1));
+        let timed = |u: &[u8]| unit.is_none_or(|x| x == u);
+        match opt.as_slice() {
+            b"PERSIST" if unit.is_none() => persist = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !persist && timed(&opt) && next.is_some() => {
+                unit = Some(match opt.as_slice() {
+                    b"EX" => b"EX",
+                    b"PX" => b"PX",
+                    b"EXAT" => b"EXAT",
+                    _ => b"PXAT",
+                });
+                when = next;
+                i += 1;
+            }
+            _ => return err(SYNTAX),
+        }
+        i += 1;
+    }
+    let Some(value) = get_str(db, key, now)?.map(|v| v.clone()) else {
+        reply::nil(out);
+        return Ok(());
+    };
+    let at = match (unit, when) {
+        (Some(unit), Some(when)) => Some((unit, expire_ms("getex", unit, when, now)?)),
+        _ => None,
+    };
+    reply::bulk(out, &value);
+    match at {
+        Some((b"EXAT" | b"PXAT", ms)) if ms <= now => {
+            db.remove(key);
+        }
+        Some((_, ms)) => db.set_expiry(key, Some(ms)),
+        None if persist => db.set_expiry(key, None),
+        None => {}
+    }
+    Ok(())
+}

@@ -34,11 +34,19 @@ pub(super) fn zcard(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
 }
 
 pub(super) fn zrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    zrange_by(db, a, now, out, false)
+    zrange_by(db, a, now, out, false, false)
 }
 
 pub(super) fn zrangebyscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    zrange_by(db, a, now, out, true)
+    zrange_by(db, a, now, out, true, false)
+}
+
+pub(super) fn zrevrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    zrange_by(db, a, now, out, false, true)
+}
+
+pub(super) fn zrevrangebyscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    zrange_by(db, a, now, out, true, true)
 }
 
 pub(super) fn zrem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
@@ -55,11 +63,20 @@ pub(super) fn zrem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
 }
 
 pub(super) fn zrank(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    rank(db, a, now, out, false)
+}
+
+pub(super) fn zrevrank(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    rank(db, a, now, out, true)
+}
+
+fn rank(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, reverse: bool) -> R {
     let key = a.get(1);
     let z = get_zset(db, key, now, false)?;
     let rank = z.and_then(|z| {
         let s = *z.scores.get(a.get(2))?;
-        Some(z.order.range(..(Score(s), a.get(2).to_vec())).count())
+        let below = z.order.range(..(Score(s), a.get(2).to_vec())).count();
+        Some(if reverse { z.len() - 1 - below } else { below })
     });
     match rank {
         Some(r) => reply::int(out, r as i64),
@@ -200,9 +217,20 @@ pub(super) fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
 /// ZRANGE and ZRANGEBYSCORE, as Redis 7.0's zrangeGenericCommand: the
 /// options first (WITHSCORES, LIMIT, and for ZRANGE: BYSCORE, REV), then
 /// the range, then the key. BYLEX is not implemented (a syntax error).
-fn zrange_by(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: bool) -> R {
+/// ZRANGE and the commands it replaces: ZRANGEBYSCORE (`by_score`),
+/// ZREVRANGE (`reverse`), ZREVRANGEBYSCORE (both). Those fix the range's
+/// kind and direction, so REV and BYSCORE are ZRANGE's options only.
+fn zrange_by(
+    db: &mut Db,
+    a: &Args<'_>,
+    now: u64,
+    out: &mut Vec<u8>,
+    by_score: bool,
+    reverse: bool,
+) -> R {
     let key = a.get(1);
-    let (mut with_scores, mut rev, mut score) = (false, false, by_score);
+    let fixed = by_score || reverse;
+    let (mut with_scores, mut rev, mut score) = (false, reverse, by_score);
     let mut limit: Option<(i64, i64)> = None;
     let mut j = 4;
     while j < a.len() {
@@ -214,8 +242,8 @@ fn zrange_by(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: b
                 limit = Some((int_arg(a, j + 1)?, int_arg(a, j + 2)?));
                 j += 2;
             }
-            b"rev" if !by_score => rev = true,
-            b"byscore" if !by_score && !score => score = true,
+            b"rev" if !fixed => rev = true,
+            b"byscore" if !fixed && !score => score = true,
             _ => return err(SYNTAX),
         }
         j += 1;
@@ -232,16 +260,7 @@ fn zrange_by(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: b
         } else {
             (a.get(2), a.get(3))
         };
-        let bound = |b: &[u8]| -> Option<(f64, bool)> {
-            let (excl, num) = match b.split_first() {
-                Some((b'(', rest)) => (true, rest),
-                _ => (false, b),
-            };
-            super::super::float::parse_range_bound(num).map(|v| (v, excl))
-        };
-        let (Some(min), Some(max)) = (bound(lo), bound(hi)) else {
-            return err("ERR min or max is not a float");
-        };
+        let (min, max) = score_range(lo, hi)?;
         let Some(z) = get_zset(db, key, now, false)? else {
             reply::array(out, 0);
             return Ok(());
@@ -303,5 +322,50 @@ fn zrange_by(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, by_score: b
         }
     };
     write_scored(out, &items, with_scores);
+    Ok(())
+}
+
+/// One end of a score range: the value, and whether it is excluded.
+type Bound = (f64, bool);
+
+/// A score range's two bounds, `(` making one exclusive, as zslParseRange
+/// reads them.
+fn score_range(lo: &[u8], hi: &[u8]) -> Result<(Bound, Bound), Msg> {
+    let bound = |b: &[u8]| -> Option<Bound> {
+        let (excl, num) = match b.split_first() {
+            Some((b'(', rest)) => (true, rest),
+            _ => (false, b),
+        };
+        super::super::float::parse_range_bound(num).map(|v| (v, excl))
+    };
+    match (bound(lo), bound(hi)) {
+        (Some(min), Some(max)) => Ok((min, max)),
+        _ => err("ERR min or max is not a float"),
+    }
+}
+
+/// ZCOUNT key min max: the range first, then the key.
+pub(super) fn zcount(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let (min, max) = score_range(a.get(2), a.get(3))?;
+    let n = get_zset(db, a.get(1), now, false)?.map_or(0, |z| {
+        let below = |v: f64| if min.1 { v <= min.0 } else { v < min.0 };
+        let above = |v: f64| if max.1 { v >= max.0 } else { v > max.0 };
+        z.order
+            .range((Score(min.0), Vec::new())..)
+            .skip_while(|(s, _)| below(s.0))
+            .take_while(|(s, _)| !above(s.0))
+            .count()
+    });
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+pub(super) fn zmscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let z = get_zset(db, a.get(1), now, false)?;
+    reply::array(out, a.len() - 2);
+    for m in a.iter_from(2) {
+        let s = z.as_ref().and_then(|z| z.scores.get(m).copied());
+        reply::opt_bulk(out, s.map(fmt_f64).as_deref().map(str::as_bytes));
+    }
     Ok(())
 }
