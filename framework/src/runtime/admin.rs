@@ -411,3 +411,49 @@ impl Protocol for AdminConn {
         }
     }
 }
+
+impl super::Runtime {
+    /// Serves `GET /metrics` (Prometheus text format) on `addr` from an
+    /// event loop on a thread of its own: reachable at `max_connections`
+    /// and during accept back-off, each request bounded by one deadline
+    /// for the whole request (5 s), at most 4,096 connections at once (one
+    /// more is answered 503), its traffic not counted as any listener's. Also `GET /ready` (200 once serving, 503 from the
+    /// moment a drain starts) and `GET /live` (200 while every shard
+    /// answers). Returns the bound address; the endpoint closes once the
+    /// runtime has shut down.
+    pub fn serve_metrics(
+        &mut self,
+        addr: std::net::SocketAddr,
+    ) -> io::Result<std::net::SocketAddr> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| {
+            io::Error::from(crate::LoopError::Bind {
+                address: addr.to_string(),
+                source,
+            })
+        })?;
+        self.serve_metrics_on(listener)
+    }
+
+    /// As [`serve_metrics`](Self::serve_metrics), on a listening socket
+    /// already bound: the one a takeover handed over (see
+    /// [`TakenOver::metrics`](super::TakenOver::metrics)), so the endpoint
+    /// never stops answering across a restart.
+    pub fn serve_metrics_on(
+        &mut self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<std::net::SocketAddr> {
+        let bound = listener.local_addr()?;
+        let source = Arc::new(Source {
+            shards: self.shards.iter().map(|s| s.handle.clone()).collect(),
+            gauges: Arc::clone(&self.gauges),
+            names: self.listener_names.clone(),
+            draining: Arc::clone(&self.draining),
+            serving: Arc::clone(&self.serving),
+        });
+        self.serve_or_hold_in_turn(true, move |rt| {
+            rt.metrics = Some(AdminServer::start(listener, source)?);
+            Ok(())
+        })?;
+        Ok(bound)
+    }
+}

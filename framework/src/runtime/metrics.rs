@@ -10,15 +10,11 @@
 //! in time makes the scrape fail with 503 rather than hang.
 
 use std::fmt::Write as _;
-use std::io;
-use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use super::admin::AdminServer;
-use super::Runtime;
 use crate::shard::{EventLoop, ShardHandle};
 use crate::stats::RuntimeGauges;
 use crate::stats::{ListenerStats, ShardStats, LISTENER_FAMILIES, SHARD_FAMILIES};
@@ -43,8 +39,8 @@ impl Names {
 /// What a scrape reads.
 pub(super) struct Source {
     pub(super) shards: Vec<ShardHandle>,
-    gauges: Arc<RuntimeGauges>,
-    names: Names,
+    pub(super) gauges: Arc<RuntimeGauges>,
+    pub(super) names: Names,
     /// Set when the drain starts: `/ready` answers 503 from then on.
     pub(super) draining: Arc<AtomicBool>,
     /// Set once every listener serves (`serve_held`, or the first listener
@@ -89,46 +85,6 @@ pub fn register_shard_metric(metric: ShardMetric) {
 
 fn app_metrics() -> Vec<ShardMetric> {
     APP_METRICS.lock().clone()
-}
-
-impl Runtime {
-    /// Serves `GET /metrics` (Prometheus text format) on `addr` from an
-    /// event loop on a thread of its own: reachable at `max_connections`
-    /// and during accept back-off, each request bounded by one deadline
-    /// for the whole request (5 s), at most 4,096 connections at once (one
-    /// more is answered 503), its traffic not counted as any listener's. Also `GET /ready` (200 once serving, 503 from the
-    /// moment a drain starts) and `GET /live` (200 while every shard
-    /// answers). Returns the bound address; the endpoint closes once the
-    /// runtime has shut down.
-    pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr).map_err(|source| {
-            io::Error::from(crate::LoopError::Bind {
-                address: addr.to_string(),
-                source,
-            })
-        })?;
-        self.serve_metrics_on(listener)
-    }
-
-    /// As [`serve_metrics`](Self::serve_metrics), on a listening socket
-    /// already bound: the one a takeover handed over (see
-    /// [`TakenOver::metrics`](super::TakenOver::metrics)), so the endpoint
-    /// never stops answering across a restart.
-    pub fn serve_metrics_on(&mut self, listener: TcpListener) -> io::Result<SocketAddr> {
-        let bound = listener.local_addr()?;
-        let source = Arc::new(Source {
-            shards: self.shards.iter().map(|s| s.handle.clone()).collect(),
-            gauges: Arc::clone(&self.gauges),
-            names: self.listener_names.clone(),
-            draining: Arc::clone(&self.draining),
-            serving: Arc::clone(&self.serving),
-        });
-        self.serve_or_hold_in_turn(true, move |rt| {
-            rt.metrics = Some(AdminServer::start(listener, source)?);
-            Ok(())
-        })?;
-        Ok(bound)
-    }
 }
 
 /// This shard's snapshot (runs on the shard's own thread).

@@ -10,6 +10,7 @@ mod acceptor;
 mod admin;
 mod cores;
 mod listen;
+mod listen_udp;
 mod metrics;
 mod shutdown;
 mod takeover;

@@ -430,35 +430,6 @@ impl EventLoop {
         self.core.handle.sched.collect_due_now();
     }
 
-    /// A `Send + Clone` handle that runs closures on this loop from any
-    /// thread (asyncio's `call_soon_threadsafe`). The first call sets up the
-    /// mailbox and its waker.
-    pub fn shard_handle(&mut self) -> io::Result<ShardHandle> {
-        if self.mailbox.is_none() {
-            let mailbox = Mailbox::new(self.poll.registry())?;
-            let _ = self.core.handle.sched.shard.set(mailbox.handle().clone());
-            self.mailbox = Some(mailbox);
-        }
-        Ok(self
-            .mailbox
-            .as_ref()
-            .map(|m| m.handle().clone())
-            .expect("just set"))
-    }
-
-    /// Runs the closures other threads queued before this wake-up.
-    fn run_mailbox(&mut self) {
-        let queued = self.mailbox.as_ref().map_or(0, Mailbox::arm);
-        for _ in 0..queued {
-            let Some(task) = self.mailbox.as_ref().and_then(Mailbox::try_recv) else {
-                break;
-            };
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task(self))) {
-                tracing::error!(panic = %panic_text(&*payload), "cross-shard call panicked");
-            }
-        }
-    }
-
     /// Runs the callbacks ready at the start of this step; those they
     /// schedule wait for the next iteration. A panicking callback is logged
     /// and the loop goes on.
