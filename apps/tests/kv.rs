@@ -296,6 +296,20 @@ t = r.pipeline(transaction=True)
 t.set("py:t1", "a").set("py:t2", "b").mget("py:t1", "py:t2")
 assert t.execute() == [True, True, ["a", "b"]]
 assert r.dbsize() == 104, r.dbsize()
+# CLIENT SETNAME, ID, INFO and LIST as redis-py parses them.
+r.client_setname("py")
+me = r.client_id()
+others = [redis.Redis(host="127.0.0.1", port={port}, protocol=2) for _ in range(5)]
+for o in others:
+    o.ping()
+clients = r.client_list()
+assert len(clients) == 6, clients
+assert {{int(c["id"]) for c in clients}} >= {{me}}, clients
+mine = [c for c in clients if int(c["id"]) == me][0]
+assert mine["name"] == "py" and mine["cmd"] == "client|list", mine
+assert r.client_info()["id"] == me
+assert r.client_list(client_id=[me])[0]["name"] == "py"
+assert r.client_list(_type="pubsub") == []
 print("ok")
 "#,
         port = addr.port()

@@ -65,6 +65,7 @@
 //! * **In memory only**, like `redis-server --save ''`: nothing is written
 //!   to disk.
 
+mod clients;
 pub mod cmd;
 mod conn;
 mod txn;
@@ -165,6 +166,8 @@ struct Shard {
     commands: u64,
     hops: u64,
     connections: u64,
+    /// This shard's connections, by client id (CLIENT LIST).
+    clients: std::collections::HashMap<u64, std::rc::Rc<clients::Client>, db::Fx>,
 }
 
 thread_local! {
@@ -380,8 +383,10 @@ pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64) -> Vec<u8> {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
-        if let Gather::Info = gather {
-            return info_part(&s);
+        match gather {
+            Gather::Info => return info_part(&s),
+            Gather::Clients => return clients_part(&s, a, now),
+            _ => {}
         }
         part_of(&mut s.db, gather, a, now)
     })
@@ -395,7 +400,7 @@ pub(crate) fn part_of(db: &mut Db, gather: Gather, a: &Args<'_>, now: u64) -> Ve
         Gather::Count => out.extend_from_slice(&(db.len() as u64).to_le_bytes()),
         Gather::Flush => db.clear(),
         Gather::Keys { select, .. } => push_keys(&mut out, select(db, a, now)),
-        Gather::Info => {}
+        Gather::Info | Gather::Clients => {}
     }
     out
 }
@@ -426,10 +431,25 @@ pub(crate) fn shard_part_untouched(
                 push_keys(&mut out, keys);
             }
             Gather::Info => out = info_part(&s),
+            Gather::Clients => out = clients_part(&s, a, now),
             Gather::Flush => {}
         }
         out
     })
+}
+
+/// CLIENT LIST's lines of this shard's connections, oldest first.
+fn clients_part(s: &Shard, a: &Args<'_>, now: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Ok(filter) = clients::list_filter(a) else {
+        return out; // checked before any shard was asked
+    };
+    let mut clients: Vec<_> = s.clients.values().filter(|c| filter.admits(c)).collect();
+    clients.sort_by_key(|c| c.id);
+    for c in clients {
+        c.line(now, &mut out);
+    }
+    out
 }
 
 /// One shard's counters for INFO.

@@ -114,6 +114,8 @@ pub enum Gather {
     Flush,
     /// INFO: each shard's counters; the reply is the INFO text.
     Info,
+    /// CLIENT LIST: each shard's connections; the reply is their lines.
+    Clients,
 }
 
 /// Where a command runs.
@@ -365,6 +367,13 @@ pub const COMMANDS: &[Spec] = &[
     write("zpopmin", -2, K1, z::zpopmin),
     write("zpopmax", -2, K1, z::zpopmax),
 ];
+
+/// CLIENT LIST: a subcommand of CLIENT that every shard answers a part of.
+pub static CLIENT_LIST: Spec = all("client", -2, Gather::Clients, check_client_list, false);
+
+fn check_client_list(a: &Args<'_>) -> Result<(), Msg> {
+    super::super::clients::list_filter(a).map(|_| ())
+}
 
 fn no_check(_: &Args<'_>) -> Result<(), Msg> {
     Ok(())

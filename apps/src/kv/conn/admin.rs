@@ -65,7 +65,13 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
 }
 
 impl KvConn {
-    pub(super) fn connection_command(&mut self, c: ConnCmd, spec: &Spec, a: &Args<'_>) {
+    pub(super) fn connection_command(
+        &mut self,
+        t: &mut Transport,
+        c: ConnCmd,
+        spec: &Spec,
+        a: &Args<'_>,
+    ) {
         match c {
             ConnCmd::Ping => match a.len() {
                 1 => self.ready(|out| reply::simple(out, "PONG")),
@@ -110,7 +116,7 @@ impl KvConn {
                 self.ready(reply::ok);
                 self.closing = true;
             }
-            ConnCmd::Client => self.client(a),
+            ConnCmd::Client => self.client(t, a),
             ConnCmd::Command => {
                 let sub = (a.len() > 1).then(|| a.get(1).to_ascii_lowercase());
                 match sub.as_deref() {
@@ -150,9 +156,24 @@ impl KvConn {
         }
     }
 
-    fn client(&mut self, a: &Args<'_>) {
+    fn client(&mut self, t: &mut Transport, a: &Args<'_>) {
         let sub = a.get(1).to_ascii_lowercase();
         match sub.as_slice() {
+            b"id" if a.len() == 2 => {
+                let id = self.client.as_ref().map_or(0, |c| c.id);
+                self.ready(|out| reply::int(out, id as i64));
+            }
+            b"info" if a.len() == 2 => {
+                let mut line = Vec::new();
+                if let Some(c) = &self.client {
+                    c.line(super::super::db::now_ms(t.get_loop()), &mut line);
+                }
+                self.ready(|out| reply::bulk(out, &line));
+            }
+            b"list" => {
+                let spec = &cmd::CLIENT_LIST;
+                self.gather_all(t, spec, Gather::Clients, a);
+            }
             b"setname" if a.len() == 3 => {
                 let name = a.get(2);
                 if name.iter().any(|&b| b <= b' ' || b > b'~') {
@@ -160,11 +181,13 @@ impl KvConn {
                         "ERR Client names cannot contain spaces, newlines or special characters.",
                     );
                 }
-                self.name = (!name.is_empty()).then(|| name.to_vec());
+                if let Some(c) = &self.client {
+                    *c.name.borrow_mut() = (!name.is_empty()).then(|| name.to_vec());
+                }
                 self.ready(reply::ok);
             }
             b"getname" if a.len() == 2 => {
-                let name = self.name.clone();
+                let name = self.client.as_ref().and_then(|c| c.name.borrow().clone());
                 self.ready(|out| reply::opt_bulk(out, name.as_deref()));
             }
             b"setinfo" if a.len() == 4 => self.ready(reply::ok),

@@ -58,7 +58,8 @@ pub struct KvConn {
     /// Commands queued by MULTI, and whether one was refused.
     multi: Option<Vec<(&'static Spec, OwnedArgs)>>,
     multi_failed: bool,
-    name: Option<Vec<u8>>,
+    /// What CLIENT LIST shows of this connection (set once made).
+    client: Option<std::rc::Rc<super::clients::Client>>,
     /// QUIT or a protocol error: close once the replies are out.
     closing: bool,
     /// The slot of a multi-shard transaction in flight: later commands
@@ -112,7 +113,7 @@ impl KvConn {
             first_seq: 0,
             multi: None,
             multi_failed: false,
-            name: None,
+            client: None,
             closing: false,
             barrier: None,
             held: VecDeque::new(),
@@ -296,6 +297,12 @@ impl KvConn {
             let msg = cmd::unknown_command(a);
             return self.ready(|out| reply::error_bytes(out, &msg));
         };
+        if let Some(c) = &self.client {
+            c.last_cmd.set(match spec.kind {
+                Kind::Connection(_) => super::clients::full_name(spec.name, a),
+                _ => spec.name,
+            });
+        }
         if !cmd::arity_ok(spec, a.len()) {
             return self.error(&cmd::arity_error(spec));
         }
@@ -306,6 +313,9 @@ impl KvConn {
                 // run at EXEC (see `txn`).
                 _ if spec.queued_in_multi() => {
                     queue.push((spec, OwnedArgs::from_args(a)));
+                    if let Some(c) = &self.client {
+                        c.multi.set(queue.len() as i64);
+                    }
                     return self.ready(|out| reply::simple(out, "QUEUED"));
                 }
                 _ => {
@@ -314,44 +324,52 @@ impl KvConn {
             }
         }
         match spec.kind {
-            Kind::Connection(c) => self.connection_command(c, spec, a),
+            Kind::Connection(c) => self.connection_command(t, c, spec, a),
             Kind::Transaction(c) => self.transaction_command(t, c),
             Kind::Keyed => self.keyed(t, spec, a),
-            Kind::AllShards { gather, .. } => {
-                if let Err(e) = cmd::check_all_shards(spec, a) {
-                    return self.ready(|out| reply::error_bytes(out, &e.0));
-                }
-                let n = t.get_loop().shard_count();
-                let args = OwnedArgs::from_args(a);
-                let to = self.slot(
-                    t,
-                    Slot::Gathering {
-                        spec,
-                        args: args.clone(),
-                        parts: vec![None; n],
-                        left: n,
-                    },
-                );
-                self.send_outgoing(t);
-                all_shards(t.get_loop(), spec, args.clone(), to);
-                // This shard's piece now, in this connection's order (or
-                // behind the transaction that holds the shard).
-                if shard_free() {
-                    let part = super::shard_part(gather, a, super::db::now_ms(t.get_loop()));
-                    self.gathered_part(to.seq, to.shard, part);
-                } else {
-                    SHARD.with(|s| {
-                        s.borrow_mut().waiting.push_back(Box::new(move |lp| {
-                            let part = super::shard_part(
-                                gather,
-                                &args.args(),
-                                super::db::now_ms(lp.handle()),
-                            );
-                            super::gathered(lp, to, to.shard, part);
-                        }))
-                    });
-                }
-            }
+            Kind::AllShards { gather, .. } => self.gather_all(t, spec, gather, a),
+        }
+    }
+
+    /// A command every shard answers a part of (DBSIZE, KEYS, INFO, CLIENT
+    /// LIST…): this shard's part now, the others' by message; the reply
+    /// once all are in, in this connection's order.
+    pub(super) fn gather_all(
+        &mut self,
+        t: &mut Transport,
+        spec: &'static Spec,
+        gather: Gather,
+        a: &Args<'_>,
+    ) {
+        if let Err(e) = cmd::check_all_shards(spec, a) {
+            return self.ready(|out| reply::error_bytes(out, &e.0));
+        }
+        let n = t.get_loop().shard_count();
+        let args = OwnedArgs::from_args(a);
+        let to = self.slot(
+            t,
+            Slot::Gathering {
+                spec,
+                args: args.clone(),
+                parts: vec![None; n],
+                left: n,
+            },
+        );
+        self.send_outgoing(t);
+        all_shards(t.get_loop(), spec, args.clone(), to);
+        // This shard's piece now, in this connection's order (or
+        // behind the transaction that holds the shard).
+        if shard_free() {
+            let part = super::shard_part(gather, a, super::db::now_ms(t.get_loop()));
+            self.gathered_part(to.seq, to.shard, part);
+        } else {
+            SHARD.with(|s| {
+                s.borrow_mut().waiting.push_back(Box::new(move |lp| {
+                    let part =
+                        super::shard_part(gather, &args.args(), super::db::now_ms(lp.handle()));
+                    super::gathered(lp, to, to.shard, part);
+                }))
+            });
         }
     }
 
@@ -388,9 +406,14 @@ impl KvConn {
         if shard_free() {
             // One clock read per read of the socket, as Redis caches its
             // time per event-loop iteration.
-            let now = *self
-                .now
-                .get_or_insert_with(|| super::db::now_ms(t.get_loop()));
+            let client = &self.client;
+            let now = *self.now.get_or_insert_with(|| {
+                let now = super::db::now_ms(t.get_loop());
+                if let Some(c) = client {
+                    c.last_ms.set(now);
+                }
+                now
+            });
             if self.slots.is_empty() {
                 return exec_here(spec, a, now, &mut self.out);
             }

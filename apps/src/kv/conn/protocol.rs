@@ -6,7 +6,13 @@ use super::*;
 impl Protocol for KvConn {
     fn connection_made(&mut self, t: &mut Transport) {
         crate::kv::ensure_sweep(t.get_loop());
-        SHARD.with(|s| s.borrow_mut().connections += 1);
+        let client = super::super::clients::Client::new(t, super::super::db::now_ms(t.get_loop()));
+        SHARD.with(|s| {
+            let mut s = s.borrow_mut();
+            s.connections += 1;
+            s.clients.insert(client.id, std::rc::Rc::clone(&client));
+        });
+        self.client = Some(client);
     }
 
     fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
@@ -28,7 +34,13 @@ impl Protocol for KvConn {
     }
 
     fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
-        SHARD.with(|s| s.borrow_mut().connections -= 1);
+        SHARD.with(|s| {
+            let mut s = s.borrow_mut();
+            s.connections -= 1;
+            if let Some(c) = &self.client {
+                s.clients.remove(&c.id);
+            }
+        });
         if let Some(h) = self.command_timer.take() {
             h.cancel();
         }

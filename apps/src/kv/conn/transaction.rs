@@ -24,6 +24,10 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
                 reply::bulk(&mut out, k);
             }
         }
+        Gather::Clients => {
+            let lines: Vec<u8> = parts.concat();
+            reply::bulk(&mut out, &lines);
+        }
         Gather::Info => {
             let section = (a.len() > 1).then(|| String::from_utf8_lossy(a.get(1)).to_lowercase());
             reply::bulk(&mut out, info(&parts, section.as_deref()).as_bytes());
@@ -73,6 +77,15 @@ impl KvConn {
     }
 
     pub(super) fn transaction_command(&mut self, t: &mut Transport, c: TxnCmd) {
+        self.transaction_step(t, c);
+        if let Some(client) = &self.client {
+            client
+                .multi
+                .set(self.multi.as_ref().map_or(-1, |q| q.len() as i64));
+        }
+    }
+
+    fn transaction_step(&mut self, t: &mut Transport, c: TxnCmd) {
         match (c, self.multi.take()) {
             (TxnCmd::Multi, None) => {
                 self.multi = Some(Vec::new());
