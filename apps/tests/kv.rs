@@ -406,3 +406,55 @@ fn kv_exports_per_shard_keys_commands_and_hops_on_the_metrics_endpoint() {
     assert_promtool_clean(body);
     stop(child);
 }
+
+#[test]
+fn a_subscriber_that_does_not_read_is_closed_at_its_output_limit_and_others_go_on() {
+    // Redis's client-output-buffer-limit pubsub: here max_output_buffer.
+    let config = kv_config(2) + "[listener.kv]\nmax_output_buffer = \"1MiB\"\n";
+    let (child, addr, _log) = serve(&config);
+    let subscribe = |addr| {
+        let mut s = Resp {
+            r: BufReader::new(TcpStream::connect(addr).unwrap()),
+        };
+        s.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+        s.send(&[vec![b"SUBSCRIBE".to_vec(), b"firehose".to_vec()]]);
+        assert!(matches!(s.read(), Reply::Array(Some(_))));
+        s
+    };
+    let deaf = subscribe(addr);
+    let mut reader = subscribe(addr);
+    let mut publisher = Resp {
+        r: BufReader::new(TcpStream::connect(addr).unwrap()),
+    };
+    let before = rss_kib(child.id());
+    // 64 MiB published: the reader takes every message, the deaf
+    // subscriber's queue passes 1 MiB and it is closed.
+    let message = vec![b'm'; 64 * 1024];
+    let mut receivers = Vec::new();
+    for _ in 0..1024 {
+        publisher.send(&[vec![
+            b"PUBLISH".to_vec(),
+            b"firehose".to_vec(),
+            message.clone(),
+        ]]);
+        match publisher.read() {
+            Reply::Int(n) => receivers.push(n),
+            other => panic!("{other:?}"),
+        }
+        match reader.read() {
+            Reply::Array(Some(m)) => assert_eq!(m[2], Reply::Bulk(Some(message.clone()))),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(receivers[0], 2, "both subscribers at first");
+    assert_eq!(*receivers.last().unwrap(), 1, "the deaf one is gone");
+    let peak = rss_kib(child.id());
+    assert!(
+        peak < before + 32 * 1024,
+        "a deaf subscriber costs its limit, not what is published: {before} KiB before, {peak} KiB after"
+    );
+    drop(deaf);
+    drop(reader);
+    drop(publisher);
+    stop(child);
+}

@@ -888,3 +888,107 @@ impl ReadWrite for TcpStream {
         self.shutdown(std::net::Shutdown::Write)
     }
 }
+
+/// Pub/sub, the same script against both: four connections (spread over
+/// kv's three shards) subscribe to channels and patterns, publish, read
+/// what is pushed to them, ask PUBSUB and leave; every reply and every
+/// message must be redis-server's, byte for byte (PUBSUB CHANNELS' order
+/// aside).
+#[test]
+fn pub_sub_across_shards_answers_as_redis_server_does() {
+    let dir = temp_dir("kv-pubsub");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(3));
+    let _child = Reap(child);
+    // (connection, command, replies to read)
+    let script: &[(usize, &[&str], usize)] = &[
+        (0, &["SUBSCRIBE", "news", "sport"], 2),
+        (0, &["SUBSCRIBE", "news"], 1),
+        (1, &["PSUBSCRIBE", "n*", "s?ort"], 2),
+        (2, &["SUBSCRIBE", "news"], 1),
+        (0, &["GET", "k"], 1),
+        (0, &["PING"], 1),
+        (0, &["PING", "hi"], 1),
+        (0, &["PING", "a", "b"], 1),
+        (3, &["PUBLISH", "news", "first"], 1),
+        (0, &[], 1),
+        (1, &[], 1),
+        (2, &[], 1),
+        (3, &["PUBLISH", "sport", "second"], 1),
+        (0, &[], 1),
+        (1, &[], 1),
+        (3, &["PUBLISH", "nobody", "third"], 1),
+        (1, &[], 1),
+        (3, &["PUBLISH", "quiet", "fourth"], 1),
+        (3, &["PUBSUB", "NUMSUB", "news", "sport", "quiet"], 1),
+        (3, &["PUBSUB", "NUMSUB"], 1),
+        (3, &["PUBSUB", "NUMPAT"], 1),
+        (3, &["PUBSUB", "NUMPAT", "x"], 1),
+        (3, &["PUBSUB", "CHANNELS"], 1),
+        (3, &["PUBSUB", "CHANNELS", "n*"], 1),
+        (3, &["PUBSUB", "CHANNELS", "a", "b"], 1),
+        (3, &["PUBSUB", "FOO"], 1),
+        (3, &["PUBSUB"], 1),
+        (3, &["PUBLISH", "news"], 1),
+        (3, &["SUBSCRIBE"], 1),
+        (0, &["UNSUBSCRIBE", "sport", "none"], 2),
+        (0, &["UNSUBSCRIBE"], 1),
+        (0, &["UNSUBSCRIBE"], 1),
+        (0, &["GET", "k"], 1),
+        (1, &["PUNSUBSCRIBE", "s?ort"], 1),
+        (3, &["PUBLISH", "sport", "fifth"], 1),
+        (3, &["PUBLISH", "news", "sixth"], 1),
+        (1, &[], 1),
+        (2, &[], 1),
+        (1, &["PUNSUBSCRIBE"], 1),
+        (2, &["UNSUBSCRIBE", "news"], 1),
+        (3, &["PUBLISH", "news", "seventh"], 1),
+        (3, &["PUBSUB", "NUMPAT"], 1),
+        (3, &["PUBSUB", "CHANNELS"], 1),
+    ];
+    let mut redis: Vec<Client<UnixStream>> = (0..4)
+        .map(|_| {
+            let s = UnixStream::connect(&sock).unwrap();
+            s.set_read_timeout(Some(DEADLINE)).unwrap();
+            Client {
+                r: BufReader::new(s),
+            }
+        })
+        .collect();
+    let mut ours: Vec<Client<TcpStream>> = (0..4)
+        .map(|_| {
+            let s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(DEADLINE)).unwrap();
+            Client {
+                r: BufReader::new(s),
+            }
+        })
+        .collect();
+    for (step, (c, args, replies)) in script.iter().enumerate() {
+        if !args.is_empty() {
+            redis[*c].send(&multibulk(args));
+            ours[*c].send(&multibulk(args));
+        }
+        for _ in 0..*replies {
+            let (theirs, mine) = (redis[*c].read(), ours[*c].read());
+            let sorted = |r: Reply| match (args, r) {
+                ([_, sub, ..], Reply::Array(Some(mut v)))
+                    if sub.eq_ignore_ascii_case("channels") =>
+                {
+                    v.sort();
+                    Reply::Array(Some(v))
+                }
+                (_, r) => r,
+            };
+            let (theirs, mine) = (sorted(theirs), sorted(mine));
+            assert_eq!(
+                mine,
+                theirs,
+                "step {step}, connection {c}, {args:?}: kv {}, redis-server {}",
+                show(&mine),
+                show(&theirs)
+            );
+        }
+    }
+}

@@ -60,6 +60,9 @@
 //!   lookup of the name, then the handler or the enum the spec names; what
 //!   MULTI queues follows from the spec. A new command is its declaration
 //!   and its handler.
+//! * **Pub/sub** (`pubsub`): each shard keeps its own connections'
+//!   subscriptions; PUBLISH visits every shard as DBSIZE does, each shard
+//!   pushing the message to its subscribers.
 //! * **A command that panics** (a bug) answers its client with an error
 //!   rather than leaving it without a reply; the shard serves on.
 //! * **In memory only**, like `redis-server --save ''`: nothing is written
@@ -68,6 +71,7 @@
 mod clients;
 pub mod cmd;
 mod conn;
+mod pubsub;
 mod txn;
 
 use txn::txn_start;
@@ -166,6 +170,8 @@ struct Shard {
     commands: u64,
     hops: u64,
     connections: u64,
+    /// What this shard's connections subscribed to.
+    pubsub: pubsub::Registry,
     /// This shard's connections, by client id (CLIENT LIST).
     clients: std::collections::HashMap<u64, std::rc::Rc<clients::Client>, db::Fx>,
 }
@@ -361,7 +367,7 @@ fn all_shards(lp: &LoopHandle, spec: &'static Spec, args: OwnedArgs, to: ReplyTo
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
                 let gather = spec.gather().expect("an all-shard command");
-                let part = shard_part(gather, &args.args(), now_ms(lp.handle()));
+                let part = shard_part(gather, &args.args(), now_ms(lp.handle()), lp.handle());
                 lp.post(to.shard, move |lp| gathered(lp, to, shard, part));
             });
         });
@@ -379,7 +385,31 @@ fn gathered(lp: &mut EventLoop, to: ReplyTo, shard: usize, part: Vec<u8>) {
 /// One shard's piece of an all-shard command, serialised as raw values:
 /// counts as 8-byte little-endian integers, key lists as length-prefixed
 /// bytes.
-pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64) -> Vec<u8> {
+pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64, lp: &LoopHandle) -> Vec<u8> {
+    match gather {
+        Gather::Publish => {
+            return pubsub::publish_here(lp, a.get(1), a.get(2))
+                .to_le_bytes()
+                .to_vec()
+        }
+        Gather::Channels => {
+            let mut out = Vec::new();
+            push_keys(&mut out, pubsub::channels_here(a));
+            return out;
+        }
+        Gather::Numsub => {
+            return pubsub::numsub_here(a)
+                .into_iter()
+                .flat_map(u64::to_le_bytes)
+                .collect()
+        }
+        Gather::Numpat => {
+            let mut out = Vec::new();
+            push_keys(&mut out, pubsub::patterns_here());
+            return out;
+        }
+        _ => {}
+    }
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
@@ -400,7 +430,7 @@ pub(crate) fn part_of(db: &mut Db, gather: Gather, a: &Args<'_>, now: u64) -> Ve
         Gather::Count => out.extend_from_slice(&(db.len() as u64).to_le_bytes()),
         Gather::Flush => db.clear(),
         Gather::Keys { select, .. } => push_keys(&mut out, select(db, a, now)),
-        Gather::Info | Gather::Clients => {}
+        _ => {}
     }
     out
 }
@@ -432,7 +462,7 @@ pub(crate) fn shard_part_untouched(
             }
             Gather::Info => out = info_part(&s),
             Gather::Clients => out = clients_part(&s, a, now),
-            Gather::Flush => {}
+            _ => {}
         }
         out
     })

@@ -80,6 +80,12 @@ pub type Check = fn(&Args<'_>) -> Result<(), Msg>;
 /// The commands about the connection itself, run by the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnCmd {
+    Subscribe,
+    Unsubscribe,
+    Psubscribe,
+    Punsubscribe,
+    Publish,
+    Pubsub,
     Ping,
     Echo,
     Hello,
@@ -116,6 +122,16 @@ pub enum Gather {
     Info,
     /// CLIENT LIST: each shard's connections; the reply is their lines.
     Clients,
+    /// PUBLISH: each shard hands the message to its subscribers; the reply
+    /// is how many received it.
+    Publish,
+    /// PUBSUB CHANNELS: each shard's active channels; the reply is their
+    /// union.
+    Channels,
+    /// PUBSUB NUMSUB: each shard's subscriber counts; the reply sums them.
+    Numsub,
+    /// PUBSUB NUMPAT: each shard's patterns; the reply counts their union.
+    Numpat,
 }
 
 /// Where a command runs.
@@ -252,6 +268,12 @@ pub const COMMANDS: &[Spec] = &[
     all("info", -1, Gather::Info, no_check, false),
     conn("command", -1, C::Command, None),
     conn("config", -2, C::Config, None),
+    conn("subscribe", -2, C::Subscribe, None),
+    conn("unsubscribe", -1, C::Unsubscribe, None),
+    conn("psubscribe", -2, C::Psubscribe, None),
+    conn("punsubscribe", -1, C::Punsubscribe, None),
+    conn("publish", 3, C::Publish, None),
+    conn("pubsub", -2, C::Pubsub, None),
     all("dbsize", 1, Gather::Count, no_check, false),
     all("flushdb", -1, Gather::Flush, check_flush, true),
     all("flushall", -1, Gather::Flush, check_flush, true),
@@ -367,6 +389,12 @@ pub const COMMANDS: &[Spec] = &[
     write("zpopmin", -2, K1, z::zpopmin),
     write("zpopmax", -2, K1, z::zpopmax),
 ];
+
+/// PUBLISH, and PUBSUB's subcommands: every shard answers a part.
+pub static PUBLISH: Spec = all("publish", 3, Gather::Publish, no_check, false);
+pub static PUBSUB_CHANNELS: Spec = all("pubsub", -2, Gather::Channels, no_check, false);
+pub static PUBSUB_NUMSUB: Spec = all("pubsub", -2, Gather::Numsub, no_check, false);
+pub static PUBSUB_NUMPAT: Spec = all("pubsub", -2, Gather::Numpat, no_check, false);
 
 /// CLIENT LIST: a subcommand of CLIENT that every shard answers a part of.
 pub static CLIENT_LIST: Spec = all("client", -2, Gather::Clients, check_client_list, false);

@@ -73,6 +73,21 @@ impl KvConn {
         a: &Args<'_>,
     ) {
         match c {
+            ConnCmd::Subscribe => self.subscribe(t, a, false),
+            ConnCmd::Psubscribe => self.subscribe(t, a, true),
+            ConnCmd::Unsubscribe => self.unsubscribe(t, a, false),
+            ConnCmd::Punsubscribe => self.unsubscribe(t, a, true),
+            ConnCmd::Publish => self.gather_all(t, &cmd::PUBLISH, Gather::Publish, a),
+            ConnCmd::Pubsub => self.pubsub(t, a),
+            // In subscribe mode PING answers ["pong", message].
+            ConnCmd::Ping if self.subscribed() && a.len() <= 2 => {
+                let msg = if a.len() == 2 { a.get(1) } else { b"" };
+                self.ready(|out| {
+                    reply::array(out, 2);
+                    reply::bulk(out, b"pong");
+                    reply::bulk(out, msg);
+                })
+            }
             ConnCmd::Ping => match a.len() {
                 1 => self.ready(|out| reply::simple(out, "PONG")),
                 2 => self.ready(|out| reply::bulk(out, a.get(1))),

@@ -4,6 +4,7 @@
 
 mod admin;
 mod protocol;
+mod pubsub;
 mod replies;
 mod transaction;
 
@@ -58,6 +59,10 @@ pub struct KvConn {
     /// Commands queued by MULTI, and whether one was refused.
     multi: Option<Vec<(&'static Spec, OwnedArgs)>>,
     multi_failed: bool,
+    /// The channels and patterns this connection subscribed to (RESP2's
+    /// subscribe mode while any).
+    channels: Vec<Vec<u8>>,
+    patterns: Vec<Vec<u8>>,
     /// What CLIENT LIST shows of this connection (set once made).
     client: Option<std::rc::Rc<super::clients::Client>>,
     /// QUIT or a protocol error: close once the replies are out.
@@ -114,6 +119,8 @@ impl KvConn {
             multi: None,
             multi_failed: false,
             client: None,
+            channels: Vec::new(),
+            patterns: Vec::new(),
             closing: false,
             barrier: None,
             held: VecDeque::new(),
@@ -306,6 +313,12 @@ impl KvConn {
         if !cmd::arity_ok(spec, a.len()) {
             return self.error(&cmd::arity_error(spec));
         }
+        if self.subscribed() && !allowed_subscribed(spec) {
+            return self.error(&format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            ));
+        }
         if let Some(queue) = &mut self.multi {
             match spec.kind {
                 Kind::Transaction(_) | Kind::Connection(ConnCmd::Quit) => {}
@@ -360,13 +373,17 @@ impl KvConn {
         // This shard's piece now, in this connection's order (or
         // behind the transaction that holds the shard).
         if shard_free() {
-            let part = super::shard_part(gather, a, super::db::now_ms(t.get_loop()));
+            let part = super::shard_part(gather, a, super::db::now_ms(t.get_loop()), t.get_loop());
             self.gathered_part(to.seq, to.shard, part);
         } else {
             SHARD.with(|s| {
                 s.borrow_mut().waiting.push_back(Box::new(move |lp| {
-                    let part =
-                        super::shard_part(gather, &args.args(), super::db::now_ms(lp.handle()));
+                    let part = super::shard_part(
+                        gather,
+                        &args.args(),
+                        super::db::now_ms(lp.handle()),
+                        lp.handle(),
+                    );
                     super::gathered(lp, to, to.shard, part);
                 }))
             });
@@ -436,6 +453,21 @@ impl KvConn {
 
 /// Whether this shard runs commands at once: no transaction holds it and
 /// nothing waits.
+/// What a connection in subscribe mode may run (Redis 7.0, RESP2).
+fn allowed_subscribed(spec: &Spec) -> bool {
+    matches!(
+        spec.kind,
+        Kind::Connection(
+            ConnCmd::Subscribe
+                | ConnCmd::Unsubscribe
+                | ConnCmd::Psubscribe
+                | ConnCmd::Punsubscribe
+                | ConnCmd::Ping
+                | ConnCmd::Quit
+        )
+    )
+}
+
 fn shard_free() -> bool {
     SHARD.with(|s| {
         let s = s.borrow();

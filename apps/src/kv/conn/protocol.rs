@@ -33,7 +33,8 @@ impl Protocol for KvConn {
         self.finish_drain(t);
     }
 
-    fn connection_lost(&mut self, _t: &mut Transport, _e: Option<std::io::Error>) {
+    fn connection_lost(&mut self, t: &mut Transport, _e: Option<std::io::Error>) {
+        self.unsubscribe_all(t);
         SHARD.with(|s| {
             let mut s = s.borrow_mut();
             s.connections -= 1;

@@ -24,6 +24,35 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
                 reply::bulk(&mut out, k);
             }
         }
+        Gather::Publish => {
+            let n: u64 = parts.iter().flat_map(|p| read_u64s(p)).sum();
+            reply::int(&mut out, n as i64);
+        }
+        Gather::Channels | Gather::Numpat => {
+            let mut seen = std::collections::HashSet::new();
+            let names: Vec<&[u8]> = parts
+                .iter()
+                .flat_map(|p| read_keys(p))
+                .filter(|n| seen.insert(*n))
+                .collect();
+            if let Gather::Numpat = gather {
+                reply::int(&mut out, names.len() as i64);
+            } else {
+                reply::array(&mut out, names.len());
+                for n in names {
+                    reply::bulk(&mut out, n);
+                }
+            }
+        }
+        Gather::Numsub => {
+            let per: Vec<Vec<u64>> = parts.iter().map(|p| read_u64s(p)).collect();
+            reply::array(&mut out, 2 * (a.len() - 2));
+            for (i, ch) in a.iter_from(2).enumerate() {
+                let n: u64 = per.iter().map(|v| v.get(i).copied().unwrap_or(0)).sum();
+                reply::bulk(&mut out, ch);
+                reply::int(&mut out, n as i64);
+            }
+        }
         Gather::Clients => {
             let lines: Vec<u8> = parts.concat();
             reply::bulk(&mut out, &lines);
