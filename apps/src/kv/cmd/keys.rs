@@ -175,16 +175,7 @@ pub(super) fn pttl(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
 
 /// The time to live in ms, or Redis's -2 (no key) / -1 (no expiry).
 fn ttl_ms(db: &mut Db, a: &Args<'_>, now: u64) -> Result<i64, i64> {
-    match db.get(a.get(1), now) {
-        None => Err(-2),
-        Some(Entry {
-            expires_at: None, ..
-        }) => Err(-1),
-        Some(Entry {
-            expires_at: Some(t),
-            ..
-        }) => Ok(t.saturating_sub(now) as i64),
-    }
+    expire_time(db, a, now).map(|t| (t as u64).saturating_sub(now) as i64)
 }
 
 pub(super) fn persist(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {

@@ -250,33 +250,14 @@ pub(super) fn set(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     // Redis 7.0's parseExtendedStringArgumentsOrReply: the options' syntax
     // first (EX may repeat, the last wins; EX with PX is an error), then
     // the time, then GET's type check, then NX/XX.
-    let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
-    let mut unit: Option<&[u8]> = None;
-    let mut when: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < a.len() {
-        let opt = a.get(i).to_ascii_uppercase();
-        let next = (i + 1 < a.len()).then(|| a.get(i + 1));
-        let timed = |u: &[u8]| unit.is_none_or(|x| x == u);
-        match opt.as_slice() {
-            b"NX" if !xx => nx = true,
-            b"XX" if !nx => xx = true,
-            b"GET" => get = true,
-            b"KEEPTTL" if unit.is_none() => keepttl = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !keepttl && timed(&opt) && next.is_some() => {
-                unit = Some(match opt.as_slice() {
-                    b"EX" => b"EX",
-                    b"PX" => b"PX",
-                    b"EXAT" => b"EXAT",
-                    _ => b"PXAT",
-                });
-                when = next;
-                i += 1;
-            }
-            _ => return err(SYNTAX),
-        }
-        i += 1;
-    }
+    let StringOptions {
+        nx,
+        xx,
+        get,
+        keep: keepttl,
+        unit,
+        when,
+    } = string_options(a, 3, true)?;
     let expires = match (unit, when) {
         (Some(unit), Some(when)) => Some(expire_ms("set", unit, when, now)?),
         _ => None,
@@ -331,30 +312,12 @@ fn expire_ms(name: &str, unit: &[u8], when: &[u8], now: u64) -> Result<u64, Stri
 /// key, its type, then the time; a time already past deletes the key).
 pub(super) fn getex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
-    let mut persist = false;
-    let mut unit: Option<&[u8]> = None;
-    let mut when: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < a.len() {
-        let opt = a.get(i).to_ascii_uppercase();
-        let next = (i + 1 < a.len()).then(|| a.get(i + 1));
-        let timed = |u: &[u8]| unit.is_none_or(|x| x == u);
-        match opt.as_slice() {
-            b"PERSIST" if unit.is_none() => persist = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !persist && timed(&opt) && next.is_some() => {
-                unit = Some(match opt.as_slice() {
-                    b"EX" => b"EX",
-                    b"PX" => b"PX",
-                    b"EXAT" => b"EXAT",
-                    _ => b"PXAT",
-                });
-                when = next;
-                i += 1;
-            }
-            _ => return err(SYNTAX),
-        }
-        i += 1;
-    }
+    let StringOptions {
+        keep: persist,
+        unit,
+        when,
+        ..
+    } = string_options(a, 2, false)?;
     let Some(value) = get_str(db, key, now)?.map(|v| v.clone()) else {
         reply::nil(out);
         return Ok(());
@@ -373,4 +336,50 @@ pub(super) fn getex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
         None => {}
     }
     Ok(())
+}
+
+/// SET's and GETEX's options, as Redis 7.0's
+/// parseExtendedStringArgumentsOrReply reads them.
+#[derive(Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    /// KEEPTTL (SET) or PERSIST (GETEX): excludes an expiry time.
+    keep: bool,
+    /// EX, PX, EXAT or PXAT (the same one may repeat; the last wins).
+    unit: Option<&'static [u8]>,
+    when: Option<&'a [u8]>,
+}
+
+/// Reads the options from argument `from` on: SET's (`set`: NX, XX, GET,
+/// KEEPTTL) or GETEX's (PERSIST), and the expiry units both take.
+fn string_options<'a>(a: &Args<'a>, from: usize, set: bool) -> Result<StringOptions<'a>, Msg> {
+    let mut o = StringOptions::default();
+    let mut i = from;
+    while i < a.len() {
+        let opt = a.get(i).to_ascii_uppercase();
+        let next = (i + 1 < a.len()).then(|| a.get(i + 1));
+        let timed = |u: &[u8]| o.unit.is_none_or(|x| x == u);
+        match opt.as_slice() {
+            b"NX" if set && !o.xx => o.nx = true,
+            b"XX" if set && !o.nx => o.xx = true,
+            b"GET" if set => o.get = true,
+            b"KEEPTTL" if set && o.unit.is_none() => o.keep = true,
+            b"PERSIST" if !set && o.unit.is_none() => o.keep = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !o.keep && timed(&opt) && next.is_some() => {
+                o.unit = Some(match opt.as_slice() {
+                    b"EX" => b"EX",
+                    b"PX" => b"PX",
+                    b"EXAT" => b"EXAT",
+                    _ => b"PXAT",
+                });
+                o.when = next;
+                i += 1;
+            }
+            _ => return err(SYNTAX),
+        }
+        i += 1;
+    }
+    Ok(o)
 }
