@@ -22,13 +22,7 @@ fn hset_hmset_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut V
     Ok(())
 }
 
-pub(super) fn hset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    hset_hmset_named("hset", db, a, now, out)
-}
-
-pub(super) fn hmset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    hset_hmset_named("hmset", db, a, now, out)
-}
+named!(hset_hmset_named: hset, hmset);
 
 pub(super) fn hget(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
@@ -89,17 +83,7 @@ fn hgetall_hkeys_hvals_named(
     Ok(())
 }
 
-pub(super) fn hgetall(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    hgetall_hkeys_hvals_named("hgetall", db, a, now, out)
-}
-
-pub(super) fn hkeys(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    hgetall_hkeys_hvals_named("hkeys", db, a, now, out)
-}
-
-pub(super) fn hvals(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    hgetall_hkeys_hvals_named("hvals", db, a, now, out)
-}
+named!(hgetall_hkeys_hvals_named: hgetall, hkeys, hvals);
 
 pub(super) fn hexists(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);

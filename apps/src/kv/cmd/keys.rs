@@ -84,21 +84,7 @@ fn rename_if(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, nx: bool) -
     Ok(())
 }
 
-pub(super) fn expire(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    expire_named("expire", db, a, now, out)
-}
-
-pub(super) fn pexpire(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    expire_named("pexpire", db, a, now, out)
-}
-
-pub(super) fn expireat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    expire_named("expireat", db, a, now, out)
-}
-
-pub(super) fn pexpireat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    expire_named("pexpireat", db, a, now, out)
-}
+named!(expire_named: expire, pexpire, expireat, pexpireat);
 
 /// Redis 7.0's expireGenericCommand: the options first, then the time
 /// (overflow of the unit or of the base is an error), then the key, then

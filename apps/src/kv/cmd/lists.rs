@@ -16,13 +16,7 @@ fn lpush_rpush_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut 
     Ok(())
 }
 
-pub(super) fn lpush(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    lpush_rpush_named("lpush", db, a, now, out)
-}
-
-pub(super) fn rpush(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    lpush_rpush_named("rpush", db, a, now, out)
-}
+named!(lpush_rpush_named: lpush, rpush);
 
 fn lpop_rpop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
@@ -64,13 +58,7 @@ fn lpop_rpop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Ve
     Ok(())
 }
 
-pub(super) fn lpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    lpop_rpop_named("lpop", db, a, now, out)
-}
-
-pub(super) fn rpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    lpop_rpop_named("rpop", db, a, now, out)
-}
+named!(lpop_rpop_named: lpop, rpop);
 
 pub(super) fn llen(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);

@@ -7,6 +7,19 @@ use std::collections::VecDeque;
 use super::db::{glob_match, Db, Entry, Fx, Score, Value, ZSet};
 use super::resp::reply;
 
+/// Handlers of commands that share one body, which tells them apart by
+/// the command's name: `named!(body: get, set)` makes `get` and `set`
+/// call `body("get", …)` and `body("set", …)`.
+macro_rules! named {
+    ($body:ident: $($name:ident),+) => {
+        $(
+            pub(super) fn $name(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+                $body(stringify!($name), db, a, now, out)
+            }
+        )+
+    };
+}
+
 mod hashes;
 mod keys;
 mod lists;

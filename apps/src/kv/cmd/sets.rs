@@ -109,17 +109,7 @@ fn sinter_sunion_sdiff_named(
     Ok(())
 }
 
-pub(super) fn sinter(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    sinter_sunion_sdiff_named("sinter", db, a, now, out)
-}
-
-pub(super) fn sunion(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    sinter_sunion_sdiff_named("sunion", db, a, now, out)
-}
-
-pub(super) fn sdiff(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    sinter_sunion_sdiff_named("sdiff", db, a, now, out)
-}
+named!(sinter_sunion_sdiff_named: sinter, sunion, sdiff);
 
 pub(super) fn smismember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let s = get_set(db, a.get(1), now, false)?;

@@ -43,13 +43,7 @@ fn setex_psetex_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut
     Ok(())
 }
 
-pub(super) fn setex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    setex_psetex_named("setex", db, a, now, out)
-}
-
-pub(super) fn psetex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    setex_psetex_named("psetex", db, a, now, out)
-}
+named!(setex_psetex_named: setex, psetex);
 
 fn mset_msetnx_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     if a.len() % 2 == 0 {
@@ -70,13 +64,7 @@ fn mset_msetnx_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut 
     Ok(())
 }
 
-pub(super) fn mset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    mset_msetnx_named("mset", db, a, now, out)
-}
-
-pub(super) fn msetnx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    mset_msetnx_named("msetnx", db, a, now, out)
-}
+named!(mset_msetnx_named: mset, msetnx);
 
 pub(super) fn mget(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     reply::array(out, a.len() - 1);
@@ -121,21 +109,7 @@ fn incr_decr_incrby_decrby_named(
     Ok(())
 }
 
-pub(super) fn incr(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    incr_decr_incrby_decrby_named("incr", db, a, now, out)
-}
-
-pub(super) fn decr(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    incr_decr_incrby_decrby_named("decr", db, a, now, out)
-}
-
-pub(super) fn incrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    incr_decr_incrby_decrby_named("incrby", db, a, now, out)
-}
-
-pub(super) fn decrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    incr_decr_incrby_decrby_named("decrby", db, a, now, out)
-}
+named!(incr_decr_incrby_decrby_named: incr, decr, incrby, decrby);
 
 pub(super) fn incrbyfloat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);

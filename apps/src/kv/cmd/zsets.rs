@@ -112,13 +112,7 @@ fn zpopmin_zpopmax_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &
     Ok(())
 }
 
-pub(super) fn zpopmin(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    zpopmin_zpopmax_named("zpopmin", db, a, now, out)
-}
-
-pub(super) fn zpopmax(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    zpopmin_zpopmax_named("zpopmax", db, a, now, out)
-}
+named!(zpopmin_zpopmax_named: zpopmin, zpopmax);
 
 fn write_scored(out: &mut Vec<u8>, items: &[(f64, Vec<u8>)], with_scores: bool) {
     reply::array(out, items.len() * if with_scores { 2 } else { 1 });
