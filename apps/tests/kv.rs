@@ -278,8 +278,18 @@ fn redis_py_basic_use_pipelines_and_transactions() {
     let script = format!(
         r#"
 import redis
-# kv speaks RESP2: redis-py 6+ asks for RESP3 unless told protocol=2.
 r = redis.Redis(host="127.0.0.1", port={port}, decode_responses=True, protocol=2)
+# RESP3 too (HELLO 3): maps, sets and doubles as redis-py reads them.
+r3 = redis.Redis(host="127.0.0.1", port={port}, decode_responses=True, protocol=3)
+r3.hset("py3:h", mapping={{"x": "1"}})
+assert r3.hgetall("py3:h") == {{"x": "1"}}
+r3.sadd("py3:s", "a", "b")
+assert r3.smembers("py3:s") == {{"a", "b"}}
+r3.zadd("py3:z", {{"m": 1.5}})
+assert r3.zscore("py3:z", "m") == 1.5
+assert r3.zrange("py3:z", 0, -1, withscores=True) == [["m", 1.5]] or r3.zrange("py3:z", 0, -1, withscores=True) == [("m", 1.5)]
+assert r3.get("py3:none") is None
+r3.delete("py3:h", "py3:s", "py3:z")
 assert r.ping()
 assert r.set("py:a", "1") is True
 assert r.get("py:a") == "1"
@@ -303,7 +313,8 @@ others = [redis.Redis(host="127.0.0.1", port={port}, protocol=2) for _ in range(
 for o in others:
     o.ping()
 clients = r.client_list()
-assert len(clients) == 6, clients
+assert len(clients) == 7, clients  # r, r3 and the five others
+assert [c["resp"] for c in clients].count("3") == 1, clients
 assert {{int(c["id"]) for c in clients}} >= {{me}}, clients
 mine = [c for c in clients if int(c["id"]) == me][0]
 assert mine["name"] == "py" and mine["cmd"] == "client|list", mine

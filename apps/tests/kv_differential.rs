@@ -32,6 +32,13 @@ enum Reply {
     Int(i64),
     Bulk(Option<Vec<u8>>),
     Array(Option<Vec<Reply>>),
+    // RESP3's types.
+    Null,
+    Double(Vec<u8>),
+    Map(Vec<(Reply, Reply)>),
+    Set(Vec<Reply>),
+    Verbatim(Vec<u8>),
+    Push(Vec<Reply>),
 }
 
 struct Client<S> {
@@ -76,6 +83,17 @@ impl<S: Read + Write> Client<S> {
                 }
                 Reply::Array(Some((0..n).map(|_| self.read()).collect()))
             }
+            b'_' => Reply::Null,
+            b',' => Reply::Double(rest.clone()),
+            b'%' => Reply::Map((0..num()).map(|_| (self.read(), self.read())).collect()),
+            b'~' => Reply::Set((0..num()).map(|_| self.read()).collect()),
+            b'>' => Reply::Push((0..num()).map(|_| self.read()).collect()),
+            b'=' => {
+                let mut b = vec![0; num() as usize + 2];
+                self.r.read_exact(&mut b).unwrap();
+                b.truncate(b.len() - 2);
+                Reply::Verbatim(b)
+            }
             _ => panic!("bad reply line {l:?}"),
         }
     }
@@ -91,6 +109,18 @@ fn show(r: &Reply) -> String {
         Reply::Bulk(None) | Reply::Array(None) => "nil".into(),
         Reply::Bulk(Some(b)) => text(b),
         Reply::Array(Some(v)) => format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Reply::Null => "null".into(),
+        Reply::Double(d) => format!(",{}", String::from_utf8_lossy(d)),
+        Reply::Map(m) => format!(
+            "%{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Reply::Set(v) => format!("~[{}]", v.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Reply::Push(v) => format!(">[{}]", v.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Reply::Verbatim(t) => format!("={}", text(t)),
     }
 }
 
@@ -623,6 +653,17 @@ fn normalise(cmd: &[u8], r: Reply) -> Reply {
             v.sort();
             Reply::Array(Some(v))
         }
+        (
+            "smembers" | "sinter" | "sunion" | "sdiff" | "hkeys" | "hvals" | "keys",
+            Reply::Set(mut v),
+        ) => {
+            v.sort();
+            Reply::Set(v)
+        }
+        ("hgetall", Reply::Map(mut m)) => {
+            m.sort();
+            Reply::Map(m)
+        }
         ("hgetall", Reply::Array(Some(v))) => {
             let mut pairs: Vec<Vec<Reply>> = v.chunks(2).map(|c| c.to_vec()).collect();
             pairs.sort();
@@ -671,8 +712,22 @@ fn kv_config(shards: usize) -> String {
 
 #[test]
 fn a_hundred_thousand_random_commands_get_redis_server_s_replies_byte_for_byte() {
+    differential(false, 100_000);
+}
+
+/// The same, after HELLO 3 on both: every reply in RESP3 (maps, sets,
+/// doubles, nulls, verbatim strings).
+#[test]
+fn fifty_thousand_random_commands_in_resp3_get_redis_server_s_replies() {
+    differential(true, 50_000);
+}
+
+/// Sends the same random commands to redis-server and kv and compares
+/// every reply (`KV_DIFF_SEED` and `KV_DIFF_COMMANDS` override the seed and
+/// the count).
+fn differential(resp3: bool, commands: usize) {
     let seed: u64 = std::env::var("KV_DIFF_SEED").map_or(0x5eed_2026, |v| v.parse().unwrap());
-    let total: usize = std::env::var("KV_DIFF_COMMANDS").map_or(100_000, |v| v.parse().unwrap());
+    let total: usize = std::env::var("KV_DIFF_COMMANDS").map_or(commands, |v| v.parse().unwrap());
     let dir = temp_dir("kv-differential");
     let (redis, sock) = redis_server(&dir);
     let _redis = Reap(redis);
@@ -692,6 +747,19 @@ fn a_hundred_thousand_random_commands_get_redis_server_s_replies_byte_for_byte()
     };
     theirs.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
     ours.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    if resp3 {
+        let hello = multibulk(&["HELLO", "3"]);
+        theirs.send(&hello);
+        ours.send(&hello);
+        // (Their connection ids differ.)
+        let (t, o) = (theirs.read(), ours.read());
+        assert!(matches!(t, Reply::Map(_)), "{}", show(&t));
+        assert!(
+            matches!(o, Reply::Map(ref m) if m.len() == 7),
+            "{}",
+            show(&o)
+        );
+    }
     // splitmix64 of the seed: every seed its own sequence, never zero.
     let mut rng = Rng({
         let z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -795,7 +863,8 @@ fn a_hundred_thousand_random_commands_get_redis_server_s_replies_byte_for_byte()
         assert_eq!(ours.read(), theirs.read(), "k{k}");
     }
     eprintln!(
-        "seed {seed}: {compared} commands compared ({transactions} transactions, {inlines} inline), all equal"
+        "seed {seed}{}: {compared} commands compared ({transactions} transactions, {inlines} inline), all equal",
+        if resp3 { ", RESP3" } else { "" }
     );
     drop(ours);
     sigterm(&child.0);
@@ -896,7 +965,19 @@ impl ReadWrite for TcpStream {
 /// aside).
 #[test]
 fn pub_sub_across_shards_answers_as_redis_server_does() {
-    let dir = temp_dir("kv-pubsub");
+    pub_sub(false);
+}
+
+/// The same script after HELLO 3 on every connection: pushes for the
+/// messages and the subscription replies, and no subscribe mode (RESP3
+/// lets a subscriber run any command).
+#[test]
+fn pub_sub_in_resp3_answers_as_redis_server_does() {
+    pub_sub(true);
+}
+
+fn pub_sub(resp3: bool) {
+    let dir = temp_dir(if resp3 { "kv-pubsub3" } else { "kv-pubsub" });
     let (redis, sock) = redis_server(&dir);
     let _redis = Reap(redis);
     let (child, addr, _log) = serve(&kv_config(3));
@@ -965,6 +1046,15 @@ fn pub_sub_across_shards_answers_as_redis_server_does() {
             }
         })
         .collect();
+    if resp3 {
+        for c in 0..4 {
+            let hello = multibulk(&["HELLO", "3"]);
+            redis[c].send(&hello);
+            ours[c].send(&hello);
+            assert!(matches!(redis[c].read(), Reply::Map(_)));
+            assert!(matches!(ours[c].read(), Reply::Map(_)));
+        }
+    }
     for (step, (c, args, replies)) in script.iter().enumerate() {
         if !args.is_empty() {
             redis[*c].send(&multibulk(args));

@@ -29,6 +29,8 @@ pub(crate) struct Client {
     pub(crate) last_cmd: Cell<&'static str>,
     /// Commands queued in MULTI, or -1 outside one.
     pub(crate) multi: Cell<i64>,
+    /// The protocol HELLO chose (2 or 3).
+    pub(crate) resp: Cell<u8>,
 }
 
 impl Client {
@@ -49,6 +51,7 @@ impl Client {
             last_ms: Cell::new(now_ms),
             last_cmd: Cell::new("NULL"),
             multi: Cell::new(-1),
+            resp: Cell::new(2),
         })
     }
 
@@ -58,7 +61,7 @@ impl Client {
         let name = self.name.borrow();
         let multi = self.multi.get();
         let line = format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2\n",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
             self.id,
             self.addr,
             self.laddr,
@@ -69,6 +72,7 @@ impl Client {
             if multi >= 0 { "x" } else { "N" },
             multi,
             self.last_cmd.get(),
+            self.resp.get(),
         );
         out.extend_from_slice(line.as_bytes());
     }

@@ -293,6 +293,9 @@ pub(crate) struct ReplyTo {
     shard: usize,
     conn: ConnectionHandle,
     seq: u64,
+    /// The connection's protocol (2 or 3): what the reply is written in,
+    /// on whichever shard it is computed.
+    proto: u8,
 }
 
 impl ReplyTo {
@@ -316,10 +319,13 @@ pub(crate) struct RemoteBatch {
     /// Each command: its spec, its arguments (a range of `ranges`), its
     /// reply slot.
     cmds: Vec<(&'static Spec, std::ops::Range<usize>, u64)>,
+    /// The connection's protocol (2 or 3).
+    proto: u8,
 }
 
 impl RemoteBatch {
-    pub(crate) fn push(&mut self, spec: &'static Spec, a: &Args<'_>, seq: u64) {
+    pub(crate) fn push(&mut self, spec: &'static Spec, a: &Args<'_>, seq: u64, proto: u8) {
+        self.proto = proto;
         let first = self.ranges.len();
         for i in 0..a.len() {
             let s = a.get(i);
@@ -338,6 +344,7 @@ impl RemoteBatch {
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
                 let now = now_ms(lp.handle());
+                reply::set_protocol(self.proto);
                 let mut out = Vec::new();
                 let mut marks = Vec::with_capacity(self.cmds.len());
                 SHARD.with(|s| s.borrow_mut().hops += self.cmds.len() as u64);

@@ -13,12 +13,12 @@
 //! (Redis's `client-output-buffer-limit pubsub`): past it, it is closed.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use shardloop::{ConnectionHandle, LoopHandle};
 
 use super::cmd::Args;
 use super::db::{glob_match, Fx};
-use super::resp::reply;
 use super::{KvConn, SHARD};
 
 /// One shard's subscriptions, by channel and by pattern.
@@ -67,26 +67,25 @@ pub(crate) fn unsubscribe(conn: ConnectionHandle, name: &[u8], pattern: bool) {
 /// subscriber of the channel and of each matching pattern (delivered on
 /// the loop's next turn); returns how many receive it.
 pub(crate) fn publish_here(lp: &LoopHandle, channel: &[u8], message: &[u8]) -> u64 {
-    let deliveries: Vec<(ConnectionHandle, Vec<u8>)> = SHARD.with(|s| {
+    let deliveries: Vec<(ConnectionHandle, Rc<Message>)> = SHARD.with(|s| {
         let s = s.borrow();
         let mut out = Vec::new();
         if let Some(subs) = s.pubsub.channels.get(channel) {
-            let mut m = Vec::new();
-            reply::array(&mut m, 3);
-            reply::bulk(&mut m, b"message");
-            reply::bulk(&mut m, channel);
-            reply::bulk(&mut m, message);
-            out.extend(subs.iter().map(|c| (*c, m.clone())));
+            let m = Rc::new(Message {
+                pattern: None,
+                channel: channel.to_vec(),
+                payload: message.to_vec(),
+            });
+            out.extend(subs.iter().map(|c| (*c, Rc::clone(&m))));
         }
         for (pattern, subs) in &s.pubsub.patterns {
             if glob_match(pattern, channel) {
-                let mut m = Vec::new();
-                reply::array(&mut m, 4);
-                reply::bulk(&mut m, b"pmessage");
-                reply::bulk(&mut m, pattern);
-                reply::bulk(&mut m, channel);
-                reply::bulk(&mut m, message);
-                out.extend(subs.iter().map(|c| (*c, m.clone())));
+                let m = Rc::new(Message {
+                    pattern: Some(pattern.clone()),
+                    channel: channel.to_vec(),
+                    payload: message.to_vec(),
+                });
+                out.extend(subs.iter().map(|c| (*c, Rc::clone(&m))));
             }
         }
         out
@@ -94,12 +93,22 @@ pub(crate) fn publish_here(lp: &LoopHandle, channel: &[u8], message: &[u8]) -> u
     let n = deliveries.len() as u64;
     if n > 0 {
         lp.call_soon(move |lp| {
-            for (conn, bytes) in deliveries {
-                lp.with_connection(conn, |p: &mut KvConn, t| p.push(t, &bytes));
+            for (conn, m) in deliveries {
+                lp.with_connection(conn, |p: &mut KvConn, t| p.push(t, &m));
             }
         });
     }
     n
+}
+
+/// A published message, as each subscriber receives it (written in the
+/// subscriber's own protocol).
+#[derive(Debug)]
+pub(crate) struct Message {
+    /// The pattern it matched (a `pmessage`), or none (a `message`).
+    pub(crate) pattern: Option<Vec<u8>>,
+    pub(crate) channel: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// PUBSUB CHANNELS' part: this shard's channels with a subscriber that

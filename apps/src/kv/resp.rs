@@ -366,8 +366,85 @@ fn split_args(line: &[u8], args: &mut Vec<Range<usize>>, scratch: &mut Vec<u8>) 
     }
 }
 
-/// Reply writers: append RESP2 to a buffer.
+/// Reply writers: append RESP2, or RESP3 while the protocol of the
+/// connection being answered is 3 ([`reply::set_protocol`]: whoever runs a
+/// command sets it first, on whichever shard it runs).
 pub mod reply {
+    use std::cell::Cell;
+
+    thread_local! {
+        static RESP3: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Answers in RESP3 (`3`) or RESP2 (anything else) from now on, on
+    /// this thread.
+    pub fn set_protocol(proto: u8) {
+        RESP3.with(|r| r.set(proto == 3));
+    }
+
+    /// Whether replies are RESP3 now.
+    pub fn resp3() -> bool {
+        RESP3.with(Cell::get)
+    }
+
+    fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
+        out.push(kind);
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// A map of `n` pairs (RESP2: an array of `2n`).
+    pub fn map(out: &mut Vec<u8>, n: usize) {
+        if resp3() {
+            header(out, b'%', n)
+        } else {
+            header(out, b'*', 2 * n)
+        }
+    }
+
+    /// A set of `n` members (RESP2: an array).
+    pub fn set(out: &mut Vec<u8>, n: usize) {
+        header(out, if resp3() { b'~' } else { b'*' }, n)
+    }
+
+    /// A push of `n` elements: a pub/sub message (RESP2: an array).
+    pub fn push(out: &mut Vec<u8>, n: usize) {
+        header(out, if resp3() { b'>' } else { b'*' }, n)
+    }
+
+    /// A double, printed as Redis prints it (RESP2: a bulk string).
+    pub fn double(out: &mut Vec<u8>, v: f64) {
+        let text = crate::kv::float::format(v);
+        if resp3() {
+            out.push(b',');
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        } else {
+            bulk(out, text.as_bytes());
+        }
+    }
+
+    /// A double or null.
+    pub fn opt_double(out: &mut Vec<u8>, v: Option<f64>) {
+        match v {
+            Some(v) => double(out, v),
+            None => nil(out),
+        }
+    }
+
+    /// Text for humans, as INFO and CLIENT INFO give it (RESP3: a verbatim
+    /// string of format `txt`; RESP2: a bulk string).
+    pub fn verbatim(out: &mut Vec<u8>, text: &[u8]) {
+        if resp3() {
+            header(out, b'=', text.len() + 4);
+            out.extend_from_slice(b"txt:");
+            out.extend_from_slice(text);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            bulk(out, text);
+        }
+    }
+
     /// `+OK`.
     pub fn ok(out: &mut Vec<u8>) {
         out.extend_from_slice(b"+OK\r\n");
@@ -414,14 +491,14 @@ pub mod reply {
         out.extend_from_slice(b"\r\n");
     }
 
-    /// The null bulk string.
+    /// The null bulk string (RESP3: null).
     pub fn nil(out: &mut Vec<u8>) {
-        out.extend_from_slice(b"$-1\r\n");
+        out.extend_from_slice(if resp3() { b"_\r\n" } else { b"$-1\r\n" });
     }
 
-    /// The null array (`*-1`).
+    /// The null array (`*-1`; RESP3: null).
     pub fn nil_array(out: &mut Vec<u8>) {
-        out.extend_from_slice(b"*-1\r\n");
+        out.extend_from_slice(if resp3() { b"_\r\n" } else { b"*-1\r\n" });
     }
 
     /// An array header of `n` elements.

@@ -123,6 +123,7 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
 /// Every shard is locked and its copies are here: run, write back, unlock.
 fn txn_run(lp: &mut EventLoop, txn: Txn) {
     let now = now_ms(lp.handle());
+    reply::set_protocol(txn.to.proto);
     let mut scratch = Db::default();
     for (k, e) in &txn.fetched {
         if let Some(e) = e {

@@ -70,8 +70,12 @@ fn hgetall_hkeys_hvals_named(
 ) -> R {
     let key = a.get(1);
     let h = get_hash(db, key, now, false)?;
-    let per = if name == "hgetall" { 2 } else { 1 };
-    reply::array(out, h.as_ref().map_or(0, |h| h.len() * per));
+    let len = h.as_ref().map_or(0, |h| h.len());
+    if name == "hgetall" {
+        reply::map(out, len);
+    } else {
+        reply::array(out, len);
+    }
     for (f, v) in h.iter().flat_map(|h| h.iter()) {
         if name != "hvals" {
             reply::bulk(out, f);

@@ -24,7 +24,7 @@ pub(super) fn srem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
 pub(super) fn smembers(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
     let s = get_set(db, key, now, false)?;
-    reply::array(out, s.as_ref().map_or(0, |s| s.len()));
+    reply::set(out, s.as_ref().map_or(0, |s| s.len()));
     for m in s.iter().flat_map(|s| s.iter()) {
         reply::bulk(out, m);
     }
@@ -66,7 +66,7 @@ pub(super) fn spop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
     match count {
         None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
         Some(_) => {
-            reply::array(out, popped.len());
+            reply::set(out, popped.len());
             for m in &popped {
                 reply::bulk(out, m);
             }
@@ -102,7 +102,7 @@ fn sinter_sunion_sdiff_named(
     if name == "sinter" && sets.iter().any(Option::is_none) {
         acc.clear();
     }
-    reply::array(out, acc.len());
+    reply::set(out, acc.len());
     for m in &acc {
         reply::bulk(out, m);
     }

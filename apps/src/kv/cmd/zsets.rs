@@ -6,7 +6,7 @@ pub(super) fn zscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
     let key = a.get(1);
     let z = get_zset(db, key, now, false)?;
     let s = z.and_then(|z| z.scores.get(a.get(2)).copied());
-    reply::opt_bulk(out, s.map(fmt_f64).as_deref().map(str::as_bytes));
+    reply::opt_double(out, s);
     Ok(())
 }
 
@@ -22,7 +22,7 @@ pub(super) fn zincrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
     if old != Some(new) {
         z.insert(a.get(3), new);
     }
-    reply::bulk(out, fmt_f64(new).as_bytes());
+    reply::double(out, new);
     Ok(())
 }
 
@@ -108,18 +108,34 @@ fn zpopmin_zpopmax_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &
         }
     }
     db.drop_if_empty(key);
-    write_scored(out, &items, true);
+    if a.len() == 2 && reply::resp3() {
+        // Without a count, RESP3 answers one [member, score], not a list
+        // of pairs.
+        reply::array(out, 2 * items.len());
+        for (s, m) in &items {
+            reply::bulk(out, m);
+            reply::double(out, *s);
+        }
+    } else {
+        write_scored(out, &items, true);
+    }
     Ok(())
 }
 
 named!(zpopmin_zpopmax_named: zpopmin, zpopmax);
 
+/// Members, with their scores if asked: RESP2 one flat array; RESP3 an
+/// array of [member, score] pairs, scores as doubles.
 fn write_scored(out: &mut Vec<u8>, items: &[(f64, Vec<u8>)], with_scores: bool) {
-    reply::array(out, items.len() * if with_scores { 2 } else { 1 });
+    let pairs = with_scores && reply::resp3();
+    reply::array(out, items.len() * if with_scores && !pairs { 2 } else { 1 });
     for (s, m) in items {
+        if pairs {
+            reply::array(out, 2);
+        }
         reply::bulk(out, m);
         if with_scores {
-            reply::bulk(out, fmt_f64(*s).as_bytes());
+            reply::double(out, *s);
         }
     }
 }
@@ -201,7 +217,7 @@ pub(super) fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
     }
     db.drop_if_empty(key);
     if incr {
-        reply::opt_bulk(out, result.map(fmt_f64).as_deref().map(str::as_bytes));
+        reply::opt_double(out, result);
     } else {
         reply::int(out, if ch { added + changed } else { added });
     }
@@ -359,7 +375,7 @@ pub(super) fn zmscore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
     reply::array(out, a.len() - 2);
     for m in a.iter_from(2) {
         let s = z.as_ref().and_then(|z| z.scores.get(m).copied());
-        reply::opt_bulk(out, s.map(fmt_f64).as_deref().map(str::as_bytes));
+        reply::opt_double(out, s);
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ impl KvConn {
             ConnCmd::Publish => self.gather_all(t, &cmd::PUBLISH, Gather::Publish, a),
             ConnCmd::Pubsub => self.pubsub(t, a),
             // In subscribe mode PING answers ["pong", message].
-            ConnCmd::Ping if self.subscribed() && a.len() <= 2 => {
+            ConnCmd::Ping if self.proto == 2 && self.subscribed() && a.len() <= 2 => {
                 let msg = if a.len() == 2 { a.get(1) } else { b"" };
                 self.ready(|out| {
                     reply::array(out, 2);
@@ -95,23 +95,38 @@ impl KvConn {
             },
             ConnCmd::Echo => self.ready(|out| reply::bulk(out, a.get(1))),
             ConnCmd::Hello => {
-                let proto = (a.len() > 1).then(|| a.get(1));
-                if proto.is_some_and(|p| p != b"2") {
-                    return self.error("NOPROTO unsupported protocol version");
-                }
+                let proto = if a.len() > 1 {
+                    match super::super::resp::string2ll(a.get(1)) {
+                        None => {
+                            return self
+                                .error("ERR Protocol version is not an integer or out of range")
+                        }
+                        Some(p @ 2..=3) => p as u8,
+                        Some(_) => return self.error("NOPROTO unsupported protocol version"),
+                    }
+                } else {
+                    self.proto
+                };
                 if a.len() > 2 {
-                    return self.error("ERR kv supports HELLO [2] without AUTH or SETNAME");
+                    return self.error("ERR kv supports HELLO [2|3] without AUTH or SETNAME");
                 }
+                // The reply is in the protocol it asks for.
+                self.proto = proto;
+                reply::set_protocol(proto);
+                if let Some(c) = &self.client {
+                    c.resp.set(proto);
+                }
+                let id = self.client.as_ref().map_or(0, |c| c.id) as i64;
                 self.ready(|out| {
-                    reply::array(out, 14);
+                    reply::map(out, 7);
                     for (k, v) in [("server", "redis"), ("version", "7.0.15")] {
                         reply::bulk(out, k.as_bytes());
                         reply::bulk(out, v.as_bytes());
                     }
                     reply::bulk(out, b"proto");
-                    reply::int(out, 2);
+                    reply::int(out, proto as i64);
                     reply::bulk(out, b"id");
-                    reply::int(out, 1);
+                    reply::int(out, id);
                     for (k, v) in [("mode", "standalone"), ("role", "master")] {
                         reply::bulk(out, k.as_bytes());
                         reply::bulk(out, v.as_bytes());
@@ -158,7 +173,7 @@ impl KvConn {
                         .filter(|(k, _)| crate::kv::db::glob_match(&pattern, k.as_bytes()))
                         .collect();
                     self.ready(|out| {
-                        reply::array(out, hits.len() * 2);
+                        reply::map(out, hits.len());
                         for (k, v) in hits {
                             reply::bulk(out, k.as_bytes());
                             reply::bulk(out, v.as_bytes());
@@ -183,7 +198,7 @@ impl KvConn {
                 if let Some(c) = &self.client {
                     c.line(super::super::db::now_ms(t.get_loop()), &mut line);
                 }
-                self.ready(|out| reply::bulk(out, &line));
+                self.ready(|out| reply::verbatim(out, &line));
             }
             b"list" => {
                 let spec = &cmd::CLIENT_LIST;

@@ -63,6 +63,8 @@ pub struct KvConn {
     /// subscribe mode while any).
     channels: Vec<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
+    /// The protocol HELLO chose: 2 (RESP2, the default) or 3.
+    proto: u8,
     /// What CLIENT LIST shows of this connection (set once made).
     client: Option<std::rc::Rc<super::clients::Client>>,
     /// QUIT or a protocol error: close once the replies are out.
@@ -119,6 +121,7 @@ impl KvConn {
             multi: None,
             multi_failed: false,
             client: None,
+            proto: 2,
             channels: Vec::new(),
             patterns: Vec::new(),
             closing: false,
@@ -226,6 +229,7 @@ impl KvConn {
     /// `command_timeout` closes the connection (after the replies to what
     /// came before it); a newer one gets the rest of its time.
     fn command_timer_fired(&mut self, t: &mut Transport) {
+        reply::set_protocol(self.proto);
         self.command_timer = None;
         let Some(since) = self.partial_since else {
             return;
@@ -293,6 +297,7 @@ impl KvConn {
             shard: t.get_loop().shard_id().unwrap_or(0),
             conn: t.handle(),
             seq,
+            proto: self.proto,
         }
     }
 
@@ -313,7 +318,7 @@ impl KvConn {
         if !cmd::arity_ok(spec, a.len()) {
             return self.error(&cmd::arity_error(spec));
         }
-        if self.subscribed() && !allowed_subscribed(spec) {
+        if self.proto == 2 && self.subscribed() && !allowed_subscribed(spec) {
             return self.error(&format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 spec.name
@@ -407,7 +412,7 @@ impl KvConn {
             if self.outgoing.len() <= first {
                 self.outgoing.resize_with(shards, Default::default);
             }
-            self.outgoing[first].push(spec, a, to.seq);
+            self.outgoing[first].push(spec, a, to.seq, self.proto);
         } else {
             let args = OwnedArgs::from_args(a);
             self.transaction(t, vec![(spec, args)], false, a);
@@ -443,6 +448,7 @@ impl KvConn {
         let to = self.slot(t, Slot::Waiting);
         SHARD.with(|s| {
             s.borrow_mut().waiting.push_back(Box::new(move |lp| {
+                reply::set_protocol(to.proto);
                 let mut out = Vec::new();
                 exec_here(spec, &args.args(), super::db::now_ms(lp.handle()), &mut out);
                 super::deliver(lp, to, out);

@@ -16,6 +16,7 @@ impl Protocol for KvConn {
     }
 
     fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
+        reply::set_protocol(self.proto);
         self.feed(t, data);
     }
 
@@ -28,6 +29,7 @@ impl Protocol for KvConn {
     /// The server drains (P11): answer every complete command received,
     /// then close (part of a command is dropped).
     fn drain_started(&mut self, t: &mut Transport) {
+        reply::set_protocol(self.proto);
         self.draining = true;
         self.feed(t, &[]);
         self.finish_drain(t);
@@ -70,6 +72,7 @@ impl KvConn {
     /// Takes in `data` (none: just what the query buffer holds), handles
     /// every complete request the flow control lets through, and writes.
     pub(super) fn feed(&mut self, t: &mut Transport, data: &[u8]) {
+        reply::set_protocol(self.proto);
         if self.closing {
             return;
         }

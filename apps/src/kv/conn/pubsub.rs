@@ -29,7 +29,7 @@ impl KvConn {
             }
             let count = self.subscriptions();
             self.ready(|out| {
-                reply::array(out, 3);
+                reply::push(out, 3);
                 reply::bulk(out, kind);
                 reply::bulk(out, name);
                 reply::int(out, count);
@@ -55,7 +55,7 @@ impl KvConn {
         if names.is_empty() {
             let count = self.subscriptions();
             return self.ready(|out| {
-                reply::array(out, 3);
+                reply::push(out, 3);
                 reply::bulk(out, kind);
                 reply::nil(out);
                 reply::int(out, count);
@@ -73,7 +73,7 @@ impl KvConn {
             }
             let count = self.subscriptions();
             self.ready(|out| {
-                reply::array(out, 3);
+                reply::push(out, 3);
                 reply::bulk(out, kind);
                 reply::bulk(out, &name);
                 reply::int(out, count);
@@ -120,8 +120,23 @@ impl KvConn {
     /// A published message for this subscriber: behind its replies in
     /// order, then written (a subscriber past `max_output_buffer` is
     /// closed).
-    pub(in crate::kv) fn push(&mut self, t: &mut Transport, message: &[u8]) {
-        self.ready(|out| out.extend_from_slice(message));
+    pub(in crate::kv) fn push(&mut self, t: &mut Transport, m: &registry::Message) {
+        reply::set_protocol(self.proto);
+        self.ready(|out| {
+            match &m.pattern {
+                Some(p) => {
+                    reply::push(out, 4);
+                    reply::bulk(out, b"pmessage");
+                    reply::bulk(out, p);
+                }
+                None => {
+                    reply::push(out, 3);
+                    reply::bulk(out, b"message");
+                }
+            }
+            reply::bulk(out, &m.channel);
+            reply::bulk(out, &m.payload);
+        });
         self.flush(t);
     }
 }

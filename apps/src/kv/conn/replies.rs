@@ -7,6 +7,7 @@ use super::*;
 impl KvConn {
     /// A reply computed elsewhere arrived for slot `seq`.
     pub(in crate::kv) fn fill(&mut self, t: &mut Transport, seq: u64, bytes: Vec<u8>) {
+        reply::set_protocol(self.proto);
         if let Some(slot) = seq
             .checked_sub(self.first_seq)
             .and_then(|i| self.slots.get_mut(i as usize))
@@ -26,6 +27,7 @@ impl KvConn {
         out: &[u8],
         marks: &[(u64, Range<usize>)],
     ) {
+        reply::set_protocol(self.proto);
         for (seq, r) in marks {
             if *seq == self.first_seq && matches!(self.slots.front(), Some(Slot::Waiting)) {
                 self.slots.pop_front();
@@ -51,6 +53,7 @@ impl KvConn {
         shard: usize,
         part: Vec<u8>,
     ) {
+        reply::set_protocol(self.proto);
         self.gathered_part(seq, shard, part);
         self.flush(t);
         self.unpark(t);

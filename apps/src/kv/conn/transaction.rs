@@ -55,11 +55,11 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
         }
         Gather::Clients => {
             let lines: Vec<u8> = parts.concat();
-            reply::bulk(&mut out, &lines);
+            reply::verbatim(&mut out, &lines);
         }
         Gather::Info => {
             let section = (a.len() > 1).then(|| String::from_utf8_lossy(a.get(1)).to_lowercase());
-            reply::bulk(&mut out, info(&parts, section.as_deref()).as_bytes());
+            reply::verbatim(&mut out, info(&parts, section.as_deref()).as_bytes());
         }
     }
     out
