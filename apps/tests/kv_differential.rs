@@ -253,6 +253,10 @@ const COUNTS: &[&str] = &[
     "100000",
 ];
 const FIELDS: &[&str] = &["f", "g", "h", ""];
+/// Ends of lexicographic ranges, valid and not.
+const LEX: &[&str] = &[
+    "-", "+", "[a", "(a", "[b", "(c", "[", "(", "a", "x", "[1", "(2", "[\u{0}", "--",
+];
 const MEMBERS: &[&str] = &["a", "b", "c", "1", "2", ""];
 const PATTERNS: &[&str] = &["*", "k*", "k[0-3]", "?1", "k\\*", "[", "k[^1]*", "nomatch"];
 
@@ -589,6 +593,44 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             c.extend((0..1 + rng.below(3)).map(|_| rng.pick(MEMBERS)));
             c
         }
+        85 => {
+            let mut c = vec![
+                rng.pick(&["ZRANGEBYLEX", "ZREVRANGEBYLEX"]),
+                k(rng),
+                rng.pick(LEX),
+                rng.pick(LEX),
+            ];
+            if rng.chance(30) {
+                c.push(s("LIMIT"));
+                c.push(rng.pick(INDEXES));
+                c.push(rng.pick(COUNTS));
+            } else if rng.chance(10) {
+                c.push(s("WITHSCORES"));
+            }
+            c
+        }
+        86 => {
+            let mut c = vec![
+                s("ZRANGE"),
+                k(rng),
+                rng.pick(LEX),
+                rng.pick(LEX),
+                s("BYLEX"),
+            ];
+            if rng.chance(40) {
+                c.push(s("REV"));
+            }
+            if rng.chance(30) {
+                c.push(s("LIMIT"));
+                c.push(rng.pick(INDEXES));
+                c.push(rng.pick(COUNTS));
+            }
+            if rng.chance(10) {
+                c.push(rng.pick(&["WITHSCORES", "BYSCORE", "BYLEX"]));
+            }
+            c
+        }
+        87 => vec![s("ZLEXCOUNT"), k(rng), rng.pick(LEX), rng.pick(LEX)],
         _ => vec![s("EXISTS"), k(rng)],
     };
     // Sometimes a wrong number of arguments.
