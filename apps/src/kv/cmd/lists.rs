@@ -221,3 +221,69 @@ fn move_element(
     reply::bulk(out, &value);
     Ok(())
 }
+
+/// LPOS key element [RANK r] [COUNT n] [MAXLEN m] (Redis 7.0's lposCommand:
+/// the options and their errors, then the key).
+pub(super) fn lpos(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let (mut rank, mut count, mut maxlen): (i64, Option<i64>, i64) = (1, None, 0);
+    let mut j = 3;
+    while j < a.len() {
+        let opt = a.get(j).to_ascii_lowercase();
+        let more = j + 1 < a.len();
+        // COUNT and MAXLEN: one message for "not a number" and "negative".
+        let positive = |i: usize, msg: &str| -> Result<i64, Msg> {
+            match parse_i64(a.get(i)) {
+                Some(n) if n >= 0 => Ok(n),
+                _ => err(msg),
+            }
+        };
+        match opt.as_slice() {
+            b"rank" if more => {
+                rank = int_arg(a, j + 1)?;
+                if rank == i64::MIN {
+                    return err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+                }
+                if rank == 0 {
+                    return err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
+                }
+            }
+            b"count" if more => count = Some(positive(j + 1, "ERR COUNT can't be negative")?),
+            b"maxlen" if more => maxlen = positive(j + 1, "ERR MAXLEN can't be negative")?,
+            _ => return err(SYNTAX),
+        }
+        j += 2;
+    }
+    let Some(l) = get_list(db, a.get(1), now, false)? else {
+        match count {
+            Some(_) => reply::array(out, 0),
+            None => reply::nil(out),
+        }
+        return Ok(());
+    };
+    let ele = a.get(2);
+    let len = l.len();
+    let from_tail = rank < 0;
+    let skip = rank.unsigned_abs() - 1;
+    let scan = if maxlen == 0 {
+        len
+    } else {
+        (maxlen as usize).min(len)
+    };
+    let positions = (0..scan).map(|i| if from_tail { len - 1 - i } else { i });
+    let mut found = positions.filter(|&i| l[i] == ele).skip(skip as usize);
+    match count {
+        None => match found.next() {
+            Some(i) => reply::int(out, i as i64),
+            None => reply::nil(out),
+        },
+        Some(n) => {
+            let take = if n == 0 { usize::MAX } else { n as usize };
+            let hits: Vec<usize> = found.take(take).collect();
+            reply::array(out, hits.len());
+            for i in hits {
+                reply::int(out, i as i64);
+            }
+        }
+    }
+    Ok(())
+}

@@ -343,6 +343,7 @@ pub const COMMANDS: &[Spec] = &[
     read("llen", 2, K1, l::llen),
     read("lrange", 4, K1, l::lrange),
     read("lindex", 3, K1, l::lindex),
+    read("lpos", -3, K1, l::lpos),
     write("lset", 4, K1, l::lset),
     write("lrem", 4, K1, l::lrem),
     write("ltrim", 4, K1, l::ltrim),
