@@ -270,3 +270,71 @@ fn an_http_client_pipelining_without_reading_is_paused_not_buffered() {
     );
     sigterm(&server.0);
 }
+
+#[test]
+fn subscribing_to_many_channels_and_many_subscribers_cost_linear_time() {
+    // Both sides of a subscription are sets: a SUBSCRIBE of 200,000
+    // channels and its UNSUBSCRIBE, and 1,000 subscribers of one channel
+    // leaving, each take time linear in their size (lists made them
+    // quadratic: minutes for these).
+    let (child, addr, _log) = serve(&kv_config(2, ""));
+    let _server = Reap(child);
+    const N: usize = 200_000;
+    let channels: Vec<Vec<u8>> = (0..N).map(|i| format!("ch:{i}").into_bytes()).collect();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut sub: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+    sub.extend(channels.iter().map(Vec::as_slice));
+    s.write_all(&multibulk(&sub)).unwrap();
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    // Each reply: *3, $9, subscribe, $n, name, :count — the count last.
+    let mut last = String::new();
+    for _ in 0..N {
+        for _ in 0..6 {
+            last.clear();
+            std::io::BufRead::read_line(&mut r, &mut last).unwrap();
+        }
+    }
+    assert_eq!(last.trim_end(), format!(":{N}"));
+    s.write_all(b"UNSUBSCRIBE\r\n").unwrap();
+    for _ in 0..N {
+        for _ in 0..6 {
+            last.clear();
+            std::io::BufRead::read_line(&mut r, &mut last).unwrap();
+        }
+    }
+    assert_eq!(last.trim_end(), ":0", "every channel left");
+    // 1,000 subscribers of one channel, then all gone: PUBLISH reaches 0.
+    let subscribers: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(DEADLINE)).unwrap();
+            c.write_all(b"SUBSCRIBE news\r\n").unwrap();
+            let mut b = [0u8; 64];
+            let mut got = 0;
+            while got < b":1\r\n".len() || !b[..got].ends_with(b":1\r\n") {
+                got += c.read(&mut b[got..]).unwrap();
+            }
+            c
+        })
+        .collect();
+    s.write_all(b"PUBLISH news hello\r\n").unwrap();
+    last.clear();
+    std::io::BufRead::read_line(&mut r, &mut last).unwrap();
+    assert_eq!(last.trim_end(), ":1000");
+    drop(subscribers);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        s.write_all(b"PUBLISH news hello\r\n").unwrap();
+        last.clear();
+        std::io::BufRead::read_line(&mut r, &mut last).unwrap();
+        if last.trim_end() == ":0" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscribers stayed: {last}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -12,7 +12,7 @@
 //! `max_output_buffer`, as any client that does not read its replies
 //! (Redis's `client-output-buffer-limit pubsub`): past it, it is closed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use shardloop::{ConnectionHandle, LoopHandle};
@@ -24,12 +24,17 @@ use super::{KvConn, SHARD};
 /// One shard's subscriptions, by channel and by pattern.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    channels: HashMap<Vec<u8>, Vec<ConnectionHandle>, Fx>,
-    patterns: HashMap<Vec<u8>, Vec<ConnectionHandle>, Fx>,
+    channels: HashMap<Vec<u8>, Subscribers, Fx>,
+    patterns: HashMap<Vec<u8>, Subscribers, Fx>,
 }
 
+/// The connections subscribed to one name: a set, so that subscribing,
+/// unsubscribing and leaving cost the same with one subscriber or a
+/// million.
+type Subscribers = HashSet<ConnectionHandle, Fx>;
+
 impl Registry {
-    fn table(&mut self, pattern: bool) -> &mut HashMap<Vec<u8>, Vec<ConnectionHandle>, Fx> {
+    fn table(&mut self, pattern: bool) -> &mut HashMap<Vec<u8>, Subscribers, Fx> {
         if pattern {
             &mut self.patterns
         } else {
@@ -42,10 +47,11 @@ impl Registry {
 pub(crate) fn subscribe(conn: ConnectionHandle, name: &[u8], pattern: bool) {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
-        let subs = s.pubsub.table(pattern).entry(name.to_vec()).or_default();
-        if !subs.contains(&conn) {
-            subs.push(conn);
-        }
+        s.pubsub
+            .table(pattern)
+            .entry(name.to_vec())
+            .or_default()
+            .insert(conn);
     });
 }
 
@@ -55,7 +61,7 @@ pub(crate) fn unsubscribe(conn: ConnectionHandle, name: &[u8], pattern: bool) {
         let mut s = s.borrow_mut();
         let table = s.pubsub.table(pattern);
         if let Some(subs) = table.get_mut(name) {
-            subs.retain(|c| *c != conn);
+            subs.remove(&conn);
             if subs.is_empty() {
                 table.remove(name);
             }

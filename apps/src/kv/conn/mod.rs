@@ -61,8 +61,8 @@ pub struct KvConn {
     multi_failed: bool,
     /// The channels and patterns this connection subscribed to (RESP2's
     /// subscribe mode while any).
-    channels: Vec<Vec<u8>>,
-    patterns: Vec<Vec<u8>>,
+    channels: std::collections::HashSet<Vec<u8>, super::db::Fx>,
+    patterns: std::collections::HashSet<Vec<u8>, super::db::Fx>,
     /// The protocol HELLO chose: 2 (RESP2, the default) or 3.
     proto: u8,
     /// What CLIENT LIST shows of this connection (set once made).
@@ -122,8 +122,8 @@ impl KvConn {
             multi_failed: false,
             client: None,
             proto: 2,
-            channels: Vec::new(),
-            patterns: Vec::new(),
+            channels: Default::default(),
+            patterns: Default::default(),
             closing: false,
             barrier: None,
             held: VecDeque::new(),

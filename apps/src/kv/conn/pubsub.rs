@@ -23,8 +23,7 @@ impl KvConn {
             } else {
                 &mut self.channels
             };
-            if !list.iter().any(|n| n == name) {
-                list.push(name.to_vec());
+            if list.insert(name.to_vec()) {
                 registry::subscribe(t.handle(), name, pattern);
             }
             let count = self.subscriptions();
@@ -48,9 +47,9 @@ impl KvConn {
         let names: Vec<Vec<u8>> = if a.len() > 1 {
             a.iter_from(1).map(<[u8]>::to_vec).collect()
         } else if pattern {
-            self.patterns.clone()
+            self.patterns.iter().cloned().collect()
         } else {
-            self.channels.clone()
+            self.channels.iter().cloned().collect()
         };
         if names.is_empty() {
             let count = self.subscriptions();
@@ -67,8 +66,7 @@ impl KvConn {
             } else {
                 &mut self.channels
             };
-            if let Some(i) = list.iter().position(|n| *n == name) {
-                list.remove(i);
+            if list.remove(&name) {
                 registry::unsubscribe(t.handle(), &name, pattern);
             }
             let count = self.subscriptions();
