@@ -297,7 +297,10 @@
 //!   `create_connection(factory, sock)` for an already connected socket (TCP
 //!   or Unix, as in the seed's socketpair example); Unix-socket servers too.
 //!   Failures asyncio raises from `run_until_complete` (address in use,
-//!   refused) come back as an error at the call.
+//!   refused) come back as an error at the call. A listening socket that
+//!   stops listening under the server (another process holding it called
+//!   `shutdown(2)`: every accept fails with EINVAL) is closed, and the loop
+//!   serves on; it is never retried in a loop.
 //!
 //!   Tests:
 //!   - `framework/tests/loop_contract.rs`: `l2_address_in_use_is_returned_naming_the_address`
@@ -308,6 +311,7 @@
 //!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_replaces_a_stale_socket_file`
 //!   - `framework/tests/unix_and_interop.rs`: `l2_create_connection_from_a_connected_socketpair`
 //!   - `framework/tests/unix_and_interop.rs`: `l2_create_connection_from_a_connected_tcp_socket`
+//!   - `framework/tests/robustness.rs`: `l2_a_listening_socket_that_stops_listening_is_closed_and_the_loop_serves_on`
 //!
 //! **L3** `add_reader`/`add_writer` on any fd; read/write pipe transports.
 //!

@@ -266,7 +266,7 @@ fn listening_fd(addr: std::net::SocketAddr) -> std::os::fd::RawFd {
 }
 
 #[test]
-fn a_listening_socket_that_stops_listening_is_closed_and_the_loop_serves_on() {
+fn l2_a_listening_socket_that_stops_listening_is_closed_and_the_loop_serves_on() {
     // Another process holding the same socket (a takeover, a debugger) can
     // take it out of LISTEN with shutdown(2): every accept then fails with
     // EINVAL. The loop must close that listener, not retry it for ever.

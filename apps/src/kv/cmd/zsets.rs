@@ -449,13 +449,13 @@ impl Lex {
 /// the set's last member is below the minimum or its first above the
 /// maximum (Redis then answers nothing, whatever lies between).
 fn in_lex_range(z: &ZSet, min: &Lex, max: &Lex) -> bool {
-    let rank = |l: &Lex| -> (u8, Vec<u8>) {
+    fn rank(l: &Lex) -> (u8, &[u8]) {
         match l {
-            Lex::Min => (0, Vec::new()),
-            Lex::Incl(x) | Lex::Excl(x) => (1, x.clone()),
-            Lex::Max => (2, Vec::new()),
+            Lex::Min => (0, &[]),
+            Lex::Incl(x) | Lex::Excl(x) => (1, x),
+            Lex::Max => (2, &[]),
         }
-    };
+    }
     let cmp = rank(min).cmp(&rank(max));
     let excl = matches!(min, Lex::Excl(_)) || matches!(max, Lex::Excl(_));
     if cmp == std::cmp::Ordering::Greater || (cmp == std::cmp::Ordering::Equal && excl) {
