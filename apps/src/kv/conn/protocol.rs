@@ -16,7 +16,6 @@ impl Protocol for KvConn {
     }
 
     fn data_received(&mut self, t: &mut Transport, data: &[u8]) {
-        reply::set_protocol(self.proto);
         self.feed(t, data);
     }
 
@@ -29,7 +28,6 @@ impl Protocol for KvConn {
     /// The server drains (P11): answer every complete command received,
     /// then close (part of a command is dropped).
     fn drain_started(&mut self, t: &mut Transport) {
-        reply::set_protocol(self.proto);
         self.draining = true;
         self.feed(t, &[]);
         self.finish_drain(t);
