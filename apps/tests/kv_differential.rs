@@ -274,6 +274,17 @@ fn key(rng: &mut Rng) -> Vec<u8> {
     format!("k{}", rng.below(7)).into_bytes()
 }
 
+/// Sometimes (30 %) a LIMIT offset count, with edge values; whether it did.
+fn limit(rng: &mut Rng, c: &mut Vec<Vec<u8>>) -> bool {
+    let given = rng.chance(30);
+    if given {
+        c.push(b"LIMIT".to_vec());
+        c.push(rng.pick(INDEXES));
+        c.push(rng.pick(COUNTS));
+    }
+    given
+}
+
 /// A random command of the table, with edge values.
 fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
     let k = key;
@@ -443,11 +454,7 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             if rng.chance(40) {
                 c.push(s("WITHSCORES"));
             }
-            if rng.chance(30) {
-                c.push(s("LIMIT"));
-                c.push(rng.pick(INDEXES));
-                c.push(rng.pick(COUNTS));
-            }
+            limit(rng, &mut c);
             c
         }
         54 => vec![s("ZREM"), k(rng), rng.pick(MEMBERS), rng.pick(MEMBERS)],
@@ -580,11 +587,7 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             if rng.chance(40) {
                 c.push(s("WITHSCORES"));
             }
-            if rng.chance(30) {
-                c.push(s("LIMIT"));
-                c.push(rng.pick(INDEXES));
-                c.push(rng.pick(COUNTS));
-            }
+            limit(rng, &mut c);
             c
         }
         83 => vec![s("ZREVRANK"), k(rng), rng.pick(MEMBERS)],
@@ -600,11 +603,7 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
                 rng.pick(LEX),
                 rng.pick(LEX),
             ];
-            if rng.chance(30) {
-                c.push(s("LIMIT"));
-                c.push(rng.pick(INDEXES));
-                c.push(rng.pick(COUNTS));
-            } else if rng.chance(10) {
+            if !limit(rng, &mut c) && rng.chance(10) {
                 c.push(s("WITHSCORES"));
             }
             c
@@ -620,11 +619,7 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             if rng.chance(40) {
                 c.push(s("REV"));
             }
-            if rng.chance(30) {
-                c.push(s("LIMIT"));
-                c.push(rng.pick(INDEXES));
-                c.push(rng.pick(COUNTS));
-            }
+            limit(rng, &mut c);
             if rng.chance(10) {
                 c.push(rng.pick(&["WITHSCORES", "BYSCORE", "BYLEX"]));
             }
