@@ -7,8 +7,8 @@
 //!   streams;
 //! * `discard` — RFC 863;
 //! * `http` — HTTP/1.1: TechEmpower's plaintext and JSON, static files;
-//! * `kv` — an in-memory Redis-protocol server, its keyspace sharded over
-//!   the shards.
+//! * `kv` — a Redis-protocol server, its keyspace sharded over the
+//!   shards, persisted in an append-only log per shard when asked.
 
 pub mod discard;
 pub mod echo;
@@ -39,6 +39,7 @@ pub fn apps() -> Apps {
         .with(App::new::<http::HttpOptions>("http").stream(http::protocol))
         .with(
             App::new::<kv::KvOptions>("kv")
+                .on_serve(kv::aof::start)
                 .stream(|o| kv::KvConn::new(std::sync::Arc::new(o.clone()))),
         )
         .default_config(DEFAULT_CONFIG)

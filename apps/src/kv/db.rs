@@ -129,6 +129,11 @@ pub struct Db {
     volatile: HashSet<Vec<u8>, Fx>,
     /// Expired keys removed so far (`INFO stats`).
     pub expired: u64,
+    /// Keep the keys expiry removes in `evicted` (the append-only log
+    /// writes a `DEL` for each).
+    pub track_evictions: bool,
+    /// Keys expiry removed, while `track_evictions`.
+    pub evicted: Vec<Vec<u8>>,
 }
 
 impl Db {
@@ -141,6 +146,9 @@ impl Db {
         {
             self.remove(key);
             self.expired += 1;
+            if self.track_evictions {
+                self.evicted.push(key.to_vec());
+            }
             return None;
         }
         self.map.get_mut(key)
@@ -276,7 +284,35 @@ impl Db {
             self.volatile.remove(k);
         }
         self.expired += due.len() as u64;
-        due.len()
+        let n = due.len();
+        if self.track_evictions {
+            self.evicted.extend(due);
+        }
+        n
+    }
+
+    /// `key`'s entry as stored, expired or not (what the log writes).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    /// Every key held, expired ones included.
+    pub fn key_list(&self) -> Vec<Vec<u8>> {
+        self.map.keys().cloned().collect()
+    }
+
+    /// Every entry held, expired ones included.
+    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Moves the keys `keep` selects into `other` (a reshard at load).
+    pub fn move_into(self, other: &mut Db, keep: impl Fn(&[u8]) -> bool) {
+        for (k, e) in self.map {
+            if keep(&k) {
+                other.set(&k, e.value, e.expires_at);
+            }
+        }
     }
 
     /// A copy of `key`'s live entry (for a multi-shard transaction).

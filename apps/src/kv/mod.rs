@@ -65,9 +65,13 @@
 //!   pushing the message to its subscribers.
 //! * **A command that panics** (a bug) answers its client with an error
 //!   rather than leaving it without a reply; the shard serves on.
-//! * **In memory only**, like `redis-server --save ''`: nothing is written
-//!   to disk.
+//! * **Persistence** ([`aof`]): with `appendonly = true`, an append-only
+//!   log per shard in Redis's AOF format, synced as `appendfsync` says,
+//!   rewritten in place without fork, loaded at start and across a
+//!   takeover. Off by default, like `redis-server --save ''
+//!   --appendonly no`: then nothing is written to disk.
 
+pub mod aof;
 mod clients;
 pub mod cmd;
 mod conn;
@@ -115,6 +119,25 @@ pub struct KvOptions {
     /// Redis. Default 60 s.
     #[serde(with = "shardloop::config::duration")]
     pub command_timeout: Duration,
+    /// Keep an append-only log per shard, loaded at start (Redis's
+    /// `appendonly`). Default false: in memory only. Read at start; a
+    /// reload that changes a persistence option takes effect at the next
+    /// start or takeover.
+    pub appendonly: bool,
+    /// When the log reaches the disk: `"always"` (before each reply),
+    /// `"everysec"` (default) or `"no"` (Redis's `appendfsync`).
+    pub appendfsync: aof::Fsync,
+    /// The folder of `appendonlydir/` (Redis's `dir`), relative to the
+    /// configuration file. Default: the configuration file's folder.
+    pub dir: std::path::PathBuf,
+    /// Rewrite a shard's log once its incremental files grew by this
+    /// percentage of its base (Redis's `auto-aof-rewrite-percentage`;
+    /// 0: never by itself). Default 100.
+    pub auto_aof_rewrite_percentage: u64,
+    /// …and are at least this big (`auto-aof-rewrite-min-size`). Default
+    /// 64 MiB.
+    #[serde(with = "shardloop::config::size")]
+    pub auto_aof_rewrite_min_size: usize,
 }
 
 impl Default for KvOptions {
@@ -123,11 +146,20 @@ impl Default for KvOptions {
             max_query_buffer: 1 << 30,
             max_output_buffer: 256 << 20,
             command_timeout: Duration::from_secs(60),
+            appendonly: false,
+            appendfsync: aof::Fsync::Everysec,
+            dir: std::path::PathBuf::from("."),
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 << 20,
         }
     }
 }
 
 impl AppOptions for KvOptions {
+    fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf> {
+        vec![&mut self.dir]
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         if !(1 << 20..=4 << 30).contains(&self.max_query_buffer) {
             return Err((
@@ -174,6 +206,8 @@ struct Shard {
     pubsub: pubsub::Registry,
     /// This shard's connections, by client id (CLIENT LIST).
     clients: std::collections::HashMap<u64, std::rc::Rc<clients::Client>, db::Fx>,
+    /// This shard's append-only log, when kv persists.
+    aof: Option<aof::Log>,
 }
 
 thread_local! {
@@ -195,6 +229,47 @@ fn when_free(lp: &mut EventLoop, f: impl FnOnce(&mut EventLoop) + 'static) {
         SHARD.with(|s| s.borrow_mut().waiting.push_back(Box::new(f)));
     } else {
         f(lp);
+    }
+}
+
+/// Holds this shard until its log is loaded: commands queue as behind a
+/// transaction.
+fn hold() {
+    SHARD.with(|s| s.borrow_mut().locked = true);
+}
+
+/// This shard's keys and log, loaded.
+fn install(db: Db, log: aof::Log) {
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        s.db = db;
+        s.aof = Some(log);
+    });
+}
+
+/// Lets a loaded shard go: what queued runs.
+fn release(lp: &mut EventLoop) {
+    ensure_sweep(lp.handle());
+    unlock(lp);
+}
+
+/// Runs `f` on this shard's log and keys, if it logs.
+fn with_log<T>(f: impl FnOnce(&mut aof::Log, &mut Db) -> T) -> Option<T> {
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = &mut *s;
+        s.aof.as_mut().map(|log| f(log, &mut s.db))
+    })
+}
+
+/// Writes (and with `always` syncs) what this shard logged: before its
+/// replies leave.
+pub(crate) fn sync_log() {
+    if aof::on() {
+        with_log(|log, db| {
+            log.evictions(db);
+            log.sync();
+        });
     }
 }
 
@@ -273,6 +348,10 @@ fn sweep(lp: &mut EventLoop) {
                     break;
                 }
             }
+            let s = &mut *s;
+            if let Some(log) = &mut s.aof {
+                log.evictions(&mut s.db);
+            }
         }
     });
     lp.call_later(Duration::from_millis(100), sweep);
@@ -283,7 +362,18 @@ fn exec_here(spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
+        let s = &mut *s;
+        let Some(log) = s.aof.as_mut() else {
+            return cmd::exec(&mut s.db, spec, a, now, out);
+        };
+        if let (true, Some(e)) = (spec.write, log.refusing()) {
+            let msg = format!("MISCONF Errors writing to the AOF file: {e}");
+            return reply::error(out, &msg);
+        }
+        log.before(&s.db, spec, a);
+        let mark = out.len();
         cmd::exec(&mut s.db, spec, a, now, out);
+        log.after(&mut s.db, spec, a, &out[mark..]);
     });
 }
 
@@ -357,6 +447,7 @@ impl RemoteBatch {
                     exec_here(spec, &a, now, &mut out);
                     marks.push((*seq, start..out.len()));
                 }
+                sync_log();
                 lp.post(home, move |lp| {
                     lp.with_connection(conn, |p: &mut KvConn, t| p.fill_many(t, &out, &marks));
                 });
@@ -417,6 +508,10 @@ pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64, lp: &LoopHandle
         }
         _ => {}
     }
+    if let Gather::Rewrite = gather {
+        aof::start_rewrite(lp);
+        return Vec::new();
+    }
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;
@@ -424,6 +519,13 @@ pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64, lp: &LoopHandle
             Gather::Info => return info_part(&s),
             Gather::Clients => return clients_part(&s, a, now),
             _ => {}
+        }
+        let s = &mut *s;
+        if let (Gather::Flush, Some(log)) = (gather, s.aof.as_mut()) {
+            log.flush(&mut s.db);
+            s.db.clear();
+            log.sync();
+            return Vec::new();
         }
         part_of(&mut s.db, gather, a, now)
     })
@@ -499,7 +601,10 @@ fn info_part(s: &Shard) -> Vec<u8> {
         s.hops,
         s.db.expired,
         s.connections,
-    ] {
+    ]
+    .into_iter()
+    .chain(s.aof.as_ref().map_or([0; 4], aof::Log::info))
+    {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out

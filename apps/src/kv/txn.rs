@@ -166,6 +166,12 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
         out.extend_from_slice(&super::conn::combine(gather, &a, &parts));
     }
     SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
+    // With a log, the reply waits until every shard has logged its part
+    // (and synced it, with `always`): the last one sends it.
+    let logged = super::aof::on();
+    let to = txn.to;
+    let reply = std::sync::Arc::new(parking_lot::Mutex::new(Some(out)));
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(txn.keys.len()));
     for (shard, keys) in txn.keys {
         let results: Vec<(Vec<u8>, Option<Entry>)> = keys
             .into_iter()
@@ -174,18 +180,48 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
                 (k, e)
             })
             .collect();
+        let (reply, left) = (std::sync::Arc::clone(&reply), std::sync::Arc::clone(&left));
         lp.post(shard, move |lp| {
-            SHARD.with(|s| {
-                let mut s = s.borrow_mut();
-                if flushed {
-                    s.db.clear();
+            write_back(flushed, results);
+            if logged && left.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                if let Some(out) = reply.lock().take() {
+                    to.send(lp, out);
                 }
-                for (k, e) in results {
-                    s.db.restore(&k, e);
-                }
-            });
+            }
             unlock(lp);
         });
     }
-    txn.to.send(lp, out);
+    if !logged || left.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        if let Some(out) = reply.lock().take() {
+            to.send(lp, out);
+        }
+    }
+}
+
+/// Puts back what a transaction left on this shard (logged, when the
+/// shard logs).
+fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>) {
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = &mut *s;
+        let keys: Vec<Vec<u8>> = match s.aof {
+            Some(_) => results.iter().map(|(k, _)| k.clone()).collect(),
+            None => Vec::new(),
+        };
+        let apply = move |db: &mut Db| {
+            if flushed {
+                db.clear();
+            }
+            for (k, e) in results {
+                db.restore(&k, e);
+            }
+        };
+        match s.aof.as_mut() {
+            None => apply(&mut s.db),
+            Some(log) => {
+                log.write_back(&mut s.db, flushed, &keys, apply);
+                log.sync();
+            }
+        }
+    });
 }

@@ -97,6 +97,7 @@ type ParseFn = dyn Fn(
 type ServeFn = dyn Fn(&mut Runtime, &ListenerConfig, Parsed, Vec<std::os::fd::OwnedFd>) -> io::Result<String>
     + Send
     + Sync;
+type OnServeFn = dyn Fn(&Runtime, Parsed) -> io::Result<()> + Send + Sync;
 
 /// One application: a name, its options and its protocols.
 pub struct App {
@@ -105,6 +106,7 @@ pub struct App {
     parse: Box<ParseFn>,
     stream: Option<Box<ServeFn>>,
     datagram: Option<Box<ServeFn>>,
+    on_serve: Option<Box<OnServeFn>>,
 }
 
 impl std::fmt::Debug for App {
@@ -169,6 +171,7 @@ impl App {
                 parse: Box::new(parse),
                 stream: None,
                 datagram: None,
+                on_serve: None,
             },
             options: std::marker::PhantomData,
         }
@@ -189,6 +192,22 @@ impl<O: AppOptions> AppSpec<O> {
             let options = downcast::<O>(parsed)?;
             let make = Arc::clone(&make);
             listen_stream(rt, l, inherited, move || make(&options))
+        }));
+        self
+    }
+
+    /// Runs `prepare` with a listener's options and the runtime before the
+    /// listener is served — when the server starts, and at a reload that
+    /// binds one — where an app readies what its shards share (kv loads
+    /// its append-only logs here). The shards run, nothing is accepted
+    /// yet; an error stops the listener as a bind error does.
+    pub fn on_serve(
+        mut self,
+        prepare: impl Fn(&O, &Runtime) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.app.on_serve = Some(Box::new(move |rt, parsed| {
+            let options = downcast::<O>(parsed)?;
+            prepare(&options, rt)
         }));
         self
     }
@@ -360,6 +379,9 @@ impl Apps {
                 format!("the app \"{}\" does not serve this protocol", l.app),
             )
         })?;
+        if let Some(prepare) = &app.on_serve {
+            prepare(rt, Arc::clone(&parsed))?;
+        }
         serve(rt, l, parsed, inherited)
     }
 }

@@ -179,6 +179,15 @@ fn check_flush(a: &Args<'_>) -> Result<(), Msg> {
     }
 }
 
+/// BGREWRITEAOF: only where kv persists.
+fn check_rewrite(_: &Args<'_>) -> Result<(), Msg> {
+    if super::aof::enabled() {
+        Ok(())
+    } else {
+        err("ERR kv's append-only log is off (appendonly = false in [listener.kv])")
+    }
+}
+
 /// SCAN's arguments, as parseScanCursorOrReply and scanGenericCommand
 /// check them.
 fn check_scan(a: &Args<'_>) -> Result<(), Msg> {

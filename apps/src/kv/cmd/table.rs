@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::super::db::{Db, Fx};
-use super::{check_flush, check_scan, Msg, R};
+use super::{check_flush, check_rewrite, check_scan, Msg, R};
 
 /// A request's arguments: ranges of a buffer.
 #[derive(Clone, Copy)]
@@ -77,6 +77,24 @@ pub type Handler = fn(&mut Db, &Args<'_>, u64, &mut Vec<u8>) -> R;
 /// inside MULTI, at EXEC), with Redis's errors.
 pub type Check = fn(&Args<'_>) -> Result<(), Msg>;
 
+/// How a write is recorded in the append-only log, so that replaying the
+/// log (with expiry off, at any later time) leaves the keyspace as the
+/// command left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// The command as received: it does the same whenever it runs.
+    Verbatim,
+    /// The state of its key afterwards (`SET k v PXAT t`, or `DEL`): its
+    /// expiry is relative to now.
+    Value,
+    /// Its key's expiry afterwards (`PEXPIREAT`, `PERSIST`, or `DEL`): it
+    /// sets an expiry relative to now, or deletes by one already past.
+    Expiry,
+    /// The `SREM` of the members its reply names (SPOP: which members it
+    /// takes depends on the set's layout).
+    Popped,
+}
+
 /// The commands about the connection itself, run by the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnCmd {
@@ -132,6 +150,9 @@ pub enum Gather {
     Numsub,
     /// PUBSUB NUMPAT: each shard's patterns; the reply counts their union.
     Numpat,
+    /// BGREWRITEAOF: each shard starts rewriting its log; the reply says
+    /// it started.
+    Rewrite,
 }
 
 /// Where a command runs.
@@ -159,6 +180,8 @@ pub struct Spec {
     pub keys: KeySpec,
     /// Changes the keyspace (Redis's `write` flag).
     pub write: bool,
+    /// How the append-only log records it when it wrote (see `kv::aof`).
+    pub log: Log,
     /// How it runs on a keyspace: every keyed command, and PING, ECHO and
     /// SELECT as a transaction runs them. `None`: refused inside MULTI
     /// (unless it runs on every shard).
@@ -166,6 +189,12 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The same spec, recorded in the log as `log` says.
+    const fn logs(mut self, log: Log) -> Self {
+        self.log = log;
+        self
+    }
+
     /// Whether MULTI queues it (EXEC runs it).
     pub fn queued_in_multi(&self) -> bool {
         self.exec.is_some() || matches!(self.kind, Kind::AllShards { .. })
@@ -209,6 +238,7 @@ const fn keyed(
         kind: Kind::Keyed,
         keys: KeySpec { first, last, step },
         write,
+        log: Log::Verbatim,
         exec: Some(exec),
     }
 }
@@ -221,6 +251,7 @@ const fn conn(name: &'static str, arity: i32, c: ConnCmd, exec: Option<Handler>)
         kind: Kind::Connection(c),
         keys: NO_KEYS,
         write: false,
+        log: Log::Verbatim,
         exec,
     }
 }
@@ -232,6 +263,7 @@ const fn all(name: &'static str, arity: i32, gather: Gather, check: Check, write
         kind: Kind::AllShards { gather, check },
         keys: NO_KEYS,
         write,
+        log: Log::Verbatim,
         exec: None,
     }
 }
@@ -243,6 +275,7 @@ const fn txn(name: &'static str, t: TxnCmd) -> Spec {
         kind: Kind::Transaction(t),
         keys: NO_KEYS,
         write: false,
+        log: Log::Verbatim,
         exec: None,
     }
 }
@@ -277,6 +310,7 @@ pub const COMMANDS: &[Spec] = &[
     all("dbsize", 1, Gather::Count, no_check, false),
     all("flushdb", -1, Gather::Flush, check_flush, true),
     all("flushall", -1, Gather::Flush, check_flush, true),
+    all("bgrewriteaof", 1, Gather::Rewrite, check_rewrite, false),
     all(
         "keys",
         2,
@@ -306,14 +340,14 @@ pub const COMMANDS: &[Spec] = &[
     write("unlink", -2, KALL, k::del),
     write("rename", 3, (1, 2, 1), k::rename),
     write("renamenx", 3, (1, 2, 1), k::renamenx),
-    write("set", -3, K1, st::set),
+    write("set", -3, K1, st::set).logs(Log::Value),
     read("get", 2, K1, k::get),
     write("getset", 3, K1, st::getset),
     write("getdel", 2, K1, st::getdel),
-    write("getex", -2, K1, st::getex),
+    write("getex", -2, K1, st::getex).logs(Log::Expiry),
     write("setnx", 3, K1, st::setnx),
-    write("setex", 4, K1, st::setex),
-    write("psetex", 4, K1, st::psetex),
+    write("setex", 4, K1, st::setex).logs(Log::Value),
+    write("psetex", 4, K1, st::psetex).logs(Log::Value),
     write("mset", -3, KPAIRS, st::mset),
     write("msetnx", -3, KPAIRS, st::msetnx),
     read("mget", -2, KALL, st::mget),
@@ -326,10 +360,10 @@ pub const COMMANDS: &[Spec] = &[
     read("strlen", 2, K1, st::strlen),
     read("getrange", 4, K1, st::getrange),
     write("setrange", 4, K1, st::setrange),
-    write("expire", -3, K1, k::expire),
-    write("pexpire", -3, K1, k::pexpire),
-    write("expireat", -3, K1, k::expireat),
-    write("pexpireat", -3, K1, k::pexpireat),
+    write("expire", -3, K1, k::expire).logs(Log::Expiry),
+    write("pexpire", -3, K1, k::pexpire).logs(Log::Expiry),
+    write("expireat", -3, K1, k::expireat).logs(Log::Expiry),
+    write("pexpireat", -3, K1, k::pexpireat).logs(Log::Expiry),
     read("expiretime", 2, K1, k::expiretime),
     read("pexpiretime", 2, K1, k::pexpiretime),
     write("copy", -3, (1, 2, 1), k::copy),
@@ -370,7 +404,7 @@ pub const COMMANDS: &[Spec] = &[
     read("smismember", -3, K1, s::smismember),
     write("smove", 4, (1, 2, 1), s::smove),
     read("scard", 2, K1, s::scard),
-    write("spop", -2, K1, s::spop),
+    write("spop", -2, K1, s::spop).logs(Log::Popped),
     read("sinter", -2, KALL, s::sinter),
     read("sunion", -2, KALL, s::sunion),
     read("sdiff", -2, KALL, s::sdiff),

@@ -38,6 +38,23 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
             "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nmaxmemory:0\r\n\r\n"
         );
     }
+    if want("persistence") {
+        let enabled = super::super::aof::enabled();
+        text += &format!(
+            "# Persistence\r\nloading:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_last_write_status:{}\r\n",
+            enabled as u8,
+            (sum(6) > 0) as u8,
+            if sum(9) > 0 { "err" } else { "ok" },
+        );
+        if enabled {
+            text += &format!(
+                "aof_current_size:{}\r\naof_base_size:{}\r\n",
+                sum(8),
+                sum(7)
+            );
+        }
+        text += "\r\n";
+    }
     if want("stats") {
         text += &format!(
             "# Stats\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nkv_cross_shard_hops:{}\r\n",

@@ -132,6 +132,8 @@ impl KvConn {
     /// over `max_output_buffer`.
     pub(super) fn write_out(&mut self, t: &mut Transport) {
         if !self.out.is_empty() {
+            // What the replies acknowledge is logged first.
+            crate::kv::sync_log();
             let _ = t.write(&self.out);
             self.out.clear();
             if t.get_write_buffer_size() > self.options.max_output_buffer {

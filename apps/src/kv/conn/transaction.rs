@@ -13,6 +13,7 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
             reply::int(&mut out, n as i64);
         }
         Gather::Flush => reply::ok(&mut out),
+        Gather::Rewrite => reply::simple(&mut out, "Background append only file rewriting started"),
         Gather::Keys { cursor, .. } => {
             let keys: Vec<&[u8]> = parts.iter().flat_map(|p| read_keys(p)).collect();
             if cursor {
