@@ -759,27 +759,46 @@ fn kv_config(shards: usize) -> String {
 
 #[test]
 fn a_hundred_thousand_random_commands_get_redis_server_s_replies_byte_for_byte() {
-    differential(false, 100_000);
+    differential(false, 100_000, false);
 }
 
 /// The same, after HELLO 3 on both: every reply in RESP3 (maps, sets,
 /// doubles, nulls, verbatim strings).
 #[test]
 fn fifty_thousand_random_commands_in_resp3_get_redis_server_s_replies() {
-    differential(true, 50_000);
+    differential(true, 50_000, false);
+}
+
+/// kv persisting (`appendonly`, 3 shards, a BGREWRITEAOF every 300
+/// batches, so writes land during rewrites): the replies are still
+/// redis-server's; then every key is what redis-server holds, after a
+/// `kill -9` and a restart, and after a restart on 2 shards (a reshard).
+#[test]
+fn random_commands_persisted_survive_a_crash_rewrites_and_a_reshard() {
+    differential(false, 50_000, true);
 }
 
 /// Sends the same random commands to redis-server and kv and compares
 /// every reply (`KV_DIFF_SEED` and `KV_DIFF_COMMANDS` override the seed and
 /// the count).
-fn differential(resp3: bool, commands: usize) {
+fn differential(resp3: bool, commands: usize, persist: bool) {
     let seed: u64 = std::env::var("KV_DIFF_SEED").map_or(0x5eed_2026, |v| v.parse().unwrap());
     let total: usize = std::env::var("KV_DIFF_COMMANDS").map_or(commands, |v| v.parse().unwrap());
     let dir = temp_dir("kv-differential");
     let (redis, sock) = redis_server(&dir);
     let _redis = Reap(redis);
-    let (child, addr, log) = serve(&kv_config(3));
-    let child = Reap(child);
+    let config = |shards| {
+        let mut c = kv_config(shards);
+        if persist {
+            c += &format!(
+                "[listener.kv]\nappendonly = true\nappendfsync = \"everysec\"\ndir = \"{}\"\n",
+                dir.display()
+            );
+        }
+        c
+    };
+    let (child, addr, log) = serve(&config(3));
+    let mut child = Reap(child);
     // The server's log on this test's stderr: a panic shows up there.
     std::thread::spawn(move || {
         for line in log.lines().map_while(Result::ok) {
@@ -901,6 +920,34 @@ fn differential(resp3: bool, commands: usize) {
         if history.len() > 10_000 {
             history.drain(..5_000);
         }
+        if persist && batch % 300 == 0 {
+            ours.send(&multibulk(&["BGREWRITEAOF"]));
+            assert_eq!(
+                ours.read(),
+                Reply::Simple(b"Background append only file rewriting started".to_vec())
+            );
+        }
+    }
+    if persist {
+        drop(ours);
+        let theirs = keyspace(&mut Client {
+            r: BufReader::new(UnixStream::connect(&sock).unwrap()),
+        });
+        let before = keyspace(&mut kv_client(addr));
+        assert_eq!(without_times(&before), without_times(&theirs));
+        assert!(theirs.iter().filter(|k| !k.contains(" none ")).count() > 0);
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        for shards in [3, 2] {
+            let (c, addr, _log) = serve(&config(shards));
+            child = Reap(c);
+            let after = keyspace(&mut kv_client(addr));
+            assert_eq!(after, before, "after a restart on {shards} shards");
+            sigterm(&child.0);
+            wait_exit(&mut child.0);
+        }
+        eprintln!("seed {seed}: {total} commands, persisted: the 7 keys are redis-server's after a kill -9 and a reshard: {before:?}");
+        return;
     }
     // Every key ends the same on both.
     for k in 0..7 {
@@ -915,6 +962,60 @@ fn differential(resp3: bool, commands: usize) {
     );
     drop(ours);
     sigterm(&child.0);
+}
+
+fn kv_client(addr: std::net::SocketAddr) -> Client<TcpStream> {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    Client { r: BufReader::new(s) }
+}
+
+/// Each of the generator's keys: its type, its value (set members and
+/// hash fields sorted) and its absolute expiry, a line each.
+fn keyspace<S: Read + Write>(c: &mut Client<S>) -> Vec<String> {
+    let mut ask = |args: &[&str]| {
+        c.send(&multibulk(args));
+        c.read()
+    };
+    (0..7)
+        .map(|k| {
+            let key = format!("k{k}");
+            let Reply::Simple(t) = ask(&["TYPE", &key]) else {
+                panic!("TYPE")
+            };
+            let t = String::from_utf8(t).unwrap();
+            let mut v = match t.as_str() {
+                "string" => ask(&["GET", &key]),
+                "list" => ask(&["LRANGE", &key, "0", "-1"]),
+                "hash" => ask(&["HGETALL", &key]),
+                "set" => ask(&["SMEMBERS", &key]),
+                "zset" => ask(&["ZRANGE", &key, "0", "-1", "WITHSCORES"]),
+                _ => Reply::Null,
+            };
+            if let (Reply::Array(Some(items)), "hash") = (&mut v, t.as_str()) {
+                let mut pairs: Vec<Vec<Reply>> = items.chunks(2).map(<[_]>::to_vec).collect();
+                pairs.sort();
+                *items = pairs.concat();
+            }
+            if let (Reply::Array(Some(items)), "set") = (&mut v, t.as_str()) {
+                items.sort();
+            }
+            let at = ask(&["PEXPIRETIME", &key]);
+            format!("{key} {t} {} {}", show(&v), show(&at))
+        })
+        .collect()
+}
+
+/// Keyspace lines with the expiry only as "volatile" or not (kv and
+/// redis-server each computed a relative expiry from its own clock).
+fn without_times(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let (head, at) = l.rsplit_once(' ').unwrap();
+            format!("{head} {}", if at.starts_with('-') { at } else { "volatile" })
+        })
+        .collect()
 }
 
 /// Protocol garbage, each on a fresh connection to both: the same error
