@@ -967,7 +967,9 @@ fn differential(resp3: bool, commands: usize, persist: bool) {
 fn kv_client(addr: std::net::SocketAddr) -> Client<TcpStream> {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
-    Client { r: BufReader::new(s) }
+    Client {
+        r: BufReader::new(s),
+    }
 }
 
 /// Each of the generator's keys: its type, its value (set members and
@@ -1013,7 +1015,10 @@ fn without_times(lines: &[String]) -> Vec<String> {
         .iter()
         .map(|l| {
             let (head, at) = l.rsplit_once(' ').unwrap();
-            format!("{head} {}", if at.starts_with('-') { at } else { "volatile" })
+            format!(
+                "{head} {}",
+                if at.starts_with('-') { at } else { "volatile" }
+            )
         })
         .collect()
 }

@@ -9,6 +9,10 @@
 //! command, or, for a command the server never read, closes before it; the
 //! client then sends it again on a new connection. A request counts as
 //! lost when the server read part of it and did not answer it whole.
+//!
+//! kv persists (`appendonly`, `appendfsync = "always"`): every key a kv
+//! client had acknowledged is there, with its value, after each takeover
+//! and after each restart.
 
 mod common;
 
@@ -159,12 +163,12 @@ fn http_client(addr: SocketAddr, stop: Arc<AtomicBool>) -> Tally {
 
 /// kv: `SET c:n n`, each command in pieces, then its reply; a command
 /// closed on without a reply is sent again on a new connection.
-fn kv_client(addr: SocketAddr, c: usize, stop: Arc<AtomicBool>) -> (Tally, u64) {
+fn kv_client(addr: SocketAddr, prefix: String, stop: Arc<AtomicBool>) -> (Tally, u64) {
     let mut t = Tally::default();
     let mut conn: Option<BufReader<TcpStream>> = None;
     let mut n = 0u64;
     while !stop.load(Ordering::Acquire) {
-        let key = format!("c{c}:{n}");
+        let key = format!("{prefix}:{n}");
         let val = n.to_string();
         let cmd = format!(
             "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{val}\r\n",
@@ -244,11 +248,13 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
              [[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
              [[listener]]\nname = \"http\"\naddress = \"127.0.0.1:0\"\napp = \"http\"\n\
              [[listener]]\nname = \"kv\"\naddress = \"127.0.0.1:0\"\napp = \"kv\"\n\
+             [listener.kv]\nappendonly = true\nappendfsync = \"always\"\ndir = \"{}\"\n\
              [[listener]]\nname = \"echo-rp\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
              distribution = \"reuseport\"\n\
              [[listener]]\nname = \"udp\"\naddress = \"127.0.0.1:0\"\napp = \"echo\"\n\
              protocol = \"udp\"\n",
-            dir.join("control.sock").display()
+            dir.join("control.sock").display(),
+            dir.display()
         ),
     )
 }
@@ -268,9 +274,18 @@ fn addresses(log: &mut impl BufRead) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Every kv key `PREFIX:i` (i below n) written and acknowledged, by prefix.
+type Written = Vec<(String, u64)>;
+
 /// Runs the kinds of clients against `addrs` while `restart` runs (UDP
-/// with `udp`); returns every tally, and checks the kv keys written.
-fn under_load(addrs: &[SocketAddr], udp: bool, restart: impl FnOnce()) -> Vec<Tally> {
+/// with `udp`); returns every tally, and what the kv clients wrote (their
+/// keys start with `tag`).
+fn under_load(
+    addrs: &[SocketAddr],
+    udp: bool,
+    tag: &str,
+    restart: impl FnOnce(),
+) -> (Vec<Tally>, Written) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut echo = Vec::new();
     let mut http = Vec::new();
@@ -286,8 +301,11 @@ fn under_load(addrs: &[SocketAddr], udp: bool, restart: impl FnOnce()) -> Vec<Ta
         }
         let (a, s) = (addrs[1], Arc::clone(&stop));
         http.push(std::thread::spawn(move || http_client(a, s)));
-        let (a, s) = (addrs[2], Arc::clone(&stop));
-        kv.push(std::thread::spawn(move || kv_client(a, c, s)));
+        let (a, s, prefix) = (addrs[2], Arc::clone(&stop), format!("{tag}c{c}"));
+        kv.push((
+            prefix.clone(),
+            std::thread::spawn(move || kv_client(a, prefix, s)),
+        ));
     }
     restart();
     std::thread::sleep(Duration::from_millis(300));
@@ -297,10 +315,44 @@ fn under_load(addrs: &[SocketAddr], udp: bool, restart: impl FnOnce()) -> Vec<Ta
         .chain(http)
         .map(|h| h.join().unwrap())
         .collect();
-    for h in kv {
-        tallies.push(h.join().unwrap().0);
+    let mut written = Vec::new();
+    for (prefix, h) in kv {
+        let (t, n) = h.join().unwrap();
+        tallies.push(t);
+        written.push((prefix, n));
     }
-    tallies
+    (tallies, written)
+}
+
+/// Checks that kv at `addr` holds every key in `written` with its value
+/// (`PREFIX:i` = i); returns how many it checked.
+fn check_kept(addr: SocketAddr, written: &[(String, u64)]) -> u64 {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut c = BufReader::new(s);
+    let mut checked = 0;
+    for (prefix, n) in written {
+        for chunk in (0..*n).collect::<Vec<_>>().chunks(500) {
+            let mut args = vec!["MGET".to_string()];
+            args.extend(chunk.iter().map(|i| format!("{prefix}:{i}")));
+            c.get_mut().write_all(&multibulk(&args)).unwrap();
+            let mut line = String::new();
+            c.read_line(&mut line).unwrap();
+            assert_eq!(line, format!("*{}\r\n", chunk.len()));
+            for i in chunk {
+                let (mut len, mut val) = (String::new(), String::new());
+                c.read_line(&mut len).unwrap();
+                assert!(
+                    len.starts_with('$') && !len.starts_with("$-1"),
+                    "{prefix}:{i} lost"
+                );
+                c.read_line(&mut val).unwrap();
+                assert_eq!(val.trim_end(), i.to_string(), "{prefix}:{i}");
+                checked += 1;
+            }
+        }
+    }
+    checked
 }
 
 fn spawn_serve(
@@ -328,9 +380,10 @@ fn five_takeovers_with_requests_in_pieces_answer_every_request_whole() {
     wait_ready(maddr);
     std::thread::spawn(move || for _ in log.lines() {});
     let mut all = Vec::new();
+    let mut written = Written::new();
     for round in 0..5 {
         let mut next = None;
-        let tallies = under_load(&addrs, true, || {
+        let (tallies, w) = under_load(&addrs, true, &format!("t{round}"), || {
             std::thread::sleep(Duration::from_millis(200));
             let (new, mut new_log) = spawn_serve(&["serve", "--takeover"], &config);
             // The same sockets, so the same addresses (port 0 in the
@@ -346,6 +399,10 @@ fn five_takeovers_with_requests_in_pieces_answer_every_request_whole() {
         });
         old = next.expect("a new server");
         all.extend(tallies);
+        written.extend(w);
+        // Every key written before (and during) the takeovers is there.
+        let checked = check_kept(addrs[2], &written);
+        eprintln!("takeover {round}: the {checked} kv keys acknowledged so far are all there");
     }
     report("takeovers", &all);
     sigterm(&old);
@@ -357,15 +414,20 @@ fn five_sigterm_drains_with_requests_in_pieces_answer_every_request_whole() {
     let dir = temp_dir("restarts-sigterm");
     let config = config(&dir);
     let mut all = Vec::new();
-    for _ in 0..5 {
+    let mut written = Written::new();
+    for round in 0..5 {
         let (mut child, mut log) = spawn_serve(&["serve"], &config);
         let addrs = addresses(&mut log);
         std::thread::spawn(move || for _ in log.lines() {});
-        let tallies = under_load(&addrs, false, || {
+        // What the servers before this one acknowledged, loaded.
+        let checked = check_kept(addrs[2], &written);
+        eprintln!("restart {round}: the {checked} kv keys acknowledged before are all there");
+        let (tallies, w) = under_load(&addrs, false, &format!("s{round}"), || {
             std::thread::sleep(Duration::from_millis(300));
             sigterm(&child);
             assert!(wait_exit(&mut child).success());
         });
+        written.extend(w);
         // After the drain nothing listens: a client's last attempt is
         // refused, which is not a request lost.
         all.extend(tallies.into_iter().map(|mut t| {

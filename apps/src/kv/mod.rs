@@ -273,6 +273,36 @@ pub(crate) fn sync_log() {
     }
 }
 
+/// What waits for this shard's next log sync.
+type AfterSync = Vec<Box<dyn FnOnce(&mut EventLoop)>>;
+
+thread_local! {
+    static AFTER_SYNC: RefCell<AfterSync> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` (a reply leaving) once what this shard has logged so far is
+/// written, and synced with `always`: at the loop's next turn, one write
+/// and one sync for every reply queued meanwhile — a group commit, as
+/// Redis writes its log once per event-loop iteration before replying.
+pub(crate) fn after_sync(lp: &LoopHandle, f: impl FnOnce(&mut EventLoop) + 'static) {
+    let first = AFTER_SYNC.with(|q| {
+        let mut q = q.borrow_mut();
+        q.push(Box::new(f));
+        q.len() == 1
+    });
+    if first {
+        lp.call_soon(run_after_sync);
+    }
+}
+
+fn run_after_sync(lp: &mut EventLoop) {
+    sync_log();
+    let waiting = AFTER_SYNC.with(|q| std::mem::take(&mut *q.borrow_mut()));
+    for f in waiting {
+        f(lp);
+    }
+}
+
 /// Releases this shard's lock and runs what waited, until one of them
 /// locks it again.
 fn unlock(lp: &mut EventLoop) {
@@ -447,10 +477,16 @@ impl RemoteBatch {
                     exec_here(spec, &a, now, &mut out);
                     marks.push((*seq, start..out.len()));
                 }
-                sync_log();
-                lp.post(home, move |lp| {
-                    lp.with_connection(conn, |p: &mut KvConn, t| p.fill_many(t, &out, &marks));
-                });
+                let reply = move |lp: &mut EventLoop| {
+                    lp.post(home, move |lp| {
+                        lp.with_connection(conn, |p: &mut KvConn, t| p.fill_many(t, &out, &marks));
+                    });
+                };
+                if aof::on() {
+                    after_sync(lp.handle(), reply);
+                } else {
+                    reply(lp);
+                }
             });
         });
     }

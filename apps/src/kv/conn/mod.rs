@@ -94,6 +94,8 @@ pub struct KvConn {
     /// The server drains (P11): every complete command received is
     /// answered, then the connection closes.
     draining: bool,
+    /// Replies wait in `out` for the log's sync (see `write_out`).
+    write_deferred: bool,
     /// What `inbuf` holds is at most part of one command (the last parse
     /// needed more), not commands that flow control held back.
     rest_partial: bool,
@@ -134,6 +136,7 @@ impl KvConn {
             completed: false,
             command_timer: None,
             draining: false,
+            write_deferred: false,
             rest_partial: true,
         }
     }
@@ -156,7 +159,13 @@ impl KvConn {
             if self.out.len() >= high.max(16 << 10) {
                 self.write_out(t);
             }
-            if t.get_write_buffer_size() > high || t.is_closing() {
+            // (Replies held for the log's sync count as queued.)
+            let held_out = if self.write_deferred {
+                self.out.len()
+            } else {
+                0
+            };
+            if t.get_write_buffer_size() + held_out > high || t.is_closing() {
                 break;
             }
             if self.slots.len() + self.held.len() >= MAX_IN_FLIGHT {

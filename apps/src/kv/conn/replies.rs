@@ -123,17 +123,46 @@ impl KvConn {
             self.take_ready();
         }
         self.write_out(t);
-        if self.closing && self.slots.is_empty() && self.held.is_empty() {
+        if self.closing && self.slots.is_empty() && self.held.is_empty() && !self.write_deferred {
             t.close();
         }
     }
 
     /// Writes the ready replies; closes a client whose unsent replies are
-    /// over `max_output_buffer`.
+    /// over `max_output_buffer`. When the shard logs, they leave after
+    /// the log's next sync (`after_sync`): nothing is acknowledged before
+    /// it is logged.
     pub(super) fn write_out(&mut self, t: &mut Transport) {
+        if self.out.is_empty() {
+            return;
+        }
+        if crate::kv::aof::on() {
+            if !self.write_deferred {
+                self.write_deferred = true;
+                let h = t.handle();
+                crate::kv::after_sync(t.get_loop(), move |lp| {
+                    lp.with_connection(h, |p: &mut KvConn, t| p.deferred_write(t));
+                });
+            }
+            return;
+        }
+        self.write_now(t);
+    }
+
+    /// The replies held for the log's sync leave.
+    fn deferred_write(&mut self, t: &mut Transport) {
+        self.write_deferred = false;
+        self.write_now(t);
+        if self.closing && self.slots.is_empty() && self.held.is_empty() {
+            t.close();
+        } else if !self.inbuf.is_empty() && !self.write_paused && !t.is_closing() {
+            // Requests left in the query buffer while replies were held.
+            self.feed(t, &[]);
+        }
+    }
+
+    fn write_now(&mut self, t: &mut Transport) {
         if !self.out.is_empty() {
-            // What the replies acknowledge is logged first.
-            crate::kv::sync_log();
             let _ = t.write(&self.out);
             self.out.clear();
             if t.get_write_buffer_size() > self.options.max_output_buffer {
