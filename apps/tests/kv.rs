@@ -469,3 +469,93 @@ fn a_subscriber_that_does_not_read_is_closed_at_its_output_limit_and_others_go_o
     drop(publisher);
     stop(child);
 }
+
+/// A job queue as redis-py users build one (RQ, Celery's Redis broker):
+/// producers RPUSH jobs to four queues over three shards, consumers
+/// BLPOP from all four with a timeout. Fifty clients blocked on the
+/// queues drop their connections first. Every job is taken exactly once:
+/// none popped for a client that left, none twice.
+#[test]
+fn a_job_queue_on_blpop_takes_every_job_exactly_once() {
+    python_module("redis", "redis");
+    let (child, addr, _log) = serve(&kv_config(3));
+    let script = format!(
+        r#"
+import redis, threading
+PORT = {port}
+QUEUES = ["jobs:a", "jobs:b", "jobs:c", "jobs:d"]
+JOBS = 2000
+taken, lock, done = [], threading.Lock(), threading.Event()
+
+def consume(n):
+    r = redis.Redis(host="127.0.0.1", port=PORT, decode_responses=True)
+    while not done.is_set():
+        got = r.blpop(QUEUES, timeout=0.2)
+        if got:
+            with lock:
+                taken.append(got[1])
+                if len(taken) == 4 * JOBS:
+                    done.set()
+
+def blocked(r):
+    return int(r.info("clients")["blocked_clients"])
+
+def wait_blocked(r, n):
+    for _ in range(2000):
+        if blocked(r) == n:
+            return
+        threading.Event().wait(0.005)
+    raise AssertionError(f"blocked_clients {{blocked(r)}}, not {{n}}")
+
+def produce(p):
+    r = redis.Redis(host="127.0.0.1", port=PORT)
+    pipe = r.pipeline(transaction=False)
+    for i in range(JOBS):
+        pipe.rpush(QUEUES[(p + i) % 4], f"{{p}}:{{i}}")
+        if i % 100 == 99:
+            pipe.execute()
+    pipe.execute()
+
+probe = redis.Redis(host="127.0.0.1", port=PORT)
+# Fifty clients block on the queues and leave without a word: nothing may
+# be popped for them once they are gone.
+quitters = []
+for _ in range(50):
+    c = redis.Redis(host="127.0.0.1", port=PORT).connection_pool.get_connection("BLPOP")
+    c.send_command("BLPOP", *QUEUES, 0)
+    quitters.append(c)
+wait_blocked(probe, 50)
+for c in quitters:
+    c.disconnect()
+wait_blocked(probe, 0)
+consumers = [threading.Thread(target=consume, args=(n,)) for n in range(6)]
+for t in consumers:
+    t.start()
+producers = [threading.Thread(target=produce, args=(p,)) for p in range(4)]
+for t in producers:
+    t.start()
+for t in producers:
+    t.join()
+done.wait(60)
+done.set()
+for t in consumers:
+    t.join()
+r = redis.Redis(host="127.0.0.1", port=PORT)
+left = sum(r.llen(k) for k in QUEUES)
+assert left == 0, left
+assert len(taken) == 4 * JOBS, len(taken)
+assert len(set(taken)) == 4 * JOBS, "a job taken twice"
+assert set(taken) == {{f"{{p}}:{{i}}" for p in range(4) for i in range(JOBS)}}
+print("ok", len(taken))
+"#,
+        port = addr.port()
+    );
+    let out = tool("python3").arg("-c").arg(&script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok 8000",
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(child);
+}

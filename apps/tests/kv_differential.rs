@@ -1235,3 +1235,166 @@ fn pub_sub(resp3: bool) {
         }
     }
 }
+
+#[test]
+fn blocking_pops_across_shards_answer_as_redis_server_does() {
+    blocking_pops(false);
+}
+
+#[test]
+fn blocking_pops_in_resp3_answer_as_redis_server_does() {
+    blocking_pops(true);
+}
+
+/// BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, BLMOVE and BRPOPLPUSH: four
+/// connections over three shards, a script run on kv and redis-server
+/// alike. A step that blocks reads nothing; the script then waits until
+/// both servers report that many `blocked_clients` (as Redis's own tests
+/// wait), so each block is in place before the push that serves it.
+/// Waiters are served in arrival order, one element each; a timeout
+/// answers nil; a move into a list another client waits on serves it;
+/// inside MULTI nothing blocks; errors are Redis's.
+fn blocking_pops(resp3: bool) {
+    let dir = temp_dir(if resp3 { "kv-block3" } else { "kv-block" });
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(3));
+    let _child = Reap(child);
+    // (connection, command, replies to read now, blocked clients after)
+    #[allow(clippy::type_complexity)]
+    let script: &[(usize, &[&str], usize, Option<u64>)] = &[
+        (0, &["BLPOP", "q1", "q2", "0"], 0, Some(1)),
+        (1, &["BLPOP", "q1", "0"], 0, Some(2)),
+        (2, &["BRPOP", "q2", "0"], 0, Some(3)),
+        (3, &["RPUSH", "q1", "a", "b", "c"], 1, None),
+        (0, &[], 1, None),
+        (1, &[], 1, Some(1)),
+        (3, &["LRANGE", "q1", "0", "-1"], 1, None),
+        (3, &["RPUSH", "q2", "x", "y"], 1, None),
+        (2, &[], 1, Some(0)),
+        (3, &["LRANGE", "q2", "0", "-1"], 1, None),
+        (0, &["BLPOP", "q3", "0.05"], 1, Some(0)),
+        (0, &["BRPOP", "q3", "q4", "0.01"], 1, None),
+        (0, &["BZPOPMIN", "z", "0"], 0, Some(1)),
+        (1, &["BZPOPMAX", "z", "0"], 0, Some(2)),
+        (3, &["ZADD", "z", "2", "b", "1", "a", "3", "c"], 1, None),
+        (0, &[], 1, None),
+        (1, &[], 1, Some(0)),
+        (3, &["ZRANGE", "z", "0", "-1", "WITHSCORES"], 1, None),
+        (0, &["BZPOPMIN", "z", "0"], 1, None),
+        (1, &["BLMOVE", "s", "d", "LEFT", "RIGHT", "0"], 0, Some(1)),
+        (3, &["RPUSH", "s", "e1", "e2"], 1, None),
+        (1, &[], 1, Some(0)),
+        (3, &["LRANGE", "s", "0", "-1"], 1, None),
+        (3, &["LRANGE", "d", "0", "-1"], 1, None),
+        (2, &["BRPOPLPUSH", "s2", "d2", "0"], 0, Some(1)),
+        (3, &["LPUSH", "s2", "m", "n"], 1, None),
+        (2, &[], 1, Some(0)),
+        (3, &["LRANGE", "d2", "0", "-1"], 1, None),
+        // A move into a list another client waits on serves it too.
+        (0, &["BLMOVE", "c1", "c2", "LEFT", "LEFT", "0"], 0, Some(1)),
+        (1, &["BLPOP", "c2", "0"], 0, Some(2)),
+        (3, &["RPUSH", "c1", "v"], 1, None),
+        (0, &[], 1, None),
+        (1, &[], 1, Some(0)),
+        (3, &["EXISTS", "c1", "c2"], 1, None),
+        // A transaction's pushes serve a waiter after EXEC, with the
+        // first element.
+        (0, &["BLPOP", "t", "0"], 0, Some(1)),
+        (3, &["MULTI"], 1, None),
+        (3, &["RPUSH", "t", "a"], 1, None),
+        (3, &["RPUSH", "t", "b"], 1, None),
+        (3, &["EXEC"], 1, None),
+        (0, &[], 1, Some(0)),
+        (3, &["LRANGE", "t", "0", "-1"], 1, None),
+        // Inside MULTI nothing blocks.
+        (3, &["MULTI"], 1, None),
+        (3, &["BLPOP", "none", "0"], 1, None),
+        (3, &["BLPOP", "t", "0"], 1, None),
+        (3, &["BZPOPMAX", "none", "0"], 1, None),
+        (3, &["BLMOVE", "none", "x", "LEFT", "LEFT", "0"], 1, None),
+        (3, &["EXEC"], 1, None),
+        // Errors.
+        (3, &["SET", "str", "v"], 1, None),
+        (3, &["BLPOP", "str", "0"], 1, None),
+        (3, &["BLPOP", "none", "str", "0"], 1, None),
+        (3, &["BZPOPMIN", "str", "0"], 1, None),
+        (3, &["BLPOP", "k", "-1"], 1, None),
+        (3, &["BLPOP", "k", "abc"], 1, None),
+        (3, &["BLPOP", "k", "inf"], 1, None),
+        (3, &["BLMOVE", "a", "b", "UP", "DOWN", "0"], 1, None),
+        (3, &["BLPOP", "k"], 1, None),
+        (3, &["BRPOPLPUSH", "a", "b"], 1, None),
+        // A non-empty list answers at once.
+        (3, &["RPUSH", "ready", "1", "2"], 1, None),
+        (0, &["BLPOP", "empty", "ready", "0"], 1, None),
+        (0, &["BRPOP", "ready", "0"], 1, None),
+        (0, &["BLPOP", "ready", "0.01"], 1, None),
+    ];
+    let connect_redis = || {
+        let s = UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Client {
+            r: BufReader::new(s),
+        }
+    };
+    let connect_kv = || {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Client {
+            r: BufReader::new(s),
+        }
+    };
+    let mut redis: Vec<Client<UnixStream>> = (0..4).map(|_| connect_redis()).collect();
+    let mut ours: Vec<Client<TcpStream>> = (0..4).map(|_| connect_kv()).collect();
+    let (mut redis_probe, mut kv_probe) = (connect_redis(), connect_kv());
+    if resp3 {
+        for c in 0..4 {
+            let hello = multibulk(&["HELLO", "3"]);
+            redis[c].send(&hello);
+            ours[c].send(&hello);
+            assert!(matches!(redis[c].read(), Reply::Map(_)));
+            assert!(matches!(ours[c].read(), Reply::Map(_)));
+        }
+    }
+    fn blocked<S: Read + Write>(c: &mut Client<S>) -> u64 {
+        c.send(&multibulk(&["INFO", "clients"]));
+        let Reply::Bulk(Some(text)) = c.read() else {
+            panic!("INFO")
+        };
+        let text = String::from_utf8(text).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("blocked_clients:"))
+            .expect("blocked_clients in INFO");
+        line[16..].trim().parse().unwrap()
+    }
+    for (step, (c, args, replies, want_blocked)) in script.iter().enumerate() {
+        if !args.is_empty() {
+            redis[*c].send(&multibulk(args));
+            ours[*c].send(&multibulk(args));
+        }
+        for _ in 0..*replies {
+            let (theirs, mine) = (redis[*c].read(), ours[*c].read());
+            assert_eq!(
+                mine,
+                theirs,
+                "step {step}, connection {c}, {args:?}: kv {}, redis-server {}",
+                show(&mine),
+                show(&theirs)
+            );
+        }
+        if let Some(n) = want_blocked {
+            let start = Instant::now();
+            while blocked(&mut redis_probe) != *n || blocked(&mut kv_probe) != *n {
+                assert!(
+                    start.elapsed() < DEADLINE,
+                    "step {step}: {n} blocked clients never reported (kv {}, redis-server {})",
+                    blocked(&mut kv_probe),
+                    blocked(&mut redis_probe)
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}

@@ -72,6 +72,7 @@
 //!   --appendonly no`: then nothing is written to disk.
 
 pub mod aof;
+mod blocking;
 mod clients;
 pub mod cmd;
 mod conn;
@@ -208,6 +209,18 @@ struct Shard {
     clients: std::collections::HashMap<u64, std::rc::Rc<clients::Client>, db::Fx>,
     /// This shard's append-only log, when kv persists.
     aof: Option<aof::Log>,
+    /// Blocked commands by key, in arrival order (see `blocking`).
+    blocked: std::collections::HashMap<Vec<u8>, VecDeque<std::sync::Arc<blocking::Block>>, db::Fx>,
+    /// Keys written that blocked commands wait on, to serve.
+    ready: VecDeque<Vec<u8>>,
+    /// The blocked commands are being served (`ready` is drained by the
+    /// outermost call).
+    serving: bool,
+    /// The shard's loop (known once a block or a connection came).
+    lp: Option<LoopHandle>,
+    /// The blocks this shard's connections started (INFO's
+    /// `blocked_clients` counts those still waiting).
+    blocks: Vec<std::sync::Arc<blocking::Block>>,
 }
 
 thread_local! {
@@ -361,7 +374,11 @@ pub fn register_metrics() {
 
 /// Starts this shard's active expiry sweep, once.
 fn ensure_sweep(lp: &LoopHandle) {
-    let start = SHARD.with(|s| !std::mem::replace(&mut s.borrow_mut().sweeping, true));
+    let start = SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        s.lp.get_or_insert_with(|| lp.clone());
+        !std::mem::replace(&mut s.sweeping, true)
+    });
     if start {
         lp.call_later(Duration::from_millis(100), sweep);
     }
@@ -389,22 +406,48 @@ fn sweep(lp: &mut EventLoop) {
 
 /// Runs one keyed command on this shard's own keys, at time `now`.
 fn exec_here(spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
-    SHARD.with(|s| {
-        let mut s = s.borrow_mut();
-        s.commands += 1;
-        let s = &mut *s;
-        let Some(log) = s.aof.as_mut() else {
-            return cmd::exec(&mut s.db, spec, a, now, out);
-        };
-        if let (true, Some(e)) = (spec.write, log.refusing()) {
-            let msg = format!("MISCONF Errors writing to the AOF file: {e}");
-            return reply::error(out, &msg);
+    SHARD.with(|s| exec_on(&mut s.borrow_mut(), spec, a, now, out));
+}
+
+/// Runs one keyed command on the shard `s`: logged if the shard logs, and
+/// the blocked commands its write can serve are served.
+fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+    s.commands += 1;
+    match s.aof.as_mut() {
+        None => cmd::exec(&mut s.db, spec, a, now, out),
+        Some(log) => {
+            if let (true, Some(e)) = (spec.write, log.refusing()) {
+                let msg = format!("MISCONF Errors writing to the AOF file: {e}");
+                return reply::error(out, &msg);
+            }
+            log.before(&s.db, spec, a);
+            let mark = out.len();
+            cmd::exec(&mut s.db, spec, a, now, out);
+            log.after(&mut s.db, spec, a, &out[mark..]);
         }
-        log.before(&s.db, spec, a);
-        let mark = out.len();
-        cmd::exec(&mut s.db, spec, a, now, out);
-        log.after(&mut s.db, spec, a, &out[mark..]);
-    });
+    }
+    if spec.write && !s.blocked.is_empty() {
+        let keys = cmd::key_positions(spec, a.len()).map(|i| a.get(i));
+        written(s, keys, now);
+    }
+}
+
+/// Keys were written: serve the blocked commands waiting on them (and on
+/// what serving them writes, in turn).
+fn written<'k>(s: &mut Shard, keys: impl Iterator<Item = &'k [u8]>, now: u64) {
+    for k in keys {
+        if s.blocked.contains_key(k) {
+            s.ready.push_back(k.to_vec());
+        }
+    }
+    if s.serving {
+        return;
+    }
+    s.serving = true;
+    while let Some(k) = s.ready.pop_front() {
+        blocking::key_written(s, &k, now);
+    }
+    s.serving = false;
 }
 
 /// Where a reply goes: a connection on a shard, and its slot.
@@ -640,6 +683,7 @@ fn info_part(s: &Shard) -> Vec<u8> {
     ]
     .into_iter()
     .chain(s.aof.as_ref().map_or([0; 4], aof::Log::info))
+    .chain([s.blocks.iter().filter(|b| !b.done()).count() as u64])
     {
         out.extend_from_slice(&n.to_le_bytes());
     }

@@ -182,7 +182,7 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
             .collect();
         let (reply, left) = (std::sync::Arc::clone(&reply), std::sync::Arc::clone(&left));
         lp.post(shard, move |lp| {
-            write_back(flushed, results);
+            write_back(flushed, results, now_ms(lp.handle()));
             if logged && left.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
                 if let Some(out) = reply.lock().take() {
                     to.send(lp, out);
@@ -200,13 +200,13 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
 
 /// Puts back what a transaction left on this shard (logged, when the
 /// shard logs).
-fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>) {
+fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>, now: u64) {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         let s = &mut *s;
-        let keys: Vec<Vec<u8>> = match s.aof {
-            Some(_) => results.iter().map(|(k, _)| k.clone()).collect(),
-            None => Vec::new(),
+        let keys: Vec<Vec<u8>> = match (&s.aof, s.blocked.is_empty()) {
+            (None, true) => Vec::new(),
+            _ => results.iter().map(|(k, _)| k.clone()).collect(),
         };
         let apply = move |db: &mut Db| {
             if flushed {
@@ -222,6 +222,10 @@ fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>) {
                 log.write_back(&mut s.db, flushed, &keys, apply);
                 log.sync();
             }
+        }
+        // What blocked commands wait for may be there now.
+        if !s.blocked.is_empty() {
+            super::written(s, keys.iter().map(Vec::as_slice), now);
         }
     });
 }

@@ -166,6 +166,10 @@ pub enum Kind {
     AllShards { gather: Gather, check: Check },
     /// The connection's transaction state.
     Transaction(TxnCmd),
+    /// A command that waits for its keys (BLPOP…): the connection blocks
+    /// on the shards owning them (see `kv::blocking`); its `exec` is its
+    /// non-blocking run, inside MULTI.
+    Blocking(BlockCmd),
 }
 
 /// A command, declared once: its name, arity (Redis's convention: n
@@ -268,6 +272,19 @@ const fn all(name: &'static str, arity: i32, gather: Gather, check: Check, write
     }
 }
 
+/// A blocking command: its handler is its run inside MULTI.
+const fn blocking(
+    name: &'static str,
+    arity: i32,
+    keys: (usize, isize, usize),
+    c: BlockCmd,
+    exec: Handler,
+) -> Spec {
+    let mut spec = keyed(name, arity, keys, true, exec);
+    spec.kind = Kind::Blocking(c);
+    spec
+}
+
 const fn txn(name: &'static str, t: TxnCmd) -> Spec {
     Spec {
         name,
@@ -287,6 +304,8 @@ const KALL: (usize, isize, usize) = (1, -1, 1);
 /// Keys and values alternating (MSET).
 const KPAIRS: (usize, isize, usize) = (1, -1, 2);
 
+use super::super::blocking as b;
+pub use super::super::blocking::BlockCmd;
 use super::{hashes as h, keys as k, lists as l, sets as s, strings as st, zsets as z};
 use ConnCmd as C;
 
@@ -382,6 +401,16 @@ pub const COMMANDS: &[Spec] = &[
     write("lrem", 4, K1, l::lrem),
     write("ltrim", 4, K1, l::ltrim),
     write("lmove", 5, (1, 2, 1), l::lmove),
+    blocking("blpop", -3, (1, -2, 1), BlockCmd::Blpop, b::blpop),
+    blocking("brpop", -3, (1, -2, 1), BlockCmd::Brpop, b::brpop),
+    blocking("blmove", 6, (1, 2, 1), BlockCmd::Blmove, b::blmove),
+    blocking(
+        "brpoplpush",
+        4,
+        (1, 2, 1),
+        BlockCmd::Brpoplpush,
+        b::brpoplpush,
+    ),
     write("rpoplpush", 3, (1, 2, 1), l::rpoplpush),
     write("hset", -4, K1, h::hset),
     write("hmset", -4, K1, h::hmset),
@@ -425,6 +454,8 @@ pub const COMMANDS: &[Spec] = &[
     read("zrank", 3, K1, z::zrank),
     read("zrevrank", 3, K1, z::zrevrank),
     write("zpopmin", -2, K1, z::zpopmin),
+    blocking("bzpopmin", -3, (1, -2, 1), BlockCmd::Bzpopmin, b::bzpopmin),
+    blocking("bzpopmax", -3, (1, -2, 1), BlockCmd::Bzpopmax, b::bzpopmax),
     write("zpopmax", -2, K1, z::zpopmax),
 ];
 

@@ -27,7 +27,11 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
         );
     }
     if want("clients") {
-        text += &format!("# Clients\r\nconnected_clients:{}\r\n\r\n", sum(5));
+        text += &format!(
+            "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\n\r\n",
+            sum(5),
+            sum(10)
+        );
     }
     if want("memory") {
         let rss = std::fs::read_to_string("/proc/self/statm")

@@ -3,6 +3,7 @@
 //! read.
 
 mod admin;
+mod blocked;
 mod protocol;
 mod pubsub;
 mod replies;
@@ -96,6 +97,8 @@ pub struct KvConn {
     draining: bool,
     /// Replies wait in `out` for the log's sync (see `write_out`).
     write_deferred: bool,
+    /// Its blocking commands (BLPOP…) still waiting, to cancel on close.
+    blocks: Vec<std::sync::Arc<crate::kv::blocking::Block>>,
     /// What `inbuf` holds is at most part of one command (the last parse
     /// needed more), not commands that flow control held back.
     rest_partial: bool,
@@ -137,6 +140,7 @@ impl KvConn {
             command_timer: None,
             draining: false,
             write_deferred: false,
+            blocks: Vec::new(),
             rest_partial: true,
         }
     }
@@ -354,6 +358,7 @@ impl KvConn {
             Kind::Connection(c) => self.connection_command(t, c, spec, a),
             Kind::Transaction(c) => self.transaction_command(t, c),
             Kind::Keyed => self.keyed(t, spec, a),
+            Kind::Blocking(c) => self.blocking(t, c, a),
             Kind::AllShards { gather, .. } => self.gather_all(t, spec, gather, a),
         }
     }

@@ -20,6 +20,12 @@ impl Protocol for KvConn {
     }
 
     fn eof_received(&mut self, _t: &mut Transport) -> bool {
+        // A blocked client that hangs up is gone, as in Redis: nothing is
+        // popped for it, and the connection closes now.
+        if self.blocks.iter().any(|b| !b.done()) {
+            self.cancel_blocks();
+            return false;
+        }
         // Answer what was asked before the EOF, then close.
         self.closing = true;
         !self.slots.is_empty()
@@ -34,6 +40,7 @@ impl Protocol for KvConn {
     }
 
     fn connection_lost(&mut self, t: &mut Transport, _e: Option<std::io::Error>) {
+        self.cancel_blocks();
         self.unsubscribe_all(t);
         SHARD.with(|s| {
             let mut s = s.borrow_mut();
