@@ -1,5 +1,5 @@
-//! `kv`: an in-memory key-value server speaking the Redis protocol (RESP2),
-//! its keyspace sharded over the shards.
+//! `kv`: a key-value server speaking the Redis protocol (RESP2 and RESP3),
+//! its keyspace sharded over the shards, in memory or persisted ([`aof`]).
 //!
 //! # Design
 //!
@@ -63,6 +63,10 @@
 //! * **Pub/sub** (`pubsub`): each shard keeps its own connections'
 //!   subscriptions; PUBLISH visits every shard as DBSIZE does, each shard
 //!   pushing the message to its subscribers.
+//! * **Blocking pops** (`blocking`): BLPOP and its kin wait on the
+//!   shards owning their keys, queued per key in arrival order; a write
+//!   that makes a key poppable serves its queue; one shard (or the
+//!   timeout) wins each wait.
 //! * **A command that panics** (a bug) answers its client with an error
 //!   rather than leaving it without a reply; the shard serves on.
 //! * **Persistence** ([`aof`]): with `appendonly = true`, an append-only

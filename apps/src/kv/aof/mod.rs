@@ -620,6 +620,23 @@ fn rewrite_step(lp: &mut EventLoop) {
     }
 }
 
+/// Replays a log's bytes into `db` (expiry off), as a start-up does:
+/// returns how many bytes hold complete commands, or where and why it
+/// cannot read them. For the fuzz target and tests.
+pub fn replay(bytes: &[u8], db: &mut Db) -> Result<usize, (usize, String)> {
+    load::replay(bytes, db)
+}
+
+/// The commands a rewrite writes for every key of `db`: what a base file
+/// holds. For the fuzz target and tests.
+pub fn rewrite(db: &Db) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, e) in db.entries() {
+        format::key_state(&mut out, key, Some(e));
+    }
+    out
+}
+
 /// Opens `path` for appending.
 fn open_append(path: &Path) -> io::Result<File> {
     File::options()
