@@ -167,6 +167,8 @@ struct Global {
 static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
 /// Shards whose log is open: the last to close lets the folder's lock go.
 static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// kv served a listener already (persistence is chosen then).
+static SERVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 thread_local! {
     /// This shard logs (a cheap test on the hot path).
@@ -190,6 +192,15 @@ pub fn enabled() -> bool {
 /// is its error; when another process holds it (a takeover), a helper
 /// thread waits for it and loads then, the shards queueing meanwhile.
 pub fn start(o: &KvOptions, rt: &Runtime) -> io::Result<()> {
+    // Persistence is chosen when kv first serves: turning it on at a
+    // reload would replace the keys in memory with the folder's.
+    let served_before = SERVED.swap(true, Ordering::AcqRel);
+    if o.appendonly && served_before && !enabled() {
+        tracing::warn!(
+            "kv: appendonly changed to true; it takes effect at the next start or takeover"
+        );
+        return Ok(());
+    }
     if !o.appendonly {
         if enabled() {
             tracing::warn!("kv: appendonly changed to false; persistence stays on until a restart");
@@ -445,8 +456,13 @@ impl Log {
     }
 
     /// Writes what is recorded (and syncs it with `always`): called before
-    /// replies leave the shard.
+    /// replies leave the shard. Starts a rewrite when the log grew enough.
     pub fn sync(&mut self) {
+        self.write_buffer();
+        self.maybe_rewrite();
+    }
+
+    fn write_buffer(&mut self) {
         if self.buf.is_empty() {
             return;
         }
@@ -473,7 +489,6 @@ impl Log {
                 self.error = Some(e.to_string());
             }
         }
-        self.maybe_rewrite();
     }
 
     /// `always` cannot acknowledge what it could not write: stop, as
@@ -526,7 +541,8 @@ impl Drop for Log {
     /// A shard stopping writes and syncs its log; the last one lets the
     /// folder's lock go (a takeover's new server is waiting for it).
     fn drop(&mut self) {
-        self.sync();
+        // (No rewrite is started: the loop is going.)
+        self.write_buffer();
         let _ = self.file.sync_data();
         if OPEN.fetch_sub(1, Ordering::AcqRel) == 1 {
             if let Some(g) = &mut *GLOBAL.lock() {
