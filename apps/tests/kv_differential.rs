@@ -289,7 +289,8 @@ fn limit(rng: &mut Rng, c: &mut Vec<Vec<u8>>) -> bool {
 fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
     let k = key;
     let s = |x: &str| x.as_bytes().to_vec();
-    let mut c: Vec<Vec<u8>> = match rng.below(104) {
+    let n = rng.below(104);
+    let mut c: Vec<Vec<u8>> = match n {
         0 => vec![s("SET"), k(rng), value(rng)],
         1 => {
             let mut c = vec![s("SET"), k(rng), value(rng)];
@@ -636,6 +637,74 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             c
         }
+        90 | 91 | 95 => {
+            // LMPOP/ZMPOP, and now and then their blocking kin with a
+            // timeout that ends at once (never 0: that waits for ever).
+            let zset = rng.chance(2);
+            let mut c = match (n, zset) {
+                (95, false) => vec![s("BLMPOP"), rng.pick(&["0.001", "0.002", "-1", "x"])],
+                (95, true) => vec![s("BZMPOP"), rng.pick(&["0.001", "0.002", "-1", "x"])],
+                (_, false) => vec![s("LMPOP")],
+                (_, true) => vec![s("ZMPOP")],
+            };
+            let keys = 1 + rng.below(3);
+            c.push(if rng.chance(10) {
+                rng.pick(&["0", "-1", "x", "4"])
+            } else {
+                keys.to_string().into_bytes()
+            });
+            for _ in 0..keys {
+                c.push(k(rng));
+            }
+            c.push(rng.pick(if zset {
+                &["MIN", "MAX", "min", "LEFT", "FOO"]
+            } else {
+                &["LEFT", "RIGHT", "left", "MIN", "FOO"]
+            }));
+            if rng.chance(2) {
+                c.push(rng.pick(&["COUNT", "count", "FOO"]));
+                c.push(rng.pick(&["1", "2", "10", "0", "-1", "x"]));
+            }
+            c
+        }
+        92 => {
+            let keys = 1 + rng.below(3);
+            let mut c = vec![
+                s("SINTERCARD"),
+                if rng.chance(10) {
+                    rng.pick(&["0", "-1", "x", "5"])
+                } else {
+                    keys.to_string().into_bytes()
+                },
+            ];
+            for _ in 0..keys {
+                c.push(k(rng));
+            }
+            if rng.chance(2) {
+                c.push(rng.pick(&["LIMIT", "limit", "FOO"]));
+                c.push(rng.pick(&["0", "1", "2", "-1", "x"]));
+            }
+            c
+        }
+        93 => vec![
+            s("LINSERT"),
+            k(rng),
+            rng.pick(&["BEFORE", "AFTER", "before", "FOO"]),
+            value(rng),
+            value(rng),
+        ],
+        94 => {
+            let mut c = vec![rng.pick(&["LPUSHX", "RPUSHX"]), k(rng)];
+            for _ in 0..1 + rng.below(3) {
+                c.push(value(rng));
+            }
+            c
+        }
+        96 if rng.chance(3) => vec![
+            rng.pick(&["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
+            k(rng),
+            rng.pick(&["0.001", "0.002", "-1", "x"]),
+        ],
         _ => vec![s("EXISTS"), k(rng)],
     };
     // Sometimes a wrong number of arguments.

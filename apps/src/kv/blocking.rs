@@ -1,4 +1,5 @@
-//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX.
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX,
+//! BLMPOP, BZMPOP.
 //!
 //! * A blocked command is a [`Block`]: where its reply goes, what it pops,
 //!   and a `served` flag that exactly one shard (or the timeout) wins.
@@ -16,11 +17,14 @@
 //!   wins `served` or finds it won. A connection that closes wins its
 //!   blocks' flags, so nothing is popped for it afterwards; an element
 //!   popped for a connection that closed meanwhile is pushed back.
-//! * Across shards: a command whose keys live on several shards is served
-//!   by whichever shard has an element first (Redis serves its first
-//!   non-empty key; so does kv when the keys share a shard). BLMOVE whose
-//!   destination lives on another shard pops, then pushes on that shard:
-//!   the element is in neither list for that moment.
+//! * Across shards: a command whose keys live on several shards is first
+//!   run as a transaction over all of them (its non-blocking run: the
+//!   first key in order that holds something is popped, or the first of
+//!   the wrong type answers WRONGTYPE, as in Redis); only a nil answer
+//!   blocks it. Once blocked, whichever shard gets an element first
+//!   serves it. BLMOVE whose destination lives on another shard pops,
+//!   then pushes on that shard: the element is in neither list for that
+//!   moment.
 //! * Inside MULTI they do not block (Redis's rule): their handlers pop
 //!   what is there or answer nil.
 
@@ -41,6 +45,10 @@ pub enum Pop {
     List { left: bool },
     /// BZPOPMIN (`min`) and BZPOPMAX.
     Zset { min: bool },
+    /// BLMPOP: up to `count` elements.
+    ListMany { left: bool, count: usize },
+    /// BZMPOP: up to `count` members.
+    ZsetMany { min: bool, count: usize },
     /// BLMOVE and BRPOPLPUSH: pop from one end of the source, push to one
     /// end of `dst`.
     Move { from_left: bool, to_left: bool },
@@ -156,14 +164,14 @@ fn state(db: &mut Db, key: &[u8], pop: Pop, now: u64) -> State {
                 value: Value::List(_),
                 ..
             }),
-            Pop::List { .. } | Pop::Move { .. },
+            Pop::List { .. } | Pop::Move { .. } | Pop::ListMany { .. },
         )
         | (
             Some(Entry {
                 value: Value::ZSet(_),
                 ..
             }),
-            Pop::Zset { .. },
+            Pop::Zset { .. } | Pop::ZsetMany { .. },
         ) => State::Ready, // (an empty aggregate is never kept)
         _ => State::WrongType,
     }
@@ -249,6 +257,36 @@ fn serve(s: &mut Shard, b: &Arc<Block>, key: &[u8], now: u64) {
             reply::array(&mut out, 3);
             reply::bulk(&mut out, key);
             out.extend_from_slice(items);
+            send(s, b, out, None);
+        }
+        Pop::ListMany { left, count } => {
+            let n = count.to_string();
+            let end: &[u8] = if left { b"LPOP" } else { b"RPOP" };
+            let popped = run(s, &[end, key, n.as_bytes()], now, proto);
+            let mut out = Vec::new();
+            reply::set_protocol(proto);
+            reply::array(&mut out, 2);
+            reply::bulk(&mut out, key);
+            out.extend_from_slice(&popped);
+            send(s, b, out, None);
+        }
+        Pop::ZsetMany { min, count } => {
+            let n = count.to_string();
+            let end: &[u8] = if min { b"ZPOPMIN" } else { b"ZPOPMAX" };
+            // Popped in RESP2 (member, score, member, score…), answered in
+            // BZMPOP's nested pairs.
+            let popped = run(s, &[end, key, n.as_bytes()], now, 2);
+            let items = super::aof::bulk_strings(&popped);
+            let mut out = Vec::new();
+            reply::set_protocol(proto);
+            reply::array(&mut out, 2);
+            reply::bulk(&mut out, key);
+            reply::array(&mut out, items.len() / 2);
+            for pair in items.chunks(2) {
+                reply::array(&mut out, 2);
+                reply::bulk(&mut out, pair[0]);
+                reply::double(&mut out, super::float::parse(pair[1]).unwrap_or(0.0));
+            }
             send(s, b, out, None);
         }
         Pop::Move { from_left, to_left } => {
@@ -421,38 +459,73 @@ pub enum BlockCmd {
     Bzpopmax,
     Blmove,
     Brpoplpush,
+    Blmpop,
+    Bzmpop,
 }
 
 impl BlockCmd {
-    /// What it pops (BLMOVE's ends from its arguments); its keys; a
-    /// move's destination.
-    pub fn parse(self, a: &Args<'_>) -> Result<Parsed, cmd::Msg> {
+    /// Reads the arguments in Redis 7.0's order (the timeout first, but
+    /// BLMOVE's ends and BLMPOP's and BZMPOP's arguments before it): what
+    /// it pops, its keys, a move's
+    /// destination, and the timeout in milliseconds (0: none).
+    pub fn read(self, a: &Args<'_>, now: u64) -> Result<(Parsed, u64), cmd::Msg> {
         let side = |i: usize| match a.get(i).to_ascii_lowercase().as_slice() {
             b"left" => Ok(true),
             b"right" => Ok(false),
             _ => Err(cmd::Msg(b"ERR syntax error".to_vec())),
         };
-        let pop = match self {
-            Self::Blpop => Pop::List { left: true },
-            Self::Brpop => Pop::List { left: false },
-            Self::Bzpopmin => Pop::Zset { min: true },
-            Self::Bzpopmax => Pop::Zset { min: false },
-            Self::Brpoplpush => Pop::Move {
-                from_left: false,
-                to_left: true,
-            },
-            Self::Blmove => Pop::Move {
-                from_left: side(3)?,
-                to_left: side(4)?,
-            },
-        };
-        Ok(match pop {
-            Pop::Move { .. } => (pop, vec![a.get(1).to_vec()], Some(a.get(2).to_vec())),
-            _ => (
-                pop,
-                (1..a.len() - 1).map(|i| a.get(i).to_vec()).collect(),
-                None,
-            ),
+        let last = a.len() - 1;
+        let keys = |from: usize, to: usize| (from..to).map(|i| a.get(i).to_vec()).collect();
+        Ok(match self {
+            Self::Blmove => {
+                let pop = Pop::Move {
+                    from_left: side(3)?,
+                    to_left: side(4)?,
+                };
+                let t = timeout_ms(a.get(last), now)?;
+                ((pop, vec![a.get(1).to_vec()], Some(a.get(2).to_vec())), t)
+            }
+            Self::Brpoplpush => {
+                let t = timeout_ms(a.get(last), now)?;
+                let pop = Pop::Move {
+                    from_left: false,
+                    to_left: true,
+                };
+                ((pop, vec![a.get(1).to_vec()], Some(a.get(2).to_vec())), t)
+            }
+            Self::Blmpop | Self::Bzmpop => {
+                let list = self == Self::Blmpop;
+                let ends: [&[u8]; 2] = if list {
+                    [b"left", b"right"]
+                } else {
+                    [b"min", b"max"]
+                };
+                let m = cmd::mpop_args(a, 2, ends)?;
+                let t = timeout_ms(a.get(1), now)?;
+                let pop = if list {
+                    Pop::ListMany {
+                        left: m.first_end,
+                        count: m.count,
+                    }
+                } else {
+                    Pop::ZsetMany {
+                        min: m.first_end,
+                        count: m.count,
+                    }
+                };
+                let keys = m.keys.iter().map(|k| k.to_vec()).collect();
+                ((pop, keys, None), t)
+            }
+            _ => {
+                let t = timeout_ms(a.get(last), now)?;
+                let pop = match self {
+                    Self::Blpop => Pop::List { left: true },
+                    Self::Brpop => Pop::List { left: false },
+                    Self::Bzpopmin => Pop::Zset { min: true },
+                    _ => Pop::Zset { min: false },
+                };
+                ((pop, keys(1, last), None), t)
+            }
         })
     }
 }
@@ -469,13 +542,36 @@ macro_rules! handlers {
     };
 }
 
-handlers!(blpop: Blpop, brpop: Brpop, bzpopmin: Bzpopmin, bzpopmax: Bzpopmax, blmove: Blmove, brpoplpush: Brpoplpush);
+handlers!(
+    blpop: Blpop,
+    brpop: Brpop,
+    bzpopmin: Bzpopmin,
+    bzpopmax: Bzpopmax,
+    blmove: Blmove,
+    brpoplpush: Brpoplpush,
+    blmpop: Blmpop,
+    bzmpop: Bzmpop
+);
 
 /// Pops what is there, else answers nil (Redis's blocking commands inside
 /// MULTI).
 fn pop_now(c: BlockCmd, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> cmd::R {
-    let (pop, keys, dst) = c.parse(a)?;
-    timeout_ms(a.get(a.len() - 1), now)?;
+    let ((pop, keys, dst), _) = c.read(a, now)?;
+    match pop {
+        Pop::ListMany { left, count } | Pop::ZsetMany { min: left, count } => {
+            let m = cmd::Mpop {
+                keys: keys.iter().map(Vec::as_slice).collect(),
+                first_end: left,
+                count,
+            };
+            return if matches!(pop, Pop::ListMany { .. }) {
+                cmd::lmpop_keys(db, &m, now, out)
+            } else {
+                cmd::zmpop_keys(db, &m, now, out)
+            };
+        }
+        _ => {}
+    }
     for k in &keys {
         match state(db, k, pop, now) {
             State::Empty => continue,
@@ -510,6 +606,7 @@ fn pop_now(c: BlockCmd, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) 
                 let args = owned(&[b"LMOVE", k, dst, side(from_left), side(to_left)]);
                 cmd::exec(db, lookup(&args), &args.args(), now, out);
             }
+            Pop::ListMany { .. } | Pop::ZsetMany { .. } => unreachable!("answered above"),
         }
         return Ok(());
     }

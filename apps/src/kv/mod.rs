@@ -79,6 +79,7 @@ pub mod aof;
 mod blocking;
 mod clients;
 pub mod cmd;
+pub mod config;
 mod conn;
 mod pubsub;
 mod txn;
@@ -388,11 +389,18 @@ fn ensure_sweep(lp: &LoopHandle) {
     }
 }
 
+/// DEBUG SET-ACTIVE-EXPIRE: the sweep runs (lazy expiry always does).
+static ACTIVE_EXPIRE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub(crate) fn set_active_expire(on: bool) {
+    ACTIVE_EXPIRE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn sweep(lp: &mut EventLoop) {
     let now = now_ms(lp.handle());
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
-        if !s.locked {
+        if !s.locked && ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed) {
             // Redis's cycle: sample, and go again while a quarter expired.
             for _ in 0..16 {
                 if s.db.sweep(now, 20) < 5 {
@@ -431,7 +439,7 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
         }
     }
     if spec.write && !s.blocked.is_empty() {
-        let keys = cmd::key_positions(spec, a.len()).map(|i| a.get(i));
+        let keys = cmd::key_positions(spec, a).map(|i| a.get(i));
         written(s, keys, now);
     }
 }

@@ -48,7 +48,7 @@ pub(super) fn txn_start(
     let mut seen: std::collections::HashSet<&[u8], db::Fx> = Default::default();
     for (spec, args) in &cmds {
         let a = args.args();
-        for i in cmd::key_positions(spec, a.len()) {
+        for i in cmd::key_positions(spec, &a) {
             let k = a.get(i);
             if seen.insert(k) {
                 by_shard[owner(k, shards)].push(k.to_vec());

@@ -108,7 +108,7 @@ use shardloop::{EventLoop, LoopHandle, Runtime};
 use super::cmd::{Args, Log as LogForm, Spec};
 use super::db::Db;
 use super::KvOptions;
-pub use format::{FileInfo, Manifest};
+pub use format::{bulk_strings, FileInfo, Manifest};
 
 /// Redis's `appendfsync`: when the log reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -192,6 +192,22 @@ pub fn enabled() -> bool {
 /// is its error; when another process holds it (a takeover), a helper
 /// thread waits for it and loads then, the shards queueing meanwhile.
 pub fn start(o: &KvOptions, rt: &Runtime) -> io::Result<()> {
+    if !SERVED.load(Ordering::Acquire) {
+        // What CONFIG GET reports, under Redis's names.
+        let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+        super::config::report("appendonly", yes(o.appendonly));
+        super::config::report("appendfsync", format!("{:?}", o.appendfsync).to_lowercase());
+        super::config::report("dir", o.dir.display().to_string());
+        super::config::report(
+            "auto-aof-rewrite-percentage",
+            o.auto_aof_rewrite_percentage.to_string(),
+        );
+        super::config::report(
+            "auto-aof-rewrite-min-size",
+            o.auto_aof_rewrite_min_size.to_string(),
+        );
+        super::config::report("client-query-buffer-limit", o.max_query_buffer.to_string());
+    }
     // Persistence is chosen when kv first serves: turning it on at a
     // reload would replace the keys in memory with the folder's.
     let served_before = SERVED.swap(true, Ordering::AcqRel);
@@ -376,7 +392,7 @@ impl Log {
     pub fn before(&mut self, db: &Db, spec: &Spec, a: &Args<'_>) {
         if let Some(rw) = &mut self.rewrite {
             if spec.write {
-                for i in super::cmd::key_positions(spec, a.len()) {
+                for i in super::cmd::key_positions(spec, a) {
                     rw.touch(db, a.get(i));
                 }
             }

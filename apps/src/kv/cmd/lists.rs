@@ -287,3 +287,80 @@ pub(super) fn lpos(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
     }
     Ok(())
 }
+
+/// LPUSHX and RPUSHX: push onto a list that exists, else nothing.
+fn lpushx_rpushx_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let Some(l) = get_list(db, a.get(1), now, false)? else {
+        reply::int(out, 0);
+        return Ok(());
+    };
+    for v in a.iter_from(2) {
+        if name == "lpushx" {
+            l.push_front(v.to_vec());
+        } else {
+            l.push_back(v.to_vec());
+        }
+    }
+    reply::int(out, l.len() as i64);
+    Ok(())
+}
+
+named!(lpushx_rpushx_named: lpushx, rpushx);
+
+/// LINSERT key BEFORE|AFTER pivot element: the list's length, -1 when the
+/// pivot is not there, 0 when the key is not.
+pub(super) fn linsert(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let before = match a.get(2).to_ascii_lowercase().as_slice() {
+        b"before" => true,
+        b"after" => false,
+        _ => return err(SYNTAX),
+    };
+    let Some(l) = get_list(db, a.get(1), now, false)? else {
+        reply::int(out, 0);
+        return Ok(());
+    };
+    match l.iter().position(|e| e.as_slice() == a.get(3)) {
+        None => reply::int(out, -1),
+        Some(i) => {
+            l.insert(if before { i } else { i + 1 }, a.get(4).to_vec());
+            reply::int(out, l.len() as i64);
+        }
+    }
+    Ok(())
+}
+
+/// LMPOP numkeys key… LEFT|RIGHT [COUNT n]: up to n elements of the first
+/// non-empty list, with its key; nil when none.
+pub(super) fn lmpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let m = mpop_args(a, 1, [b"left", b"right"])?;
+    lmpop_keys(db, &m, now, out)
+}
+
+/// LMPOP's pop over `m`'s keys (BLMPOP's too).
+pub fn lmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    for &key in &m.keys {
+        let Some(l) = get_list(db, key, now, false)? else {
+            continue;
+        };
+        let take = m.count.min(l.len());
+        let popped: Vec<Vec<u8>> = (0..take)
+            .filter_map(|_| {
+                if m.first_end {
+                    l.pop_front()
+                } else {
+                    l.pop_back()
+                }
+            })
+            .collect();
+        db.drop_if_empty(key);
+        reply::array(out, 2);
+        reply::bulk(out, key);
+        reply::array(out, popped.len());
+        for e in &popped {
+            reply::bulk(out, e);
+        }
+        return Ok(());
+    }
+    reply::nil_array(out);
+    Ok(())
+}

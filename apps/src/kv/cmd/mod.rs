@@ -28,7 +28,9 @@ mod strings;
 mod table;
 mod zsets;
 
+pub use lists::lmpop_keys;
 pub use table::*;
+pub use zsets::zmpop_keys;
 
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const NOT_INT: &str = "ERR value is not an integer or out of range";
@@ -88,6 +90,12 @@ pub type R = Result<(), Msg>;
 /// (as C strings: up to their first NUL, any other byte as it is).
 #[derive(Debug)]
 pub struct Msg(pub Vec<u8>);
+
+impl From<&str> for Msg {
+    fn from(s: &str) -> Self {
+        Msg(s.as_bytes().to_vec())
+    }
+}
 
 impl From<String> for Msg {
     fn from(s: String) -> Self {
@@ -217,6 +225,54 @@ fn check_scan(a: &Args<'_>) -> Result<(), Msg> {
         i += 2;
     }
     Ok(())
+}
+
+/// LMPOP's, ZMPOP's and their blocking kin's arguments after the count of
+/// keys at `idx`: the keys, which end (`LEFT`/`MIN`: true), how many.
+pub struct Mpop<'a> {
+    pub keys: Vec<&'a [u8]>,
+    pub first_end: bool,
+    pub count: usize,
+}
+
+/// Reads an MPOP's arguments as Redis 7.0's lmpopGenericCommand and
+/// zmpopGenericCommand do, with their errors.
+pub fn mpop_args<'a>(a: &Args<'a>, idx: usize, ends: [&[u8]; 2]) -> Result<Mpop<'a>, String> {
+    let numkeys = parse_i64(a.get(idx))
+        .filter(|&n| n >= 1)
+        .ok_or("ERR numkeys should be greater than 0")? as usize;
+    let end_at = idx.saturating_add(numkeys).saturating_add(1);
+    if end_at >= a.len() {
+        return Err(SYNTAX.into());
+    }
+    let end = a.get(end_at).to_ascii_lowercase();
+    let first_end = if end == ends[0] {
+        true
+    } else if end == ends[1] {
+        false
+    } else {
+        return Err(SYNTAX.into());
+    };
+    let mut count = None;
+    let mut j = end_at + 1;
+    while j < a.len() {
+        if count.is_none() && a.get(j).eq_ignore_ascii_case(b"count") && j + 1 < a.len() {
+            j += 1;
+            count = Some(
+                parse_i64(a.get(j))
+                    .filter(|&n| n >= 1)
+                    .ok_or("ERR count should be greater than 0")? as usize,
+            );
+        } else {
+            return Err(SYNTAX.into());
+        }
+        j += 1;
+    }
+    Ok(Mpop {
+        keys: (idx + 1..end_at).map(|i| a.get(i)).collect(),
+        first_end,
+        count: count.unwrap_or(1),
+    })
 }
 
 /// SELECT: kv has one database, as Redis with `databases 1`.
@@ -399,12 +455,21 @@ mod tests {
     #[test]
     fn key_positions_follow_redis_key_specs() {
         let pos = |name: &str, n: usize| {
-            key_positions(lookup(name.as_bytes()).unwrap(), n).collect::<Vec<_>>()
+            let buf = vec![b'2'; n];
+            let ranges: Vec<_> = (0..n).map(|i| i..i + 1).collect();
+            let a = Args {
+                buf: &buf,
+                ranges: &ranges,
+            };
+            key_positions(lookup(name.as_bytes()).unwrap(), &a).collect::<Vec<_>>()
         };
         assert_eq!(pos("get", 2), vec![1]);
         assert_eq!(pos("mset", 5), vec![1, 3]);
         assert_eq!(pos("mget", 4), vec![1, 2, 3]);
         assert_eq!(pos("rename", 3), vec![1, 2]);
         assert_eq!(pos("ping", 1), Vec::<usize>::new());
+        // numkeys: "2" keys after the count.
+        assert_eq!(pos("lmpop", 5), vec![2, 3]);
+        assert_eq!(pos("sintercard", 4), vec![2, 3]);
     }
 }

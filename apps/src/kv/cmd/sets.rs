@@ -146,3 +146,54 @@ pub(super) fn smove(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
     reply::int(out, 1);
     Ok(())
 }
+
+/// SINTERCARD numkeys key… [LIMIT n]: the size of the intersection,
+/// counted up to n (0: all).
+pub(super) fn sintercard(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let numkeys = parse_i64(a.get(1))
+        .filter(|&n| n >= 1)
+        .ok_or("ERR numkeys should be greater than 0")? as usize;
+    if numkeys > a.len() - 2 {
+        return err("ERR Number of keys can't be greater than number of args");
+    }
+    let mut limit = 0;
+    let mut j = 2 + numkeys;
+    while j < a.len() {
+        if a.get(j).eq_ignore_ascii_case(b"limit") && j + 1 < a.len() {
+            j += 1;
+            limit = parse_i64(a.get(j))
+                .filter(|&n| n >= 0)
+                .ok_or("ERR LIMIT can't be negative")? as usize;
+        } else {
+            return err(SYNTAX);
+        }
+        j += 1;
+    }
+    let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| a.get(i)).collect();
+    // Every key's type first, as Redis looks them all up before counting.
+    let mut sets = Vec::new();
+    let mut empty = false;
+    for &k in &keys {
+        match get_set(db, k, now, false)? {
+            Some(s) => sets.push(s.clone()),
+            None => empty = true,
+        }
+    }
+    if empty {
+        reply::int(out, 0);
+        return Ok(());
+    }
+    sets.sort_by_key(|s| s.len());
+    let (first, rest) = sets.split_first().expect("numkeys >= 1");
+    let mut n = 0;
+    for m in first {
+        if rest.iter().all(|s| s.contains(m)) {
+            n += 1;
+            if limit != 0 && n == limit {
+                break;
+            }
+        }
+    }
+    reply::int(out, n as i64);
+    Ok(())
+}

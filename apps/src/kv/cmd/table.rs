@@ -61,12 +61,14 @@ impl OwnedArgs {
 }
 
 /// Which arguments are keys: Redis's (first, last, step); last < 0 counts
-/// from the end.
+/// from the end. With `numkeys` (Redis's "keynum" spec), argument
+/// `first - 1` says how many keys follow it (LMPOP, SINTERCARD…).
 #[derive(Debug, Clone, Copy)]
 pub struct KeySpec {
     pub first: usize,
     pub last: isize,
     pub step: usize,
+    pub numkeys: bool,
 }
 
 /// How a command runs on a keyspace — the [`Db`] holding its keys (a
@@ -112,6 +114,8 @@ pub enum ConnCmd {
     Client,
     Command,
     Config,
+    Function,
+    Debug,
 }
 
 /// MULTI, EXEC, DISCARD.
@@ -217,6 +221,7 @@ const NO_KEYS: KeySpec = KeySpec {
     first: 0,
     last: 0,
     step: 0,
+    numkeys: false,
 };
 
 /// A keyed command that reads.
@@ -240,7 +245,12 @@ const fn keyed(
         name,
         arity,
         kind: Kind::Keyed,
-        keys: KeySpec { first, last, step },
+        keys: KeySpec {
+            first,
+            last,
+            step,
+            numkeys: false,
+        },
         write,
         log: Log::Verbatim,
         exec: Some(exec),
@@ -270,6 +280,12 @@ const fn all(name: &'static str, arity: i32, gather: Gather, check: Check, write
         log: Log::Verbatim,
         exec: None,
     }
+}
+
+/// A keyed command whose keys are counted by the argument before them.
+const fn numkeys(mut spec: Spec) -> Spec {
+    spec.keys.numkeys = true;
+    spec
 }
 
 /// A blocking command: its handler is its run inside MULTI.
@@ -320,6 +336,9 @@ pub const COMMANDS: &[Spec] = &[
     all("info", -1, Gather::Info, no_check, false),
     conn("command", -1, C::Command, None),
     conn("config", -2, C::Config, None),
+    conn("function", -2, C::Function, None),
+    conn("debug", -2, C::Debug, None),
+    read("object", -2, (2, 2, 1), k::object),
     conn("subscribe", -2, C::Subscribe, None),
     conn("unsubscribe", -1, C::Unsubscribe, None),
     conn("psubscribe", -2, C::Psubscribe, None),
@@ -401,6 +420,12 @@ pub const COMMANDS: &[Spec] = &[
     write("lrem", 4, K1, l::lrem),
     write("ltrim", 4, K1, l::ltrim),
     write("lmove", 5, (1, 2, 1), l::lmove),
+    write("lpushx", -3, K1, l::lpushx),
+    numkeys(write("lmpop", -4, (2, 0, 1), l::lmpop)),
+    numkeys(write("zmpop", -4, (2, 0, 1), z::zmpop)),
+    numkeys(read("sintercard", -3, (2, 0, 1), s::sintercard)),
+    write("rpushx", -3, K1, l::rpushx),
+    write("linsert", 5, K1, l::linsert),
     blocking("blpop", -3, (1, -2, 1), BlockCmd::Blpop, b::blpop),
     blocking("brpop", -3, (1, -2, 1), BlockCmd::Brpop, b::brpop),
     blocking("blmove", 6, (1, 2, 1), BlockCmd::Blmove, b::blmove),
@@ -411,6 +436,20 @@ pub const COMMANDS: &[Spec] = &[
         BlockCmd::Brpoplpush,
         b::brpoplpush,
     ),
+    numkeys(blocking(
+        "blmpop",
+        -5,
+        (3, 0, 1),
+        BlockCmd::Blmpop,
+        b::blmpop,
+    )),
+    numkeys(blocking(
+        "bzmpop",
+        -5,
+        (3, 0, 1),
+        BlockCmd::Bzmpop,
+        b::bzmpop,
+    )),
     write("rpoplpush", 3, (1, 2, 1), l::rpoplpush),
     write("hset", -4, K1, h::hset),
     write("hmset", -4, K1, h::hmset),
@@ -460,6 +499,8 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 /// PUBLISH, and PUBSUB's subcommands: every shard answers a part.
+/// DEBUG OBJECT key, run where the key lives.
+pub static DEBUG_OBJECT: Spec = read("debug", 3, (2, 2, 1), k::debug_object);
 pub static PUBLISH: Spec = all("publish", 3, Gather::Publish, no_check, false);
 pub static PUBSUB_CHANNELS: Spec = all("pubsub", -2, Gather::Channels, no_check, false);
 pub static PUBSUB_NUMSUB: Spec = all("pubsub", -2, Gather::Numsub, no_check, false);
@@ -536,9 +577,19 @@ pub fn wrong_arity(name: &str) -> String {
 }
 
 /// The key positions of a request.
-pub fn key_positions(spec: &Spec, n: usize) -> impl Iterator<Item = usize> {
+pub fn key_positions(spec: &Spec, a: &Args<'_>) -> impl Iterator<Item = usize> {
     let k = spec.keys;
-    let last = if k.last < 0 {
+    let n = a.len();
+    let last = if k.numkeys {
+        // Argument first-1 counts the keys; a bad count names none (the
+        // handler answers the error).
+        let count = (k.first >= 1 && k.first - 1 < n)
+            .then(|| super::parse_i64(a.get(k.first - 1)))
+            .flatten()
+            .filter(|&c| c > 0)
+            .unwrap_or(0);
+        k.first as isize + count.min(n as i64) as isize - 1
+    } else if k.last < 0 {
         n as isize + k.last
     } else {
         k.last

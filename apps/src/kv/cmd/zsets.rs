@@ -553,3 +553,43 @@ pub(super) fn zlexcount(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) 
     reply::int(out, n as i64);
     Ok(())
 }
+
+/// ZMPOP numkeys key… MIN|MAX [COUNT n]: up to n members of the first
+/// non-empty sorted set, with its key, as [member, score] pairs; nil when
+/// none.
+pub(super) fn zmpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let m = mpop_args(a, 1, [b"min", b"max"])?;
+    zmpop_keys(db, &m, now, out)
+}
+
+/// ZMPOP's pop over `m`'s keys (BZMPOP's too).
+pub fn zmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    for &key in &m.keys {
+        let Some(z) = get_zset(db, key, now, false)? else {
+            continue;
+        };
+        let mut items = Vec::new();
+        for _ in 0..m.count {
+            let next = if m.first_end {
+                z.order.iter().next().cloned()
+            } else {
+                z.order.iter().next_back().cloned()
+            };
+            let Some((s, member)) = next else { break };
+            z.remove(&member);
+            items.push((s.0, member));
+        }
+        db.drop_if_empty(key);
+        reply::array(out, 2);
+        reply::bulk(out, key);
+        reply::array(out, items.len());
+        for (s, member) in &items {
+            reply::array(out, 2);
+            reply::bulk(out, member);
+            reply::double(out, *s);
+        }
+        return Ok(());
+    }
+    reply::nil_array(out);
+    Ok(())
+}

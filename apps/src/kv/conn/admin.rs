@@ -179,31 +179,97 @@ impl KvConn {
                     _ => self.ready(|out| reply::array(out, 0)),
                 }
             }
-            ConnCmd::Config => {
-                let sub = a.get(1).to_ascii_lowercase();
-                if sub == b"get" && a.len() == 3 {
-                    let known: [(&str, &str); 4] = [
-                        ("save", ""),
-                        ("appendonly", "no"),
-                        ("databases", "1"),
-                        ("maxmemory", "0"),
-                    ];
-                    let pattern = a.get(2).to_ascii_lowercase();
-                    let hits: Vec<_> = known
-                        .iter()
-                        .filter(|(k, _)| crate::kv::db::glob_match(&pattern, k.as_bytes()))
-                        .collect();
-                    self.ready(|out| {
-                        reply::map(out, hits.len());
-                        for (k, v) in hits {
-                            reply::bulk(out, k.as_bytes());
-                            reply::bulk(out, v.as_bytes());
-                        }
-                    });
-                } else {
-                    self.error("ERR kv supports CONFIG GET only");
+            ConnCmd::Config => self.config(a),
+            ConnCmd::Debug => self.debug(t, a),
+            ConnCmd::Function => {
+                // kv has no scripting: nothing to flush, nothing to list.
+                match a.get(1).to_ascii_lowercase().as_slice() {
+                    b"flush" if a.len() <= 3 => self.ready(reply::ok),
+                    b"list" => self.ready(|out| reply::array(out, 0)),
+                    _ => self.error("ERR kv has no functions (no scripting)"),
                 }
             }
+        }
+    }
+
+    /// The DEBUG subcommands clients and Redis's tests use: SLEEP answers
+    /// after the time (this connection only: the shard serves on),
+    /// SET-ACTIVE-EXPIRE turns the expiry sweep off and on, and those about
+    /// Redis's internals (RELOAD, which keeps the keyspace as it is,
+    /// QUICKLIST-PACKED-THRESHOLD, CHANGE-REPL-ID, JMAP,
+    /// STRINGMATCH-LEN) are accepted and change nothing.
+    fn debug(&mut self, t: &mut Transport, a: &Args<'_>) {
+        let sub = a.get(1).to_ascii_lowercase();
+        match (sub.as_slice(), a.len()) {
+            (b"sleep", 3) => {
+                let Some(secs) = crate::kv::float::parse(a.get(2)).filter(|s| s.is_finite()) else {
+                    return self.error("ERR value is not a valid float");
+                };
+                let to = self.slot(t, Slot::Waiting);
+                let delay = std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
+                t.get_loop().call_later(delay, move |lp| {
+                    let mut out = Vec::new();
+                    reply::set_protocol(to.proto);
+                    reply::ok(&mut out);
+                    crate::kv::deliver(lp, to, out);
+                });
+            }
+            (b"object", 3) => self.keyed(t, &cmd::DEBUG_OBJECT, a),
+            (b"set-active-expire", 3) => {
+                crate::kv::set_active_expire(a.get(2) != b"0");
+                self.ready(reply::ok);
+            }
+            (
+                b"reload"
+                | b"quicklist-packed-threshold"
+                | b"change-repl-id"
+                | b"jmap"
+                | b"stringmatch-len",
+                _,
+            ) => self.ready(reply::ok),
+            _ => {
+                let msg = format!(
+                    "ERR unknown subcommand '{}'. Try DEBUG HELP.",
+                    String::from_utf8_lossy(a.get(1).split(|&b| b == 0).next().unwrap_or_default())
+                );
+                self.error(&msg)
+            }
+        }
+    }
+
+    /// CONFIG GET, SET and RESETSTAT (see `kv::config`).
+    fn config(&mut self, a: &Args<'_>) {
+        let sub = a.get(1).to_ascii_lowercase();
+        let unknown = || {
+            format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(a.get(1))
+            )
+        };
+        match sub.as_slice() {
+            b"get" if a.len() >= 3 => {
+                let patterns: Vec<&[u8]> = a.iter_from(2).collect();
+                let hits = crate::kv::config::get(&patterns);
+                self.ready(|out| {
+                    reply::map(out, hits.len());
+                    for (k, v) in hits {
+                        reply::bulk(out, k.as_bytes());
+                        reply::bulk(out, v.as_bytes());
+                    }
+                });
+            }
+            b"set" if a.len() >= 4 && a.len() % 2 == 0 => {
+                let pairs: Vec<(&[u8], &[u8])> = (2..a.len())
+                    .step_by(2)
+                    .map(|i| (a.get(i), a.get(i + 1)))
+                    .collect();
+                match crate::kv::config::set(&pairs) {
+                    Ok(()) => self.ready(reply::ok),
+                    Err(e) => self.error(&e),
+                }
+            }
+            b"resetstat" if a.len() == 2 => self.ready(reply::ok),
+            _ => self.error(&unknown()),
         }
     }
 

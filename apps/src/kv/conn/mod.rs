@@ -30,6 +30,10 @@ enum Slot {
     /// Its command runs elsewhere.
     Waiting,
     Ready(Vec<u8>),
+    /// A blocking command whose keys live on several shards, tried first
+    /// as a transaction (keys in order, as Redis): a nil answer means it
+    /// blocks now.
+    Trying(Box<blocked::Pending>),
     /// An all-shard command: the pieces so far.
     Gathering {
         spec: &'static Spec,
@@ -358,7 +362,7 @@ impl KvConn {
             Kind::Connection(c) => self.connection_command(t, c, spec, a),
             Kind::Transaction(c) => self.transaction_command(t, c),
             Kind::Keyed => self.keyed(t, spec, a),
-            Kind::Blocking(c) => self.blocking(t, c, a),
+            Kind::Blocking(c) => self.blocking(t, c, spec, a),
             Kind::AllShards { gather, .. } => self.gather_all(t, spec, gather, a),
         }
     }
@@ -411,10 +415,10 @@ impl KvConn {
 
     /// A command on keys: here at once when they are this shard's and
     /// nothing is outstanding; otherwise to the owner, or as a transaction.
-    fn keyed(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
+    pub(super) fn keyed(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
         let lp = t.get_loop();
         let (shards, home) = (lp.shard_count(), lp.shard_id().unwrap_or(0));
-        let mut keys = cmd::key_positions(spec, a.len());
+        let mut keys = cmd::key_positions(spec, a);
         let first = keys.next().map_or(home, |i| owner(a.get(i), shards));
         let single = keys.all(|i| owner(a.get(i), shards) == first);
         if single && first == home {

@@ -12,7 +12,15 @@ impl KvConn {
             .checked_sub(self.first_seq)
             .and_then(|i| self.slots.get_mut(i as usize))
         {
-            *slot = Slot::Ready(bytes);
+            match slot {
+                Slot::Trying(_) if blocked::is_nil(&bytes) => {
+                    // Nothing to pop on any of its shards: it blocks now.
+                    if let Slot::Trying(p) = std::mem::replace(slot, Slot::Waiting) {
+                        self.start_block(t, seq, *p);
+                    }
+                }
+                _ => *slot = Slot::Ready(bytes),
+            }
         }
         self.flush(t);
         self.unpark(t);
