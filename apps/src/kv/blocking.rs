@@ -63,16 +63,29 @@ pub struct Block {
     keys: Vec<Vec<u8>>,
     /// A move's destination.
     dst: Option<Vec<u8>>,
+    /// Milliseconds to wait once queued everywhere (0: for ever).
+    timeout: u64,
+    /// Shards still to queue it: the last one starts the timeout, so a
+    /// short timeout cannot win before every key was looked at.
+    unqueued: std::sync::atomic::AtomicUsize,
 }
 
 impl Block {
-    pub fn new(to: ReplyTo, pop: Pop, keys: Vec<Vec<u8>>, dst: Option<Vec<u8>>) -> Arc<Self> {
+    pub fn new(
+        to: ReplyTo,
+        pop: Pop,
+        keys: Vec<Vec<u8>>,
+        dst: Option<Vec<u8>>,
+        timeout: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             served: AtomicBool::new(false),
             to,
             pop,
             keys,
             dst,
+            timeout,
+            unqueued: std::sync::atomic::AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -102,6 +115,8 @@ pub fn start(lp: &LoopHandle, b: Arc<Block>) {
             mine.push(k.clone());
         }
     }
+    let shards_of_keys = by_shard.iter().filter(|k| !k.is_empty()).count();
+    b.unqueued.store(shards_of_keys, Ordering::Release);
     for (shard, keys) in by_shard.into_iter().enumerate() {
         if keys.is_empty() {
             continue;
@@ -148,6 +163,10 @@ fn register(lp: &mut EventLoop, b: Arc<Block>, keys: Vec<Vec<u8>>) {
             s.blocked.entry(k).or_default().push_back(Arc::clone(&b));
         }
     });
+    if b.unqueued.fetch_sub(1, Ordering::AcqRel) == 1 && b.timeout > 0 && !b.done() {
+        let wait = std::time::Duration::from_millis(b.timeout);
+        lp.call_later(wait, move |lp| time_out(lp, b));
+    }
 }
 
 enum State {
@@ -383,9 +402,9 @@ fn send(s: &mut Shard, b: &Arc<Block>, out: Vec<u8>, undo: Option<Vec<Vec<u8>>>)
     }
 }
 
-/// The timeout of `b`, on its connection's shard: answers nil if nothing
-/// served it, and clears it from the shards' queues.
-pub fn time_out(lp: &mut EventLoop, b: Arc<Block>) {
+/// The timeout of `b` (on the shard that queued it last): answers nil if
+/// nothing served it, and clears it from the shards' queues.
+fn time_out(lp: &mut EventLoop, b: Arc<Block>) {
     if !b.win() {
         return;
     }
@@ -396,7 +415,8 @@ pub fn time_out(lp: &mut EventLoop, b: Arc<Block>) {
         out.clear();
         reply::nil(&mut out);
     }
-    super::deliver(lp, b.to, out);
+    let to = b.to;
+    lp.post(to.shard, move |lp| super::deliver(lp, to, out));
     let shards = lp.shard_count();
     let mut seen = Vec::new();
     for k in &b.keys {

@@ -82,7 +82,7 @@ impl KvConn {
             seq,
             proto: self.proto,
         };
-        let block = Block::new(to, p.pop, p.keys, p.dst);
+        let block = Block::new(to, p.pop, p.keys, p.dst, p.timeout);
         self.blocks.retain(|b| !b.done());
         self.blocks.push(std::sync::Arc::clone(&block));
         SHARD.with(|s| {
@@ -90,13 +90,7 @@ impl KvConn {
             s.blocks.retain(|b| !b.done());
             s.blocks.push(std::sync::Arc::clone(&block));
         });
-        blocking::start(t.get_loop(), std::sync::Arc::clone(&block));
-        if p.timeout > 0 {
-            t.get_loop()
-                .call_later(std::time::Duration::from_millis(p.timeout), move |lp| {
-                    blocking::time_out(lp, block)
-                });
-        }
+        blocking::start(t.get_loop(), block);
     }
 
     /// The connection closes: nothing is popped for its blocks any more.
