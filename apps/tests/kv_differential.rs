@@ -39,6 +39,9 @@ enum Reply {
     Set(Vec<Reply>),
     Verbatim(Vec<u8>),
     Push(Vec<Reply>),
+    Bool(bool),
+    BigNum(Vec<u8>),
+    Attribute(Vec<(Reply, Reply)>),
 }
 
 struct Client<S> {
@@ -88,6 +91,9 @@ impl<S: Read + Write> Client<S> {
             b'%' => Reply::Map((0..num()).map(|_| (self.read(), self.read())).collect()),
             b'~' => Reply::Set((0..num()).map(|_| self.read()).collect()),
             b'>' => Reply::Push((0..num()).map(|_| self.read()).collect()),
+            b'#' => Reply::Bool(rest == b"t"),
+            b'(' => Reply::BigNum(rest.clone()),
+            b'|' => Reply::Attribute((0..num()).map(|_| (self.read(), self.read())).collect()),
             b'=' => {
                 let mut b = vec![0; num() as usize + 2];
                 self.r.read_exact(&mut b).unwrap();
@@ -121,6 +127,15 @@ fn show(r: &Reply) -> String {
         Reply::Set(v) => format!("~[{}]", v.iter().map(show).collect::<Vec<_>>().join(", ")),
         Reply::Push(v) => format!(">[{}]", v.iter().map(show).collect::<Vec<_>>().join(", ")),
         Reply::Verbatim(t) => format!("={}", text(t)),
+        Reply::Bool(b) => format!("#{b}"),
+        Reply::BigNum(n) => format!("({}", text(n)),
+        Reply::Attribute(m) => format!(
+            "|{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -700,6 +715,38 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             c
         }
+        97 => vec![
+            rng.pick(&["ZREMRANGEBYSCORE", "ZREMRANGEBYRANK", "ZREMRANGEBYLEX"]),
+            k(rng),
+            rng.pick(&[
+                "0", "1", "-1", "(1", "-inf", "+inf", "[a", "(b", "-", "+", "x", "2",
+            ]),
+            rng.pick(&[
+                "0", "1", "-1", "(2", "+inf", "-inf", "[c", "(a", "+", "-", "x", "10",
+            ]),
+        ],
+        98 => vec![
+            s("SETBIT"),
+            k(rng),
+            // (Not 4294967295: a 512 MiB string in both servers.)
+            rng.pick(&["0", "1", "7", "8", "100", "-1", "x", "4294967296", "65535"]),
+            rng.pick(&["0", "1", "2", "-1", "x"]),
+        ],
+        99 => vec![
+            s("GETBIT"),
+            k(rng),
+            rng.pick(&["0", "1", "7", "8", "100", "-1", "x", "4294967296"]),
+        ],
+        100 => {
+            let mut c = vec![
+                rng.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]),
+                k(rng),
+            ];
+            for _ in 0..1 + rng.below(3) {
+                c.push(k(rng));
+            }
+            c
+        }
         96 if rng.chance(3) => vec![
             rng.pick(&["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
             k(rng),
@@ -804,6 +851,8 @@ fn redis_server(dir: &std::path::Path) -> (Child, PathBuf) {
             "no",
             "--databases",
             "1",
+            "--enable-debug-command",
+            "yes",
         ])
         .arg("--unixsocket")
         .arg(&sock)
@@ -1464,6 +1513,48 @@ fn blocking_pops(resp3: bool) {
                 );
                 std::thread::sleep(Duration::from_millis(5));
             }
+        }
+    }
+}
+
+/// DEBUG PROTOCOL's sample of every reply type, in RESP2 and RESP3: the
+/// bytes redis-server writes (clients test their parsers with it).
+#[test]
+fn debug_protocol_samples_are_redis_server_s() {
+    let dir = temp_dir("kv-debug-protocol");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    for proto in ["2", "3"] {
+        let mut theirs = Client {
+            r: BufReader::new(UnixStream::connect(&sock).unwrap()),
+        };
+        let mut ours = Client {
+            r: BufReader::new(TcpStream::connect(addr).unwrap()),
+        };
+        let hello = multibulk(&["HELLO", proto]);
+        theirs.send(&hello);
+        ours.send(&hello);
+        theirs.read();
+        ours.read();
+        for name in [
+            "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib",
+            "push", "verbatim", "true", "false", "FOO",
+        ] {
+            let cmd = multibulk(&["DEBUG", "PROTOCOL", name]);
+            // Every type kept apart by the parser; an attribute and a push
+            // come with a second reply.
+            theirs.send(&cmd);
+            ours.send(&cmd);
+            let follows = matches!(name, "attrib" | "push") && proto == "3";
+            let mut t = vec![theirs.read()];
+            let mut o = vec![ours.read()];
+            if follows {
+                t.push(theirs.read());
+                o.push(ours.read());
+            }
+            assert_eq!(o, t, "DEBUG PROTOCOL {name} in RESP{proto}");
         }
     }
 }

@@ -371,3 +371,33 @@ pub(super) fn debug_object(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8
     reply::simple(out, &line);
     Ok(())
 }
+
+/// MEMORY USAGE key [SAMPLES n]: an estimate of the bytes kv holds for the
+/// key (its name, its value's bytes, and a per-element overhead like
+/// Redis's); nil for a missing key.
+pub(super) fn memory_usage(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    match a.len() {
+        3 => {}
+        5 if a.get(3).eq_ignore_ascii_case(b"samples") => {
+            if parse_i64(a.get(4)).is_none() {
+                return err(NOT_INT);
+            }
+        }
+        _ => return err(SYNTAX),
+    }
+    let key = a.get(2);
+    let Some(e) = db.get(key, now) else {
+        reply::nil(out);
+        return Ok(());
+    };
+    const ENTRY: usize = 16;
+    let value: usize = match &e.value {
+        Value::Str(s) => s.len(),
+        Value::List(l) => l.iter().map(|e| e.len() + ENTRY).sum(),
+        Value::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2 * ENTRY).sum(),
+        Value::Set(s) => s.iter().map(|m| m.len() + ENTRY).sum(),
+        Value::ZSet(z) => z.scores.keys().map(|m| 2 * (m.len() + ENTRY) + 8).sum(),
+    };
+    reply::int(out, (56 + key.len() + value) as i64);
+    Ok(())
+}

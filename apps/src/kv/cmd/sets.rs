@@ -75,6 +75,36 @@ pub(super) fn spop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
     Ok(())
 }
 
+/// SINTER, SUNION or SDIFF (by `op`'s name) of the sets at `keys`.
+fn set_op<'k>(
+    op: &str,
+    db: &mut Db,
+    keys: impl Iterator<Item = &'k [u8]>,
+    now: u64,
+) -> Result<std::collections::HashSet<Vec<u8>, Fx>, Msg> {
+    let mut sets = Vec::new();
+    for k in keys {
+        sets.push(get_set(db, k, now, false)?.map(|s| s.clone()));
+    }
+    let mut acc: std::collections::HashSet<Vec<u8>, Fx> = match sets.first() {
+        Some(Some(s)) => s.clone(),
+        _ => Default::default(),
+    };
+    for s in sets.iter().skip(1) {
+        let empty = Default::default();
+        let s = s.as_ref().unwrap_or(&empty);
+        match op {
+            "sinter" => acc.retain(|m| s.contains(m)),
+            "sunion" => acc.extend(s.iter().cloned()),
+            _ => acc.retain(|m| !s.contains(m)),
+        }
+    }
+    if op == "sinter" && sets.iter().any(Option::is_none) {
+        acc.clear();
+    }
+    Ok(acc)
+}
+
 fn sinter_sunion_sdiff_named(
     name: &str,
     db: &mut Db,
@@ -82,32 +112,32 @@ fn sinter_sunion_sdiff_named(
     now: u64,
     out: &mut Vec<u8>,
 ) -> R {
-    let mut sets = Vec::new();
-    for k in a.iter_from(1) {
-        sets.push(get_set(db, k, now, false)?.map(|s| s.clone()));
-    }
-    let mut acc: std::collections::HashSet<Vec<u8>, Fx> = match (name, sets.first()) {
-        (_, Some(Some(s))) => s.clone(),
-        _ => Default::default(),
-    };
-    for s in sets.iter().skip(1) {
-        let empty = Default::default();
-        let s = s.as_ref().unwrap_or(&empty);
-        match name {
-            "sinter" => acc.retain(|m| s.contains(m)),
-            "sunion" => acc.extend(s.iter().cloned()),
-            _ => acc.retain(|m| !s.contains(m)),
-        }
-    }
-    if name == "sinter" && sets.iter().any(Option::is_none) {
-        acc.clear();
-    }
+    let acc = set_op(name, db, a.iter_from(1), now)?;
     reply::set(out, acc.len());
     for m in &acc {
         reply::bulk(out, m);
     }
     Ok(())
 }
+
+/// SINTERSTORE, SUNIONSTORE, SDIFFSTORE dst key…: the result replaces dst
+/// (whatever it held, its expiry too; an empty result deletes it); the
+/// reply is its size.
+fn store_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let op = name.trim_end_matches("store");
+    let acc = set_op(op, db, a.iter_from(2), now)?;
+    let dst = a.get(1);
+    let n = acc.len();
+    if acc.is_empty() {
+        db.remove(dst);
+    } else {
+        db.set(dst, Value::Set(acc), None);
+    }
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+named!(store_named: sinterstore, sunionstore, sdiffstore);
 
 named!(sinter_sunion_sdiff_named: sinter, sunion, sdiff);
 

@@ -357,3 +357,51 @@ fn string_options<'a>(a: &Args<'a>, from: usize, set: bool) -> Result<StringOpti
     }
     Ok(o)
 }
+
+/// A bit offset as Redis's getBitOffsetFromArgument reads it: below
+/// 512 MiB of bytes.
+fn bit_offset(arg: &[u8]) -> Result<usize, Msg> {
+    parse_i64(arg)
+        .filter(|&o| o >= 0 && (o >> 3) < 512 << 20)
+        .map(|o| o as usize)
+        .ok_or_else(|| Msg::from("ERR bit offset is not an integer or out of range"))
+}
+
+/// SETBIT key offset 0|1: the bit's old value; the string grows with
+/// zero bytes to reach it (bit 0 is the first byte's highest bit).
+pub(super) fn setbit(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let offset = bit_offset(a.get(2))?;
+    let on = match parse_i64(a.get(3)) {
+        Some(0) => false,
+        Some(1) => true,
+        _ => return err("ERR bit is not an integer or out of range"),
+    };
+    let key = a.get(1);
+    if get_str(db, key, now)?.is_none() {
+        db.set(key, Value::Str(Vec::new()), None);
+    }
+    let s = get_str(db, key, now)?.expect("created");
+    let byte = offset >> 3;
+    if s.len() <= byte {
+        s.resize(byte + 1, 0);
+    }
+    let mask = 1u8 << (7 - (offset & 7));
+    let old = s[byte] & mask != 0;
+    if on {
+        s[byte] |= mask;
+    } else {
+        s[byte] &= !mask;
+    }
+    reply::int(out, old as i64);
+    Ok(())
+}
+
+/// GETBIT key offset: 0 past the string's end or for a missing key.
+pub(super) fn getbit(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let offset = bit_offset(a.get(2))?;
+    let bit = get_str(db, a.get(1), now)?
+        .and_then(|s| s.get(offset >> 3).copied())
+        .is_some_and(|b| b & (1 << (7 - (offset & 7))) != 0);
+    reply::int(out, bit as i64);
+    Ok(())
+}

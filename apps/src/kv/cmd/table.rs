@@ -116,6 +116,8 @@ pub enum ConnCmd {
     Config,
     Function,
     Debug,
+    Memory,
+    Time,
 }
 
 /// MULTI, EXEC, DISCARD.
@@ -338,6 +340,8 @@ pub const COMMANDS: &[Spec] = &[
     conn("config", -2, C::Config, None),
     conn("function", -2, C::Function, None),
     conn("debug", -2, C::Debug, None),
+    conn("memory", -2, C::Memory, None),
+    conn("time", 1, C::Time, None),
     read("object", -2, (2, 2, 1), k::object),
     conn("subscribe", -2, C::Subscribe, None),
     conn("unsubscribe", -1, C::Unsubscribe, None),
@@ -421,6 +425,14 @@ pub const COMMANDS: &[Spec] = &[
     write("ltrim", 4, K1, l::ltrim),
     write("lmove", 5, (1, 2, 1), l::lmove),
     write("lpushx", -3, K1, l::lpushx),
+    write("zremrangebyscore", 4, K1, z::zremrangebyscore),
+    write("zremrangebyrank", 4, K1, z::zremrangebyrank),
+    write("zremrangebylex", 4, K1, z::zremrangebylex),
+    write("setbit", 4, K1, st::setbit),
+    read("getbit", 3, K1, st::getbit),
+    write("sinterstore", -3, KALL, s::sinterstore),
+    write("sunionstore", -3, KALL, s::sunionstore),
+    write("sdiffstore", -3, KALL, s::sdiffstore),
     numkeys(write("lmpop", -4, (2, 0, 1), l::lmpop)),
     numkeys(write("zmpop", -4, (2, 0, 1), z::zmpop)),
     numkeys(read("sintercard", -3, (2, 0, 1), s::sintercard)),
@@ -499,6 +511,8 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 /// PUBLISH, and PUBSUB's subcommands: every shard answers a part.
+/// MEMORY USAGE key, run where the key lives.
+pub static MEMORY_USAGE: Spec = read("memory", -3, (2, 2, 1), k::memory_usage);
 /// DEBUG OBJECT key, run where the key lives.
 pub static DEBUG_OBJECT: Spec = read("debug", 3, (2, 2, 1), k::debug_object);
 pub static PUBLISH: Spec = all("publish", 3, Gather::Publish, no_check, false);

@@ -593,3 +593,69 @@ pub fn zmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
     reply::nil_array(out);
     Ok(())
 }
+
+/// ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX: the range first, then
+/// the key; how many members went (an emptied set is deleted).
+fn zremrange_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    enum Range {
+        Rank(i64, i64),
+        Score(Bound, Bound),
+        Lex(Lex, Lex),
+    }
+    let range = match name {
+        "zremrangebyrank" => Range::Rank(
+            parse_i64(a.get(2)).ok_or(NOT_INT)?,
+            parse_i64(a.get(3)).ok_or(NOT_INT)?,
+        ),
+        "zremrangebyscore" => {
+            let (min, max) = score_range(a.get(2), a.get(3))?;
+            Range::Score(min, max)
+        }
+        _ => {
+            let (min, max) = lex_bounds(a.get(2), a.get(3))?;
+            Range::Lex(min, max)
+        }
+    };
+    let key = a.get(1);
+    let Some(z) = get_zset(db, key, now, false)? else {
+        reply::int(out, 0);
+        return Ok(());
+    };
+    let gone: Vec<Vec<u8>> = match &range {
+        Range::Rank(start, stop) => {
+            let len = z.len() as i64;
+            let start = if *start < 0 { len + start } else { *start }.max(0);
+            let stop = if *stop < 0 { len + stop } else { *stop };
+            if start > stop || start >= len {
+                Vec::new()
+            } else {
+                let stop = stop.min(len - 1);
+                z.order
+                    .iter()
+                    .skip(start as usize)
+                    .take((stop - start + 1) as usize)
+                    .map(|(_, m)| m.clone())
+                    .collect()
+            }
+        }
+        Range::Score(min, max) => {
+            let below = |v: f64| if min.1 { v <= min.0 } else { v < min.0 };
+            let above = |v: f64| if max.1 { v >= max.0 } else { v > max.0 };
+            z.order
+                .range((Score(min.0), Vec::new())..)
+                .skip_while(|(s, _)| below(s.0))
+                .take_while(|(s, _)| !above(s.0))
+                .map(|(_, m)| m.clone())
+                .collect()
+        }
+        Range::Lex(min, max) => lex_members(z, min, max, false).cloned().collect(),
+    };
+    for m in &gone {
+        z.remove(m);
+    }
+    db.drop_if_empty(key);
+    reply::int(out, gone.len() as i64);
+    Ok(())
+}
+
+named!(zremrange_named: zremrangebyscore, zremrangebyrank, zremrangebylex);

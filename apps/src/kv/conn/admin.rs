@@ -181,6 +181,26 @@ impl KvConn {
             }
             ConnCmd::Config => self.config(a),
             ConnCmd::Debug => self.debug(t, a),
+            ConnCmd::Memory => match a.get(1).to_ascii_lowercase().as_slice() {
+                b"usage" if a.len() >= 3 => self.keyed(t, &cmd::MEMORY_USAGE, a),
+                _ => {
+                    let msg = format!(
+                        "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+                        String::from_utf8_lossy(a.get(1))
+                    );
+                    self.error(&msg)
+                }
+            },
+            ConnCmd::Time => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                self.ready(|out| {
+                    reply::array(out, 2);
+                    reply::bulk(out, now.as_secs().to_string().as_bytes());
+                    reply::bulk(out, now.subsec_micros().to_string().as_bytes());
+                });
+            }
             ConnCmd::Function => {
                 // kv has no scripting: nothing to flush, nothing to list.
                 match a.get(1).to_ascii_lowercase().as_slice() {
@@ -215,6 +235,14 @@ impl KvConn {
                 });
             }
             (b"object", 3) => self.keyed(t, &cmd::DEBUG_OBJECT, a),
+            (b"protocol", 3) => {
+                let name = a.get(2).to_ascii_lowercase();
+                let resp3 = self.proto == 3;
+                match debug_protocol(&name, resp3) {
+                    Ok(bytes) => self.ready(|out| out.extend_from_slice(&bytes)),
+                    Err(e) => self.error(e),
+                }
+            }
             (b"set-active-expire", 3) => {
                 crate::kv::set_active_expire(a.get(2) != b"0");
                 self.ready(reply::ok);
@@ -316,4 +344,75 @@ impl KvConn {
             }
         }
     }
+}
+
+/// DEBUG PROTOCOL's sample replies of each type, as redis-server 7.0
+/// writes them in RESP2 and RESP3.
+fn debug_protocol(name: &[u8], resp3: bool) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::new();
+    let boolean = |out: &mut Vec<u8>, b: bool| {
+        out.extend_from_slice(match (resp3, b) {
+            (true, true) => b"#t\r\n",
+            (true, false) => b"#f\r\n",
+            (false, true) => b":1\r\n",
+            (false, false) => b":0\r\n",
+        })
+    };
+    match name {
+        b"string" => reply::bulk(&mut out, b"Hello World"),
+        b"integer" => reply::int(&mut out, 12345),
+        b"double" => reply::double(&mut out, 3.141),
+        b"bignum" => {
+            let n = b"1234567999999999999999999999999999999";
+            if resp3 {
+                out.push(b'(');
+                out.extend_from_slice(n);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                reply::bulk(&mut out, n);
+            }
+        }
+        b"null" => reply::nil(&mut out),
+        b"array" | b"set" => {
+            if name == b"set" {
+                reply::set(&mut out, 3);
+            } else {
+                reply::array(&mut out, 3);
+            }
+            for j in 0..3 {
+                reply::int(&mut out, j);
+            }
+        }
+        b"map" => {
+            reply::map(&mut out, 3);
+            for j in 0..3 {
+                reply::int(&mut out, j);
+                boolean(&mut out, j == 1);
+            }
+        }
+        b"attrib" => {
+            if resp3 {
+                out.extend_from_slice(b"|1\r\n");
+                reply::bulk(&mut out, b"key-popularity");
+                reply::array(&mut out, 2);
+                reply::bulk(&mut out, b"key:123");
+                reply::int(&mut out, 90);
+            }
+            reply::bulk(&mut out, b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !resp3 {
+                return Err("ERR RESP2 is not supported by this command");
+            }
+            reply::push(&mut out, 2);
+            reply::bulk(&mut out, b"server-cpu-usage");
+            reply::int(&mut out, 42);
+            reply::bulk(&mut out, b"Some real reply following the push reply");
+        }
+        b"true" => boolean(&mut out, true),
+        b"false" => boolean(&mut out, false),
+        b"verbatim" => reply::verbatim(&mut out, b"This is a verbatim\nstring"),
+        _ => return Err("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
+    }
+    Ok(out)
 }
