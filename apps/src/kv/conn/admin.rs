@@ -361,6 +361,8 @@ fn debug_protocol(name: &[u8], resp3: bool) -> Result<Vec<u8>, &'static str> {
     match name {
         b"string" => reply::bulk(&mut out, b"Hello World"),
         b"integer" => reply::int(&mut out, 12345),
+        // Redis's sample double (not π: the digits it prints).
+        #[allow(clippy::approx_constant)]
         b"double" => reply::double(&mut out, 3.141),
         b"bignum" => {
             let n = b"1234567999999999999999999999999999999";
