@@ -747,6 +747,41 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             c
         }
+        101 | 102 => {
+            let store = rng.chance(2);
+            let op = rng.pick(&["ZUNION", "ZINTER", "ZDIFF"]);
+            let mut c = vec![if store {
+                [op.as_slice(), b"STORE"].concat()
+            } else {
+                op.clone()
+            }];
+            if store {
+                c.push(k(rng));
+            }
+            let keys = 1 + rng.below(3);
+            c.push(if rng.chance(10) {
+                rng.pick(&["0", "-1", "x", "5"])
+            } else {
+                keys.to_string().into_bytes()
+            });
+            for _ in 0..keys {
+                c.push(k(rng));
+            }
+            if rng.chance(3) {
+                c.push(s("WEIGHTS"));
+                for _ in 0..keys {
+                    c.push(rng.pick(FLOATS));
+                }
+            }
+            if rng.chance(3) {
+                c.push(s("AGGREGATE"));
+                c.push(rng.pick(&["SUM", "MIN", "MAX", "max", "FOO"]));
+            }
+            if rng.chance(3) {
+                c.push(rng.pick(&["WITHSCORES", "withscores", "FOO"]));
+            }
+            c
+        }
         96 if rng.chance(3) => vec![
             rng.pick(&["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
             k(rng),

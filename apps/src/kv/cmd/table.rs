@@ -69,6 +69,9 @@ pub struct KeySpec {
     pub last: isize,
     pub step: usize,
     pub numkeys: bool,
+    /// Argument 1 is a key too (the destination of ZUNIONSTORE…, whose
+    /// sources are counted).
+    pub dst: bool,
 }
 
 /// How a command runs on a keyspace — the [`Db`] holding its keys (a
@@ -224,6 +227,7 @@ const NO_KEYS: KeySpec = KeySpec {
     last: 0,
     step: 0,
     numkeys: false,
+    dst: false,
 };
 
 /// A keyed command that reads.
@@ -252,6 +256,7 @@ const fn keyed(
             last,
             step,
             numkeys: false,
+            dst: false,
         },
         write,
         log: Log::Verbatim,
@@ -287,6 +292,13 @@ const fn all(name: &'static str, arity: i32, gather: Gather, check: Check, write
 /// A keyed command whose keys are counted by the argument before them.
 const fn numkeys(mut spec: Spec) -> Spec {
     spec.keys.numkeys = true;
+    spec
+}
+
+/// As `numkeys`, with argument 1 a key too (the destination).
+const fn dst_numkeys(mut spec: Spec) -> Spec {
+    spec.keys.numkeys = true;
+    spec.keys.dst = true;
     spec
 }
 
@@ -426,6 +438,12 @@ pub const COMMANDS: &[Spec] = &[
     write("lmove", 5, (1, 2, 1), l::lmove),
     write("lpushx", -3, K1, l::lpushx),
     write("zremrangebyscore", 4, K1, z::zremrangebyscore),
+    dst_numkeys(write("zunionstore", -4, (3, 0, 1), z::zunionstore)),
+    dst_numkeys(write("zinterstore", -4, (3, 0, 1), z::zinterstore)),
+    dst_numkeys(write("zdiffstore", -4, (3, 0, 1), z::zdiffstore)),
+    numkeys(read("zunion", -3, (2, 0, 1), z::zunion)),
+    numkeys(read("zinter", -3, (2, 0, 1), z::zinter)),
+    numkeys(read("zdiff", -3, (2, 0, 1), z::zdiff)),
     write("zremrangebyrank", 4, K1, z::zremrangebyrank),
     write("zremrangebylex", 4, K1, z::zremrangebylex),
     write("setbit", 4, K1, st::setbit),
@@ -614,5 +632,6 @@ pub fn key_positions(spec: &Spec, a: &Args<'_>) -> impl Iterator<Item = usize> {
     } else {
         (last + 1).max(0) as usize
     };
-    (first..end.min(n)).step_by(step)
+    let dst = (k.dst && n > 1).then_some(1);
+    dst.into_iter().chain((first..end.min(n)).step_by(step))
 }
