@@ -660,6 +660,9 @@ fn zremrange_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Ve
 
 named!(zremrange_named: zremrangebyscore, zremrangebyrank, zremrangebylex);
 
+/// A source's members with their scores (`None`: no such key).
+type Scored = Vec<(f64, Vec<u8>)>;
+
 /// ZUNION, ZINTER, ZDIFF and their STORE forms, as Redis 7.0's
 /// zunionInterDiffGenericCommand reads and computes them: sets count as
 /// sorted sets of score 1; WEIGHTS multiply (NaN becomes 0); AGGREGATE
@@ -677,7 +680,7 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
         return err(SYNTAX);
     }
     let n = n as usize;
-    let mut sources: Vec<Option<Vec<(f64, Vec<u8>)>>> = Vec::with_capacity(n);
+    let mut sources: Vec<Option<Scored>> = Vec::with_capacity(n);
     for i in 0..n {
         let key = a.get(numkeys_at + 1 + i);
         sources.push(match db.get(key, now) {
