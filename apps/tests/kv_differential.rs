@@ -1406,7 +1406,9 @@ fn blocking_pops_in_resp3_answer_as_redis_server_does() {
 /// wait), so each block is in place before the push that serves it.
 /// Waiters are served in arrival order, one element each; a timeout
 /// answers nil; a move into a list another client waits on serves it;
-/// inside MULTI nothing blocks; errors are Redis's.
+/// inside MULTI nothing blocks; errors are Redis's. Then WATCH: EXEC answers nil
+/// when a watched key was written, UNWATCH, EXEC and DISCARD let go, a
+/// FLUSHALL touches only watched keys that exist.
 fn blocking_pops(resp3: bool) {
     let dir = temp_dir(if resp3 { "kv-block3" } else { "kv-block" });
     let (redis, sock) = redis_server(&dir);
@@ -1478,6 +1480,53 @@ fn blocking_pops(resp3: bool) {
         (3, &["BLMOVE", "a", "b", "UP", "DOWN", "0"], 1, None),
         (3, &["BLPOP", "k"], 1, None),
         (3, &["BRPOPLPUSH", "a", "b"], 1, None),
+        // WATCH: a write by another client fails EXEC; UNWATCH, EXEC and
+        // DISCARD let go; WATCH inside MULTI is refused alone; FLUSHALL
+        // touches watched keys that exist only.
+        (0, &["WATCH", "w1"], 1, None),
+        (1, &["SET", "w1", "x"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["SET", "w2", "y"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (0, &["GET", "w2"], 1, None),
+        (0, &["WATCH", "w1", "w3"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["INCR", "w4"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (1, &["SET", "w1", "after"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (0, &["WATCH", "w3"], 1, None),
+        (0, &["UNWATCH"], 1, None),
+        (1, &["SET", "w3", "z"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["WATCH", "x"], 1, None),
+        (0, &["PING"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (0, &["WATCH", "w3"], 1, None),
+        (1, &["SET", "w3", "again"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["DISCARD"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (0, &["WATCH", "nokey"], 1, None),
+        (1, &["FLUSHALL"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["PING"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (0, &["SET", "w5", "1"], 1, None),
+        (0, &["WATCH", "w5"], 1, None),
+        (1, &["FLUSHDB"], 1, None),
+        (0, &["MULTI"], 1, None),
+        (0, &["PING"], 1, None),
+        (0, &["EXEC"], 1, None),
+        (2, &["WATCH", "w6", "w7", "w8"], 1, None),
+        (2, &["MULTI"], 1, None),
+        (2, &["MSET", "w6", "1", "w7", "2", "w8", "3"], 1, None),
+        (2, &["EXEC"], 1, None),
+        (3, &["MGET", "w6", "w7", "w8"], 1, None),
         // A non-empty list answers at once.
         (3, &["RPUSH", "ready", "1", "2"], 1, None),
         (0, &["BLPOP", "empty", "ready", "0"], 1, None),

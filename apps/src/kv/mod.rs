@@ -83,6 +83,7 @@ pub mod config;
 mod conn;
 mod pubsub;
 mod txn;
+mod watch;
 
 use txn::txn_start;
 pub mod db;
@@ -223,6 +224,8 @@ struct Shard {
     serving: bool,
     /// The shard's loop (known once a block or a connection came).
     lp: Option<LoopHandle>,
+    /// WATCHed keys of this shard, and their watchers (see `watch`).
+    watched: std::collections::HashMap<Vec<u8>, Vec<std::sync::Weak<watch::Watch>>, db::Fx>,
     /// The blocks this shard's connections started (INFO's
     /// `blocked_clients` counts those still waiting).
     blocks: Vec<std::sync::Arc<blocking::Block>>,
@@ -438,6 +441,11 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
             log.after(&mut s.db, spec, a, &out[mark..]);
         }
     }
+    if spec.write && !s.watched.is_empty() {
+        for i in cmd::key_positions(spec, a) {
+            watch::touched(s, a.get(i));
+        }
+    }
     if spec.write && !s.blocked.is_empty() {
         let keys = cmd::key_positions(spec, a).map(|i| a.get(i));
         written(s, keys, now);
@@ -612,6 +620,9 @@ pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64, lp: &LoopHandle
             _ => {}
         }
         let s = &mut *s;
+        if let Gather::Flush = gather {
+            watch::touched_all(s);
+        }
         if let (Gather::Flush, Some(log)) = (gather, s.aof.as_mut()) {
             log.flush(&mut s.db);
             s.db.clear();

@@ -28,6 +28,8 @@ struct Txn {
     /// over the keys not fetched.
     bases: Vec<(usize, Vec<u8>)>,
     to: ReplyTo,
+    /// The connection's WATCH: set, EXEC answers nil and runs nothing.
+    watch: Option<std::sync::Arc<super::watch::Watch>>,
 }
 
 /// Whether a queued command visits every shard.
@@ -40,6 +42,7 @@ pub(super) fn txn_start(
     cmds: Vec<(&'static Spec, OwnedArgs)>,
     exec: bool,
     to: ReplyTo,
+    watch: Option<std::sync::Arc<super::watch::Watch>>,
 ) {
     let shards = lp.shard_count();
     // Each key once, by owner: linear in the keys (a set per shard, not a
@@ -68,6 +71,7 @@ pub(super) fn txn_start(
         fetched: Vec::new(),
         bases: Vec::new(),
         to,
+        watch,
     };
     txn_lock_next(lp, txn, 0);
 }
@@ -124,6 +128,15 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
 fn txn_run(lp: &mut EventLoop, txn: Txn) {
     let now = now_ms(lp.handle());
     reply::set_protocol(txn.to.proto);
+    if txn.watch.as_ref().is_some_and(|w| w.dirty()) {
+        // A watched key was written: nothing runs, every shard goes.
+        for (shard, _) in &txn.keys {
+            lp.post(*shard, unlock);
+        }
+        let mut out = Vec::new();
+        reply::nil_array(&mut out);
+        return txn.to.send(lp, out);
+    }
     let mut scratch = Db::default();
     for (k, e) in &txn.fetched {
         if let Some(e) = e {
@@ -204,10 +217,13 @@ fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>, now: u64) {
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         let s = &mut *s;
-        let keys: Vec<Vec<u8>> = match (&s.aof, s.blocked.is_empty()) {
+        let keys: Vec<Vec<u8>> = match (&s.aof, s.blocked.is_empty() && s.watched.is_empty()) {
             (None, true) => Vec::new(),
             _ => results.iter().map(|(k, _)| k.clone()).collect(),
         };
+        if flushed && !s.watched.is_empty() {
+            super::watch::touched_all(s);
+        }
         let apply = move |db: &mut Db| {
             if flushed {
                 db.clear();
@@ -221,6 +237,11 @@ fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>, now: u64) {
             Some(log) => {
                 log.write_back(&mut s.db, flushed, &keys, apply);
                 log.sync();
+            }
+        }
+        if !s.watched.is_empty() {
+            for k in &keys {
+                super::watch::touched(s, k);
             }
         }
         // What blocked commands wait for may be there now.

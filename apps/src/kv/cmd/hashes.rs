@@ -163,3 +163,49 @@ fn h_set(db: &mut Db, a: &Args<'_>, now: u64, value: Vec<u8>) -> R {
     h.insert(a.get(2).to_vec(), value);
     Ok(())
 }
+
+/// HRANDFIELD key [count [WITHVALUES]]: a random field, or `count` of them
+/// (distinct for a positive count, with repetition for a negative one),
+/// with their values if asked (RESP3: [field, value] pairs).
+pub(super) fn hrandfield(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let mut count = None;
+    let mut with_values = false;
+    if a.len() >= 3 {
+        let n = rand_count(a, 2)?;
+        if a.len() > 4 || (a.len() == 4 && !a.get(3).eq_ignore_ascii_case(b"withvalues")) {
+            return err(SYNTAX);
+        }
+        if a.len() == 4 {
+            with_values = true;
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+                return err("ERR value is out of range");
+            }
+        }
+        count = Some(n);
+    }
+    let Some(h) = get_hash(db, a.get(1), now, false)? else {
+        match count {
+            Some(_) => reply::array(out, 0),
+            None => reply::nil(out),
+        }
+        return Ok(());
+    };
+    let fields: Vec<(&Vec<u8>, &Vec<u8>)> = h.iter().collect();
+    let picks = rand_picks(fields.len(), count.unwrap_or(1));
+    let Some(_) = count else {
+        reply::opt_bulk(out, picks.first().map(|&i| fields[i].0.as_slice()));
+        return Ok(());
+    };
+    let pairs = with_values && reply::resp3();
+    reply::array(out, picks.len() * if with_values && !pairs { 2 } else { 1 });
+    for i in picks {
+        if pairs {
+            reply::array(out, 2);
+        }
+        reply::bulk(out, fields[i].0);
+        if with_values {
+            reply::bulk(out, fields[i].1);
+        }
+    }
+    Ok(())
+}

@@ -19,6 +19,12 @@ pub(super) fn ping(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
+/// UNWATCH queued in MULTI: EXEC has let go of the watch already.
+pub(super) fn unwatch_in_txn(_: &mut Db, _: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
+    reply::ok(out);
+    Ok(())
+}
+
 pub(super) fn echo(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
     reply::bulk(out, a.get(1));
     Ok(())

@@ -275,6 +275,63 @@ pub fn mpop_args<'a>(a: &Args<'a>, idx: usize, ends: [&[u8]; 2]) -> Result<Mpop<
     })
 }
 
+/// A random number (xorshift64*, one generator per shard thread, seeded
+/// from the clock): SRANDMEMBER and its kin draw with it.
+fn random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            (t ^ (std::process::id() as u64).rotate_left(32)) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
+
+/// A RANDMEMBER count as Redis reads it (-LONG_MAX to LONG_MAX).
+fn rand_count(a: &Args<'_>, i: usize) -> Result<i64, String> {
+    match parse_i64(a.get(i)) {
+        None => Err(NOT_INT.to_string()),
+        Some(i64::MIN) => Err(
+            "ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807"
+                .to_string(),
+        ),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Which of `len` elements a RANDMEMBER of `count` returns: distinct ones
+/// (up to `len`, in a random order) for a positive count, `-count` drawn
+/// with repetition for a negative one. Linear in `len` plus the count
+/// (kv's sets and maps have no random access).
+fn rand_picks(len: usize, count: i64) -> Vec<usize> {
+    if len == 0 || count == 0 {
+        return Vec::new();
+    }
+    if count < 0 {
+        let n = count.unsigned_abs() as usize;
+        return (0..n).map(|_| (random() % len as u64) as usize).collect();
+    }
+    let mut all: Vec<usize> = (0..len).collect();
+    let take = (count as u64).min(len as u64) as usize;
+    // A partial Fisher-Yates shuffle: the first `take` are the draw.
+    for i in 0..take {
+        let j = i + (random() % (len - i) as u64) as usize;
+        all.swap(i, j);
+    }
+    all.truncate(take);
+    all
+}
+
 /// SELECT: kv has one database, as Redis with `databases 1`.
 pub fn select(a: &Args<'_>, out: &mut Vec<u8>) -> R {
     match parse_i64(a.get(1)) {

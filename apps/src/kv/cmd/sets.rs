@@ -227,3 +227,35 @@ pub(super) fn sintercard(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>)
     reply::int(out, n as i64);
     Ok(())
 }
+
+/// SRANDMEMBER key [count]: a random member, or `count` of them (distinct
+/// for a positive count, with repetition for a negative one).
+pub(super) fn srandmember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    if a.len() > 3 {
+        return err(SYNTAX);
+    }
+    let count = if a.len() == 3 {
+        Some(rand_count(a, 2)?)
+    } else {
+        None
+    };
+    let Some(s) = get_set(db, a.get(1), now, false)? else {
+        match count {
+            Some(_) => reply::array(out, 0),
+            None => reply::nil(out),
+        }
+        return Ok(());
+    };
+    let members: Vec<&Vec<u8>> = s.iter().collect();
+    let picks = rand_picks(members.len(), count.unwrap_or(1));
+    match count {
+        None => reply::opt_bulk(out, picks.first().map(|&i| members[i].as_slice())),
+        Some(_) => {
+            reply::array(out, picks.len());
+            for i in picks {
+                reply::bulk(out, members[i]);
+            }
+        }
+    }
+    Ok(())
+}

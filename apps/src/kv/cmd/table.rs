@@ -121,6 +121,8 @@ pub enum ConnCmd {
     Debug,
     Memory,
     Time,
+    Watch,
+    Unwatch,
 }
 
 /// MULTI, EXEC, DISCARD.
@@ -354,6 +356,8 @@ pub const COMMANDS: &[Spec] = &[
     conn("debug", -2, C::Debug, None),
     conn("memory", -2, C::Memory, None),
     conn("time", 1, C::Time, None),
+    conn("watch", -2, C::Watch, None),
+    conn("unwatch", 1, C::Unwatch, Some(k::unwatch_in_txn)),
     read("object", -2, (2, 2, 1), k::object),
     conn("subscribe", -2, C::Subscribe, None),
     conn("unsubscribe", -1, C::Unsubscribe, None),
@@ -438,6 +442,9 @@ pub const COMMANDS: &[Spec] = &[
     write("lmove", 5, (1, 2, 1), l::lmove),
     write("lpushx", -3, K1, l::lpushx),
     write("zremrangebyscore", 4, K1, z::zremrangebyscore),
+    read("srandmember", -2, K1, s::srandmember),
+    read("hrandfield", -2, K1, h::hrandfield),
+    read("zrandmember", -2, K1, z::zrandmember),
     dst_numkeys(write("zunionstore", -4, (3, 0, 1), z::zunionstore)),
     dst_numkeys(write("zinterstore", -4, (3, 0, 1), z::zinterstore)),
     dst_numkeys(write("zdiffstore", -4, (3, 0, 1), z::zdiffstore)),

@@ -831,3 +831,43 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
 }
 
 named!(zsetop_named: zunion, zinter, zdiff, zunionstore, zinterstore, zdiffstore);
+
+/// ZRANDMEMBER key [count [WITHSCORES]]: a random member, or `count` of
+/// them (distinct for a positive count, with repetition for a negative
+/// one), with their scores if asked (RESP3: [member, score] pairs).
+pub(super) fn zrandmember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    let mut count = None;
+    let mut with_scores = false;
+    if a.len() >= 3 {
+        let n = rand_count(a, 2)?;
+        if a.len() > 4 || (a.len() == 4 && !a.get(3).eq_ignore_ascii_case(b"withscores")) {
+            return err(SYNTAX);
+        }
+        if a.len() == 4 {
+            with_scores = true;
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+                return err("ERR value is out of range");
+            }
+        }
+        count = Some(n);
+    }
+    let Some(z) = get_zset(db, a.get(1), now, false)? else {
+        match count {
+            Some(_) => reply::array(out, 0),
+            None => reply::nil(out),
+        }
+        return Ok(());
+    };
+    let members: Vec<(f64, &Vec<u8>)> = z.order.iter().map(|(s, m)| (s.0, m)).collect();
+    let picks = rand_picks(members.len(), count.unwrap_or(1));
+    let Some(_) = count else {
+        reply::opt_bulk(out, picks.first().map(|&i| members[i].1.as_slice()));
+        return Ok(());
+    };
+    let items: Vec<(f64, Vec<u8>)> = picks
+        .into_iter()
+        .map(|i| (members[i].0, members[i].1.clone()))
+        .collect();
+    write_scored(out, &items, with_scores);
+    Ok(())
+}

@@ -181,6 +181,20 @@ impl KvConn {
             }
             ConnCmd::Config => self.config(a),
             ConnCmd::Debug => self.debug(t, a),
+            ConnCmd::Watch => {
+                // Later commands wait until every owner of the keys knows
+                // (a write of this connection's after WATCH touches them).
+                let w = Arc::clone(self.watch.get_or_insert_with(crate::kv::watch::Watch::new));
+                let keys: Vec<Vec<u8>> = a.iter_from(1).map(<[u8]>::to_vec).collect();
+                let to = self.slot(t, Slot::Waiting);
+                self.barrier = Some(to.seq);
+                self.send_outgoing(t);
+                crate::kv::watch::watch(t.get_loop(), &w, keys, to);
+            }
+            ConnCmd::Unwatch => {
+                self.watch = None;
+                self.ready(reply::ok);
+            }
             ConnCmd::Memory => match a.get(1).to_ascii_lowercase().as_slice() {
                 b"usage" if a.len() >= 3 => self.keyed(t, &cmd::MEMORY_USAGE, a),
                 _ => {
@@ -215,7 +229,8 @@ impl KvConn {
     /// The DEBUG subcommands clients and Redis's tests use: SLEEP answers
     /// after the time (this connection only: the shard serves on),
     /// SET-ACTIVE-EXPIRE turns the expiry sweep off and on, and those about
-    /// Redis's internals (RELOAD, which keeps the keyspace as it is,
+    /// Redis's internals (RELOAD and LOADAOF, which keep the keyspace as it
+    /// is — what reloading the dataset gives —,
     /// QUICKLIST-PACKED-THRESHOLD, CHANGE-REPL-ID, JMAP,
     /// STRINGMATCH-LEN) are accepted and change nothing.
     fn debug(&mut self, t: &mut Transport, a: &Args<'_>) {

@@ -65,6 +65,7 @@ impl KvConn {
                 vec![(spec, OwnedArgs::from_args(a))],
                 false,
                 to,
+                None,
             );
             return;
         }

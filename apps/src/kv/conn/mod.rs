@@ -101,6 +101,8 @@ pub struct KvConn {
     draining: bool,
     /// Replies wait in `out` for the log's sync (see `write_out`).
     write_deferred: bool,
+    /// Its WATCH, until EXEC, DISCARD or UNWATCH.
+    watch: Option<Arc<crate::kv::watch::Watch>>,
     /// Its blocking commands (BLPOP…) still waiting, to cancel on close.
     blocks: Vec<std::sync::Arc<crate::kv::blocking::Block>>,
     /// What `inbuf` holds is at most part of one command (the last parse
@@ -145,6 +147,7 @@ impl KvConn {
             draining: false,
             write_deferred: false,
             blocks: Vec::new(),
+            watch: None,
             rest_partial: true,
         }
     }
@@ -344,6 +347,11 @@ impl KvConn {
         if let Some(queue) = &mut self.multi {
             match spec.kind {
                 Kind::Transaction(_) | Kind::Connection(ConnCmd::Quit) => {}
+                // Refused alone, as Redis: the transaction goes on.
+                Kind::Connection(ConnCmd::Watch) => {
+                    return self
+                        .ready(|out| reply::error(out, "ERR WATCH inside MULTI is not allowed"))
+                }
                 // Keyed and all-shard commands, and the stateless ones,
                 // run at EXEC (see `txn`).
                 _ if spec.queued_in_multi() => {

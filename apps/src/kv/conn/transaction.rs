@@ -87,7 +87,9 @@ impl KvConn {
         let to = self.slot(t, Slot::Waiting);
         self.barrier = Some(to.seq);
         self.send_outgoing(t);
-        txn_start(t.get_loop(), cmds, exec, to);
+        // EXEC lets go of the watch, whatever it answers.
+        let watch = if exec { self.watch.take() } else { None };
+        txn_start(t.get_loop(), cmds, exec, to, watch);
     }
 
     /// Handles held commands in order until one sets a barrier (or must
@@ -127,13 +129,26 @@ impl KvConn {
                 self.multi = Some(q);
                 self.ready(|out| reply::error(out, "ERR MULTI calls can not be nested"));
             }
-            (TxnCmd::Discard, Some(_)) => self.ready(reply::ok),
+            (TxnCmd::Discard, Some(_)) => {
+                self.watch = None;
+                self.ready(reply::ok)
+            }
             (TxnCmd::Discard, None) => self.error("ERR DISCARD without MULTI"),
             (TxnCmd::Exec, None) => self.error("ERR EXEC without MULTI"),
             (TxnCmd::Exec, Some(_)) if self.multi_failed => {
+                self.watch = None;
                 self.error("EXECABORT Transaction discarded because of previous errors.")
             }
-            (TxnCmd::Exec, Some(q)) if q.is_empty() => self.ready(|out| reply::array(out, 0)),
+            (TxnCmd::Exec, Some(q)) if q.is_empty() => {
+                let dirty = self.watch.take().is_some_and(|w| w.dirty());
+                self.ready(|out| {
+                    if dirty {
+                        reply::nil_array(out)
+                    } else {
+                        reply::array(out, 0)
+                    }
+                })
+            }
             (TxnCmd::Exec, Some(q)) => {
                 let exec = std::iter::once(0..4).collect::<Vec<_>>();
                 let a = Args {
