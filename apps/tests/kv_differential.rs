@@ -749,7 +749,8 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
         }
         101 | 102 => {
             let store = rng.chance(2);
-            let op = rng.pick(&["ZUNION", "ZINTER", "ZDIFF"]);
+            let op = rng.pick(&["ZUNION", "ZINTER", "ZDIFF", "ZINTERCARD"]);
+            let store = store && op != b"ZINTERCARD";
             let mut c = vec![if store {
                 [op.as_slice(), b"STORE"].concat()
             } else {
@@ -779,6 +780,10 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             if rng.chance(3) {
                 c.push(rng.pick(&["WITHSCORES", "withscores", "FOO"]));
+            }
+            if rng.chance(3) {
+                c.push(rng.pick(&["LIMIT", "limit"]));
+                c.push(rng.pick(&["0", "1", "2", "-1", "x"]));
             }
             c
         }

@@ -670,7 +670,13 @@ type Scored = Vec<(f64, Vec<u8>)>;
 /// deletes it when the result is empty) and answers the result's size.
 fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let store = name.ends_with("store");
-    let op = name.trim_end_matches("store");
+    let card = name == "zintercard";
+    let op = if card {
+        "zinter"
+    } else {
+        name.trim_end_matches("store")
+    };
+    let mut limit = 0;
     let numkeys_at = if store { 2 } else { 1 };
     let n = parse_i64(a.get(numkeys_at)).ok_or(NOT_INT)?;
     if n < 1 {
@@ -703,7 +709,14 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
     while j < a.len() {
         let remaining = a.len() - j;
         let word = a.get(j).to_ascii_lowercase();
-        if op != "zdiff" && remaining > n && word == b"weights" {
+        if card && remaining >= 2 && word == b"limit" {
+            limit = parse_i64(a.get(j + 1))
+                .filter(|&l| l >= 0)
+                .ok_or("ERR LIMIT can't be negative")? as usize;
+            j += 2;
+        } else if card {
+            return err(SYNTAX);
+        } else if op != "zdiff" && remaining > n && word == b"weights" {
             for (i, w) in weights.iter_mut().enumerate() {
                 *w = parse_f64(a.get(j + 1 + i)).ok_or("ERR weight value is not a float")?;
             }
@@ -804,6 +817,15 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
             }
         }
     }
+    if card {
+        let n = if limit == 0 {
+            result.len()
+        } else {
+            result.len().min(limit)
+        };
+        reply::int(out, n as i64);
+        return Ok(());
+    }
     if store {
         let mut z = ZSet::default();
         for (m, s) in result {
@@ -830,7 +852,7 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
     Ok(())
 }
 
-named!(zsetop_named: zunion, zinter, zdiff, zunionstore, zinterstore, zdiffstore);
+named!(zsetop_named: zunion, zinter, zdiff, zunionstore, zinterstore, zdiffstore, zintercard);
 
 /// ZRANDMEMBER key [count [WITHSCORES]]: a random member, or `count` of
 /// them (distinct for a positive count, with repetition for a negative

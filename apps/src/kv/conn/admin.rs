@@ -264,6 +264,7 @@ impl KvConn {
             }
             (
                 b"reload"
+                | b"loadaof"
                 | b"quicklist-packed-threshold"
                 | b"change-repl-id"
                 | b"jmap"
