@@ -341,6 +341,7 @@ fn serve(s: &mut Shard, b: &Arc<Block>, key: &[u8], now: u64) {
                 return;
             };
             let (b, lp) = (Arc::clone(b), s.lp.clone().expect("a shard's loop"));
+            let (src, src_shard) = (key.to_vec(), lp.shard_id().unwrap_or(0));
             lp.post(dst_shard, move |lp| {
                 let now = super::db::now_ms(lp.handle());
                 let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
@@ -352,7 +353,19 @@ fn serve(s: &mut Shard, b: &Arc<Block>, key: &[u8], now: u64) {
                     let mut out = Vec::new();
                     reply::set_protocol(b.to.proto);
                     if pushed.first() == Some(&b'-') {
-                        out = pushed; // WRONGTYPE at the destination
+                        // WRONGTYPE at the destination: the client gets the
+                        // error and the element goes back where it was, as
+                        // Redis, which checks before it pops, leaves it.
+                        out = pushed;
+                        let back: &[u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
+                        let undo = [back.to_vec(), src, e];
+                        lp.post(src_shard, move |lp| {
+                            let now = super::db::now_ms(lp.handle());
+                            SHARD.with(|s| {
+                                let args: Vec<&[u8]> = undo.iter().map(Vec::as_slice).collect();
+                                run(&mut s.borrow_mut(), &args, now, 2);
+                            });
+                        });
                     } else {
                         reply::bulk(&mut out, &e);
                     }

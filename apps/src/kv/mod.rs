@@ -235,9 +235,25 @@ thread_local! {
     static SHARD: RefCell<Shard> = RefCell::new(Shard::default());
 }
 
-/// The shard that owns `key`.
+/// The shard that owns `key`. A hash tag decides as in Redis Cluster: when
+/// the key holds `{…}` with something between the first `{` and the next
+/// `}`, only that part is hashed, so `user:{42}:name` and `user:{42}:age`
+/// live on one shard and a command on both runs there, not as a
+/// transaction across shards.
 pub fn owner(key: &[u8], shards: usize) -> usize {
-    (db::Fx::default().hash_one(key) % shards as u64) as usize
+    (db::Fx::default().hash_one(hash_tag(key)) % shards as u64) as usize
+}
+
+/// The part of `key` that decides its shard (Redis Cluster's rule).
+fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = memchr::memchr(b'{', key) {
+        if let Some(len) = memchr::memchr(b'}', &key[open + 1..]) {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
 }
 
 /// Runs `f` now if this shard is free, else when its transaction ends.
@@ -734,4 +750,25 @@ fn read_u64s(part: &[u8]) -> Vec<u64> {
     part.chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_tag_decides_the_shard_as_in_redis_cluster() {
+        assert_eq!(hash_tag(b"user:{42}:name"), b"42");
+        assert_eq!(hash_tag(b"{a}{b}"), b"a");
+        assert_eq!(hash_tag(b"{}x"), b"{}x", "an empty tag: the whole key");
+        assert_eq!(hash_tag(b"x{y"), b"x{y", "no closing brace");
+        assert_eq!(hash_tag(b"x}{y}"), b"y");
+        for shards in [2, 3, 7] {
+            assert_eq!(
+                owner(b"user:{42}:name", shards),
+                owner(b"user:{42}:age", shards)
+            );
+            assert_eq!(owner(b"{42}", shards), owner(b"42", shards));
+        }
+    }
 }
