@@ -787,6 +787,20 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             c
         }
+        103 => {
+            let mut c = vec![
+                s("ZRANGESTORE"),
+                k(rng),
+                k(rng),
+                rng.pick(&["0", "1", "-1", "(1", "-inf", "[a", "-", "x"]),
+                rng.pick(&["0", "-1", "2", "(2", "+inf", "[c", "+", "x"]),
+            ];
+            if rng.chance(2) {
+                c.push(rng.pick(&["BYSCORE", "BYLEX", "REV", "WITHSCORES", "FOO"]));
+            }
+            limit(rng, &mut c);
+            c
+        }
         96 if rng.chance(3) => vec![
             rng.pick(&["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
             k(rng),

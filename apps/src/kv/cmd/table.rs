@@ -452,6 +452,7 @@ pub const COMMANDS: &[Spec] = &[
     numkeys(read("zinter", -3, (2, 0, 1), z::zinter)),
     numkeys(read("zdiff", -3, (2, 0, 1), z::zdiff)),
     numkeys(read("zintercard", -3, (2, 0, 1), z::zintercard)),
+    write("zrangestore", -5, (1, 2, 1), z::zrangestore),
     write("zremrangebyrank", 4, K1, z::zremrangebyrank),
     write("zremrangebylex", 4, K1, z::zremrangebylex),
     write("setbit", 4, K1, st::setbit),

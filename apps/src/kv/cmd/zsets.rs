@@ -893,3 +893,48 @@ pub(super) fn zrandmember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>
     write_scored(out, &items, with_scores);
     Ok(())
 }
+
+/// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT o c]: ZRANGE's
+/// members of src (and their scores) stored at dst, replacing it (an empty
+/// range deletes it); the reply is how many.
+pub(super) fn zrangestore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
+    if a.iter_from(5)
+        .any(|o| o.eq_ignore_ascii_case(b"withscores"))
+    {
+        return err(SYNTAX);
+    }
+    // ZRANGE src min max [options…], run as ZRANGE runs it.
+    let mut buf = Vec::new();
+    let mut ranges = Vec::new();
+    for arg in std::iter::once(&b"ZRANGE"[..]).chain(a.iter_from(2)) {
+        ranges.push(buf.len()..buf.len() + arg.len());
+        buf.extend_from_slice(arg);
+    }
+    let range = Args {
+        buf: &buf,
+        ranges: &ranges,
+    };
+    let mut listed = Vec::new();
+    zrange_by(db, &range, now, &mut listed, By::Rank, false, false)?;
+    let members: Vec<Vec<u8>> = super::super::aof::bulk_strings(&listed)
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut z = ZSet::default();
+    if let Some(src) = get_zset(db, a.get(2), now, false)? {
+        for m in &members {
+            if let Some(&s) = src.scores.get(m) {
+                z.insert(m, s);
+            }
+        }
+    }
+    let dst = a.get(1);
+    let n = z.len();
+    if z.is_empty() {
+        db.remove(dst);
+    } else {
+        db.set(dst, Value::ZSet(z), None);
+    }
+    reply::int(out, n as i64);
+    Ok(())
+}
