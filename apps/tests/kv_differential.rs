@@ -801,6 +801,32 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             limit(rng, &mut c);
             c
         }
+        96 if rng.chance(2) => {
+            // (No BY: a pattern names keys on other shards; no BY nosort:
+            // a set's order is each server's own.)
+            let mut c = vec![rng.pick(&["SORT", "SORT_RO"]), k(rng)];
+            for _ in 0..rng.below(4) {
+                match rng.below(6) {
+                    0 => c.push(rng.pick(&["DESC", "ASC", "desc"])),
+                    1 => c.push(s("ALPHA")),
+                    2 => {
+                        c.push(s("LIMIT"));
+                        c.push(rng.pick(INDEXES));
+                        c.push(rng.pick(COUNTS));
+                    }
+                    3 => {
+                        c.push(s("STORE"));
+                        c.push(k(rng));
+                    }
+                    4 => {
+                        c.push(s("GET"));
+                        c.push(s("#"));
+                    }
+                    _ => c.push(s("FOO")),
+                }
+            }
+            c
+        }
         96 if rng.chance(3) => vec![
             rng.pick(&["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]),
             k(rng),

@@ -412,6 +412,11 @@ impl Log {
             LogForm::Verbatim => format::command(&mut self.buf, (0..a.len()).map(|i| a.get(i))),
             LogForm::Value => format::key_state(&mut self.buf, key(), db.peek(key())),
             LogForm::Expiry => format::expiry(&mut self.buf, key(), db.peek(key())),
+            LogForm::Keys => {
+                for i in super::cmd::key_positions(spec, a) {
+                    format::key_state(&mut self.buf, a.get(i), db.peek(a.get(i)));
+                }
+            }
             LogForm::Popped => {
                 let members = format::bulk_strings(reply);
                 if !members.is_empty() {

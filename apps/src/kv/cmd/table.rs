@@ -72,6 +72,9 @@ pub struct KeySpec {
     /// Argument 1 is a key too (the destination of ZUNIONSTORE…, whose
     /// sources are counted).
     pub dst: bool,
+    /// The argument after a `STORE` word is a key too (SORT's
+    /// destination; Redis's "keyword" key spec).
+    pub store_word: bool,
 }
 
 /// How a command runs on a keyspace — the [`Db`] holding its keys (a
@@ -98,6 +101,9 @@ pub enum Log {
     /// The `SREM` of the members its reply names (SPOP: which members it
     /// takes depends on the set's layout).
     Popped,
+    /// The state of every key it names afterwards (SORT … STORE: a set's
+    /// order is not kept across a rewrite).
+    Keys,
 }
 
 /// The commands about the connection itself, run by the connection.
@@ -230,6 +236,7 @@ const NO_KEYS: KeySpec = KeySpec {
     step: 0,
     numkeys: false,
     dst: false,
+    store_word: false,
 };
 
 /// A keyed command that reads.
@@ -259,6 +266,7 @@ const fn keyed(
             step,
             numkeys: false,
             dst: false,
+            store_word: false,
         },
         write,
         log: Log::Verbatim,
@@ -294,6 +302,12 @@ const fn all(name: &'static str, arity: i32, gather: Gather, check: Check, write
 /// A keyed command whose keys are counted by the argument before them.
 const fn numkeys(mut spec: Spec) -> Spec {
     spec.keys.numkeys = true;
+    spec
+}
+
+/// A command whose `STORE` word names a key too (SORT).
+const fn store_word(mut spec: Spec) -> Spec {
+    spec.keys.store_word = true;
     spec
 }
 
@@ -453,6 +467,8 @@ pub const COMMANDS: &[Spec] = &[
     numkeys(read("zdiff", -3, (2, 0, 1), z::zdiff)),
     numkeys(read("zintercard", -3, (2, 0, 1), z::zintercard)),
     write("zrangestore", -5, (1, 2, 1), z::zrangestore),
+    store_word(write("sort", -2, K1, k::sort)).logs(Log::Keys),
+    read("sort_ro", -2, K1, k::sort_ro),
     write("zremrangebyrank", 4, K1, z::zremrangebyrank),
     write("zremrangebylex", 4, K1, z::zremrangebylex),
     write("setbit", 4, K1, st::setbit),
@@ -642,5 +658,12 @@ pub fn key_positions(spec: &Spec, a: &Args<'_>) -> impl Iterator<Item = usize> {
         (last + 1).max(0) as usize
     };
     let dst = (k.dst && n > 1).then_some(1);
-    dst.into_iter().chain((first..end.min(n)).step_by(step))
+    let stored = k
+        .store_word
+        .then(|| (2..n.saturating_sub(1)).find(|&i| a.get(i).eq_ignore_ascii_case(b"store")))
+        .flatten()
+        .map(|i| i + 1);
+    dst.into_iter()
+        .chain((first..end.min(n)).step_by(step))
+        .chain(stored)
 }
