@@ -365,7 +365,7 @@ pub const COMMANDS: &[Spec] = &[
     conn("client", -2, C::Client, None),
     all("info", -1, Gather::Info, no_check, false),
     conn("command", -1, C::Command, None),
-    conn("config", -2, C::Config, None),
+    conn("config", -2, C::Config, Some(k::config_in_txn)),
     conn("function", -2, C::Function, None),
     conn("debug", -2, C::Debug, None),
     conn("memory", -2, C::Memory, None),

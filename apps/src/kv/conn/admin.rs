@@ -283,37 +283,10 @@ impl KvConn {
 
     /// CONFIG GET, SET and RESETSTAT (see `kv::config`).
     fn config(&mut self, a: &Args<'_>) {
-        let sub = a.get(1).to_ascii_lowercase();
-        let unknown = || {
-            format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-                String::from_utf8_lossy(a.get(1))
-            )
-        };
-        match sub.as_slice() {
-            b"get" if a.len() >= 3 => {
-                let patterns: Vec<&[u8]> = a.iter_from(2).collect();
-                let hits = crate::kv::config::get(&patterns);
-                self.ready(|out| {
-                    reply::map(out, hits.len());
-                    for (k, v) in hits {
-                        reply::bulk(out, k.as_bytes());
-                        reply::bulk(out, v.as_bytes());
-                    }
-                });
-            }
-            b"set" if a.len() >= 4 && a.len() % 2 == 0 => {
-                let pairs: Vec<(&[u8], &[u8])> = (2..a.len())
-                    .step_by(2)
-                    .map(|i| (a.get(i), a.get(i + 1)))
-                    .collect();
-                match crate::kv::config::set(&pairs) {
-                    Ok(()) => self.ready(reply::ok),
-                    Err(e) => self.error(&e),
-                }
-            }
-            b"resetstat" if a.len() == 2 => self.ready(reply::ok),
-            _ => self.error(&unknown()),
+        let mut out = Vec::new();
+        match crate::kv::config::command(a, &mut out) {
+            Ok(()) => self.ready(|o| o.extend_from_slice(&out)),
+            Err(e) => self.error(&e),
         }
     }
 
