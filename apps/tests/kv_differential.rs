@@ -801,6 +801,19 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             limit(rng, &mut c);
             c
         }
+        96 if rng.chance(4) => {
+            let mut c = vec![
+                rng.pick(&["SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"]),
+                k(rng),
+            ];
+            if rng.chance(2) {
+                c.push(rng.pick(&["0", "1", "2", "-3", "10", "-9223372036854775808", "x"]));
+                if rng.chance(2) {
+                    c.push(rng.pick(&["WITHVALUES", "WITHSCORES", "FOO"]));
+                }
+            }
+            c
+        }
         96 if rng.chance(2) => {
             // (No BY: a pattern names keys on other shards; no BY nosort:
             // a set's order is each server's own.)
@@ -914,7 +927,19 @@ fn normalise(cmd: &[u8], r: Reply) -> Reply {
         }
         // Expiries relative to each server's clock, a millisecond apart.
         ("ttl" | "pttl" | "expiretime" | "pexpiretime", Reply::Int(n)) if n > 0 => Reply::Int(1),
+        // Random draws: their shape and size only.
+        ("srandmember" | "hrandfield" | "zrandmember", r) => blank(r),
         (_, r) => r,
+    }
+}
+
+/// A reply with every string blanked: what a random draw's replies share.
+fn blank(r: Reply) -> Reply {
+    match r {
+        Reply::Bulk(Some(_)) => Reply::Bulk(Some(Vec::new())),
+        Reply::Double(_) => Reply::Double(Vec::new()),
+        Reply::Array(Some(v)) => Reply::Array(Some(v.into_iter().map(blank).collect())),
+        r => r,
     }
 }
 

@@ -168,21 +168,7 @@ fn h_set(db: &mut Db, a: &Args<'_>, now: u64, value: Vec<u8>) -> R {
 /// (distinct for a positive count, with repetition for a negative one),
 /// with their values if asked (RESP3: [field, value] pairs).
 pub(super) fn hrandfield(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    let mut count = None;
-    let mut with_values = false;
-    if a.len() >= 3 {
-        let n = rand_count(a, 2)?;
-        if a.len() > 4 || (a.len() == 4 && !a.get(3).eq_ignore_ascii_case(b"withvalues")) {
-            return err(SYNTAX);
-        }
-        if a.len() == 4 {
-            with_values = true;
-            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
-                return err("ERR value is out of range");
-            }
-        }
-        count = Some(n);
-    }
+    let (count, with_values) = rand_args(a, b"withvalues")?;
     let Some(h) = get_hash(db, a.get(1), now, false)? else {
         match count {
             Some(_) => reply::array(out, 0),

@@ -297,16 +297,33 @@ fn random() -> u64 {
     })
 }
 
-/// A RANDMEMBER count as Redis reads it (-LONG_MAX to LONG_MAX).
+/// A RANDMEMBER count as Redis reads it (-LONG_MAX to LONG_MAX; the error
+/// text is Redis's, "value must between" included).
 fn rand_count(a: &Args<'_>, i: usize) -> Result<i64, String> {
     match parse_i64(a.get(i)) {
         None => Err(NOT_INT.to_string()),
         Some(i64::MIN) => Err(
-            "ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807"
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
                 .to_string(),
         ),
         Some(n) => Ok(n),
     }
+}
+
+/// HRANDFIELD's and ZRANDMEMBER's `[count [WITH…]]`, as Redis reads them:
+/// the count, and whether the word `with` (WITHVALUES, WITHSCORES) came.
+fn rand_args(a: &Args<'_>, with: &[u8]) -> Result<(Option<i64>, bool), String> {
+    if a.len() < 3 {
+        return Ok((None, false));
+    }
+    let n = rand_count(a, 2)?;
+    if a.len() > 4 || (a.len() == 4 && !a.get(3).eq_ignore_ascii_case(with)) {
+        return err(SYNTAX);
+    }
+    if a.len() == 4 && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+        return err("ERR value is out of range");
+    }
+    Ok((Some(n), a.len() == 4))
 }
 
 /// Which of `len` elements a RANDMEMBER of `count` returns: distinct ones

@@ -102,19 +102,10 @@ fn zpopmin_zpopmax_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &
     if a.len() > 3 {
         return err(SYNTAX);
     }
-    let mut items = Vec::new();
-    if let Some(z) = get_zset(db, key, now, false)? {
-        for _ in 0..count {
-            let next = if name == "zpopmin" {
-                z.order.iter().next().cloned()
-            } else {
-                z.order.iter().next_back().cloned()
-            };
-            let Some((s, m)) = next else { break };
-            z.remove(&m);
-            items.push((s.0, m));
-        }
-    }
+    let items = match get_zset(db, key, now, false)? {
+        Some(z) => pop_ends(z, name == "zpopmin", count),
+        None => Vec::new(),
+    };
     db.drop_if_empty(key);
     if a.len() == 2 && reply::resp3() {
         // Without a count, RESP3 answers one [member, score], not a list
@@ -131,6 +122,23 @@ fn zpopmin_zpopmax_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &
 }
 
 named!(zpopmin_zpopmax_named: zpopmin, zpopmax);
+
+/// Takes up to `count` members off the low end (`min`) or the high end of
+/// `z`, with their scores, in the order taken.
+fn pop_ends(z: &mut ZSet, min: bool, count: usize) -> Vec<(f64, Vec<u8>)> {
+    let mut items = Vec::new();
+    for _ in 0..count {
+        let next = if min {
+            z.order.iter().next().cloned()
+        } else {
+            z.order.iter().next_back().cloned()
+        };
+        let Some((s, m)) = next else { break };
+        z.remove(&m);
+        items.push((s.0, m));
+    }
+    items
+}
 
 /// Members, with their scores if asked: RESP2 one flat array; RESP3 an
 /// array of [member, score] pairs, scores as doubles.
@@ -568,17 +576,7 @@ pub fn zmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
         let Some(z) = get_zset(db, key, now, false)? else {
             continue;
         };
-        let mut items = Vec::new();
-        for _ in 0..m.count {
-            let next = if m.first_end {
-                z.order.iter().next().cloned()
-            } else {
-                z.order.iter().next_back().cloned()
-            };
-            let Some((s, member)) = next else { break };
-            z.remove(&member);
-            items.push((s.0, member));
-        }
+        let items = pop_ends(z, m.first_end, m.count);
         db.drop_if_empty(key);
         reply::array(out, 2);
         reply::bulk(out, key);
@@ -858,21 +856,7 @@ named!(zsetop_named: zunion, zinter, zdiff, zunionstore, zinterstore, zdiffstore
 /// them (distinct for a positive count, with repetition for a negative
 /// one), with their scores if asked (RESP3: [member, score] pairs).
 pub(super) fn zrandmember(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    let mut count = None;
-    let mut with_scores = false;
-    if a.len() >= 3 {
-        let n = rand_count(a, 2)?;
-        if a.len() > 4 || (a.len() == 4 && !a.get(3).eq_ignore_ascii_case(b"withscores")) {
-            return err(SYNTAX);
-        }
-        if a.len() == 4 {
-            with_scores = true;
-            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
-                return err("ERR value is out of range");
-            }
-        }
-        count = Some(n);
-    }
+    let (count, with_scores) = rand_args(a, b"withscores")?;
     let Some(z) = get_zset(db, a.get(1), now, false)? else {
         match count {
             Some(_) => reply::array(out, 0),
