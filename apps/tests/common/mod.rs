@@ -49,7 +49,11 @@ app = "echo"
 /// "listening" log line reports. The child is returned to the caller, which
 /// waits for it; if it dies early it is reaped here.
 pub fn serve(config: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStderr>) {
-    serve_file(&temp_config("serve.toml", config))
+    // A file per server: tests run in parallel, and a shared name let one
+    // test's server read another's configuration.
+    static SERVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    serve_file(&temp_config(&format!("serve-{n}.toml"), config))
 }
 
 /// As [`serve`], for a configuration file already written.
