@@ -338,3 +338,87 @@ fn subscribing_to_many_channels_and_many_subscribers_cost_linear_time() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// INFO's `field` (a number), read with a fresh request on `s`.
+fn info_number(s: &mut TcpStream, field: &str) -> u64 {
+    s.write_all(b"INFO clients\r\n").unwrap();
+    let head = reply_line(s);
+    let len: usize = head[1..].parse().unwrap();
+    let mut body = vec![0u8; len + 2];
+    s.read_exact(&mut body).unwrap();
+    let body = String::from_utf8(body).unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {body}"))
+        .parse()
+        .unwrap()
+}
+
+/// Polls INFO until `field` is `want`, within the deadline.
+fn wait_info(s: &mut TcpStream, field: &str, want: u64) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let got = info_number(s, field);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{field} stayed {got}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn clients_that_block_or_watch_on_ever_new_keys_and_leave_leave_nothing_behind() {
+    // A client looping "connect, BLPOP a key nobody writes, close" (or
+    // "WATCH new keys, then UNWATCH, EXEC or close") must not grow the
+    // shards' queues: 10,000 blocks and 20,000 watched keys over two
+    // shards, then the queues are empty again.
+    let (child, addr, _log) = serve(&kv_config(2, ""));
+    let server = Reap(child);
+    let mut ctl = TcpStream::connect(addr).unwrap();
+    ctl.set_read_timeout(Some(DEADLINE)).unwrap();
+    const ROUNDS: usize = 50;
+    const PER: usize = 200;
+    for round in 0..ROUNDS {
+        let mut blocked = Vec::new();
+        let mut watching = Vec::new();
+        for i in 0..PER {
+            let mut b = TcpStream::connect(addr).unwrap();
+            b.set_read_timeout(Some(DEADLINE)).unwrap();
+            b.write_all(format!("BLPOP q:{round}:{i} 0\r\n").as_bytes())
+                .unwrap();
+            blocked.push(b);
+            let mut w = TcpStream::connect(addr).unwrap();
+            w.set_read_timeout(Some(DEADLINE)).unwrap();
+            w.write_all(format!("WATCH w:{round}:{i} x:{round}:{i}\r\n").as_bytes())
+                .unwrap();
+            assert_eq!(reply_line(&mut w), "+OK");
+            watching.push(w);
+        }
+        wait_info(&mut ctl, "total_blocking_keys", PER as u64);
+        wait_info(&mut ctl, "blocked_clients", PER as u64);
+        assert_eq!(info_number(&mut ctl, "total_watched_keys"), 2 * PER as u64);
+        // The watchers let go in each of the four ways.
+        for (i, mut w) in watching.into_iter().enumerate() {
+            let (ask, answer): (&[u8], &[&str]) = match i % 4 {
+                0 => (b"UNWATCH\r\n", &["+OK"]),
+                1 => (b"MULTI\r\nEXEC\r\n", &["+OK", "*0"]),
+                2 => (b"MULTI\r\nDISCARD\r\n", &["+OK", "+OK"]),
+                _ => continue, // closed
+            };
+            w.write_all(ask).unwrap();
+            for a in answer {
+                assert_eq!(reply_line(&mut w), *a);
+            }
+        }
+        drop(blocked);
+        wait_info(&mut ctl, "total_blocking_keys", 0);
+        wait_info(&mut ctl, "total_watched_keys", 0);
+        assert_eq!(info_number(&mut ctl, "blocked_clients"), 0);
+    }
+    ping(addr);
+    sigterm(&server.0);
+}

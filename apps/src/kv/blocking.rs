@@ -98,10 +98,41 @@ impl Block {
     pub fn done(&self) -> bool {
         self.served.load(Ordering::Acquire)
     }
+}
 
-    /// The connection closed: nothing is popped for it any more.
-    pub fn cancel(&self) {
-        self.served.store(true, Ordering::Release);
+/// `b`'s connection closed: nothing is popped for it any more, and the
+/// owners of its keys drop it from their queues.
+pub fn cancel(lp: &LoopHandle, b: &Arc<Block>) {
+    if b.win() {
+        unqueue(lp, b);
+    }
+}
+
+/// Posts to each owner of `b`'s keys to drop it (and any other block
+/// already served) from their queues.
+fn unqueue(lp: &LoopHandle, b: &Arc<Block>) {
+    let shards = lp.shard_count();
+    let mut seen = Vec::new();
+    for k in &b.keys {
+        let shard = owner(k, shards);
+        if seen.contains(&shard) {
+            continue;
+        }
+        seen.push(shard);
+        let keys = b.keys.clone();
+        lp.post(shard, move |_| {
+            SHARD.with(|s| {
+                let mut s = s.borrow_mut();
+                for k in &keys {
+                    if let Some(q) = s.blocked.get_mut(k) {
+                        q.retain(|b| !b.done());
+                        if q.is_empty() {
+                            s.blocked.remove(k);
+                        }
+                    }
+                }
+            });
+        });
     }
 }
 
@@ -430,29 +461,7 @@ fn time_out(lp: &mut EventLoop, b: Arc<Block>) {
     }
     let to = b.to;
     lp.post(to.shard, move |lp| super::deliver(lp, to, out));
-    let shards = lp.shard_count();
-    let mut seen = Vec::new();
-    for k in &b.keys {
-        let shard = owner(k, shards);
-        if seen.contains(&shard) {
-            continue;
-        }
-        seen.push(shard);
-        let keys = b.keys.clone();
-        lp.post(shard, move |_| {
-            SHARD.with(|s| {
-                let mut s = s.borrow_mut();
-                for k in &keys {
-                    if let Some(q) = s.blocked.get_mut(k) {
-                        q.retain(|b| !b.done());
-                        if q.is_empty() {
-                            s.blocked.remove(k);
-                        }
-                    }
-                }
-            });
-        });
-    }
+    unqueue(lp.handle(), &b);
 }
 
 /// A blocking command's timeout argument in milliseconds (0: none), as

@@ -722,8 +722,11 @@ fn info_part(s: &Shard) -> Vec<u8> {
     ]
     .into_iter()
     .chain(s.aof.as_ref().map_or([0; 4], aof::Log::info))
-    .chain([s.blocks.iter().filter(|b| !b.done()).count() as u64])
-    {
+    .chain([
+        s.blocks.iter().filter(|b| !b.done()).count() as u64,
+        s.blocked.len() as u64,
+        s.watched.len() as u64,
+    ]) {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out

@@ -9,11 +9,17 @@
 //! transaction holds every shard it touches: set, it answers nil and runs
 //! nothing. The flag is set by any write command naming the key, even
 //! one that changed nothing (Redis sets it only when the value changed).
+//!
+//! A connection keeps its flag and its keys in a [`Watching`]. When it lets
+//! go (UNWATCH, EXEC, DISCARD, a close), the owners forget its entries,
+//! once no transaction holds the flag any more, so WATCH of ever new keys
+//! leaves nothing behind (INFO's `total_watched_keys` counts what stays).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use super::{owner, when_free, ReplyTo, Shard, SHARD};
+use shardloop::{EventLoop, LoopHandle};
 
 /// A connection's watch: set once a watched key was written.
 #[derive(Debug, Default)]
@@ -22,10 +28,6 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn new() -> Arc<Self> {
-        Arc::default()
-    }
-
     /// A watched key was written.
     pub fn touch(&self) {
         self.dirty.store(true, Ordering::Release);
@@ -37,14 +39,73 @@ impl Watch {
     }
 }
 
-/// The shards' watchers of `keys` (by owner), then `OK` to `to` once all
-/// have registered them.
-pub fn watch(lp: &shardloop::LoopHandle, w: &Arc<Watch>, keys: Vec<Vec<u8>>, to: ReplyTo) {
-    let shards = lp.shard_count();
+/// A connection's watch: its flag and the keys it watches.
+#[derive(Debug, Default)]
+pub struct Watching {
+    flag: Arc<Watch>,
+    keys: std::collections::HashSet<Vec<u8>, super::db::Fx>,
+}
+
+impl Watching {
+    /// The flag, for EXEC to check.
+    pub fn flag(&self) -> &Arc<Watch> {
+        &self.flag
+    }
+
+    /// The connection lets go: the owners of its keys drop its entries
+    /// (after any transaction still holding the flag has let go too).
+    pub fn release(self, lp: &LoopHandle) {
+        let weak = Arc::downgrade(&self.flag);
+        drop(self.flag);
+        for (shard, keys) in by_owner(lp.shard_count(), self.keys)
+            .into_iter()
+            .enumerate()
+        {
+            if keys.is_empty() {
+                continue;
+            }
+            let weak = weak.clone();
+            lp.post(shard, move |lp| forget(lp, weak, keys));
+        }
+    }
+}
+
+fn by_owner(shards: usize, keys: impl IntoIterator<Item = Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
     let mut by_shard: Vec<Vec<Vec<u8>>> = vec![Vec::new(); shards];
     for k in keys {
         by_shard[owner(&k, shards)].push(k);
     }
+    by_shard
+}
+
+/// On an owner: drops the entries of a watcher that let go, or tries again
+/// in a millisecond while a transaction still holds its flag.
+fn forget(lp: &mut EventLoop, w: Weak<Watch>, keys: Vec<Vec<u8>>) {
+    if w.strong_count() > 0 {
+        let again = std::time::Duration::from_millis(1);
+        lp.call_later(again, move |lp| forget(lp, w, keys));
+        return;
+    }
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        for k in &keys {
+            if let Some(list) = s.watched.get_mut(k.as_slice()) {
+                list.retain(|w| w.strong_count() > 0);
+                if list.is_empty() {
+                    s.watched.remove(k.as_slice());
+                }
+            }
+        }
+    });
+}
+
+/// The shards' watchers of `keys` (by owner), then `OK` to `to` once all
+/// have registered them.
+pub fn watch(lp: &LoopHandle, w: &mut Watching, keys: Vec<Vec<u8>>, to: ReplyTo) {
+    let shards = lp.shard_count();
+    w.keys.extend(keys.iter().cloned());
+    let w = &w.flag;
+    let by_shard = by_owner(shards, keys);
     let involved = by_shard.iter().filter(|k| !k.is_empty()).count();
     let left = Arc::new(std::sync::atomic::AtomicUsize::new(involved));
     for (shard, keys) in by_shard.into_iter().enumerate() {

@@ -28,9 +28,11 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
     }
     if want("clients") {
         text += &format!(
-            "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\ntotal_blocking_keys:{}\r\ntotal_watched_keys:{}\r\n\r\n",
             sum(5),
-            sum(10)
+            sum(10),
+            sum(11),
+            sum(12)
         );
     }
     if want("memory") {
@@ -184,15 +186,15 @@ impl KvConn {
             ConnCmd::Watch => {
                 // Later commands wait until every owner of the keys knows
                 // (a write of this connection's after WATCH touches them).
-                let w = Arc::clone(self.watch.get_or_insert_with(crate::kv::watch::Watch::new));
                 let keys: Vec<Vec<u8>> = a.iter_from(1).map(<[u8]>::to_vec).collect();
                 let to = self.slot(t, Slot::Waiting);
                 self.barrier = Some(to.seq);
                 self.send_outgoing(t);
-                crate::kv::watch::watch(t.get_loop(), &w, keys, to);
+                let w = self.watch.get_or_insert_with(Default::default);
+                crate::kv::watch::watch(t.get_loop(), w, keys, to);
             }
             ConnCmd::Unwatch => {
-                self.watch = None;
+                self.unwatch(t);
                 self.ready(reply::ok);
             }
             ConnCmd::Memory => match a.get(1).to_ascii_lowercase().as_slice() {

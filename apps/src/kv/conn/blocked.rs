@@ -94,10 +94,18 @@ impl KvConn {
         blocking::start(t.get_loop(), block);
     }
 
-    /// The connection closes: nothing is popped for its blocks any more.
-    pub(super) fn cancel_blocks(&mut self) {
+    /// The connection closes: nothing is popped for its blocks any more,
+    /// and the owners of their keys drop them from their queues.
+    pub(super) fn cancel_blocks(&mut self, t: &mut Transport) {
         for b in self.blocks.drain(..) {
-            b.cancel();
+            blocking::cancel(t.get_loop(), &b);
+        }
+    }
+
+    /// Lets go of the watch (UNWATCH, DISCARD, EXEC, a close).
+    pub(super) fn unwatch(&mut self, t: &mut Transport) {
+        if let Some(w) = self.watch.take() {
+            w.release(t.get_loop());
         }
     }
 }

@@ -102,7 +102,7 @@ pub struct KvConn {
     /// Replies wait in `out` for the log's sync (see `write_out`).
     write_deferred: bool,
     /// Its WATCH, until EXEC, DISCARD or UNWATCH.
-    watch: Option<Arc<crate::kv::watch::Watch>>,
+    watch: Option<crate::kv::watch::Watching>,
     /// Its blocking commands (BLPOP…) still waiting, to cancel on close.
     blocks: Vec<std::sync::Arc<crate::kv::blocking::Block>>,
     /// What `inbuf` holds is at most part of one command (the last parse

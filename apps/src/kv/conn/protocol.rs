@@ -19,11 +19,11 @@ impl Protocol for KvConn {
         self.feed(t, data);
     }
 
-    fn eof_received(&mut self, _t: &mut Transport) -> bool {
+    fn eof_received(&mut self, t: &mut Transport) -> bool {
         // A blocked client that hangs up is gone, as in Redis: nothing is
         // popped for it, and the connection closes now.
         if self.blocks.iter().any(|b| !b.done()) {
-            self.cancel_blocks();
+            self.cancel_blocks(t);
             return false;
         }
         // Answer what was asked before the EOF, then close.
@@ -40,7 +40,8 @@ impl Protocol for KvConn {
     }
 
     fn connection_lost(&mut self, t: &mut Transport, _e: Option<std::io::Error>) {
-        self.cancel_blocks();
+        self.cancel_blocks(t);
+        self.unwatch(t);
         self.unsubscribe_all(t);
         SHARD.with(|s| {
             let mut s = s.borrow_mut();

@@ -89,7 +89,11 @@ impl KvConn {
         self.send_outgoing(t);
         // EXEC lets go of the watch, whatever it answers.
         let watch = if exec { self.watch.take() } else { None };
-        txn_start(t.get_loop(), cmds, exec, to, watch);
+        let flag = watch.as_ref().map(|w| Arc::clone(w.flag()));
+        txn_start(t.get_loop(), cmds, exec, to, flag);
+        if let Some(w) = watch {
+            w.release(t.get_loop());
+        }
     }
 
     /// Handles held commands in order until one sets a barrier (or must
@@ -130,17 +134,18 @@ impl KvConn {
                 self.ready(|out| reply::error(out, "ERR MULTI calls can not be nested"));
             }
             (TxnCmd::Discard, Some(_)) => {
-                self.watch = None;
+                self.unwatch(t);
                 self.ready(reply::ok)
             }
             (TxnCmd::Discard, None) => self.error("ERR DISCARD without MULTI"),
             (TxnCmd::Exec, None) => self.error("ERR EXEC without MULTI"),
             (TxnCmd::Exec, Some(_)) if self.multi_failed => {
-                self.watch = None;
+                self.unwatch(t);
                 self.error("EXECABORT Transaction discarded because of previous errors.")
             }
             (TxnCmd::Exec, Some(q)) if q.is_empty() => {
-                let dirty = self.watch.take().is_some_and(|w| w.dirty());
+                let dirty = self.watch.as_ref().is_some_and(|w| w.flag().dirty());
+                self.unwatch(t);
                 self.ready(|out| {
                     if dirty {
                         reply::nil_array(out)
