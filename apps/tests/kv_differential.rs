@@ -1028,14 +1028,7 @@ fn differential(resp3: bool, commands: usize, persist: bool) {
             eprintln!("kv: {line}");
         }
     });
-    let mut theirs = Client {
-        r: BufReader::new(UnixStream::connect(&sock).unwrap()),
-    };
-    let mut ours = Client {
-        r: BufReader::new(TcpStream::connect(addr).unwrap()),
-    };
-    theirs.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
-    ours.r.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    let (mut theirs, mut ours) = (redis_client(&sock), kv_client(addr));
     if resp3 {
         let hello = multibulk(&["HELLO", "3"]);
         theirs.send(&hello);
@@ -1153,9 +1146,7 @@ fn differential(resp3: bool, commands: usize, persist: bool) {
     }
     if persist {
         drop(ours);
-        let theirs = keyspace(&mut Client {
-            r: BufReader::new(UnixStream::connect(&sock).unwrap()),
-        });
+        let theirs = keyspace(&mut redis_client(&sock));
         let before = keyspace(&mut kv_client(addr));
         assert_eq!(without_times(&before), without_times(&theirs));
         assert!(theirs.iter().filter(|k| !k.contains(" none ")).count() > 0);
@@ -1189,6 +1180,15 @@ fn differential(resp3: bool, commands: usize, persist: bool) {
 
 fn kv_client(addr: std::net::SocketAddr) -> Client<TcpStream> {
     let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    Client {
+        r: BufReader::new(s),
+    }
+}
+
+/// A client of the redis-server at `sock`.
+fn redis_client(sock: &std::path::Path) -> Client<UnixStream> {
+    let s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     Client {
         r: BufReader::new(s),
@@ -1404,24 +1404,8 @@ fn pub_sub(resp3: bool) {
         (3, &["PUBSUB", "NUMPAT"], 1),
         (3, &["PUBSUB", "CHANNELS"], 1),
     ];
-    let mut redis: Vec<Client<UnixStream>> = (0..4)
-        .map(|_| {
-            let s = UnixStream::connect(&sock).unwrap();
-            s.set_read_timeout(Some(DEADLINE)).unwrap();
-            Client {
-                r: BufReader::new(s),
-            }
-        })
-        .collect();
-    let mut ours: Vec<Client<TcpStream>> = (0..4)
-        .map(|_| {
-            let s = TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(DEADLINE)).unwrap();
-            Client {
-                r: BufReader::new(s),
-            }
-        })
-        .collect();
+    let mut redis: Vec<Client<UnixStream>> = (0..4).map(|_| redis_client(&sock)).collect();
+    let mut ours: Vec<Client<TcpStream>> = (0..4).map(|_| kv_client(addr)).collect();
     if resp3 {
         for c in 0..4 {
             let hello = multibulk(&["HELLO", "3"]);
@@ -1603,23 +1587,9 @@ fn blocking_pops(resp3: bool) {
         (0, &["BRPOP", "ready", "0"], 1, None),
         (0, &["BLPOP", "ready", "0.01"], 1, None),
     ];
-    let connect_redis = || {
-        let s = UnixStream::connect(&sock).unwrap();
-        s.set_read_timeout(Some(DEADLINE)).unwrap();
-        Client {
-            r: BufReader::new(s),
-        }
-    };
-    let connect_kv = || {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(DEADLINE)).unwrap();
-        Client {
-            r: BufReader::new(s),
-        }
-    };
-    let mut redis: Vec<Client<UnixStream>> = (0..4).map(|_| connect_redis()).collect();
-    let mut ours: Vec<Client<TcpStream>> = (0..4).map(|_| connect_kv()).collect();
-    let (mut redis_probe, mut kv_probe) = (connect_redis(), connect_kv());
+    let mut redis: Vec<Client<UnixStream>> = (0..4).map(|_| redis_client(&sock)).collect();
+    let mut ours: Vec<Client<TcpStream>> = (0..4).map(|_| kv_client(addr)).collect();
+    let (mut redis_probe, mut kv_probe) = (redis_client(&sock), kv_client(addr));
     if resp3 {
         for c in 0..4 {
             let hello = multibulk(&["HELLO", "3"]);
@@ -1681,12 +1651,7 @@ fn debug_protocol_samples_are_redis_server_s() {
     let (child, addr, _log) = serve(&kv_config(2));
     let _child = Reap(child);
     for proto in ["2", "3"] {
-        let mut theirs = Client {
-            r: BufReader::new(UnixStream::connect(&sock).unwrap()),
-        };
-        let mut ours = Client {
-            r: BufReader::new(TcpStream::connect(addr).unwrap()),
-        };
+        let (mut theirs, mut ours) = (redis_client(&sock), kv_client(addr));
         let hello = multibulk(&["HELLO", proto]);
         theirs.send(&hello);
         ours.send(&hello);

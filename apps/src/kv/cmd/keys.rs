@@ -552,14 +552,8 @@ fn sort_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>
     match store {
         Some(dst) => {
             let n = values.len();
-            let list: std::collections::VecDeque<Vec<u8>> =
-                values.into_iter().map(Option::unwrap_or_default).collect();
-            if list.is_empty() {
-                db.remove(dst);
-            } else {
-                db.set(dst, Value::List(list), None);
-            }
-            reply::int(out, n as i64);
+            let list = values.into_iter().map(Option::unwrap_or_default).collect();
+            store_result(db, dst, Value::List(list), n, out)?;
         }
         None => {
             reply::array(out, values.len());

@@ -338,29 +338,16 @@ pub(super) fn lmpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
 
 /// LMPOP's pop over `m`'s keys (BLMPOP's too).
 pub fn lmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    for &key in &m.keys {
-        let Some(l) = get_list(db, key, now, false)? else {
-            continue;
-        };
-        let take = m.count.min(l.len());
-        let popped: Vec<Vec<u8>> = (0..take)
-            .filter_map(|_| {
-                if m.first_end {
-                    l.pop_front()
-                } else {
-                    l.pop_back()
-                }
-            })
-            .collect();
-        db.drop_if_empty(key);
-        reply::array(out, 2);
-        reply::bulk(out, key);
-        reply::array(out, popped.len());
-        for e in &popped {
-            reply::bulk(out, e);
-        }
-        return Ok(());
-    }
-    reply::nil_array(out);
-    Ok(())
+    let pop = |db: &mut Db, key: &[u8]| {
+        Ok(get_list(db, key, now, false)?.map(|l| {
+            let take = m.count.min(l.len());
+            let popped: Vec<Vec<u8>> = if m.first_end {
+                l.drain(..take).collect()
+            } else {
+                l.drain(l.len() - take..).rev().collect()
+            };
+            popped
+        }))
+    };
+    mpop_first(db, m, pop, |out, e| reply::bulk(out, e), out)
 }

@@ -227,6 +227,46 @@ fn check_scan(a: &Args<'_>) -> Result<(), Msg> {
     Ok(())
 }
 
+/// The end of a *STORE command (SINTERSTORE, ZUNIONSTORE, ZRANGESTORE,
+/// SORT … STORE…): `v`, of `len` members, replaces `dst` (its expiry too),
+/// or an empty result deletes it; the reply is `len`.
+pub fn store_result(db: &mut Db, dst: &[u8], v: Value, len: usize, out: &mut Vec<u8>) -> R {
+    if len == 0 {
+        db.remove(dst);
+    } else {
+        db.set(dst, v, None);
+    }
+    reply::int(out, len as i64);
+    Ok(())
+}
+
+/// LMPOP and ZMPOP: pops with `pop` from the first of `m`'s keys holding
+/// something (an emptied key is deleted) and answers `[key, items]`, each
+/// item written by `item`; nil when every key is empty or missing.
+pub fn mpop_first<T>(
+    db: &mut Db,
+    m: &Mpop<'_>,
+    mut pop: impl FnMut(&mut Db, &[u8]) -> Result<Option<Vec<T>>, Msg>,
+    item: impl Fn(&mut Vec<u8>, &T),
+    out: &mut Vec<u8>,
+) -> R {
+    for &key in &m.keys {
+        let Some(items) = pop(db, key)? else {
+            continue;
+        };
+        db.drop_if_empty(key);
+        reply::array(out, 2);
+        reply::bulk(out, key);
+        reply::array(out, items.len());
+        for i in &items {
+            item(out, i);
+        }
+        return Ok(());
+    }
+    reply::nil_array(out);
+    Ok(())
+}
+
 /// LMPOP's, ZMPOP's and their blocking kin's arguments after the count of
 /// keys at `idx`: the keys, which end (`LEFT`/`MIN`: true), how many.
 pub struct Mpop<'a> {

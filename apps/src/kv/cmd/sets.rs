@@ -126,15 +126,8 @@ fn sinter_sunion_sdiff_named(
 fn store_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let op = name.trim_end_matches("store");
     let acc = set_op(op, db, a.iter_from(2), now)?;
-    let dst = a.get(1);
     let n = acc.len();
-    if acc.is_empty() {
-        db.remove(dst);
-    } else {
-        db.set(dst, Value::Set(acc), None);
-    }
-    reply::int(out, n as i64);
-    Ok(())
+    store_result(db, a.get(1), Value::Set(acc), n, out)
 }
 
 named!(store_named: sinterstore, sunionstore, sdiffstore);

@@ -572,24 +572,15 @@ pub(super) fn zmpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
 
 /// ZMPOP's pop over `m`'s keys (BZMPOP's too).
 pub fn zmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
-    for &key in &m.keys {
-        let Some(z) = get_zset(db, key, now, false)? else {
-            continue;
-        };
-        let items = pop_ends(z, m.first_end, m.count);
-        db.drop_if_empty(key);
+    let pop = |db: &mut Db, key: &[u8]| {
+        Ok(get_zset(db, key, now, false)?.map(|z| pop_ends(z, m.first_end, m.count)))
+    };
+    let item = |out: &mut Vec<u8>, (s, member): &(f64, Vec<u8>)| {
         reply::array(out, 2);
-        reply::bulk(out, key);
-        reply::array(out, items.len());
-        for (s, member) in &items {
-            reply::array(out, 2);
-            reply::bulk(out, member);
-            reply::double(out, *s);
-        }
-        return Ok(());
-    }
-    reply::nil_array(out);
-    Ok(())
+        reply::bulk(out, member);
+        reply::double(out, *s);
+    };
+    mpop_first(db, m, pop, item, out)
 }
 
 /// ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX: the range first, then
@@ -829,15 +820,8 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
         for (m, s) in result {
             z.insert(&m, s);
         }
-        let dst = a.get(1);
         let len = z.len();
-        if z.is_empty() {
-            db.remove(dst);
-        } else {
-            db.set(dst, Value::ZSet(z), None);
-        }
-        reply::int(out, len as i64);
-        return Ok(());
+        return store_result(db, a.get(1), Value::ZSet(z), len, out);
     }
     // Answered from Redis's skiplist: -0 stays -0, and sorts as 0.
     let mut items: Vec<(f64, Vec<u8>)> = result.into_iter().map(|(m, s)| (s, m)).collect();
@@ -912,13 +896,6 @@ pub(super) fn zrangestore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>
             }
         }
     }
-    let dst = a.get(1);
     let n = z.len();
-    if z.is_empty() {
-        db.remove(dst);
-    } else {
-        db.set(dst, Value::ZSet(z), None);
-    }
-    reply::int(out, n as i64);
-    Ok(())
+    store_result(db, a.get(1), Value::ZSet(z), n, out)
 }
