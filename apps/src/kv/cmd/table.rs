@@ -77,6 +77,20 @@ pub struct KeySpec {
     pub store_word: bool,
 }
 
+impl KeySpec {
+    /// The one key at `first` (GET, SET, INCR…: most commands), which
+    /// routing reads without walking [`key_positions`].
+    #[inline]
+    pub fn single(&self) -> Option<usize> {
+        (self.first >= 1
+            && self.last == self.first as isize
+            && !self.numkeys
+            && !self.dst
+            && !self.store_word)
+            .then_some(self.first)
+    }
+}
+
 /// How a command runs on a keyspace — the [`Db`] holding its keys (a
 /// shard's, or a transaction's copies): arguments in, RESP out.
 pub type Handler = fn(&mut Db, &Args<'_>, u64, &mut Vec<u8>) -> R;

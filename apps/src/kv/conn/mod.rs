@@ -425,10 +425,21 @@ impl KvConn {
     /// nothing is outstanding; otherwise to the owner, or as a transaction.
     pub(super) fn keyed(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
         let lp = t.get_loop();
-        let (shards, home) = (lp.shard_count(), lp.shard_id().unwrap_or(0));
-        let mut keys = cmd::key_positions(spec, a);
-        let first = keys.next().map_or(home, |i| owner(a.get(i), shards));
-        let single = keys.all(|i| owner(a.get(i), shards) == first);
+        let shards = lp.shard_count();
+        if shards == 1 {
+            return self.local(t, spec, a);
+        }
+        let home = lp.shard_id().unwrap_or(0);
+        let (first, single) = match spec.keys.single() {
+            // One key (or none given: the handler answers the arity error).
+            Some(i) if i < a.len() => (owner(a.get(i), shards), true),
+            Some(_) => (home, true),
+            None => {
+                let mut keys = cmd::key_positions(spec, a);
+                let first = keys.next().map_or(home, |i| owner(a.get(i), shards));
+                (first, keys.all(|i| owner(a.get(i), shards) == first))
+            }
+        };
         if single && first == home {
             return self.local(t, spec, a);
         }
