@@ -1677,3 +1677,69 @@ fn debug_protocol_samples_are_redis_server_s() {
         }
     }
 }
+
+/// CLIENT REPLY OFF, SKIP and ON, pipelined in one write over keys of both
+/// shards (so muted replies come from the other shard too) and around a
+/// subscription (whose confirmations are pushes and still go out): the
+/// byte stream up to the final PING's reply is redis-server's.
+#[test]
+fn client_reply_off_skip_and_on_answer_as_redis_server_does() {
+    let dir = temp_dir("kv-client-reply");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    let mut script: Vec<Vec<&str>> = vec![
+        vec!["SET", "a", "1"],
+        vec!["CLIENT", "REPLY", "OFF"],
+        vec!["SET", "b", "2"],
+        vec!["MGET", "a", "b", "c", "d"],
+        vec!["INCR", "a"],
+        vec!["CLIENT", "REPLY", "ON"],
+        vec!["GET", "a"],
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["GET", "b"],
+        vec!["GET", "c"],
+        vec!["CLIENT", "REPLY", "MAYBE"],
+        vec!["CLIENT", "REPLY", "OFF"],
+        vec!["SUBSCRIBE", "news"],
+        vec!["UNSUBSCRIBE", "news"],
+        vec!["DBSIZE"],
+        vec!["CLIENT", "REPLY", "ON"],
+    ];
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    script.push(vec!["CLIENT", "REPLY", "SKIP"]);
+    script.push(
+        std::iter::once("MSET")
+            .chain(keys.iter().flat_map(|k| [k.as_str(), "v"]))
+            .collect(),
+    );
+    script.push(
+        std::iter::once("MGET")
+            .chain(keys.iter().map(String::as_str))
+            .collect(),
+    );
+    script.push(vec!["PING", "end"]);
+    let bytes: Vec<u8> = script.iter().flat_map(|c| multibulk(c)).collect();
+    let until_end = |c: &mut dyn ReadWrite| -> Vec<u8> {
+        c.write_all(&bytes).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        while !got.ends_with(b"$3\r\nend\r\n") {
+            let n = c.read(&mut b).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        }
+        got
+    };
+    let theirs = until_end(&mut redis_client(&sock).r.into_inner());
+    let ours = until_end(&mut kv_client(addr).r.into_inner());
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs)
+    );
+    assert!(
+        theirs.starts_with(b"+OK\r\n+OK\r\n$1\r\n2\r\n"),
+        "{theirs:?}"
+    );
+}

@@ -327,6 +327,21 @@ impl KvConn {
                 self.ready(|out| reply::opt_bulk(out, name.as_deref()));
             }
             b"setinfo" if a.len() == 4 => self.ready(reply::ok),
+            // ON answers OK; OFF and SKIP answer nothing (SKIP: nor the
+            // next command).
+            b"reply" if a.len() == 3 => match a.get(2).to_ascii_lowercase().as_slice() {
+                b"on" => {
+                    self.replies = Replies::On;
+                    self.ready(reply::ok);
+                }
+                b"off" => self.replies = Replies::Off,
+                b"skip" => {
+                    if self.replies == Replies::On {
+                        self.replies = Replies::Skip;
+                    }
+                }
+                _ => self.error("ERR syntax error"),
+            },
             _ => {
                 let sub = String::from_utf8_lossy(a.get(1)).into_owned();
                 self.error(&format!(

@@ -43,6 +43,15 @@ enum Slot {
     },
 }
 
+/// CLIENT REPLY's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replies {
+    On,
+    Off,
+    /// The next command is not answered.
+    Skip,
+}
+
 /// The kv protocol of one connection.
 pub struct KvConn {
     options: Arc<KvOptions>,
@@ -103,6 +112,11 @@ pub struct KvConn {
     write_deferred: bool,
     /// Its WATCH, until EXEC, DISCARD or UNWATCH.
     watch: Option<crate::kv::watch::Watching>,
+    /// CLIENT REPLY: whether its commands are answered.
+    replies: Replies,
+    /// Slots (by sequence number, ascending) whose replies are dropped:
+    /// commands sent while CLIENT REPLY was OFF or SKIP.
+    muted: VecDeque<u64>,
     /// Its blocking commands (BLPOP…) still waiting, to cancel on close.
     blocks: Vec<std::sync::Arc<crate::kv::blocking::Block>>,
     /// What `inbuf` holds is at most part of one command (the last parse
@@ -148,6 +162,8 @@ impl KvConn {
             write_deferred: false,
             blocks: Vec::new(),
             watch: None,
+            replies: Replies::On,
+            muted: VecDeque::new(),
             rest_partial: true,
         }
     }
@@ -322,6 +338,53 @@ impl KvConn {
     }
 
     fn handle(&mut self, t: &mut Transport, a: &Args<'_>) {
+        if self.replies == Replies::On {
+            return self.handle_one(t, a);
+        }
+        self.handle_muted(t, a);
+    }
+
+    /// A command sent under CLIENT REPLY OFF or SKIP: its reply, here or
+    /// to come, is dropped. Pub/sub's confirmations and messages are pushes
+    /// and still go out (as in Redis).
+    #[cold]
+    fn handle_muted(&mut self, t: &mut Transport, a: &Args<'_>) {
+        let skip = self.replies == Replies::Skip;
+        let push = cmd::lookup(a.get(0)).is_some_and(|s| {
+            matches!(
+                s.kind,
+                Kind::Connection(
+                    ConnCmd::Subscribe
+                        | ConnCmd::Psubscribe
+                        | ConnCmd::Unsubscribe
+                        | ConnCmd::Punsubscribe
+                )
+            )
+        });
+        let mark = self.out.len();
+        let first = self.first_seq + self.slots.len() as u64;
+        let held = self.held.len();
+        self.handle_one(t, a);
+        if self.held.len() > held {
+            // Put back to run once the replies before it are in: handled
+            // (and muted) then.
+            return;
+        }
+        if self.replies == Replies::On {
+            // CLIENT REPLY ON: answered.
+            return;
+        }
+        if !push {
+            self.out.truncate(mark.min(self.out.len()));
+            let end = self.first_seq + self.slots.len() as u64;
+            self.muted.extend(first.max(self.first_seq)..end);
+        }
+        if skip && self.replies == Replies::Skip {
+            self.replies = Replies::On;
+        }
+    }
+
+    fn handle_one(&mut self, t: &mut Transport, a: &Args<'_>) {
         let Some(spec) = cmd::lookup(a.get(0)) else {
             if self.multi.is_some() {
                 self.multi_failed = true;

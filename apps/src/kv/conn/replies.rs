@@ -40,7 +40,9 @@ impl KvConn {
             if *seq == self.first_seq && matches!(self.slots.front(), Some(Slot::Waiting)) {
                 self.slots.pop_front();
                 self.first_seq += 1;
-                self.out.extend_from_slice(&out[r.clone()]);
+                if !self.is_muted(*seq) {
+                    self.out.extend_from_slice(&out[r.clone()]);
+                }
                 self.take_ready();
             } else if let Some(slot) = seq
                 .checked_sub(self.first_seq)
@@ -113,10 +115,25 @@ impl KvConn {
     pub(super) fn take_ready(&mut self) {
         while matches!(self.slots.front(), Some(Slot::Ready(_))) {
             if let Some(Slot::Ready(r)) = self.slots.pop_front() {
-                self.out.extend_from_slice(&r);
+                if !self.is_muted(self.first_seq) {
+                    self.out.extend_from_slice(&r);
+                }
             }
             self.first_seq += 1;
         }
+    }
+
+    /// Whether the reply of slot `seq` (leaving the queue now) is dropped
+    /// (CLIENT REPLY OFF or SKIP when its command came).
+    fn is_muted(&mut self, seq: u64) -> bool {
+        while self.muted.front().is_some_and(|&m| m < seq) {
+            self.muted.pop_front();
+        }
+        if self.muted.front() == Some(&seq) {
+            self.muted.pop_front();
+            return true;
+        }
+        false
     }
 
     /// Moves the ready prefix of the queue out, lifts a finished barrier and
