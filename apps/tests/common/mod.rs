@@ -160,7 +160,12 @@ pub fn rss_kib(pid: u32) -> u64 {
 /// A fresh folder of this test process under the temporary directory,
 /// removed when the process exits.
 pub fn temp_dir(tag: &str) -> PathBuf {
-    scratch_dir(tag)
+    // A folder per call: tests of one binary run in parallel under `cargo
+    // test`, and a shared folder let two differential tests share one
+    // redis-server socket.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    scratch_dir(&format!("{tag}-{n}"))
 }
 
 /// Runs `promtool check metrics` on an exposition; fails the test on any
