@@ -304,7 +304,7 @@ fn limit(rng: &mut Rng, c: &mut Vec<Vec<u8>>) -> bool {
 fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
     let k = key;
     let s = |x: &str| x.as_bytes().to_vec();
-    let n = rng.below(104);
+    let n = rng.below(105);
     let mut c: Vec<Vec<u8>> = match n {
         0 => vec![s("SET"), k(rng), value(rng)],
         1 => {
@@ -784,6 +784,22 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
             if rng.chance(3) {
                 c.push(rng.pick(&["LIMIT", "limit"]));
                 c.push(rng.pick(&["0", "1", "2", "-1", "x"]));
+            }
+            c
+        }
+        104 => {
+            let mut c = vec![s("LCS"), k(rng), k(rng)];
+            for _ in 0..rng.below(3) {
+                match rng.below(6) {
+                    0 => c.push(s("LEN")),
+                    1 | 2 => c.push(s("IDX")),
+                    3 => c.push(s("WITHMATCHLEN")),
+                    4 => {
+                        c.push(s("MINMATCHLEN"));
+                        c.push(rng.pick(&["0", "2", "-1", "x"]));
+                    }
+                    _ => c.push(s("FOO")),
+                }
             }
             c
         }

@@ -445,6 +445,7 @@ pub const COMMANDS: &[Spec] = &[
     write("append", 3, K1, st::append),
     read("strlen", 2, K1, st::strlen),
     read("getrange", 4, K1, st::getrange),
+    read("lcs", -3, (1, 2, 1), st::lcs),
     write("setrange", 4, K1, st::setrange),
     write("expire", -3, K1, k::expire).logs(Log::Expiry),
     write("pexpire", -3, K1, k::pexpire).logs(Log::Expiry),
