@@ -559,3 +559,62 @@ print("ok", len(taken))
     );
     stop(child);
 }
+
+#[test]
+fn info_commandstats_counts_every_command_once_across_shards_and_info_takes_sections() {
+    // redis-py parses the sections as monitoring tools do. Four clients
+    // (over both shards) pipeline single-shard commands, multi-shard ones
+    // (which wait behind the replies before them and are handled again)
+    // and a call of the wrong arity; each is counted once, the last as
+    // rejected.
+    python_module("redis", "redis");
+    let (child, addr, _log) = serve(&kv_config(2));
+    let script = format!(
+        r#"
+import redis
+clients = [redis.Redis(host="127.0.0.1", port={port}, decode_responses=True) for _ in range(4)]
+for c in clients:
+    p = c.pipeline(transaction=False)
+    for i in range(25):
+        p.set(f"k{{i}}", i)
+        p.mset({{f"a{{i}}": 1, f"b{{i}}": 2, f"c{{i}}": 3}})
+        p.get(f"k{{i}}")
+    p.execute()
+    try:
+        c.execute_command("GET")
+        raise SystemExit("GET with no key was answered")
+    except redis.ResponseError:
+        pass
+r = clients[0]
+stats = r.info("commandstats")
+assert stats["cmdstat_set"]["calls"] == 100, stats
+assert stats["cmdstat_mset"]["calls"] == 100, stats
+assert stats["cmdstat_get"]["calls"] == 100, stats
+assert stats["cmdstat_get"]["rejected_calls"] == 4, stats
+assert stats["cmdstat_set"]["rejected_calls"] == 0, stats
+cpu = r.info("cpu")
+assert cpu["used_cpu_user"] >= 0 and "used_cpu_sys_children" in cpu, cpu
+assert "used_memory" not in cpu and "redis_version" not in cpu, cpu
+default = r.info()
+assert "redis_version" in default and "used_cpu_user" in default and "role" in default
+assert not any(k.startswith("cmdstat_") for k in default), default
+both = r.info("cpu", "commandstats")
+assert "used_cpu_user" in both and "cmdstat_set" in both and "redis_version" not in both
+everything = r.info("all")
+assert "cmdstat_set" in everything and "used_memory" in everything
+print("ok")
+"#,
+        port = addr.port()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(child);
+}

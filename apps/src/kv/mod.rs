@@ -82,6 +82,7 @@ pub mod cmd;
 pub mod config;
 mod conn;
 mod pubsub;
+mod stats;
 mod txn;
 mod watch;
 
@@ -726,7 +727,9 @@ fn info_part(s: &Shard) -> Vec<u8> {
         s.blocks.iter().filter(|b| !b.done()).count() as u64,
         s.blocked.len() as u64,
         s.watched.len() as u64,
-    ]) {
+    ])
+    .chain(stats::snapshot())
+    {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out

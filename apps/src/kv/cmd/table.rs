@@ -591,8 +591,14 @@ fn no_check(_: &Args<'_>) -> Result<(), Msg> {
 
 /// The spec of command `name` (any case): one hash lookup.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    static TABLE: std::sync::OnceLock<std::collections::HashMap<&'static [u8], &'static Spec, Fx>> =
-        std::sync::OnceLock::new();
+    lookup_indexed(name).map(|(_, spec)| spec)
+}
+
+/// As [`lookup`], with the command's place in [`COMMANDS`] (what INFO
+/// commandstats counts by).
+pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static Spec)> {
+    type Table = std::collections::HashMap<&'static [u8], (usize, &'static Spec), Fx>;
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
     if name.len() > 16 {
         return None;
     }
@@ -600,7 +606,13 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let table = TABLE.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect());
+    let table = TABLE.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_bytes(), (i, s)))
+            .collect()
+    });
     table.get(&lower[..name.len()]).copied()
 }
 

@@ -4,17 +4,35 @@
 
 use super::*;
 
-/// The text of INFO: server, clients, memory, stats and keyspace, with a
-/// line per shard where kv differs from Redis.
-pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
+/// The sections INFO gives without arguments (or with `default`), in
+/// Redis's order; `all` and `everything` add `commandstats`.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+
+/// Where the per-command counters start in a shard's INFO part.
+const STATS_AT: usize = 13;
+
+/// The text of INFO for the sections asked (lower case; none: the
+/// default ones), with a line per shard where kv differs from Redis.
+pub(super) fn info(parts: &[&[u8]], sections: &[String]) -> String {
     let per: Vec<Vec<u64>> = parts.iter().map(|p| read_u64s(p)).collect();
     let sum = |i: usize| {
         per.iter()
             .map(|v| v.get(i).copied().unwrap_or(0))
             .sum::<u64>()
     };
+    let all = sections.iter().any(|s| s == "all" || s == "everything");
+    let default = sections.is_empty() || sections.iter().any(|s| s == "default");
     let want = |s: &str| {
-        matches!(section, None | Some("all" | "everything" | "default")) || section == Some(s)
+        all || (default && DEFAULT_SECTIONS.contains(&s)) || sections.iter().any(|x| x == s)
     };
     let mut text = String::new();
     if want("server") {
@@ -78,6 +96,31 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
         }
         text += "\r\n";
     }
+    if want("replication") {
+        // No replicas: a master of none.
+        text += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n\r\n";
+    }
+    if want("cpu") {
+        let (user, sys) = cpu_seconds(libc::RUSAGE_SELF);
+        let (cuser, csys) = cpu_seconds(libc::RUSAGE_CHILDREN);
+        text += &format!(
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\n\r\n"
+        );
+    }
+    if want("commandstats") {
+        text += "# Commandstats\r\n";
+        let n = cmd::COMMANDS.len();
+        for (i, spec) in cmd::COMMANDS.iter().enumerate() {
+            let (calls, rejected) = (sum(STATS_AT + i), sum(STATS_AT + n + i));
+            if calls + rejected > 0 {
+                text += &format!(
+                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls=0\r\n",
+                    spec.name
+                );
+            }
+        }
+        text += "\r\n";
+    }
     if want("keyspace") {
         text += "# Keyspace\r\n";
         if sum(0) > 0 {
@@ -85,6 +128,20 @@ pub(super) fn info(parts: &[&[u8]], section: Option<&str>) -> String {
         }
     }
     text
+}
+
+/// User and system CPU seconds of this process (`who`: RUSAGE_SELF) or
+/// its waited-for children.
+fn cpu_seconds(who: libc::c_int) -> (f64, f64) {
+    // SAFETY: getrusage writes a whole rusage into the zeroed struct we
+    // own; `who` is one of the two values it accepts.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut u);
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(u.ru_utime), secs(u.ru_stime))
 }
 
 impl KvConn {

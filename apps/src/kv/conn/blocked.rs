@@ -33,6 +33,8 @@ impl KvConn {
         a: &Args<'_>,
     ) {
         if !self.slots.is_empty() {
+            // Counted again when handled again.
+            crate::kv::stats::uncount(a.get(0));
             self.held.push_front(OwnedArgs::from_args(a));
             return;
         }

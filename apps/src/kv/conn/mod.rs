@@ -385,7 +385,7 @@ impl KvConn {
     }
 
     fn handle_one(&mut self, t: &mut Transport, a: &Args<'_>) {
-        let Some(spec) = cmd::lookup(a.get(0)) else {
+        let Some((idx, spec)) = cmd::lookup_indexed(a.get(0)) else {
             if self.multi.is_some() {
                 self.multi_failed = true;
             }
@@ -399,14 +399,17 @@ impl KvConn {
             });
         }
         if !cmd::arity_ok(spec, a.len()) {
+            super::stats::count(idx, true);
             return self.error(&cmd::arity_error(spec));
         }
         if self.proto == 2 && self.subscribed() && !allowed_subscribed(spec) {
+            super::stats::count(idx, true);
             return self.error(&format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 spec.name
             ));
         }
+        super::stats::count(idx, false);
         if let Some(queue) = &mut self.multi {
             match spec.kind {
                 Kind::Transaction(_) | Kind::Connection(ConnCmd::Quit) => {}

@@ -125,7 +125,11 @@ impl KvConn {
 
     /// Whether the reply of slot `seq` (leaving the queue now) is dropped
     /// (CLIENT REPLY OFF or SKIP when its command came).
+    #[inline]
     fn is_muted(&mut self, seq: u64) -> bool {
+        if self.muted.is_empty() {
+            return false;
+        }
         while self.muted.front().is_some_and(|&m| m < seq) {
             self.muted.pop_front();
         }

@@ -59,8 +59,11 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
             reply::verbatim(&mut out, &lines);
         }
         Gather::Info => {
-            let section = (a.len() > 1).then(|| String::from_utf8_lossy(a.get(1)).to_lowercase());
-            reply::verbatim(&mut out, info(&parts, section.as_deref()).as_bytes());
+            let sections: Vec<String> = a
+                .iter_from(1)
+                .map(|s| String::from_utf8_lossy(s).to_lowercase())
+                .collect();
+            reply::verbatim(&mut out, info(&parts, &sections).as_bytes());
         }
     }
     out
@@ -81,6 +84,8 @@ impl KvConn {
             if exec {
                 self.multi = Some(cmds);
             }
+            // Counted again when handled again.
+            crate::kv::stats::uncount(a.get(0));
             self.held.push_front(OwnedArgs::from_args(a));
             return;
         }
