@@ -1602,6 +1602,14 @@ fn blocking_pops(resp3: bool) {
         (0, &["BLPOP", "empty", "ready", "0"], 1, None),
         (0, &["BRPOP", "ready", "0"], 1, None),
         (0, &["BLPOP", "ready", "0.01"], 1, None),
+        // A move's timeout is a nil array too (`*-1`), as Redis 7.0's.
+        (
+            0,
+            &["BLMOVE", "nothing", "dst", "LEFT", "LEFT", "0.01"],
+            1,
+            None,
+        ),
+        (0, &["BRPOPLPUSH", "nothing", "dst", "0.01"], 1, None),
     ];
     let mut redis: Vec<Client<UnixStream>> = (0..4).map(|_| redis_client(&sock)).collect();
     let mut ours: Vec<Client<TcpStream>> = (0..4).map(|_| kv_client(addr)).collect();
@@ -1758,4 +1766,76 @@ fn client_reply_off_skip_and_on_answer_as_redis_server_does() {
         theirs.starts_with(b"+OK\r\n+OK\r\n$1\r\n2\r\n"),
         "{theirs:?}"
     );
+}
+
+/// CLIENT UNBLOCK against both servers: four clients (over both of kv's
+/// shards) block on BLPOP, BLMOVE, BZPOPMIN and BRPOP; another client
+/// unblocks them by id, with TIMEOUT, by default and with ERROR; a client
+/// not blocked, a bad id and a bad reason get Redis's answers. Every reply
+/// is redis-server's.
+#[test]
+fn client_unblock_answers_as_redis_server_does() {
+    let dir = temp_dir("kv-unblock");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    fn run<S: Read + Write>(mut connect: impl FnMut() -> Client<S>) -> Vec<Reply> {
+        let mut ctl = connect();
+        let mut seen = Vec::new();
+        let ask = |c: &mut Client<S>, args: &[&str]| {
+            c.send(&multibulk(args));
+            c.read()
+        };
+        let blocked = |ctl: &mut Client<S>| -> u64 {
+            ctl.send(&multibulk(&["INFO", "clients"]));
+            let Reply::Bulk(Some(text)) = ctl.read() else {
+                panic!("INFO")
+            };
+            let text = String::from_utf8(text).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("blocked_clients:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let waits: [&[&str]; 4] = [
+            &["BLPOP", "q1", "q2", "0"],
+            &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"],
+            &["BZPOPMIN", "z", "0"],
+            &["BRPOP", "q3", "100"],
+        ];
+        for (i, wait) in waits.iter().enumerate() {
+            for reason in [Some("TIMEOUT"), None, Some("ERROR")] {
+                let mut c = connect();
+                let Reply::Int(id) = ask(&mut c, &["CLIENT", "ID"]) else {
+                    panic!("CLIENT ID")
+                };
+                let id = id.to_string();
+                c.send(&multibulk(wait));
+                let start = Instant::now();
+                while blocked(&mut ctl) != 1 {
+                    assert!(start.elapsed() < DEADLINE, "{wait:?} never blocked");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let mut unblock = vec!["CLIENT", "UNBLOCK", id.as_str()];
+                unblock.extend(reason);
+                seen.push(ask(&mut ctl, &unblock));
+                seen.push(c.read());
+                // Not blocked any more: nothing to unblock; the client
+                // goes on.
+                seen.push(ask(&mut ctl, &unblock));
+                seen.push(ask(&mut c, &["PING", &i.to_string()]));
+            }
+        }
+        seen.push(ask(&mut ctl, &["CLIENT", "UNBLOCK", "x"]));
+        seen.push(ask(&mut ctl, &["CLIENT", "UNBLOCK", "1", "LATER"]));
+        seen.push(ask(&mut ctl, &["CLIENT", "UNBLOCK", "999999"]));
+        seen
+    }
+    let theirs = run(|| redis_client(&sock));
+    let ours = run(|| kv_client(addr));
+    assert_eq!(ours, theirs);
+    assert!(theirs.contains(&Reply::Int(1)), "{theirs:?}");
 }

@@ -68,11 +68,14 @@ pub struct Block {
     /// Shards still to queue it: the last one starts the timeout, so a
     /// short timeout cannot win before every key was looked at.
     unqueued: std::sync::atomic::AtomicUsize,
+    /// The blocked connection's client id (CLIENT UNBLOCK names it).
+    client: u64,
 }
 
 impl Block {
     pub fn new(
         to: ReplyTo,
+        client: u64,
         pop: Pop,
         keys: Vec<Vec<u8>>,
         dst: Option<Vec<u8>>,
@@ -86,6 +89,7 @@ impl Block {
             dst,
             timeout,
             unqueued: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            client,
         })
     }
 
@@ -452,16 +456,48 @@ fn time_out(lp: &mut EventLoop, b: Arc<Block>) {
     if !b.win() {
         return;
     }
-    let mut out = Vec::new();
-    reply::set_protocol(b.to.proto);
-    reply::nil_array(&mut out);
-    if matches!(b.pop, Pop::Move { .. }) {
-        out.clear();
-        reply::nil(&mut out);
-    }
+    let out = timeout_reply(&b);
     let to = b.to;
     lp.post(to.shard, move |lp| super::deliver(lp, to, out));
     unqueue(lp.handle(), &b);
+}
+
+/// What a block answers when its time is up: a nil array, for a move too
+/// (Redis 7.0's replyToBlockedClientTimedOut answers every list and
+/// sorted-set block so: `*-1` in RESP2).
+fn timeout_reply(b: &Block) -> Vec<u8> {
+    let mut out = Vec::new();
+    reply::set_protocol(b.to.proto);
+    reply::nil_array(&mut out);
+    out
+}
+
+/// CLIENT UNBLOCK on this shard: the waiting block of client `id` (whose
+/// connection lives here), if any, answers now as if its time were up,
+/// or with an UNBLOCKED error; whether there was one.
+pub fn unblock(lp: &LoopHandle, id: u64, error: bool) -> bool {
+    let found = SHARD.with(|s| {
+        let s = s.borrow();
+        s.blocks
+            .iter()
+            .find(|b| b.client == id && !b.done())
+            .cloned()
+    });
+    let Some(b) = found.filter(|b| b.win()) else {
+        return false;
+    };
+    let out = if error {
+        let mut out = Vec::new();
+        reply::set_protocol(b.to.proto);
+        reply::error(&mut out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        out
+    } else {
+        timeout_reply(&b)
+    };
+    let to = b.to;
+    lp.post(to.shard, move |lp| super::deliver(lp, to, out));
+    unqueue(lp, &b);
+    true
 }
 
 /// A blocking command's timeout argument in milliseconds (0: none), as

@@ -628,6 +628,10 @@ pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64, lp: &LoopHandle
         aof::start_rewrite(lp);
         return Vec::new();
     }
+    if let Gather::Unblock = gather {
+        let done = cmd::unblock_args(a).is_ok_and(|(id, error)| blocking::unblock(lp, id, error));
+        return (done as u64).to_le_bytes().to_vec();
+    }
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.commands += 1;

@@ -184,6 +184,9 @@ pub enum Gather {
     /// BGREWRITEAOF: each shard starts rewriting its log; the reply says
     /// it started.
     Rewrite,
+    /// CLIENT UNBLOCK: the shard holding the client's block answers it;
+    /// the reply says whether one did.
+    Unblock,
 }
 
 /// Where a command runs.
@@ -580,6 +583,26 @@ pub static PUBSUB_NUMPAT: Spec = all("pubsub", -2, Gather::Numpat, no_check, fal
 
 /// CLIENT LIST: a subcommand of CLIENT that every shard answers a part of.
 pub static CLIENT_LIST: Spec = all("client", -2, Gather::Clients, check_client_list, false);
+
+pub static CLIENT_UNBLOCK: Spec = all("client", -3, Gather::Unblock, check_client_unblock, false);
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR], checked as Redis 7.0 does.
+fn check_client_unblock(a: &Args<'_>) -> Result<(), Msg> {
+    unblock_args(a).map(|_| ())
+}
+
+/// CLIENT UNBLOCK's client id and whether it answers with an error.
+pub fn unblock_args(a: &Args<'_>) -> Result<(u64, bool), Msg> {
+    let id = super::parse_i64(a.get(2)).ok_or(super::NOT_INT)?;
+    let error = match a.len() {
+        3 => false,
+        4 if a.get(3).eq_ignore_ascii_case(b"timeout") => false,
+        4 if a.get(3).eq_ignore_ascii_case(b"error") => true,
+        4 => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into()),
+        _ => return Err(super::SYNTAX.into()),
+    };
+    Ok((id as u64, error))
+}
 
 fn check_client_list(a: &Args<'_>) -> Result<(), Msg> {
     super::super::clients::list_filter(a).map(|_| ())

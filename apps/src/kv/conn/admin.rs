@@ -367,6 +367,10 @@ impl KvConn {
                 let spec = &cmd::CLIENT_LIST;
                 self.gather_all(t, spec, Gather::Clients, a);
             }
+            b"unblock" if matches!(a.len(), 3 | 4) => {
+                let spec = &cmd::CLIENT_UNBLOCK;
+                self.gather_all(t, spec, Gather::Unblock, a);
+            }
             b"setname" if a.len() == 3 => {
                 let name = a.get(2);
                 if name.iter().any(|&b| b <= b' ' || b > b'~') {

@@ -85,7 +85,8 @@ impl KvConn {
             seq,
             proto: self.proto,
         };
-        let block = Block::new(to, p.pop, p.keys, p.dst, p.timeout);
+        let client = self.client.as_ref().map_or(0, |c| c.id);
+        let block = Block::new(to, client, p.pop, p.keys, p.dst, p.timeout);
         self.blocks.retain(|b| !b.done());
         self.blocks.push(std::sync::Arc::clone(&block));
         SHARD.with(|s| {

@@ -54,6 +54,10 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
                 reply::int(&mut out, n as i64);
             }
         }
+        Gather::Unblock => {
+            let n: u64 = parts.iter().flat_map(|p| read_u64s(p)).sum();
+            reply::int(&mut out, n as i64);
+        }
         Gather::Clients => {
             let lines: Vec<u8> = parts.concat();
             reply::verbatim(&mut out, &lines);
