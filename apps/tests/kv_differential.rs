@@ -1839,3 +1839,127 @@ fn client_unblock_answers_as_redis_server_does() {
     assert_eq!(ours, theirs);
     assert!(theirs.contains(&Reply::Int(1)), "{theirs:?}");
 }
+
+/// Keyspace notifications against both servers: a subscriber of
+/// `__key*` receives, for a script of commands on one shard's keys (a hash
+/// tag), the same events in the same order as from redis-server, with
+/// `notify-keyspace-events` set to every class; then with a mask (lists
+/// only) and with keyevent only; an expiry is told as `expired`; CONFIG
+/// GET prints the flags as Redis does.
+#[test]
+fn keyspace_notifications_are_redis_server_s() {
+    let dir = temp_dir("kv-notify");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    let script: &[&[&str]] = &[
+        &["SET", "{t}s", "1"],
+        &["SET", "{t}s", "2", "EX", "100"],
+        &["INCR", "{t}s"],
+        &["INCRBYFLOAT", "{t}s", "1.5"],
+        &["APPEND", "{t}s", "x"],
+        &["SETRANGE", "{t}s", "0", "y"],
+        &["PERSIST", "{t}s"],
+        &["EXPIRE", "{t}s", "100"],
+        &["PERSIST", "{t}s"],
+        &["GETSET", "{t}s", "3"],
+        &["SETNX", "{t}s", "4"],
+        &["SETNX", "{t}n", "4"],
+        &["SETEX", "{t}n", "100", "5"],
+        &["MSET", "{t}a", "1", "{t}b", "2"],
+        &["DEL", "{t}a", "{t}nothing", "{t}b"],
+        &["GETDEL", "{t}n"],
+        &["LPUSH", "{t}l", "a", "b"],
+        &["RPUSH", "{t}l", "c"],
+        &["LPUSHX", "{t}l", "d"],
+        &["RPUSHX", "{t}none", "d"],
+        &["LPOP", "{t}l"],
+        &["RPOP", "{t}l", "5"],
+        &["SADD", "{t}set", "a", "b"],
+        &["SADD", "{t}set", "a"],
+        &["SREM", "{t}set", "x"],
+        &["SREM", "{t}set", "a", "b"],
+        &["HSET", "{t}h", "f", "1"],
+        &["HMSET", "{t}h", "g", "2"],
+        &["HSETNX", "{t}h", "f", "9"],
+        &["HSETNX", "{t}h", "n", "9"],
+        &["HINCRBY", "{t}h", "f", "2"],
+        &["HINCRBYFLOAT", "{t}h", "f", "0.5"],
+        &["HDEL", "{t}h", "f", "g", "n"],
+        &["ZADD", "{t}z", "1", "a", "2", "b"],
+        &["ZADD", "{t}z", "1", "a"],
+        &["ZADD", "{t}z", "INCR", "5", "a"],
+        &["ZINCRBY", "{t}z", "1", "b"],
+        &["ZREM", "{t}z", "x"],
+        &["ZREM", "{t}z", "a", "b"],
+        &["EXPIRE", "{t}s", "0"],
+        &["PSETEX", "{t}e", "20", "v"],
+    ];
+    fn run<S: Read + Write>(
+        mut connect: impl FnMut() -> Client<S>,
+        script: &[&[&str]],
+    ) -> Vec<Vec<Reply>> {
+        let mut c = connect();
+        let mut sub = connect();
+        sub.send(&multibulk(&["PSUBSCRIBE", "__key*"]));
+        sub.read();
+        let mut runs = Vec::new();
+        for flags in ["KEA", "KEAn", "Kl", "E$x", ""] {
+            c.send(&multibulk(&["FLUSHALL"]));
+            c.read();
+            c.send(&multibulk(&[
+                "CONFIG",
+                "SET",
+                "notify-keyspace-events",
+                flags,
+            ]));
+            assert_eq!(c.read(), Reply::Simple(b"OK".to_vec()));
+            c.send(&multibulk(&["CONFIG", "GET", "notify-keyspace-events"]));
+            let mut got = vec![c.read()];
+            for cmd in script {
+                c.send(&multibulk(cmd));
+                c.read();
+            }
+            // The key set with a 20 ms expiry goes: wait until it has.
+            let start = Instant::now();
+            loop {
+                c.send(&multibulk(&["EXISTS", "{t}e"]));
+                if c.read() == Reply::Int(0) {
+                    break;
+                }
+                assert!(start.elapsed() < DEADLINE, "{{t}}e never expired");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            c.send(&multibulk(&["PUBLISH", "__keyend", flags]));
+            c.read();
+            loop {
+                let m = sub.read();
+                let end = matches!(&m, Reply::Array(Some(parts)) if parts.get(2) == Some(&Reply::Bulk(Some(b"__keyend".to_vec()))));
+                got.push(m);
+                if end {
+                    break;
+                }
+            }
+            runs.push(got);
+        }
+        c.send(&multibulk(&[
+            "CONFIG",
+            "SET",
+            "notify-keyspace-events",
+            "KQ",
+        ]));
+        runs.push(vec![c.read()]);
+        runs
+    }
+    let theirs = run(|| redis_client(&sock), script);
+    let ours = run(|| kv_client(addr), script);
+    for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(
+            o.iter().map(show).collect::<Vec<_>>(),
+            t.iter().map(show).collect::<Vec<_>>(),
+            "run {i}"
+        );
+    }
+    assert!(theirs[0].len() > 40, "{}", theirs[0].len());
+}

@@ -255,6 +255,7 @@ pub fn get(patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
 /// error names the first unknown one).
 pub fn set(pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
     let mut found = Vec::new();
+    let mut notify = None;
     for (name, value) in pairs {
         let lower = name.to_ascii_lowercase();
         let Some((known, _, modifiable)) = PARAMS.iter().find(|(n, _, _)| n.as_bytes() == lower)
@@ -270,7 +271,22 @@ pub fn set(pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
                 String::from_utf8_lossy(name)
             ));
         }
+        if *known == "notify-keyspace-events" {
+            // The one parameter kv acts on: kept as Redis prints it.
+            let Some(classes) = super::notify::parse(value) else {
+                return Err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{}') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                    String::from_utf8_lossy(name)
+                ));
+            };
+            found.push((*known, super::notify::format(classes)));
+            notify = Some(classes);
+            continue;
+        }
         found.push((*known, String::from_utf8_lossy(value).into_owned()));
+    }
+    if let Some(classes) = notify {
+        super::notify::set(classes);
     }
     let mut set = SET.lock();
     for (k, v) in found {

@@ -134,9 +134,26 @@ pub struct Db {
     pub track_evictions: bool,
     /// Keys expiry removed, while `track_evictions`.
     pub evicted: Vec<Vec<u8>>,
+    /// Keyspace notifications are emitted from this keyspace (a shard's;
+    /// a transaction's copies once loaded): see `notify`.
+    pub notify: bool,
+    /// Events emitted and not yet published.
+    pub events: Vec<super::notify::Event>,
 }
 
 impl Db {
+    /// Records keyspace event `event` of `class` on `key`, when this
+    /// keyspace notifies and the class is enabled.
+    #[inline]
+    pub fn emit(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.notify && super::notify::wanted(class) {
+            self.events.push(super::notify::Event {
+                event,
+                key: key.to_vec(),
+            });
+        }
+    }
+
     /// The live entry of `key` (an expired one is removed first).
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         if self
@@ -149,6 +166,7 @@ impl Db {
             if self.track_evictions {
                 self.evicted.push(key.to_vec());
             }
+            self.emit(super::notify::EXPIRED, "expired", key);
             return None;
         }
         self.map.get_mut(key)
@@ -173,6 +191,7 @@ impl Db {
             }
             None => {
                 self.map.insert(key.to_vec(), Entry { value, expires_at });
+                self.emit(super::notify::NEW, "new", key);
             }
         }
     }
@@ -201,6 +220,7 @@ impl Db {
                         expires_at: None,
                     },
                 );
+                self.emit(super::notify::NEW, "new", key);
             }
         }
     }
@@ -234,6 +254,7 @@ impl Db {
             .is_some_and(|e| e.value.is_empty_aggregate())
         {
             self.remove(key);
+            self.emit(super::notify::GENERIC, "del", key);
         }
     }
 
@@ -282,6 +303,7 @@ impl Db {
         for k in &due {
             self.remove(k);
             self.volatile.remove(k);
+            self.emit(super::notify::EXPIRED, "expired", k);
         }
         self.expired += due.len() as u64;
         let n = due.len();
@@ -322,12 +344,15 @@ impl Db {
 
     /// Puts back what a multi-shard transaction left for `key`.
     pub fn restore(&mut self, key: &[u8], entry: Option<Entry>) {
+        // Putting back is no event: what changed was told where it changed.
+        let notify = std::mem::replace(&mut self.notify, false);
         match entry {
             Some(e) => self.set(key, e.value, e.expires_at),
             None => {
                 self.remove(key);
             }
         }
+        self.notify = notify;
     }
 }
 

@@ -81,6 +81,7 @@ mod clients;
 pub mod cmd;
 pub mod config;
 mod conn;
+mod notify;
 mod pubsub;
 mod stats;
 mod txn;
@@ -402,6 +403,7 @@ fn ensure_sweep(lp: &LoopHandle) {
     let start = SHARD.with(|s| {
         let mut s = s.borrow_mut();
         s.lp.get_or_insert_with(|| lp.clone());
+        s.db.notify = true;
         !std::mem::replace(&mut s.sweeping, true)
     });
     if start {
@@ -430,6 +432,9 @@ fn sweep(lp: &mut EventLoop) {
             let s = &mut *s;
             if let Some(log) = &mut s.aof {
                 log.evictions(&mut s.db);
+            }
+            if !s.db.events.is_empty() {
+                publish_events(s);
             }
         }
     });
@@ -466,6 +471,18 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
     if spec.write && !s.blocked.is_empty() {
         let keys = cmd::key_positions(spec, a).map(|i| a.get(i));
         written(s, keys, now);
+    }
+    if !s.db.events.is_empty() {
+        publish_events(s);
+    }
+}
+
+/// Publishes the keyspace events the shard's keyspace recorded.
+#[cold]
+fn publish_events(s: &mut Shard) {
+    let events = std::mem::take(&mut s.db.events);
+    if let Some(lp) = &s.lp {
+        notify::publish(lp, events);
     }
 }
 

@@ -143,6 +143,8 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
             scratch.set(k, e.value.clone(), e.expires_at);
         }
     }
+    // The copies' changes are events (their loading was not).
+    scratch.notify = true;
     let mut out = Vec::new();
     if txn.exec {
         reply::array(&mut out, txn.cmds.len());
@@ -179,6 +181,9 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
         out.extend_from_slice(&super::conn::combine(gather, &a, &parts));
     }
     SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
+    if !scratch.events.is_empty() {
+        super::notify::publish(lp.handle(), std::mem::take(&mut scratch.events));
+    }
     // With a log, the reply waits until every shard has logged its part
     // (and synced it, with `always`): the last one sends it.
     let logged = super::aof::on();

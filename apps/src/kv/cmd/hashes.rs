@@ -14,6 +14,7 @@ fn hset_hmset_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut V
             added += 1;
         }
     }
+    db.emit(n::HASH, "hset", key);
     if name == "hset" {
         reply::int(out, added);
     } else {
@@ -43,14 +44,17 @@ pub(super) fn hmget(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
 
 pub(super) fn hdel(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
-    let mut n = 0;
+    let mut removed = 0;
     if let Some(h) = get_hash(db, key, now, false)? {
         for f in a.iter_from(2) {
-            n += h.remove(f).is_some() as i64;
+            removed += h.remove(f).is_some() as i64;
         }
     }
+    if removed > 0 {
+        db.emit(n::HASH, "hdel", key);
+    }
     db.drop_if_empty(key);
-    reply::int(out, n);
+    reply::int(out, removed);
     Ok(())
 }
 
@@ -108,6 +112,7 @@ pub(super) fn hincrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
         .checked_add(by)
         .ok_or_else(|| "ERR increment or decrement would overflow".to_string())?;
     h.insert(a.get(2).to_vec(), new.to_string().into_bytes());
+    db.emit(n::HASH, "hincrby", key);
     reply::int(out, new);
     Ok(())
 }
@@ -117,6 +122,7 @@ pub(super) fn hsetnx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
     let added = !h.contains_key(a.get(2));
     if added {
         h.insert(a.get(2).to_vec(), a.get(3).to_vec());
+        db.emit(n::HASH, "hset", a.get(1));
     }
     reply::int(out, added as i64);
     Ok(())
@@ -155,7 +161,9 @@ pub(super) fn hincrbyfloat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8
         }
     };
     reply::bulk(out, &text);
-    h_set(db, a, now, text)
+    h_set(db, a, now, text)?;
+    db.emit(n::HASH, "hincrbyfloat", a.get(1));
+    Ok(())
 }
 
 fn h_set(db: &mut Db, a: &Args<'_>, now: u64, value: Vec<u8>) -> R {

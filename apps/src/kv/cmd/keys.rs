@@ -59,6 +59,7 @@ pub(super) fn del(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     for k in a.iter_from(1) {
         if db.contains(k, now) {
             db.remove(k);
+            db.emit(n::GENERIC, "del", k);
             n += 1;
         }
     }
@@ -149,9 +150,11 @@ fn expire_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
         reply::int(out, 0);
     } else if when <= now as i64 {
         db.remove(key);
+        db.emit(n::GENERIC, "del", key);
         reply::int(out, 1);
     } else {
         db.set_expiry(key, Some(when as u64));
+        db.emit(n::GENERIC, "expire", key);
         reply::int(out, 1);
     }
     Ok(())
@@ -180,6 +183,7 @@ pub(super) fn persist(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
     let had = db.get(key, now).is_some_and(|e| e.expires_at.is_some());
     if had {
         db.set_expiry(key, None);
+        db.emit(n::GENERIC, "persist", key);
     }
     reply::int(out, had as i64);
     Ok(())

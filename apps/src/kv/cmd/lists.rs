@@ -13,6 +13,11 @@ fn lpush_rpush_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut 
         }
     }
     reply::int(out, l.len() as i64);
+    db.emit(
+        n::LIST,
+        if name == "lpush" { "lpush" } else { "rpush" },
+        key,
+    );
     Ok(())
 }
 
@@ -45,6 +50,9 @@ fn lpop_rpop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Ve
             }
         })
         .collect();
+    if !popped.is_empty() {
+        db.emit(n::LIST, if name == "lpop" { "lpop" } else { "rpop" }, key);
+    }
     db.drop_if_empty(key);
     match count {
         None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
@@ -302,6 +310,8 @@ fn lpushx_rpushx_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mu
         }
     }
     reply::int(out, l.len() as i64);
+    let event = if name == "lpushx" { "lpush" } else { "rpush" };
+    db.emit(n::LIST, event, a.get(1));
     Ok(())
 }
 

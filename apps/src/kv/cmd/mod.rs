@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::db::{glob_match, Db, Entry, Fx, Score, Value, ZSet};
+use super::notify as n;
 use super::resp::reply;
 
 /// Handlers of commands that share one body, which tells them apart by

@@ -5,19 +5,25 @@ use super::*;
 pub(super) fn sadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
     let s = get_set(db, key, now, true)?.expect("created");
-    let n = a.iter_from(2).filter(|m| s.insert(m.to_vec())).count();
-    reply::int(out, n as i64);
+    let added = a.iter_from(2).filter(|m| s.insert(m.to_vec())).count();
+    if added > 0 {
+        db.emit(n::SET, "sadd", key);
+    }
+    reply::int(out, added as i64);
     Ok(())
 }
 
 pub(super) fn srem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
-    let mut n = 0;
+    let mut removed = 0;
     if let Some(s) = get_set(db, key, now, false)? {
-        n = a.iter_from(2).filter(|m| s.remove(*m)).count();
+        removed = a.iter_from(2).filter(|m| s.remove(*m)).count();
+    }
+    if removed > 0 {
+        db.emit(n::SET, "srem", key);
     }
     db.drop_if_empty(key);
-    reply::int(out, n as i64);
+    reply::int(out, removed as i64);
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub(super) fn getset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
     let key = a.get(1);
     let old = get_str(db, key, now)?.map(|v| v.clone());
     db.set(key, Value::Str(a.get(2).to_vec()), None);
+    db.emit(n::STRING, "set", key);
     reply::opt_bulk(out, old.as_deref());
     Ok(())
 }
@@ -18,6 +19,7 @@ pub(super) fn getdel(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
     let old = get_str(db, key, now)?.map(|v| v.clone());
     if old.is_some() {
         db.remove(key);
+        db.emit(n::GENERIC, "del", key);
     }
     reply::opt_bulk(out, old.as_deref());
     Ok(())
@@ -29,6 +31,7 @@ pub(super) fn setnx(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
         reply::int(out, 0);
     } else {
         db.set(key, Value::Str(a.get(2).to_vec()), None);
+        db.emit(n::STRING, "set", key);
         reply::int(out, 1);
     }
     Ok(())
@@ -39,6 +42,8 @@ fn setex_psetex_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut
     let unit: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
     let at = expire_ms(name, unit, a.get(2), now)?;
     db.set(key, Value::Str(a.get(3).to_vec()), Some(at));
+    db.emit(n::STRING, "set", key);
+    db.emit(n::GENERIC, "expire", key);
     reply::ok(out);
     Ok(())
 }
@@ -55,6 +60,7 @@ fn mset_msetnx_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut 
     }
     for i in (1..a.len()).step_by(2) {
         db.set(a.get(i), Value::Str(a.get(i + 1).to_vec()), None);
+        db.emit(n::STRING, "set", a.get(i));
     }
     if name == "msetnx" {
         reply::int(out, 1);
@@ -105,6 +111,7 @@ fn incr_decr_incrby_decrby_named(
         .ok_or_else(|| "ERR increment or decrement would overflow".to_string())?;
     let expires = db.get(key, now).and_then(|e| e.expires_at);
     db.set(key, Value::Str(new.to_string().into_bytes()), expires);
+    db.emit(n::STRING, "incrby", key);
     reply::int(out, new);
     Ok(())
 }
@@ -126,6 +133,7 @@ pub(super) fn incrbyfloat(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>
     let expires = db.get(key, now).and_then(|e| e.expires_at);
     reply::bulk(out, &text);
     db.set(key, Value::Str(text), expires);
+    db.emit(n::STRING, "incrbyfloat", key);
     Ok(())
 }
 
@@ -141,6 +149,7 @@ pub(super) fn append(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
             a.get(2).len()
         }
     };
+    db.emit(n::STRING, "append", key);
     reply::int(out, len as i64);
     Ok(())
 }
@@ -210,6 +219,9 @@ pub(super) fn setrange(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -
             n
         }
     };
+    if !data.is_empty() {
+        db.emit(n::STRING, "setrange", key);
+    }
     reply::int(out, len as i64);
     Ok(())
 }
@@ -218,6 +230,7 @@ pub(super) fn set(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
     if a.len() == 3 {
         db.set_string(key, a.get(2));
+        db.emit(n::STRING, "set", key);
         reply::ok(out);
         return Ok(());
     }
@@ -249,12 +262,17 @@ pub(super) fn set(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
         }
         return Ok(());
     }
+    let expire = expires.is_some();
     let expires = if keepttl {
         db.get(key, now).and_then(|e| e.expires_at)
     } else {
         expires
     };
     db.set(key, Value::Str(a.get(2).to_vec()), expires);
+    db.emit(n::STRING, "set", key);
+    if expire {
+        db.emit(n::GENERIC, "expire", key);
+    }
     match old {
         Some(old) => reply::opt_bulk(out, old.as_deref()),
         None => reply::ok(out),

@@ -22,6 +22,7 @@ pub(super) fn zincrby(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
     if old != Some(new) {
         z.insert(a.get(3), new);
     }
+    db.emit(n::ZSET, "zincr", key);
     reply::double(out, new);
     Ok(())
 }
@@ -59,14 +60,17 @@ pub(super) fn zrevrangebylex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<
 
 pub(super) fn zrem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let key = a.get(1);
-    let mut n = 0;
+    let mut removed = 0;
     if let Some(z) = get_zset(db, key, now, false)? {
         for m in a.iter_from(2) {
-            n += z.remove(m) as i64;
+            removed += z.remove(m) as i64;
         }
     }
+    if removed > 0 {
+        db.emit(n::ZSET, "zrem", key);
+    }
     db.drop_if_empty(key);
-    reply::int(out, n);
+    reply::int(out, removed);
     Ok(())
 }
 
@@ -230,6 +234,9 @@ pub(super) fn zadd(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
         } else {
             changed += 1;
         }
+    }
+    if added + changed > 0 {
+        db.emit(n::ZSET, if incr { "zincr" } else { "zadd" }, key);
     }
     db.drop_if_empty(key);
     if incr {
