@@ -618,3 +618,52 @@ print("ok")
     );
     stop(child);
 }
+
+#[test]
+fn randomkey_draws_every_live_key_across_shards_and_nothing_else() {
+    // 100 keys over 3 shards (and 20 deleted, 20 expired): 3,000 draws
+    // reach every live key (missing one has a chance of about 1e-11) and
+    // never a key that is gone; an empty keyspace answers nil; inside
+    // MULTI too.
+    python_module("redis", "redis");
+    let (child, addr, _log) = serve(&kv_config(3));
+    let script = format!(
+        r#"
+import redis, time
+r = redis.Redis(host="127.0.0.1", port={port}, decode_responses=True)
+assert r.randomkey() is None
+live = {{f"k{{i}}" for i in range(100)}}
+r.mset({{k: 1 for k in live}})
+r.mset({{f"gone{{i}}": 1 for i in range(20)}})
+r.delete(*[f"gone{{i}}" for i in range(20)])
+for i in range(20):
+    r.set(f"short{{i}}", 1, px=1)
+time.sleep(0.05)
+seen = set()
+for _ in range(3000):
+    k = r.randomkey()
+    assert k in live, k
+    seen.add(k)
+assert seen == live, len(seen)
+p = r.pipeline(transaction=True)
+p.randomkey()
+p.set("x", 1)
+assert p.execute()[0] in live
+r.flushall()
+assert r.randomkey() is None
+print("ok")
+"#,
+        port = addr.port()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(child);
+}

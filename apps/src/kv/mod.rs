@@ -679,7 +679,24 @@ pub(crate) fn part_of(db: &mut Db, gather: Gather, a: &Args<'_>, now: u64) -> Ve
         Gather::Count => out.extend_from_slice(&(db.len() as u64).to_le_bytes()),
         Gather::Flush => db.clear(),
         Gather::Keys { select, .. } => push_keys(&mut out, select(db, a, now)),
+        Gather::RandomKey => out = random_key_part(db, now, |_| true),
         _ => {}
+    }
+    out
+}
+
+/// RANDOMKEY's part of keyspace `db`: how many live keys `keep` admits,
+/// then one of them drawn at random (none when there are none). Linear in
+/// the keys: kv's keyspace has no random access.
+fn random_key_part(db: &Db, now: u64, keep: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let live = || db.keys(now).filter(|(k, _)| keep(k));
+    let count = live().count() as u64;
+    let mut out = count.to_le_bytes().to_vec();
+    if count > 0 {
+        let pick = (cmd::random() % count) as usize;
+        if let Some((k, _)) = live().nth(pick) {
+            push_keys(&mut out, vec![k.clone()]);
+        }
     }
     out
 }
@@ -711,6 +728,9 @@ pub(crate) fn shard_part_untouched(
             }
             Gather::Info => out = info_part(&s),
             Gather::Clients => out = clients_part(&s, a, now),
+            Gather::RandomKey => {
+                out = random_key_part(&s.db, now, |k| !touched.contains(k));
+            }
             _ => {}
         }
         out

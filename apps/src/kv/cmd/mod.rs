@@ -318,7 +318,7 @@ pub fn mpop_args<'a>(a: &Args<'a>, idx: usize, ends: [&[u8]; 2]) -> Result<Mpop<
 
 /// A random number (xorshift64*, one generator per shard thread, seeded
 /// from the clock): SRANDMEMBER and its kin draw with it.
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new({

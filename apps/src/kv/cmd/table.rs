@@ -187,6 +187,9 @@ pub enum Gather {
     /// CLIENT UNBLOCK: the shard holding the client's block answers it;
     /// the reply says whether one did.
     Unblock,
+    /// RANDOMKEY: each shard counts its live keys and draws one; the reply
+    /// picks a shard in proportion to its count, so every key is as likely.
+    RandomKey,
 }
 
 /// Where a command runs.
@@ -397,6 +400,7 @@ pub const COMMANDS: &[Spec] = &[
     conn("publish", 3, C::Publish, None),
     conn("pubsub", -2, C::Pubsub, None),
     all("dbsize", 1, Gather::Count, no_check, false),
+    all("randomkey", 1, Gather::RandomKey, no_check, false),
     all("flushdb", -1, Gather::Flush, check_flush, true),
     all("flushall", -1, Gather::Flush, check_flush, true),
     all("bgrewriteaof", 1, Gather::Rewrite, check_rewrite, false),

@@ -54,6 +54,27 @@ pub(crate) fn combine(gather: Gather, a: &Args<'_>, parts: &[Option<Vec<u8>>]) -
                 reply::int(&mut out, n as i64);
             }
         }
+        Gather::RandomKey => {
+            // Each part: its live keys' count, then one of them.
+            let drawn: Vec<(u64, Option<&[u8]>)> = parts
+                .iter()
+                .filter(|p| p.len() >= 8)
+                .map(|p| {
+                    let n = u64::from_le_bytes(p[..8].try_into().expect("8 bytes"));
+                    (n, read_keys(&p[8..]).first().copied())
+                })
+                .collect();
+            let total: u64 = drawn.iter().map(|(n, _)| n).sum();
+            let mut pick = if total > 0 { cmd::random() % total } else { 0 };
+            let key = drawn.iter().find_map(|(n, k)| {
+                if pick < *n {
+                    return *k;
+                }
+                pick -= n;
+                None
+            });
+            reply::opt_bulk(&mut out, key);
+        }
         Gather::Unblock => {
             let n: u64 = parts.iter().flat_map(|p| read_u64s(p)).sum();
             reply::int(&mut out, n as i64);
