@@ -32,6 +32,19 @@ fn cli(addr: SocketAddr, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs a Python script; fails the test with its output unless it exits
+/// with 0. Returns what it printed.
+fn python(script: &str) -> String {
+    let out = tool("python3").arg("-c").arg(script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn stop(mut child: Child) {
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
@@ -325,13 +338,7 @@ print("ok")
 "#,
         port = addr.port()
     );
-    let out = tool("python3").arg("-c").arg(&script).output().unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(python(&script).trim(), "ok");
     stop(child);
 }
 
@@ -550,13 +557,7 @@ print("ok", len(taken))
 "#,
         port = addr.port()
     );
-    let out = tool("python3").arg("-c").arg(&script).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim() == "ok 8000",
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(python(&script).trim(), "ok 8000");
     stop(child);
 }
 
@@ -606,16 +607,7 @@ print("ok")
 "#,
         port = addr.port()
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(python(&script).trim(), "ok");
     stop(child);
 }
 
@@ -655,15 +647,6 @@ print("ok")
 "#,
         port = addr.port()
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(python(&script).trim(), "ok");
     stop(child);
 }
