@@ -482,7 +482,7 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
 fn publish_events(s: &mut Shard) {
     let events = std::mem::take(&mut s.db.events);
     if let Some(lp) = &s.lp {
-        notify::publish(lp, events);
+        pubsub::publish_events(lp, events);
     }
 }
 

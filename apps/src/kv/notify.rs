@@ -5,8 +5,9 @@
 //!
 //! The classes are one process-wide set, as Redis's setting is, read with
 //! one relaxed atomic load where a command changes something. The events
-//! go into the keyspace that changed ([`Db::emit`]); the shard publishes
-//! them once the command is done (to every shard, since subscribers may
+//! go into the keyspace that changed (`Db::emit`); the shard publishes
+//! them once the command is done (`pubsub::publish_events`: to every
+//! shard, since subscribers may
 //! sit on any), so a subscriber receives one shard's events in the order
 //! they happened. A transaction's events are published after its
 //! write-back.
@@ -20,8 +21,6 @@
 //! commands change keys silently.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use shardloop::LoopHandle;
 
 /// `K`: events on `__keyspace@0__:<key>`.
 pub const KEYSPACE: u32 = 1 << 0;
@@ -129,40 +128,16 @@ pub fn set(c: u32) {
     CLASSES.store(c, Ordering::Relaxed);
 }
 
+/// The classes enabled now.
+pub fn classes() -> u32 {
+    CLASSES.load(Ordering::Relaxed)
+}
+
 /// One event: its class's channels are built at publication.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub event: &'static str,
     pub key: Vec<u8>,
-}
-
-/// Publishes `events` (in order) to the subscribers of every shard.
-pub fn publish(lp: &LoopHandle, events: Vec<Event>) {
-    let c = CLASSES.load(Ordering::Relaxed);
-    let mut messages: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for e in events {
-        if c & KEYSPACE != 0 {
-            let mut ch = b"__keyspace@0__:".to_vec();
-            ch.extend_from_slice(&e.key);
-            messages.push((ch, e.event.as_bytes().to_vec()));
-        }
-        if c & KEYEVENT != 0 {
-            let ch = format!("__keyevent@0__:{}", e.event).into_bytes();
-            messages.push((ch, e.key));
-        }
-    }
-    if messages.is_empty() {
-        return;
-    }
-    let messages = std::sync::Arc::new(messages);
-    for shard in 0..lp.shard_count() {
-        let messages = std::sync::Arc::clone(&messages);
-        lp.post(shard, move |lp| {
-            for (ch, m) in messages.iter() {
-                super::pubsub::publish_here(lp.handle(), ch, m);
-            }
-        });
-    }
 }
 
 #[cfg(test)]

@@ -147,3 +147,34 @@ pub(crate) fn numsub_here(a: &Args<'_>) -> Vec<u64> {
 pub(crate) fn patterns_here() -> Vec<Vec<u8>> {
     SHARD.with(|s| s.borrow().pubsub.patterns.keys().cloned().collect())
 }
+
+/// Publishes keyspace `events` (in order) to the subscribers of every
+/// shard, on the channels of the classes enabled (see `notify`).
+pub fn publish_events(lp: &LoopHandle, events: Vec<super::notify::Event>) {
+    use super::notify::{classes, KEYEVENT, KEYSPACE};
+    let c = classes();
+    let mut messages: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for e in events {
+        if c & KEYSPACE != 0 {
+            let mut ch = b"__keyspace@0__:".to_vec();
+            ch.extend_from_slice(&e.key);
+            messages.push((ch, e.event.as_bytes().to_vec()));
+        }
+        if c & KEYEVENT != 0 {
+            let ch = format!("__keyevent@0__:{}", e.event).into_bytes();
+            messages.push((ch, e.key));
+        }
+    }
+    if messages.is_empty() {
+        return;
+    }
+    let messages = std::sync::Arc::new(messages);
+    for shard in 0..lp.shard_count() {
+        let messages = std::sync::Arc::clone(&messages);
+        lp.post(shard, move |lp| {
+            for (ch, m) in messages.iter() {
+                publish_here(lp.handle(), ch, m);
+            }
+        });
+    }
+}

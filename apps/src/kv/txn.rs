@@ -182,7 +182,7 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
     }
     SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
     if !scratch.events.is_empty() {
-        super::notify::publish(lp.handle(), std::mem::take(&mut scratch.events));
+        super::pubsub::publish_events(lp.handle(), std::mem::take(&mut scratch.events));
     }
     // With a log, the reply waits until every shard has logged its part
     // (and synced it, with `always`): the last one sends it.
