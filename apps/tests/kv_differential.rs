@@ -1963,3 +1963,66 @@ fn keyspace_notifications_are_redis_server_s() {
     }
     assert!(theirs[0].len() > 40, "{}", theirs[0].len());
 }
+
+/// CONFIG SET checks values as Redis 7.0 does (booleans, enums, numbers
+/// with their bounds, memory units, percents, a parameter named twice),
+/// with Redis's error texts, and CONFIG GET prints what was stored as
+/// redis-server prints it.
+#[test]
+fn config_set_checks_values_as_redis_server_does() {
+    let dir = temp_dir("kv-config-set");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    let (mut theirs, mut ours) = (redis_client(&sock), kv_client(addr));
+    let sets: &[&[&str]] = &[
+        &["maxmemory", "bla"],
+        &["maxmemory", "-1"],
+        &["maxmemory", "12KB"],
+        &["maxmemory", "3m"],
+        &["maxmemory", "0"],
+        &["maxmemory-policy", "lru"],
+        &["maxmemory-policy", "VOLATILE-TTL"],
+        &["maxmemory-policy", "noeviction"],
+        &["maxmemory-samples", "0"],
+        &["maxmemory-samples", "+5"],
+        &["maxmemory-samples", "7"],
+        &["maxmemory-clients", "200%"],
+        &["maxmemory-clients", "10%"],
+        &["maxmemory-clients", "0"],
+        &["hz", "01"],
+        &["hz", "10"],
+        &["maxclients", "-1"],
+        &["lazyfree-lazy-eviction", "maybe"],
+        &["lazyfree-lazy-eviction", "No"],
+        &["appendfsync", "sometimes"],
+        &["shutdown-on-sigterm", "nosave now"],
+        &["shutdown-on-sigterm", "default"],
+        &["list-max-listpack-size", "-2"],
+        &["maxmemory", "1", "maxmemory", "2"],
+        &["maxmemory", "1", "hz", "x"],
+    ];
+    for args in sets {
+        let mut cmd = vec!["CONFIG", "SET"];
+        cmd.extend_from_slice(args);
+        let cmd = multibulk(&cmd);
+        theirs.send(&cmd);
+        ours.send(&cmd);
+        assert_eq!(ours.read(), theirs.read(), "CONFIG SET {args:?}");
+    }
+    for name in [
+        "maxmemory",
+        "maxmemory-policy",
+        "maxmemory-samples",
+        "maxmemory-clients",
+        "hz",
+        "lazyfree-lazy-eviction",
+        "shutdown-on-sigterm",
+    ] {
+        let cmd = multibulk(&["CONFIG", "GET", name]);
+        theirs.send(&cmd);
+        ours.send(&cmd);
+        assert_eq!(ours.read(), theirs.read(), "CONFIG GET {name}");
+    }
+}

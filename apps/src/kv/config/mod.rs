@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
+mod checks;
+pub use checks::memtoull;
+
 /// Every parameter of redis-server 7.0 (`src/config.c`'s table, aliases
 /// included), its default there, and whether CONFIG SET may change it
 /// (the others are Redis's immutable ones).
@@ -284,7 +287,19 @@ pub fn set(pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
             notify = Some(classes);
             continue;
         }
-        found.push((*known, String::from_utf8_lossy(value).into_owned()));
+        if found.iter().any(|(k, _)| k == known) {
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
+                String::from_utf8_lossy(name)
+            ));
+        }
+        let value = checks::check(known, value).map_err(|why| {
+            format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+                String::from_utf8_lossy(name)
+            )
+        })?;
+        found.push((*known, value));
     }
     if let Some(classes) = notify {
         super::notify::set(classes);
