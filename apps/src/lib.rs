@@ -15,6 +15,7 @@ pub mod echo;
 pub mod echo_async;
 pub mod http;
 pub mod kv;
+pub mod memory;
 
 use shardloop::app::{App, Apps, NoOptions};
 
@@ -39,7 +40,7 @@ pub fn apps() -> Apps {
         .with(App::new::<http::HttpOptions>("http").stream(http::protocol))
         .with(
             App::new::<kv::KvOptions>("kv")
-                .on_serve(kv::aof::start)
+                .on_serve(kv::start)
                 .stream(|o| kv::KvConn::new(std::sync::Arc::new(o.clone()))),
         )
         .default_config(DEFAULT_CONFIG)

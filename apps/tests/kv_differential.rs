@@ -2026,3 +2026,89 @@ fn config_set_checks_values_as_redis_server_does() {
         assert_eq!(ours.read(), theirs.read(), "CONFIG GET {name}");
     }
 }
+
+/// Over `maxmemory` (1 byte) with `noeviction`: writes are refused with
+/// Redis's OOM error, reads and deletes run, MULTI refuses what it would
+/// queue and EXEC aborts; EXEC of a transaction holding a write aborts
+/// with the reason when the limit is lowered while it is queued, one of
+/// reads only runs; DISCARD runs. With `allkeys-lru`, lowering the limit
+/// evicts at once, with an `evicted` event. Every reply is redis-server's.
+#[test]
+fn maxmemory_refusals_and_evictions_answer_as_redis_server_does() {
+    let dir = temp_dir("kv-maxmemory");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    let (mut theirs, mut ours) = (redis_client(&sock), kv_client(addr));
+    let (mut theirs2, mut ours2) = (redis_client(&sock), kv_client(addr));
+    // (client, command): client 1 is the admin connection.
+    let script: &[(u8, &[&str])] = &[
+        (0, &["SET", "foo", "bar"]),
+        (1, &["CONFIG", "SET", "maxmemory", "1"]),
+        (0, &["SET", "a", "b"]),
+        (0, &["LPUSH", "l", "x"]),
+        (0, &["GET", "foo"]),
+        (0, &["DEL", "nope"]),
+        (0, &["MULTI"]),
+        (0, &["SET", "x", "1"]),
+        (0, &["GET", "x"]),
+        (0, &["EXEC"]),
+        (0, &["MULTI"]),
+        (0, &["DISCARD"]),
+        (1, &["CONFIG", "SET", "maxmemory", "0"]),
+        (0, &["MULTI"]),
+        (0, &["SET", "x", "1"]),
+        (0, &["GET", "x"]),
+        (1, &["CONFIG", "SET", "maxmemory", "1"]),
+        (0, &["EXEC"]),
+        (0, &["GET", "x"]),
+        (1, &["CONFIG", "SET", "maxmemory", "0"]),
+        (0, &["MULTI"]),
+        (0, &["GET", "foo"]),
+        (0, &["PING"]),
+        (1, &["CONFIG", "SET", "maxmemory", "1"]),
+        (0, &["EXEC"]),
+        (1, &["CONFIG", "SET", "maxmemory", "0"]),
+        (0, &["INFO", "nosuchsection"]),
+    ];
+    for (who, cmd) in script {
+        let bytes = multibulk(cmd);
+        let (t, o) = if *who == 0 {
+            (&mut theirs, &mut ours)
+        } else {
+            (&mut theirs2, &mut ours2)
+        };
+        t.send(&bytes);
+        o.send(&bytes);
+        assert_eq!(o.read(), t.read(), "{cmd:?}");
+    }
+    // allkeys-lru: lowering the limit evicts foo at once.
+    let (mut theirs_sub, mut ours_sub) = (redis_client(&sock), kv_client(addr));
+    for cmd in [
+        &["CONFIG", "SET", "notify-keyspace-events", "Ee"][..],
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    ] {
+        theirs.send(&multibulk(cmd));
+        ours.send(&multibulk(cmd));
+        assert_eq!(ours.read(), theirs.read(), "{cmd:?}");
+    }
+    let psub = multibulk(&["PSUBSCRIBE", "*"]);
+    theirs_sub.send(&psub);
+    ours_sub.send(&psub);
+    assert_eq!(ours_sub.read(), theirs_sub.read());
+    for cmd in [&["CONFIG", "SET", "maxmemory", "1"][..], &["DBSIZE"]] {
+        theirs.send(&multibulk(cmd));
+        ours.send(&multibulk(cmd));
+        assert_eq!(ours.read(), theirs.read(), "{cmd:?}");
+    }
+    assert_eq!(ours_sub.read(), theirs_sub.read(), "the evicted event");
+    for cmd in [
+        &["CONFIG", "SET", "maxmemory", "0"][..],
+        &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+    ] {
+        theirs.send(&multibulk(cmd));
+        ours.send(&multibulk(cmd));
+        assert_eq!(ours.read(), theirs.read(), "{cmd:?}");
+    }
+}

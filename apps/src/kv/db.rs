@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
 
+use indexmap::{IndexMap, IndexSet};
 use rustc_hash::FxHasher;
 
 /// The hasher of every map here (and of key routing): fast, deterministic.
@@ -108,11 +109,32 @@ impl Value {
     }
 }
 
-/// A value and when it expires (ms since the Unix epoch).
+/// A value, when it expires (ms since the Unix epoch), and how it was
+/// used (what `maxmemory`'s LRU and LFU policies and OBJECT IDLETIME and
+/// FREQ read; see `evict`).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
     pub expires_at: Option<u64>,
+    /// The last access, in ms on the loop's clock, wrapping (32 bits:
+    /// idle times up to 49 days).
+    pub touched: u32,
+    /// Redis's LFU word: the minutes clock of the last decrement (high 16
+    /// bits) and the logarithmic access counter (low 8).
+    pub lfu: u32,
+}
+
+impl Entry {
+    /// A new entry, accessed at `clock` (ms).
+    #[inline]
+    pub fn new(value: Value, expires_at: Option<u64>, clock: u64) -> Self {
+        Self {
+            value,
+            expires_at,
+            touched: clock as u32,
+            lfu: super::evict::lfu_new(clock),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch (what `EXPIREAT` speaks), on the
@@ -121,12 +143,19 @@ pub fn now_ms(lp: &shardloop::LoopHandle) -> u64 {
     lp.clock().unix_ms()
 }
 
-/// One shard's keys.
+/// One shard's keys. Kept in index maps, so that a key can be drawn at
+/// random in O(1) (RANDOMKEY, the eviction's and the sweep's samples).
 #[derive(Debug, Default)]
 pub struct Db {
-    map: HashMap<Vec<u8>, Entry, Fx>,
-    /// Keys with an expiry, for the active sweep.
-    volatile: HashSet<Vec<u8>, Fx>,
+    map: IndexMap<Vec<u8>, Entry, Fx>,
+    /// Keys with an expiry, for the active sweep and the `volatile-*`
+    /// eviction policies.
+    volatile: IndexSet<Vec<u8>, Fx>,
+    /// The time of the command running (ms, set by `cmd::exec`): what a
+    /// new or overwritten entry is stamped with.
+    pub clock: u64,
+    /// Keys evicted by `maxmemory` so far (`INFO stats`).
+    pub evicted_keys: u64,
     /// Expired keys removed so far (`INFO stats`).
     pub expired: u64,
     /// Keep the keys expiry removes in `evicted` (the append-only log
@@ -169,7 +198,24 @@ impl Db {
             self.emit(super::notify::EXPIRED, "expired", key);
             return None;
         }
-        self.map.get_mut(key)
+        let e = self.map.get_mut(key)?;
+        super::evict::touch(e, now);
+        Some(e)
+    }
+
+    /// Whether `key` exists now, without counting as an access (an
+    /// expired one is removed, as on any look).
+    pub fn contains_untouched(&mut self, key: &[u8], now: u64) -> bool {
+        if self
+            .map
+            .get(key)
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            // Expires it (and records it) as an access would.
+            self.get(key, now);
+            return false;
+        }
+        self.map.contains_key(key)
     }
 
     /// Whether `key` exists now.
@@ -182,7 +228,7 @@ impl Db {
         if expires_at.is_some() {
             self.volatile.insert(key.to_vec());
         } else if !self.volatile.is_empty() {
-            self.volatile.remove(key);
+            self.volatile.swap_remove(key);
         }
         match self.map.get_mut(key) {
             Some(e) => {
@@ -190,7 +236,8 @@ impl Db {
                 e.expires_at = expires_at;
             }
             None => {
-                self.map.insert(key.to_vec(), Entry { value, expires_at });
+                self.map
+                    .insert(key.to_vec(), Entry::new(value, expires_at, self.clock));
                 self.emit(super::notify::NEW, "new", key);
             }
         }
@@ -202,7 +249,7 @@ impl Db {
         match self.map.get_mut(key) {
             Some(e) => {
                 if e.expires_at.take().is_some() {
-                    self.volatile.remove(key);
+                    self.volatile.swap_remove(key);
                 }
                 match &mut e.value {
                     Value::Str(s) if s.capacity() >= value.len() => {
@@ -215,10 +262,7 @@ impl Db {
             None => {
                 self.map.insert(
                     key.to_vec(),
-                    Entry {
-                        value: Value::Str(value.to_vec()),
-                        expires_at: None,
-                    },
+                    Entry::new(Value::Str(value.to_vec()), None, self.clock),
                 );
                 self.emit(super::notify::NEW, "new", key);
             }
@@ -232,16 +276,16 @@ impl Db {
             if expires_at.is_some() {
                 self.volatile.insert(key.to_vec());
             } else {
-                self.volatile.remove(key);
+                self.volatile.swap_remove(key);
             }
         }
     }
 
     /// Removes `key`; returns its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.remove(key)?;
+        let e = self.map.swap_remove(key)?;
         if e.expires_at.is_some() {
-            self.volatile.remove(key);
+            self.volatile.swap_remove(key);
         }
         Some(e)
     }
@@ -286,23 +330,24 @@ impl Db {
         self.volatile.clear();
     }
 
-    /// The active expiry sweep: looks at up to `budget` keys with an expiry
-    /// and removes the expired ones. Returns how many it removed.
+    /// The active expiry sweep: looks at up to `budget` keys with an expiry,
+    /// drawn at random as Redis samples them, and removes the expired ones.
+    /// Returns how many it removed.
     pub fn sweep(&mut self, now: u64, budget: usize) -> usize {
-        let due: Vec<Vec<u8>> = self
-            .volatile
-            .iter()
-            .take(budget)
-            .filter(|k| {
-                self.map
-                    .get(k.as_slice())
-                    .is_none_or(|e| e.expires_at.is_some_and(|t| t <= now))
-            })
-            .cloned()
-            .collect();
+        let mut due: Vec<Vec<u8>> = Vec::new();
+        for k in self.sample(true, budget) {
+            if self
+                .map
+                .get(k.as_slice())
+                .is_none_or(|e| e.expires_at.is_some_and(|t| t <= now))
+                && !due.contains(k)
+            {
+                due.push(k.clone());
+            }
+        }
         for k in &due {
             self.remove(k);
-            self.volatile.remove(k);
+            self.volatile.swap_remove(k);
             self.emit(super::notify::EXPIRED, "expired", k);
         }
         self.expired += due.len() as u64;
@@ -311,6 +356,39 @@ impl Db {
             self.evicted.extend(due);
         }
         n
+    }
+
+    /// Up to `n` keys drawn at random (with repeats), among all or among
+    /// those with an expiry (`volatile`); every key when there are no more
+    /// than `n`.
+    pub fn sample(&self, volatile: bool, n: usize) -> Vec<&Vec<u8>> {
+        let len = if volatile {
+            self.volatile.len()
+        } else {
+            self.map.len()
+        };
+        let at = |i: usize| {
+            if volatile {
+                self.volatile.get_index(i)
+            } else {
+                self.map.get_index(i).map(|(k, _)| k)
+            }
+        };
+        if len <= n {
+            return (0..len).filter_map(at).collect();
+        }
+        (0..n)
+            .filter_map(|_| at((super::cmd::random() % len as u64) as usize))
+            .collect()
+    }
+
+    /// A key drawn at random (expired or not), and its entry.
+    pub fn random_entry(&self) -> Option<(&Vec<u8>, &Entry)> {
+        if self.map.is_empty() {
+            return None;
+        }
+        self.map
+            .get_index((super::cmd::random() % self.map.len() as u64) as usize)
     }
 
     /// `key`'s entry as stored, expired or not (what the log writes).

@@ -81,6 +81,7 @@ mod clients;
 pub mod cmd;
 pub mod config;
 mod conn;
+pub mod evict;
 mod notify;
 mod pubsub;
 mod stats;
@@ -147,6 +148,17 @@ pub struct KvOptions {
     /// 64 MiB.
     #[serde(with = "shardloop::config::size")]
     pub auto_aof_rewrite_min_size: usize,
+    /// Heap bytes the process may use before kv evicts keys or refuses
+    /// writes (Redis's `maxmemory`; see `evict`). Default 0: no limit.
+    /// CONFIG SET changes it until the next start or reload.
+    #[serde(with = "shardloop::config::size")]
+    pub maxmemory: usize,
+    /// What happens over `maxmemory` (Redis's `maxmemory-policy` and its
+    /// names): `"noeviction"` (default: writes are refused),
+    /// `"allkeys-lru"`, `"allkeys-lfu"`, `"allkeys-random"`,
+    /// `"volatile-lru"`, `"volatile-lfu"`, `"volatile-random"`,
+    /// `"volatile-ttl"`.
+    pub maxmemory_policy: evict::Policy,
 }
 
 impl Default for KvOptions {
@@ -160,6 +172,8 @@ impl Default for KvOptions {
             dir: std::path::PathBuf::from("."),
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 << 20,
+            maxmemory: 0,
+            maxmemory_policy: evict::Policy::NoEviction,
         }
     }
 }
@@ -195,6 +209,25 @@ impl AppOptions for KvOptions {
     }
 }
 
+/// Starts kv's part of a `serve` (and of each reload): its memory limit
+/// and policy from `[listener.kv]` (as CONFIG SET would set them), then
+/// persistence (`aof::start`).
+pub fn start(o: &KvOptions, rt: &shardloop::Runtime) -> std::io::Result<()> {
+    let maxmemory = o.maxmemory.to_string();
+    let policy = o.maxmemory_policy.name();
+    config::set(&[
+        (b"maxmemory", maxmemory.as_bytes()),
+        (b"maxmemory-policy", policy.as_bytes()),
+    ])
+    .map_err(std::io::Error::other)?;
+    // Each shard knows its loop and sweeps (expiry, eviction) from the
+    // start, connections or not.
+    for k in 0..rt.shard_count() {
+        let _ = rt.shard(k).submit(|lp| ensure_sweep(lp.handle()));
+    }
+    aof::start(o, rt)
+}
+
 /// A closure waiting for a shard's transaction lock to go.
 type Waiter = Box<dyn FnOnce(&mut EventLoop)>;
 
@@ -228,6 +261,8 @@ struct Shard {
     lp: Option<LoopHandle>,
     /// WATCHed keys of this shard, and their watchers (see `watch`).
     watched: std::collections::HashMap<Vec<u8>, Vec<std::sync::Weak<watch::Watch>>, db::Fx>,
+    /// When this shard last asked the others to evict (ms).
+    nudged: u64,
     /// The blocks this shard's connections started (INFO's
     /// `blocked_clients` counts those still waiting).
     blocks: Vec<std::sync::Arc<blocking::Block>>,
@@ -437,8 +472,103 @@ fn sweep(lp: &mut EventLoop) {
                 publish_events(s);
             }
         }
+        if !s.locked && evict::limited() {
+            evict_here(&mut s, now);
+        }
     });
     lp.call_later(Duration::from_millis(100), sweep);
+}
+
+/// What a shard over `maxmemory` could do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// The process is under the limit, or keys of this shard went.
+    Made,
+    /// Other shards hold more than this one of the keys the policy may
+    /// take: they evict.
+    Elsewhere,
+    /// Nothing the policy may take is left anywhere (or it is
+    /// `noeviction`).
+    None,
+}
+
+/// Evicts this shard's keys while the process is over `maxmemory`, if
+/// this shard holds its share of what the policy may take (see `evict`),
+/// then does what an eviction owes: WATCHes touched, `DEL`s logged,
+/// `evicted` events published. A shard holding less than its share leaves
+/// the eviction to the others: the connections' buffers, counted too, sit
+/// on the shards that read them, and would otherwise make those shards
+/// give up all their keys.
+fn evict_here(s: &mut Shard, now: u64) -> Room {
+    let me = s.lp.as_ref().map_or(0, |lp| lp.shard_id().unwrap_or(0));
+    evict::note_candidates(me, &s.db);
+    if !evict::over() {
+        return Room::Made;
+    }
+    if evict::policy() == evict::Policy::NoEviction {
+        return Room::None;
+    }
+    let elsewhere = evict::candidates_elsewhere(me);
+    if elsewhere && !evict::fair_share(me) {
+        return Room::Elsewhere;
+    }
+    let mut gone = Vec::new();
+    let made = evict::make_room(&mut s.db, now, &mut gone);
+    if !gone.is_empty() {
+        if !s.watched.is_empty() {
+            for k in &gone {
+                watch::touched(s, k);
+            }
+        }
+        if let Some(log) = &mut s.aof {
+            log.evictions(&mut s.db);
+        }
+        if !s.db.events.is_empty() {
+            publish_events(s);
+        }
+    }
+    match (made, elsewhere) {
+        (true, _) => Room::Made,
+        (false, true) => Room::Elsewhere,
+        (false, false) => Room::None,
+    }
+}
+
+/// Before a command that may grow memory runs on shard `s`: room made
+/// (see [`evict_here`]). Returns whether the command may run; when the
+/// other shards are to evict, they are asked (at most once a
+/// millisecond) and the command runs.
+fn make_room(s: &mut Shard, now: u64) -> bool {
+    match evict_here(s, now) {
+        Room::Made => true,
+        Room::None => false,
+        Room::Elsewhere => {
+            if std::mem::replace(&mut s.nudged, now) != now {
+                if let Some(lp) = &s.lp {
+                    let me = lp.shard_id();
+                    evict_on(lp, (0..lp.shard_count()).filter(|&k| Some(k) != me));
+                }
+            }
+            true
+        }
+    }
+}
+
+/// Every shard evicts at once (CONFIG SET lowered `maxmemory`).
+pub(crate) fn evict_everywhere(lp: &LoopHandle) {
+    evict_on(lp, 0..lp.shard_count());
+}
+
+/// The `shards` evict what they should, now.
+fn evict_on(lp: &LoopHandle, shards: impl Iterator<Item = usize>) {
+    for shard in shards {
+        lp.post(shard, |lp| {
+            when_free(lp, |lp| {
+                let now = now_ms(lp.handle());
+                SHARD.with(|s| evict_here(&mut s.borrow_mut(), now));
+            })
+        });
+    }
 }
 
 /// Runs one keyed command on this shard's own keys, at time `now`.
@@ -450,6 +580,9 @@ fn exec_here(spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
 /// the blocked commands its write can serve are served.
 fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
     s.commands += 1;
+    if evict::limited() && spec.denyoom() && !make_room(s, now) {
+        return reply::error(out, evict::OOM);
+    }
     match s.aof.as_mut() {
         None => cmd::exec(&mut s.db, spec, a, now, out),
         Some(log) => {
@@ -768,6 +901,7 @@ fn info_part(s: &Shard) -> Vec<u8> {
         s.blocks.iter().filter(|b| !b.done()).count() as u64,
         s.blocked.len() as u64,
         s.watched.len() as u64,
+        s.db.evicted_keys,
     ])
     .chain(stats::snapshot())
     {

@@ -267,7 +267,9 @@ pub(super) fn copy(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
 /// representation per type; ENCODING answers the encoding redis-server
 /// 7.0 would use for the value with its default thresholds (so clients
 /// and tests that branch on it see what Redis would say), REFCOUNT 1,
-/// IDLETIME 0 (kv keeps no access clock per key).
+/// IDLETIME and FREQ from the key's access clock and LFU counter (which
+/// of the two Redis tracks depends on the policy, and so does which of
+/// the two it refuses; see `evict`). Reading them is no access.
 pub(super) fn object(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let sub = a.get(1).to_ascii_lowercase();
     if sub == b"help" && a.len() == 2 {
@@ -305,14 +307,21 @@ pub(super) fn object(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
         )
         .into());
     }
-    let Some(e) = db.get(a.get(2), now) else {
+    // Expired keys go as on any access, but this look is not one.
+    if !db.contains_untouched(a.get(2), now) {
         reply::nil(out);
         return Ok(());
-    };
+    }
+    let e = db.peek(a.get(2)).expect("checked above");
+    let lfu = super::super::evict::policy().is_lfu();
     match sub.as_slice() {
         b"encoding" => reply::bulk(out, encoding(&e.value).as_bytes()),
         b"refcount" => reply::int(out, 1),
-        b"idletime" => reply::int(out, 0),
+        b"idletime" if lfu => {
+            return err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        }
+        b"idletime" => reply::int(out, i64::from((now as u32).wrapping_sub(e.touched) / 1000)),
+        _ if lfu => reply::int(out, i64::from(super::super::evict::lfu_counter(e.lfu, now))),
         _ => {
             return err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
         }

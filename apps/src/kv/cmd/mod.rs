@@ -60,6 +60,7 @@ pub fn fmt_f64(v: f64) -> String {
 /// commands share its batch, are answered.
 pub fn exec(db: &mut Db, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>) {
     let mark = out.len();
+    db.clock = now;
     let Some(handler) = spec.exec else {
         let mut m = b"ERR kv does not run '".to_vec();
         m.extend_from_slice(spec.name.as_bytes());

@@ -236,6 +236,12 @@ impl Spec {
         self
     }
 
+    /// Whether it may grow memory, so is refused over `maxmemory` when no
+    /// room can be made (Redis 7.0's `denyoom` flag).
+    pub fn denyoom(&self) -> bool {
+        DENYOOM.binary_search(&self.name).is_ok()
+    }
+
     /// Whether MULTI queues it (EXEC runs it).
     pub fn queued_in_multi(&self) -> bool {
         self.exec.is_some() || matches!(self.kind, Kind::AllShards { .. })
@@ -249,6 +255,53 @@ impl Spec {
         }
     }
 }
+
+/// The commands kv has that Redis 7.0 flags `denyoom`, sorted.
+const DENYOOM: &[&str] = &[
+    "append",
+    "blmove",
+    "brpoplpush",
+    "copy",
+    "decr",
+    "decrby",
+    "getset",
+    "hincrby",
+    "hincrbyfloat",
+    "hmset",
+    "hset",
+    "hsetnx",
+    "incr",
+    "incrby",
+    "incrbyfloat",
+    "linsert",
+    "lmove",
+    "lpush",
+    "lpushx",
+    "lset",
+    "mset",
+    "msetnx",
+    "psetex",
+    "restore",
+    "rpoplpush",
+    "rpush",
+    "rpushx",
+    "sadd",
+    "sdiffstore",
+    "set",
+    "setbit",
+    "setex",
+    "setnx",
+    "setrange",
+    "sinterstore",
+    "sort",
+    "sunionstore",
+    "zadd",
+    "zdiffstore",
+    "zincrby",
+    "zinterstore",
+    "zrangestore",
+    "zunionstore",
+];
 
 const NO_KEYS: KeySpec = KeySpec {
     first: 0,

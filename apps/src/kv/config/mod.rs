@@ -304,11 +304,31 @@ pub fn set(pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
     if let Some(classes) = notify {
         super::notify::set(classes);
     }
+    for (name, value) in &found {
+        apply(name, value);
+    }
     let mut set = SET.lock();
     for (k, v) in found {
         set.insert(k, v);
     }
     Ok(())
+}
+
+/// Puts a checked parameter kv acts on into effect.
+fn apply(name: &str, value: &str) {
+    use super::evict;
+    match name {
+        "maxmemory" => evict::set_maxmemory(value.parse().unwrap_or(0)),
+        "maxmemory-policy" => {
+            if let Some(p) = evict::Policy::parse(value) {
+                evict::set_policy(p);
+            }
+        }
+        "maxmemory-samples" => evict::set_samples(value.parse().unwrap_or(5)),
+        "lfu-log-factor" => evict::set_lfu(value.parse().ok(), None),
+        "lfu-decay-time" => evict::set_lfu(None, value.parse().ok()),
+        _ => {}
+    }
 }
 
 /// CONFIG GET, SET and RESETSTAT: the reply in `out`, or the error.

@@ -18,7 +18,23 @@ const DEFAULT_SECTIONS: &[&str] = &[
 ];
 
 /// Where the per-command counters start in a shard's INFO part.
-const STATS_AT: usize = 13;
+const STATS_AT: usize = 14;
+
+/// Redis's `bytesToHuman`: B, K, M, G… with two decimals.
+fn human(n: u64) -> String {
+    let units = ["B", "K", "M", "G", "T", "P"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", units[i])
+    }
+}
 
 /// The text of INFO for the sections asked (lower case; none: the
 /// default ones), with a line per shard where kv differs from Redis.
@@ -58,8 +74,19 @@ pub(super) fn info(parts: &[&[u8]], sections: &[String]) -> String {
             .ok()
             .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
             .map_or(0, |pages| pages * 4096);
+        // The counted heap (see `crate::memory`), else the resident size.
+        let used = if crate::memory::installed() {
+            crate::memory::used()
+        } else {
+            rss
+        };
+        let max = crate::kv::evict::maxmemory();
         text += &format!(
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nmaxmemory:0\r\n\r\n"
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n\r\n",
+            human(used),
+            human(rss),
+            human(max),
+            crate::kv::evict::policy().name()
         );
     }
     if want("persistence") {
@@ -81,9 +108,10 @@ pub(super) fn info(parts: &[&[u8]], sections: &[String]) -> String {
     }
     if want("stats") {
         text += &format!(
-            "# Stats\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nkv_cross_shard_hops:{}\r\n",
+            "# Stats\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkv_cross_shard_hops:{}\r\n",
             sum(2),
             sum(4),
+            sum(13),
             sum(3)
         );
         for (k, v) in per.iter().enumerate() {
@@ -238,7 +266,7 @@ impl KvConn {
                     _ => self.ready(|out| reply::array(out, 0)),
                 }
             }
-            ConnCmd::Config => self.config(a),
+            ConnCmd::Config => self.config(t, a),
             ConnCmd::Debug => self.debug(t, a),
             ConnCmd::Watch => {
                 // Later commands wait until every owner of the keys knows
@@ -341,10 +369,16 @@ impl KvConn {
     }
 
     /// CONFIG GET, SET and RESETSTAT (see `kv::config`).
-    fn config(&mut self, a: &Args<'_>) {
+    fn config(&mut self, t: &Transport, a: &Args<'_>) {
         let mut out = Vec::new();
         match crate::kv::config::command(a, &mut out) {
-            Ok(()) => self.ready(|o| o.extend_from_slice(&out)),
+            Ok(()) => {
+                // A lowered limit is enforced at once, on every shard.
+                if crate::kv::evict::over() {
+                    crate::kv::evict_everywhere(t.get_loop());
+                }
+                self.ready(|o| o.extend_from_slice(&out))
+            }
             Err(e) => self.error(&e),
         }
     }

@@ -409,6 +409,25 @@ impl KvConn {
                 spec.name
             ));
         }
+        if super::evict::limited() && self.refused_over_maxmemory(spec) {
+            super::stats::count(idx, true);
+            if matches!(spec.kind, Kind::Transaction(TxnCmd::Exec)) && self.multi.is_some() {
+                // Redis aborts the transaction with the reason.
+                self.multi = None;
+                self.unwatch(t);
+                if let Some(c) = &self.client {
+                    c.multi.set(-1);
+                }
+                return self.error(&format!(
+                    "EXECABORT Transaction discarded because of: {}",
+                    super::evict::OOM
+                ));
+            }
+            if self.multi.is_some() {
+                self.multi_failed = true;
+            }
+            return self.error(super::evict::OOM);
+        }
         super::stats::count(idx, false);
         if let Some(queue) = &mut self.multi {
             match spec.kind {
@@ -439,6 +458,27 @@ impl KvConn {
             Kind::Blocking(c) => self.blocking(t, c, spec, a),
             Kind::AllShards { gather, .. } => self.gather_all(t, spec, gather, a),
         }
+    }
+
+    /// Over `maxmemory` with the `noeviction` policy, whether `spec` is
+    /// refused (Redis's `processCommand`): a command that may grow memory,
+    /// any command but EXEC, DISCARD and QUIT inside MULTI, and EXEC of a
+    /// transaction holding one. (With an evicting policy, the shard a
+    /// write lands on makes room for it: see `evict`.)
+    fn refused_over_maxmemory(&mut self, spec: &Spec) -> bool {
+        use super::evict;
+        if evict::policy() != evict::Policy::NoEviction || !evict::over() {
+            return false;
+        }
+        let refusable = match (&self.multi, spec.kind) {
+            (Some(_), Kind::Transaction(TxnCmd::Discard) | Kind::Connection(ConnCmd::Quit)) => {
+                false
+            }
+            (Some(q), Kind::Transaction(TxnCmd::Exec)) => q.iter().any(|(s, _)| s.denyoom()),
+            (Some(_), _) => true,
+            (None, _) => spec.denyoom(),
+        };
+        refusable
     }
 
     /// A command every shard answers a part of (DBSIZE, KEYS, INFO, CLIENT

@@ -1,0 +1,366 @@
+//! `maxmemory` and its eviction policies, as Redis 7.0 has them.
+//!
+//! **What is counted.** The process's heap bytes in use
+//! ([`crate::memory::used`], a counting global allocator): keys, values,
+//! and the connections' buffers too, as Redis's `used_memory` counts its
+//! allocator's bytes. One figure for the whole process, read by every
+//! shard with one atomic load.
+//!
+//! **When.** Where Redis checks (`processCommand`): before a command that
+//! may grow memory (Redis's `denyoom` commands: SET, LPUSH, SADD…) runs,
+//! and before any command is queued inside MULTI, the connection's shard
+//! looks at the figure. Over the limit, it evicts **its own keys** by the
+//! policy until the process is under the limit again (or for at most
+//! 0.5 ms, Redis's default tenacity). If it could evict nothing (the
+//! policy is `noeviction`, or it holds no key the policy may take), the
+//! command gets Redis's `OOM command not allowed when used memory >
+//! 'maxmemory'.`; EXEC of a transaction holding such a command is
+//! aborted. Every shard also evicts on its own every 100 ms while the
+//! process is over (with its expiry sweep), and at once when CONFIG SET
+//! lowers the limit, so a shard that receives no command still gives up
+//! its share. A shard evicts from its own keys only: each shard holds
+//! about `1/shards` of the keys (they are spread by hash), so each gives
+//! up about its share; a shard that holds none the policy may take
+//! refuses writes while the process is over, until the others' eviction
+//! brings it under.
+//!
+//! **Which keys.** Redis's approximated policies, by sampling
+//! `maxmemory-samples` keys (default 5) of the shard at random and taking
+//! the best: `allkeys-lru`/`volatile-lru` the longest idle (each entry
+//! keeps its last access, in ms), `allkeys-lfu`/`volatile-lfu` the lowest
+//! access count (Redis's logarithmic counter with its decay,
+//! `lfu-log-factor` and `lfu-decay-time`), `volatile-ttl` the nearest
+//! expiry, `*-random` any; `volatile-*` only among keys with an expiry.
+//! Redis also keeps a pool of 16 good candidates across calls; kv does
+//! not, so its choice is that of Redis before 3.0 (slightly less exact for
+//! the same number of samples).
+//!
+//! An evicted key is logged as a `DEL` in the append-only log, fires the
+//! `evicted` keyspace event, and touches WATCHes, as in Redis; INFO
+//! counts `evicted_keys`.
+
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
+};
+use std::time::{Duration, Instant};
+
+use super::db::{Db, Entry};
+
+/// Redis's `maxmemory-policy`, named as Redis names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[repr(u8)]
+pub enum Policy {
+    /// Writes are refused over the limit.
+    #[serde(rename = "noeviction")]
+    NoEviction,
+    /// The least recently used key goes.
+    #[serde(rename = "allkeys-lru")]
+    AllKeysLru,
+    /// The least frequently used key goes.
+    #[serde(rename = "allkeys-lfu")]
+    AllKeysLfu,
+    /// Any key goes.
+    #[serde(rename = "allkeys-random")]
+    AllKeysRandom,
+    /// The least recently used key with an expiry goes.
+    #[serde(rename = "volatile-lru")]
+    VolatileLru,
+    /// The least frequently used key with an expiry goes.
+    #[serde(rename = "volatile-lfu")]
+    VolatileLfu,
+    /// Any key with an expiry goes.
+    #[serde(rename = "volatile-random")]
+    VolatileRandom,
+    /// The key with the nearest expiry goes.
+    #[serde(rename = "volatile-ttl")]
+    VolatileTtl,
+}
+
+const POLICIES: [(Policy, &str); 8] = [
+    (Policy::NoEviction, "noeviction"),
+    (Policy::AllKeysLru, "allkeys-lru"),
+    (Policy::AllKeysLfu, "allkeys-lfu"),
+    (Policy::AllKeysRandom, "allkeys-random"),
+    (Policy::VolatileLru, "volatile-lru"),
+    (Policy::VolatileLfu, "volatile-lfu"),
+    (Policy::VolatileRandom, "volatile-random"),
+    (Policy::VolatileTtl, "volatile-ttl"),
+];
+
+impl Policy {
+    /// The policy Redis names `name` (lower case).
+    pub fn parse(name: &str) -> Option<Self> {
+        POLICIES.iter().find(|(_, n)| *n == name).map(|(p, _)| *p)
+    }
+
+    /// Redis's name of the policy.
+    pub fn name(self) -> &'static str {
+        POLICIES[self as usize].1
+    }
+
+    /// Whether it only takes keys with an expiry.
+    fn volatile(self) -> bool {
+        matches!(
+            self,
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
+        )
+    }
+
+    /// Whether it is an LFU policy (keys count their accesses).
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+}
+
+static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
+static POLICY: AtomicU8 = AtomicU8::new(Policy::NoEviction as u8);
+/// The policy is an LFU one (read on every access).
+static LFU: AtomicBool = AtomicBool::new(false);
+static SAMPLES: AtomicU32 = AtomicU32::new(5);
+static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
+static LFU_DECAY_TIME: AtomicU32 = AtomicU32::new(1);
+
+/// Sets `maxmemory` in bytes (0: no limit).
+pub fn set_maxmemory(bytes: u64) {
+    MAXMEMORY.store(bytes, Relaxed);
+}
+
+/// Sets the policy.
+pub fn set_policy(p: Policy) {
+    POLICY.store(p as u8, Relaxed);
+    LFU.store(p.is_lfu(), Relaxed);
+}
+
+/// Sets `maxmemory-samples`.
+pub fn set_samples(n: u32) {
+    SAMPLES.store(n.max(1), Relaxed);
+}
+
+/// Sets `lfu-log-factor` and `lfu-decay-time` (minutes), as given.
+pub fn set_lfu(log_factor: Option<u32>, decay_time: Option<u32>) {
+    if let Some(f) = log_factor {
+        LFU_LOG_FACTOR.store(f, Relaxed);
+    }
+    if let Some(d) = decay_time {
+        LFU_DECAY_TIME.store(d, Relaxed);
+    }
+}
+
+/// The limit in bytes (0: none).
+pub fn maxmemory() -> u64 {
+    MAXMEMORY.load(Relaxed)
+}
+
+/// The policy in force.
+pub fn policy() -> Policy {
+    POLICIES[POLICY.load(Relaxed) as usize].0
+}
+
+/// Whether a limit is set (one relaxed load: the per-command test).
+#[inline]
+pub fn limited() -> bool {
+    MAXMEMORY.load(Relaxed) != 0
+}
+
+/// Whether the process is over the limit.
+pub fn over() -> bool {
+    let max = maxmemory();
+    max != 0 && crate::memory::used() > max
+}
+
+/// Redis's reply to a command refused over the limit.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Redis's `LFU_INIT_VAL`: a new key's counter.
+const LFU_INIT: u32 = 5;
+
+/// Minutes on a 16-bit clock (Redis's `LFUGetTimeInMinutes`).
+fn minutes(ms: u64) -> u32 {
+    ((ms / 60_000) & 0xffff) as u32
+}
+
+/// A new entry's LFU word at `clock` (ms).
+#[inline]
+pub fn lfu_new(clock: u64) -> u32 {
+    (minutes(clock) << 8) | LFU_INIT
+}
+
+/// The entry's LFU counter at `now`, decayed by the periods elapsed since
+/// its last decrement (Redis's `LFUDecrAndReturn`).
+pub fn lfu_counter(lfu: u32, now: u64) -> u32 {
+    let (ldt, counter) = (lfu >> 8, lfu & 0xff);
+    let decay = LFU_DECAY_TIME.load(Relaxed);
+    let now = minutes(now);
+    let elapsed = if now >= ldt {
+        now - ldt
+    } else {
+        65535 - ldt + now
+    };
+    let periods = elapsed.checked_div(decay).unwrap_or(0);
+    counter.saturating_sub(periods)
+}
+
+/// Records an access of `e` at `now` (ms): its idle clock, and its LFU
+/// counter when an LFU policy is in force (Redis updates one or the
+/// other; kv keeps the idle clock always, for OBJECT IDLETIME).
+#[inline]
+pub fn touch(e: &mut Entry, now: u64) {
+    e.touched = now as u32;
+    if LFU.load(Relaxed) {
+        let counter = lfu_counter(e.lfu, now);
+        e.lfu = (minutes(now) << 8) | log_incr(counter);
+    }
+}
+
+/// Redis's `LFULogIncr`: the counter grows with probability
+/// 1 / ((counter - 5) * lfu-log-factor + 1), up to 255.
+fn log_incr(counter: u32) -> u32 {
+    if counter >= 255 {
+        return 255;
+    }
+    let r = (super::cmd::random() >> 11) as f64 / (1u64 << 53) as f64;
+    let base = counter.saturating_sub(LFU_INIT) as f64;
+    let p = 1.0 / (base * f64::from(LFU_LOG_FACTOR.load(Relaxed)) + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+/// One shard's count of keys the policy may take, on its own cache line
+/// (each shard writes its own on every write over the limit).
+#[repr(align(64))]
+struct Slot(AtomicUsize);
+
+/// Every shard's [`Slot`], and how many shards wrote one.
+static CANDIDATES: [Slot; shardloop::config::MAX_SHARDS] =
+    [const { Slot(AtomicUsize::new(0)) }; shardloop::config::MAX_SHARDS];
+static SHARDS_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Records how many keys of shard `shard` the policy may take.
+pub fn note_candidates(shard: usize, db: &Db) {
+    let n = if policy().volatile() {
+        db.volatile_len()
+    } else {
+        db.len()
+    };
+    if let Some(slot) = CANDIDATES.get(shard) {
+        slot.0.store(n, Relaxed);
+        SHARDS_SEEN.fetch_max(shard + 1, Relaxed);
+    }
+}
+
+fn candidates() -> impl Iterator<Item = usize> {
+    CANDIDATES[..SHARDS_SEEN.load(Relaxed)]
+        .iter()
+        .map(|s| s.0.load(Relaxed))
+}
+
+/// Whether shard `me` holds at least seven eighths of an even share of
+/// the keys the policy may take.
+pub fn fair_share(me: usize) -> bool {
+    let (total, shards) = candidates().fold((0, 0), |(t, n), c| (t + c, n + 1));
+    let mine = CANDIDATES.get(me).map_or(0, |s| s.0.load(Relaxed));
+    mine * shards.max(1) * 8 >= total * 7
+}
+
+/// Whether a shard other than `me` holds keys the policy may take.
+pub fn candidates_elsewhere(me: usize) -> bool {
+    candidates().enumerate().any(|(i, n)| i != me && n > 0)
+}
+
+/// How long one call evicts at most (Redis's `maxmemory-eviction-tenacity`
+/// 10: 500 µs).
+const TIME_LIMIT: Duration = Duration::from_micros(500);
+
+/// Evicts keys of `db` by the policy while the process is over the limit
+/// (for at most [`TIME_LIMIT`]). Returns whether a command that grows
+/// memory may run: the process is under the limit, or a key was evicted
+/// (Redis's `performEvictions` is not `EVICT_FAIL`). Each evicted key is
+/// removed, counted, recorded for the log (when `db.track_evictions`) and
+/// emitted as an `evicted` event; its name is returned in `gone` (for
+/// WATCH).
+pub fn make_room(db: &mut Db, now: u64, gone: &mut Vec<Vec<u8>>) -> bool {
+    let max = maxmemory();
+    if max == 0 || crate::memory::used() <= max {
+        return true;
+    }
+    let policy = policy();
+    if policy == Policy::NoEviction {
+        return false;
+    }
+    let start = Instant::now();
+    let mut evicted = 0usize;
+    while crate::memory::used() > max {
+        let Some(key) = victim(db, policy, now) else {
+            break;
+        };
+        db.remove(&key);
+        db.evicted_keys += 1;
+        db.emit(super::notify::EVICTED, "evicted", &key);
+        if db.track_evictions {
+            db.evicted.push(key.clone());
+        }
+        gone.push(key);
+        evicted += 1;
+        if evicted % 16 == 0 && start.elapsed() > TIME_LIMIT {
+            break;
+        }
+    }
+    evicted > 0 || crate::memory::used() <= max
+}
+
+/// The key the policy takes among `maxmemory-samples` drawn at random.
+fn victim(db: &Db, policy: Policy, now: u64) -> Option<Vec<u8>> {
+    let keys = db.sample(policy.volatile(), SAMPLES.load(Relaxed) as usize);
+    let now32 = now as u32;
+    let scored = keys.into_iter().filter_map(|k| Some((k, db.peek(k)?)));
+    let idle = |e: &Entry| now32.wrapping_sub(e.touched);
+    // The lowest score goes.
+    let best = match policy {
+        Policy::AllKeysRandom | Policy::VolatileRandom | Policy::NoEviction => {
+            scored.map(|(k, _)| ((0, 0), k)).next()
+        }
+        Policy::AllKeysLru | Policy::VolatileLru => {
+            scored.map(|(k, e)| ((0, u32::MAX - idle(e)), k)).min()
+        }
+        // The least used; of those, the longest idle.
+        Policy::AllKeysLfu | Policy::VolatileLfu => scored
+            .map(|(k, e)| ((u64::from(lfu_counter(e.lfu, now)), u32::MAX - idle(e)), k))
+            .min(),
+        Policy::VolatileTtl => scored
+            .map(|(k, e)| ((e.expires_at.unwrap_or(u64::MAX), 0), k))
+            .min(),
+    };
+    best.map(|(_, k)| k.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfu_counters_grow_logarithmically_and_decay_by_the_minute() {
+        let mut c = LFU_INIT;
+        for _ in 0..100 {
+            c = log_incr(c);
+        }
+        assert!((LFU_INIT + 1..LFU_INIT + 40).contains(&c), "{c}");
+        let word = (minutes(0) << 8) | 20;
+        assert_eq!(lfu_counter(word, 59_999), 20);
+        assert_eq!(lfu_counter(word, 3 * 60_000), 17, "one per minute");
+        assert_eq!(lfu_counter(word, 100 * 60_000), 0);
+    }
+
+    #[test]
+    fn policies_read_and_print_as_redis_names_them() {
+        for (p, n) in POLICIES {
+            assert_eq!(Policy::parse(n), Some(p));
+            assert_eq!(p.name(), n);
+        }
+    }
+}
