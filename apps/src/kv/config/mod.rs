@@ -5,9 +5,11 @@
 //! `appendfsync`, `dir`, `databases`…). So that clients and Redis's test
 //! suite that set Redis's parameters before they start run, CONFIG SET
 //! accepts every modifiable parameter of Redis 7.0 and CONFIG GET returns
-//! what was set, but **none changes what kv does** except
-//! `notify-keyspace-events` (keyspace notifications, see `notify`, checked
-//! and printed as Redis does): encodings (the `*-max-*` sizes) do not
+//! what was set (each value checked as Redis 7.0 checks it: see
+//! `checks`), but **none changes what kv does** except
+//! `notify-keyspace-events` (keyspace notifications, see `notify`) and
+//! `maxmemory`, `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`
+//! and `lfu-decay-time` (see `evict`): encodings (the `*-max-*` sizes) do not
 //! exist in kv, replication is out of its scope, and persistence and
 //! limits are chosen in the TOML file. A name Redis does not know, or one
 //! of its immutable parameters, is refused with Redis's error.
