@@ -250,7 +250,9 @@ pub fn note_candidates(shard: usize, db: &Db) {
     };
     if let Some(slot) = CANDIDATES.get(shard) {
         slot.0.store(n, Relaxed);
-        SHARDS_SEEN.fetch_max(shard + 1, Relaxed);
+        if SHARDS_SEEN.load(Relaxed) <= shard {
+            SHARDS_SEEN.fetch_max(shard + 1, Relaxed);
+        }
     }
 }
 
