@@ -391,6 +391,11 @@ impl Db {
             .get_index((super::cmd::random() % self.map.len() as u64) as usize)
     }
 
+    /// `key`'s entry as stored, to change in place (its access stamps).
+    pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
+    }
+
     /// `key`'s entry as stored, expired or not (what the log writes).
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
         self.map.get(key)

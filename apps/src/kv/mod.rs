@@ -91,6 +91,7 @@ mod watch;
 use txn::txn_start;
 pub mod db;
 pub mod float;
+pub mod rdb;
 pub mod resp;
 
 pub use conn::KvConn;

@@ -21,6 +21,7 @@ macro_rules! named {
     };
 }
 
+mod dump;
 mod hashes;
 mod keys;
 mod lists;

@@ -425,7 +425,7 @@ const KPAIRS: (usize, isize, usize) = (1, -1, 2);
 
 use super::super::blocking as b;
 pub use super::super::blocking::BlockCmd;
-use super::{hashes as h, keys as k, lists as l, sets as s, strings as st, zsets as z};
+use super::{dump, hashes as h, keys as k, lists as l, sets as s, strings as st, zsets as z};
 use ConnCmd as C;
 
 /// Every command kv knows, as Redis 7 declares it, with its handler.
@@ -446,6 +446,8 @@ pub const COMMANDS: &[Spec] = &[
     conn("watch", -2, C::Watch, None),
     conn("unwatch", 1, C::Unwatch, Some(k::unwatch_in_txn)),
     read("object", -2, (2, 2, 1), k::object),
+    read("dump", 2, K1, dump::dump),
+    write("restore", -4, K1, dump::restore).logs(Log::Keys),
     conn("subscribe", -2, C::Subscribe, None),
     conn("unsubscribe", -1, C::Unsubscribe, None),
     conn("psubscribe", -2, C::Psubscribe, None),
