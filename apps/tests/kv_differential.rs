@@ -2206,3 +2206,51 @@ print("ok")
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// WATCH and expiry as Redis 7.0 has them: a key watched live that
+/// expires before EXEC fails it, read or not (expiry lazy only here);
+/// a key already expired when watched does not, even when FLUSHDB or a
+/// DEL removes it. Every reply is redis-server's.
+#[test]
+fn watched_keys_that_expire_fail_exec_as_in_redis_server() {
+    let dir = temp_dir("kv-watch-expiry");
+    let (redis, sock) = redis_server(&dir);
+    let _redis = Reap(redis);
+    let (child, addr, _log) = serve(&kv_config(2));
+    let _child = Reap(child);
+    let (mut theirs, mut ours) = (redis_client(&sock), kv_client(addr));
+    let mut both = |cmd: &[&str]| {
+        let bytes = multibulk(cmd);
+        theirs.send(&bytes);
+        ours.send(&bytes);
+        let (t, o) = (theirs.read(), ours.read());
+        assert_eq!(o, t, "{cmd:?}");
+    };
+    both(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    // Watched live, expires, never read: EXEC fails.
+    both(&["SET", "key", "1", "PX", "100"]);
+    both(&["WATCH", "key"]);
+    std::thread::sleep(Duration::from_millis(150));
+    both(&["MULTI"]);
+    both(&["INCR", "key"]);
+    both(&["EXEC"]);
+    // Watched when already expired: EXEC runs, after a FLUSHDB too, and
+    // after a DEL.
+    for then in [&["FLUSHDB"][..], &["DEL", "x"], &["PING"]] {
+        both(&["SET", "x", "foo", "PX", "1"]);
+        std::thread::sleep(Duration::from_millis(5));
+        both(&["WATCH", "x"]);
+        both(then);
+        both(&["MULTI"]);
+        both(&["PING"]);
+        both(&["EXEC"]);
+    }
+    // Watched live with an expiry far off, written meanwhile: fails.
+    both(&["SET", "y", "1", "EX", "1000"]);
+    both(&["WATCH", "y"]);
+    both(&["EXPIRE", "y", "2000"]);
+    both(&["MULTI"]);
+    both(&["PING"]);
+    both(&["EXEC"]);
+    both(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+}

@@ -262,6 +262,11 @@ struct Shard {
     lp: Option<LoopHandle>,
     /// WATCHed keys of this shard, and their watchers (see `watch`).
     watched: std::collections::HashMap<Vec<u8>, Vec<std::sync::Weak<watch::Watch>>, db::Fx>,
+    /// Watched keys that were live when watched and have an expiry: when
+    /// (see `watch`), by key and in order, and the timer armed.
+    watch_expiries: std::collections::HashMap<Vec<u8>, u64, db::Fx>,
+    watch_deadlines: std::collections::BTreeSet<(u64, Vec<u8>)>,
+    watch_timer: Option<u64>,
     /// When this shard last asked the others to evict (ms).
     nudged: u64,
     /// The blocks this shard's connections started (INFO's
@@ -584,6 +589,20 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
     if evict::limited() && spec.denyoom() && !make_room(s, now) {
         return reply::error(out, evict::OOM);
     }
+    // Watched keys this write names, and whether each was there before:
+    // a write that finds a key neither before nor after (a DEL of a key
+    // that had expired) changes nothing a watcher sees.
+    let watched: Vec<(&[u8], bool)> = if spec.write && !s.watched.is_empty() {
+        cmd::key_positions(spec, a)
+            .map(|i| a.get(i))
+            .filter(|k| s.watched.contains_key(*k))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|k| (k, s.db.contains_untouched(k, now)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     match s.aof.as_mut() {
         None => cmd::exec(&mut s.db, spec, a, now, out),
         Some(log) => {
@@ -597,9 +616,9 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
             log.after(&mut s.db, spec, a, &out[mark..]);
         }
     }
-    if spec.write && !s.watched.is_empty() {
-        for i in cmd::key_positions(spec, a) {
-            watch::touched(s, a.get(i));
+    for (k, before) in watched {
+        if before || s.db.peek(k).is_some() {
+            watch::touched(s, k);
         }
     }
     if spec.write && !s.blocked.is_empty() {
@@ -793,7 +812,7 @@ pub(crate) fn shard_part(gather: Gather, a: &Args<'_>, now: u64, lp: &LoopHandle
         }
         let s = &mut *s;
         if let Gather::Flush = gather {
-            watch::touched_all(s);
+            watch::touched_all(s, now);
         }
         if let (Gather::Flush, Some(log)) = (gather, s.aof.as_mut()) {
             log.flush(&mut s.db);

@@ -227,7 +227,7 @@ fn write_back(flushed: bool, results: Vec<(Vec<u8>, Option<Entry>)>, now: u64) {
             _ => results.iter().map(|(k, _)| k.clone()).collect(),
         };
         if flushed && !s.watched.is_empty() {
-            super::watch::touched_all(s);
+            super::watch::touched_all(s, now);
         }
         let apply = move |db: &mut Db| {
             if flushed {

@@ -93,6 +93,9 @@ fn forget(lp: &mut EventLoop, w: Weak<Watch>, keys: Vec<Vec<u8>>) {
                 list.retain(|w| w.strong_count() > 0);
                 if list.is_empty() {
                     s.watched.remove(k.as_slice());
+                    if let Some(t) = s.watch_expiries.remove(k.as_slice()) {
+                        s.watch_deadlines.remove(&(t, k.clone()));
+                    }
                 }
             }
         }
@@ -115,9 +118,14 @@ pub fn watch(lp: &LoopHandle, w: &mut Watching, keys: Vec<Vec<u8>>, to: ReplyTo)
         let (w, left) = (Arc::downgrade(w), Arc::clone(&left));
         lp.post(shard, move |lp| {
             when_free(lp, move |lp| {
+                let now = super::db::now_ms(lp.handle());
                 SHARD.with(|s| {
                     let mut s = s.borrow_mut();
                     for k in keys {
+                        let expires = s.db.peek(&k).and_then(|e| e.expires_at);
+                        if let Some(t) = expires.filter(|&t| t > now) {
+                            expire_later(lp.handle(), &mut s, &k, t, now);
+                        }
                         let list = s.watched.entry(k).or_default();
                         list.retain(|w| w.strong_count() > 0);
                         list.push(w.clone());
@@ -134,22 +142,73 @@ pub fn watch(lp: &LoopHandle, w: &mut Watching, keys: Vec<Vec<u8>>, to: ReplyTo)
     }
 }
 
+/// A watched key that is live now expires at `t`: its expiry will count
+/// as a write for its watchers (Redis 7.0 fails EXEC when a key watched
+/// live has expired since, read or not). One timer per shard, for the
+/// nearest such expiry; a key's entry goes when its watchers do.
+fn expire_later(lp: &LoopHandle, s: &mut Shard, key: &[u8], t: u64, now: u64) {
+    if let Some(old) = s.watch_expiries.insert(key.to_vec(), t) {
+        s.watch_deadlines.remove(&(old, key.to_vec()));
+    }
+    s.watch_deadlines.insert((t, key.to_vec()));
+    if s.watch_timer.is_none_or(|armed| t < armed) {
+        s.watch_timer = Some(t);
+        let wait = std::time::Duration::from_millis(t.saturating_sub(now));
+        lp.call_later(wait, move |lp| expiries_due(lp, t));
+    }
+}
+
+/// The timer armed for `armed`: watched keys whose expiry came are
+/// touched; the timer is armed again for the next.
+fn expiries_due(lp: &mut EventLoop, armed: u64) {
+    let now = super::db::now_ms(lp.handle());
+    SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.watch_timer != Some(armed) {
+            return; // An earlier one was armed since, and re-arms.
+        }
+        s.watch_timer = None;
+        while let Some((t, key)) = s.watch_deadlines.first().cloned() {
+            if t > now {
+                s.watch_timer = Some(t);
+                let wait = std::time::Duration::from_millis(t - now);
+                lp.call_later(wait, move |lp| expiries_due(lp, t));
+                break;
+            }
+            s.watch_deadlines.pop_first();
+            s.watch_expiries.remove(&key);
+            let expired =
+                s.db.peek(&key)
+                    .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now));
+            if expired {
+                touched(&mut s, &key);
+            }
+        }
+    });
+}
+
 /// `key` was written on shard `s`: its watchers' flags are set.
 pub fn touched(s: &mut Shard, key: &[u8]) {
     if let Some(list) = s.watched.remove(key) {
         for w in list.iter().filter_map(Weak::upgrade) {
             w.touch();
         }
+        if let Some(t) = s.watch_expiries.remove(key) {
+            s.watch_deadlines.remove(&(t, key.to_vec()));
+        }
     }
 }
 
 /// Every key of shard `s` is about to go (FLUSHALL, FLUSHDB): the
 /// watchers of the keys that exist are touched (a watched key that did not
-/// exist is not changed by the flush, as in Redis).
-pub fn touched_all(s: &mut Shard) {
+/// exist, or had expired, is not changed by the flush, as in Redis).
+pub fn touched_all(s: &mut Shard, now: u64) {
     let watched = std::mem::take(&mut s.watched);
     for (key, list) in watched {
-        if s.db.peek(&key).is_some() {
+        let live =
+            s.db.peek(&key)
+                .is_some_and(|e| e.expires_at.is_none_or(|t| t > now));
+        if live {
             for w in list.iter().filter_map(Weak::upgrade) {
                 w.touch();
             }
