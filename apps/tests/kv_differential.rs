@@ -1845,7 +1845,9 @@ fn client_unblock_answers_as_redis_server_does() {
 /// tag), the same events in the same order as from redis-server, with
 /// `notify-keyspace-events` set to every class; then with a mask (lists
 /// only) and with keyevent only; an expiry is told as `expired`; CONFIG
-/// GET prints the flags as Redis does.
+/// GET prints the flags as Redis does. The commands: the string, generic,
+/// list, set, hash and sorted-set writes, RENAME, COPY, the moves, the
+/// STOREs, the pops and the range removals.
 #[test]
 fn keyspace_notifications_are_redis_server_s() {
     let dir = temp_dir("kv-notify");
@@ -1893,6 +1895,47 @@ fn keyspace_notifications_are_redis_server_s() {
         &["ZINCRBY", "{t}z", "1", "b"],
         &["ZREM", "{t}z", "x"],
         &["ZREM", "{t}z", "a", "b"],
+        &["RPUSH", "{t}l2", "a", "b", "c", "d", "e", "a"],
+        &["LSET", "{t}l2", "0", "z"],
+        &["LINSERT", "{t}l2", "BEFORE", "b", "y"],
+        &["LINSERT", "{t}l2", "BEFORE", "nope", "y"],
+        &["LREM", "{t}l2", "0", "a"],
+        &["LREM", "{t}l2", "0", "nope"],
+        &["LTRIM", "{t}l2", "0", "3"],
+        &["LMOVE", "{t}l2", "{t}l3", "LEFT", "RIGHT"],
+        &["RPOPLPUSH", "{t}l3", "{t}l3"],
+        &["LTRIM", "{t}l3", "5", "1"],
+        &["RENAME", "{t}l2", "{t}l4"],
+        &["COPY", "{t}l4", "{t}l5"],
+        &["RENAMENX", "{t}l5", "{t}l4"],
+        &["RENAME", "{t}l5", "{t}l4"],
+        &["RENAME", "{t}l4", "{t}l4"],
+        &["SORT", "{t}l4", "ALPHA", "STORE", "{t}sorted"],
+        &["SORT", "{t}missing", "STORE", "{t}sorted"],
+        &["SADD", "{t}s1", "a", "b", "c"],
+        &["SADD", "{t}s2", "b", "c", "d"],
+        &["SINTERSTORE", "{t}s3", "{t}s1", "{t}s2"],
+        &["SUNIONSTORE", "{t}s3", "{t}s1", "{t}s2"],
+        &["SDIFFSTORE", "{t}s3", "{t}s1", "{t}s1"],
+        &["SMOVE", "{t}s1", "{t}s2", "a"],
+        &["SMOVE", "{t}s1", "{t}s2", "b"],
+        &["SMOVE", "{t}s1", "{t}s2", "c"],
+        &["SPOP", "{t}s2"],
+        &["SPOP", "{t}s2", "0"],
+        &["SPOP", "{t}s2", "10"],
+        &["ZADD", "{t}z1", "1", "a", "2", "b", "3", "c", "4", "d"],
+        &["ZADD", "{t}z2", "1", "a"],
+        &["ZUNIONSTORE", "{t}z3", "2", "{t}z1", "{t}z2"],
+        &["ZINTERSTORE", "{t}z3", "2", "{t}z1", "{t}z2"],
+        &["ZDIFFSTORE", "{t}z3", "2", "{t}z2", "{t}z1"],
+        &["ZRANGESTORE", "{t}z4", "{t}z1", "0", "1"],
+        &["ZPOPMIN", "{t}z1"],
+        &["ZPOPMAX", "{t}z1", "1"],
+        &["ZREMRANGEBYSCORE", "{t}z4", "0", "1"],
+        &["ZREMRANGEBYRANK", "{t}z4", "0", "0"],
+        &["ZADD", "{t}z5", "0", "a", "0", "b"],
+        &["ZREMRANGEBYLEX", "{t}z5", "-", "+"],
+        &["ZPOPMIN", "{t}z1", "5"],
         &["EXPIRE", "{t}s", "0"],
         &["PSETEX", "{t}e", "20", "v"],
     ];

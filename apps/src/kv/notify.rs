@@ -16,9 +16,14 @@
 //! (`set`, and `expire` with an expiry), INCR… (`incrby`), INCRBYFLOAT,
 //! APPEND, SETRANGE, DEL/UNLINK (`del`), the EXPIRE family (`expire`),
 //! PERSIST, the list pushes and pops, SADD, SREM, HSET/HMSET/HSETNX, HDEL,
-//! HINCRBY, HINCRBYFLOAT, ZADD, ZINCRBY, ZREM; a container a command left
-//! empty (`del`), expiry (`expired`) and every key created (`new`). Other
-//! commands change keys silently.
+//! HINCRBY, HINCRBYFLOAT, ZADD, ZINCRBY, ZREM, RENAME (`rename_from`,
+//! `rename_to`), COPY (`copy_to`), LSET, LINSERT, LREM, LTRIM, LMOVE and
+//! RPOPLPUSH (the push, then the pop), SPOP, SMOVE (`srem`, `sadd`), the
+//! STORE commands (`sinterstore`… `sortstore`, or `del` for an empty
+//! result), ZPOPMIN/ZPOPMAX, the ZREMRANGEBY* family, RESTORE; a container
+//! a command left empty (`del`), expiry (`expired`), eviction (`evicted`)
+//! and every key created (`new`). Others (the blocking pops' serving,
+//! LMPOP/ZMPOP, GETEX, SETBIT) change keys silently.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

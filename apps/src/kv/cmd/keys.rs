@@ -86,7 +86,10 @@ fn rename_if(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>, nx: bool) -
     }
     if key != to {
         db.remove(key);
+        db.remove(to);
         db.set(to, e.value, e.expires_at);
+        db.emit(n::GENERIC, "rename_from", key);
+        db.emit(n::GENERIC, "rename_to", to);
     }
     if nx {
         reply::int(out, 1);
@@ -259,6 +262,7 @@ pub(super) fn copy(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
         db.remove(to);
     }
     db.set(to, e.value, e.expires_at);
+    db.emit(n::GENERIC, "copy_to", to);
     reply::int(out, 1);
     Ok(())
 }
@@ -566,7 +570,7 @@ fn sort_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>
         Some(dst) => {
             let n = values.len();
             let list = values.into_iter().map(Option::unwrap_or_default).collect();
-            store_result(db, dst, Value::List(list), n, out)?;
+            store_result(db, dst, Value::List(list), n, (n::LIST, "sortstore"), out)?;
         }
         None => {
             reply::array(out, values.len());

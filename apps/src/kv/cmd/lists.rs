@@ -120,6 +120,7 @@ pub(super) fn lset(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
         Some(slot) => *slot = a.get(3).to_vec(),
         None => return err("ERR index out of range"),
     }
+    db.emit(n::LIST, "lset", key);
     reply::ok(out);
     Ok(())
 }
@@ -156,6 +157,9 @@ pub(super) fn lrem(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
         }
         *l = kept;
     }
+    if removed > 0 {
+        db.emit(n::LIST, "lrem", key);
+    }
     db.drop_if_empty(key);
     reply::int(out, removed as i64);
     Ok(())
@@ -172,6 +176,7 @@ pub(super) fn ltrim(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
             }
             None => l.clear(),
         }
+        db.emit(n::LIST, "ltrim", key);
     }
     db.drop_if_empty(key);
     reply::ok(out);
@@ -225,6 +230,9 @@ fn move_element(
     } else {
         dst.push_back(value.clone());
     }
+    // Redis's order: the push, the pop, then the emptied source.
+    db.emit(n::LIST, if to_left { "lpush" } else { "rpush" }, to);
+    db.emit(n::LIST, if from_left { "lpop" } else { "rpop" }, from);
     db.drop_if_empty(from);
     reply::bulk(out, &value);
     Ok(())
@@ -334,6 +342,7 @@ pub(super) fn linsert(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) ->
         Some(i) => {
             l.insert(if before { i } else { i + 1 }, a.get(4).to_vec());
             reply::int(out, l.len() as i64);
+            db.emit(n::LIST, "linsert", a.get(1));
         }
     }
     Ok(())

@@ -233,11 +233,21 @@ fn check_scan(a: &Args<'_>) -> Result<(), Msg> {
 /// The end of a *STORE command (SINTERSTORE, ZUNIONSTORE, ZRANGESTORE,
 /// SORT … STORE…): `v`, of `len` members, replaces `dst` (its expiry too),
 /// or an empty result deletes it; the reply is `len`.
-pub fn store_result(db: &mut Db, dst: &[u8], v: Value, len: usize, out: &mut Vec<u8>) -> R {
+pub fn store_result(
+    db: &mut Db,
+    dst: &[u8],
+    v: Value,
+    len: usize,
+    (class, event): (u32, &'static str),
+    out: &mut Vec<u8>,
+) -> R {
     if len == 0 {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            db.emit(n::GENERIC, "del", dst);
+        }
     } else {
         db.set(dst, v, None);
+        db.emit(class, event, dst);
     }
     reply::int(out, len as i64);
     Ok(())

@@ -68,6 +68,9 @@ pub(super) fn spop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R 
         }
         None => Vec::new(),
     };
+    if !popped.is_empty() {
+        db.emit(n::SET, "spop", key);
+    }
     db.drop_if_empty(key);
     match count {
         None => reply::opt_bulk(out, popped.first().map(|v| v.as_slice())),
@@ -133,7 +136,12 @@ fn store_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8
     let op = name.trim_end_matches("store");
     let acc = set_op(op, db, a.iter_from(2), now)?;
     let n = acc.len();
-    store_result(db, a.get(1), Value::Set(acc), n, out)
+    let event = match op {
+        "sinter" => "sinterstore",
+        "sunion" => "sunionstore",
+        _ => "sdiffstore",
+    };
+    store_result(db, a.get(1), Value::Set(acc), n, (n::SET, event), out)
 }
 
 named!(store_named: sinterstore, sunionstore, sdiffstore);
@@ -168,10 +176,14 @@ pub(super) fn smove(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
         reply::int(out, 0);
         return Ok(());
     }
+    db.emit(n::SET, "srem", from);
     db.drop_if_empty(from);
-    get_set(db, to, now, true)?
+    let added = get_set(db, to, now, true)?
         .expect("created")
         .insert(m.to_vec());
+    if added {
+        db.emit(n::SET, "sadd", to);
+    }
     reply::int(out, 1);
     Ok(())
 }

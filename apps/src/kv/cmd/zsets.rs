@@ -110,6 +110,17 @@ fn zpopmin_zpopmax_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &
         Some(z) => pop_ends(z, name == "zpopmin", count),
         None => Vec::new(),
     };
+    if !items.is_empty() {
+        db.emit(
+            n::ZSET,
+            if name == "zpopmin" {
+                "zpopmin"
+            } else {
+                "zpopmax"
+            },
+            key,
+        );
+    }
     db.drop_if_empty(key);
     if a.len() == 2 && reply::resp3() {
         // Without a count, RESP3 answers one [member, score], not a list
@@ -649,6 +660,14 @@ fn zremrange_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Ve
     for m in &gone {
         z.remove(m);
     }
+    if !gone.is_empty() {
+        let event = match name {
+            "zremrangebyscore" => "zremrangebyscore",
+            "zremrangebyrank" => "zremrangebyrank",
+            _ => "zremrangebylex",
+        };
+        db.emit(n::ZSET, event, key);
+    }
     db.drop_if_empty(key);
     reply::int(out, gone.len() as i64);
     Ok(())
@@ -828,7 +847,12 @@ fn zsetop_named(name: &str, db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u
             z.insert(&m, s);
         }
         let len = z.len();
-        return store_result(db, a.get(1), Value::ZSet(z), len, out);
+        let event = match op {
+            "zunion" => "zunionstore",
+            "zinter" => "zinterstore",
+            _ => "zdiffstore",
+        };
+        return store_result(db, a.get(1), Value::ZSet(z), len, (n::ZSET, event), out);
     }
     // Answered from Redis's skiplist: -0 stays -0, and sorts as 0.
     let mut items: Vec<(f64, Vec<u8>)> = result.into_iter().map(|(m, s)| (s, m)).collect();
@@ -903,6 +927,13 @@ pub(super) fn zrangestore(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>
             }
         }
     }
-    let n = z.len();
-    store_result(db, a.get(1), Value::ZSet(z), n, out)
+    let len = z.len();
+    store_result(
+        db,
+        a.get(1),
+        Value::ZSet(z),
+        len,
+        (n::ZSET, "zrangestore"),
+        out,
+    )
 }
