@@ -20,10 +20,9 @@
 //! `rename_to`), COPY (`copy_to`), LSET, LINSERT, LREM, LTRIM, LMOVE and
 //! RPOPLPUSH (the push, then the pop), SPOP, SMOVE (`srem`, `sadd`), the
 //! STORE commands (`sinterstore`… `sortstore`, or `del` for an empty
-//! result), ZPOPMIN/ZPOPMAX, the ZREMRANGEBY* family, RESTORE; a container
-//! a command left empty (`del`), expiry (`expired`), eviction (`evicted`)
-//! and every key created (`new`). Others (the blocking pops' serving,
-//! LMPOP/ZMPOP, GETEX, SETBIT) change keys silently.
+//! result), ZPOPMIN/ZPOPMAX, LMPOP/ZMPOP, the ZREMRANGEBY* family, GETEX,
+//! SETBIT, RESTORE; a container a command left empty (`del`), expiry
+//! (`expired`), eviction (`evicted`) and every key created (`new`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

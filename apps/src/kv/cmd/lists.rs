@@ -358,7 +358,7 @@ pub(super) fn lmpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
 /// LMPOP's pop over `m`'s keys (BLMPOP's too).
 pub fn lmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let pop = |db: &mut Db, key: &[u8]| {
-        Ok(get_list(db, key, now, false)?.map(|l| {
+        let popped = get_list(db, key, now, false)?.map(|l| {
             let take = m.count.min(l.len());
             let popped: Vec<Vec<u8>> = if m.first_end {
                 l.drain(..take).collect()
@@ -366,7 +366,11 @@ pub fn lmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
                 l.drain(l.len() - take..).rev().collect()
             };
             popped
-        }))
+        });
+        if popped.as_ref().is_some_and(|p| !p.is_empty()) {
+            db.emit(n::LIST, if m.first_end { "lpop" } else { "rpop" }, key);
+        }
+        Ok(popped)
     };
     mpop_first(db, m, pop, |out, e| reply::bulk(out, e), out)
 }

@@ -322,9 +322,16 @@ pub(super) fn getex(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
     match at {
         Some((b"EXAT" | b"PXAT", ms)) if ms <= now => {
             db.remove(key);
+            db.emit(n::GENERIC, "del", key);
         }
-        Some((_, ms)) => db.set_expiry(key, Some(ms)),
-        None if persist => db.set_expiry(key, None),
+        Some((_, ms)) => {
+            db.set_expiry(key, Some(ms));
+            db.emit(n::GENERIC, "expire", key);
+        }
+        None if persist && db.peek(key).is_some_and(|e| e.expires_at.is_some()) => {
+            db.set_expiry(key, None);
+            db.emit(n::GENERIC, "persist", key);
+        }
         None => {}
     }
     Ok(())
@@ -395,13 +402,16 @@ pub(super) fn setbit(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
         _ => return err("ERR bit is not an integer or out of range"),
     };
     let key = a.get(1);
+    let mut dirty = false;
     if get_str(db, key, now)?.is_none() {
         db.set(key, Value::Str(Vec::new()), None);
+        dirty = true;
     }
     let s = get_str(db, key, now)?.expect("created");
     let byte = offset >> 3;
     if s.len() <= byte {
         s.resize(byte + 1, 0);
+        dirty = true;
     }
     let mask = 1u8 << (7 - (offset & 7));
     let old = s[byte] & mask != 0;
@@ -409,6 +419,10 @@ pub(super) fn setbit(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
         s[byte] |= mask;
     } else {
         s[byte] &= !mask;
+    }
+    // Redis tells of a new key, a longer string or a changed bit only.
+    if dirty || old != on {
+        db.emit(n::STRING, "setbit", key);
     }
     reply::int(out, old as i64);
     Ok(())

@@ -591,7 +591,12 @@ pub(super) fn zmpop(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> R
 /// ZMPOP's pop over `m`'s keys (BZMPOP's too).
 pub fn zmpop_keys(db: &mut Db, m: &Mpop<'_>, now: u64, out: &mut Vec<u8>) -> R {
     let pop = |db: &mut Db, key: &[u8]| {
-        Ok(get_zset(db, key, now, false)?.map(|z| pop_ends(z, m.first_end, m.count)))
+        let popped = get_zset(db, key, now, false)?.map(|z| pop_ends(z, m.first_end, m.count));
+        if popped.as_ref().is_some_and(|p| !p.is_empty()) {
+            let event = if m.first_end { "zpopmin" } else { "zpopmax" };
+            db.emit(n::ZSET, event, key);
+        }
+        Ok(popped)
     };
     let item = |out: &mut Vec<u8>, (s, member): &(f64, Vec<u8>)| {
         reply::array(out, 2);
