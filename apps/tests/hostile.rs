@@ -422,3 +422,49 @@ fn clients_that_block_or_watch_on_ever_new_keys_and_leave_leave_nothing_behind()
     ping(addr);
     sigterm(&server.0);
 }
+
+/// Commands whose cost a client chooses by its data: LCS of two strings
+/// whose table would pass 512 MiB is refused with Redis's error (not
+/// computed); a RESTORE payload claiming a huge element count, or an LZF
+/// string inflating past 512 MiB, is "Bad data format" without allocating
+/// what it claims; the connection and the server go on.
+#[test]
+fn lcs_past_its_table_cap_and_forged_restore_payloads_are_refused_cheaply() {
+    let (child, addr, _log) = serve(&kv_config(2, ""));
+    let _child = Reap(child);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let big_a = "a".repeat(12_000);
+    let big_b = "b".repeat(12_000);
+    for (k, v) in [("{t}a", &big_a), ("{t}b", &big_b)] {
+        s.write_all(&multibulk(&["SET", k, v])).unwrap();
+        assert_eq!(reply_line(&mut s), "+OK");
+    }
+    s.write_all(&multibulk(&["LCS", "{t}a", "{t}b"])).unwrap();
+    assert_eq!(
+        reply_line(&mut s),
+        "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+    );
+    // Payloads with a right footer (RDB 10, CRC-64) and forged bodies.
+    fn payload(body: &[u8]) -> Vec<u8> {
+        let mut p = body.to_vec();
+        p.extend_from_slice(&10u16.to_le_bytes());
+        let crc = shardloop_apps::kv::rdb::crc64(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        p
+    }
+    let forged: [&[u8]; 3] = [
+        // A list of 2^62 elements, of which none follows.
+        &[1, 0x81, 0x40, 0, 0, 0, 0, 0, 0, 0],
+        // A string of 600 MiB, LZF-compressed into one byte.
+        &[0, 0xc3, 0x01, 0x80, 0x25, 0x80, 0x00, 0x00, 0x00],
+        // A quicklist of 2^32-1 nodes, of which none follows.
+        &[18, 0x80, 0xff, 0xff, 0xff, 0xff],
+    ];
+    for body in forged {
+        let cmd = multibulk(&["RESTORE".as_bytes(), b"{t}x", b"0", &payload(body)]);
+        s.write_all(&cmd).unwrap();
+        assert_eq!(reply_line(&mut s), "-ERR Bad data format", "{body:?}");
+    }
+    ping(addr);
+}

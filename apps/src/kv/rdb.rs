@@ -129,7 +129,11 @@ pub fn restore(payload: &[u8]) -> Result<Value, Refused> {
     if version > RDB_VERSION || crc64(&payload[..payload.len() - 8]) != crc {
         return Err(Refused::Footer);
     }
-    let mut r = Reader { buf: body, at: 0 };
+    let mut r = Reader {
+        buf: body,
+        at: 0,
+        inflate: INFLATE_BUDGET,
+    };
     let v = r.object().ok_or(Refused::Format)?;
     if r.at != body.len() || v.is_empty_aggregate() {
         return Err(Refused::Format);
@@ -159,10 +163,17 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// How many bytes the LZF strings of one payload may expand to in all
+/// (1 GiB): a payload of compressed runs cannot make the shard allocate
+/// ~90 times its size. Each string is also at most Redis's 512 MiB.
+const INFLATE_BUDGET: usize = 1 << 30;
+
 /// A cursor over a payload; every read is `None` past its end.
 struct Reader<'a> {
     buf: &'a [u8],
     at: usize,
+    /// What LZF strings may still expand to.
+    inflate: usize,
 }
 
 /// A length, or one of the special string encodings.
@@ -230,6 +241,10 @@ impl Reader<'_> {
             Len::Encoded(3) => {
                 let clen = self.len()?;
                 let ulen = self.len()?;
+                if ulen > 512 << 20 || ulen > self.inflate {
+                    return None;
+                }
+                self.inflate -= ulen;
                 lzf_decompress(self.bytes(clen)?, ulen)
             }
             Len::Encoded(_) => None,
@@ -571,6 +586,14 @@ mod tests {
             assert_eq!(format!("{back:?}").len(), format!("{v:?}").len());
             assert_eq!(back.type_name(), v.type_name());
         }
+        // A string claiming to inflate past 512 MiB is refused unread.
+        let mut bomb = vec![STRING, 0xc3, 0x01];
+        len(&mut bomb, 600 << 20);
+        bomb.push(0x00);
+        bomb.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64(&bomb);
+        bomb.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore(&bomb).unwrap_err(), Refused::Format);
         let mut bad = dump(&Value::Str(b"x".to_vec()));
         bad[1] ^= 1;
         assert_eq!(restore(&bad).unwrap_err(), Refused::Footer);
