@@ -324,10 +324,25 @@ impl Db {
             .filter(move |(_, e)| e.expires_at.is_none_or(|t| t > now))
     }
 
-    /// Removes every key.
+    /// Removes every key, and gives back the tables' memory (as Redis
+    /// frees its dictionaries): a FLUSHALL after a big load leaves no
+    /// capacity counted against `maxmemory`.
     pub fn clear(&mut self) {
-        self.map.clear();
-        self.volatile.clear();
+        self.map = IndexMap::default();
+        self.volatile = IndexSet::default();
+    }
+
+    /// Shrinks the tables once they are mostly empty (Redis resizes its
+    /// dictionaries down from its cron): after mass deletions or
+    /// evictions, their capacity is not held and counted. Amortised by
+    /// the shrink threshold; called from the shard's periodic sweep.
+    pub fn shrink(&mut self) {
+        if self.map.capacity() > 1024 && self.map.len() < self.map.capacity() / 8 {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        if self.volatile.capacity() > 1024 && self.volatile.len() < self.volatile.capacity() / 8 {
+            self.volatile.shrink_to(self.volatile.len() * 2);
+        }
     }
 
     /// The active expiry sweep: looks at up to `budget` keys with an expiry,
@@ -382,13 +397,43 @@ impl Db {
             .collect()
     }
 
-    /// A key drawn at random (expired or not), and its entry.
-    pub fn random_entry(&self) -> Option<(&Vec<u8>, &Entry)> {
-        if self.map.is_empty() {
-            return None;
+    /// Up to `n` places in the keyspace's order drawn at random (with
+    /// repeats; every place when there are no more than `n`), among all
+    /// keys or among those with an expiry (`volatile`).
+    pub fn sample_places(&self, volatile: bool, n: usize) -> Vec<usize> {
+        let len = if volatile {
+            self.volatile.len()
+        } else {
+            self.map.len()
+        };
+        let draws: Vec<usize> = if len <= n {
+            (0..len).collect()
+        } else {
+            (0..n)
+                .map(|_| (super::cmd::random() % len as u64) as usize)
+                .collect()
+        };
+        if !volatile {
+            return draws;
         }
-        self.map
-            .get_index((super::cmd::random() % self.map.len() as u64) as usize)
+        draws
+            .into_iter()
+            .filter_map(|i| self.map.get_index_of(self.volatile.get_index(i)?))
+            .collect()
+    }
+
+    /// The entry at `place` in the keyspace's order.
+    pub fn entry_at(&self, place: usize) -> Option<&Entry> {
+        self.map.get_index(place).map(|(_, e)| e)
+    }
+
+    /// Removes the key at `place` (from [`Db::sample_places`]); returns it.
+    pub fn remove_at(&mut self, place: usize) -> Vec<u8> {
+        let (key, e) = self.map.swap_remove_index(place).expect("a place drawn");
+        if e.expires_at.is_some() {
+            self.volatile.swap_remove(&key);
+        }
+        key
     }
 
     /// `key`'s entry as stored, to change in place (its access stamps).

@@ -286,7 +286,7 @@ const TIME_LIMIT: Duration = Duration::from_micros(500);
 /// removed, counted, recorded for the log (when `db.track_evictions`) and
 /// emitted as an `evicted` event; its name is returned in `gone` (for
 /// WATCH).
-pub fn make_room(db: &mut Db, now: u64, gone: &mut Vec<Vec<u8>>) -> bool {
+pub fn make_room(db: &mut Db, now: u64, gone: Option<&mut Vec<Vec<u8>>>) -> bool {
     let max = maxmemory();
     if max == 0 || crate::memory::used() <= max {
         return true;
@@ -295,50 +295,61 @@ pub fn make_room(db: &mut Db, now: u64, gone: &mut Vec<Vec<u8>>) -> bool {
     if policy == Policy::NoEviction {
         return false;
     }
-    let start = Instant::now();
+    let mut gone = gone;
+    let mut start = None;
     let mut evicted = 0usize;
     while crate::memory::used() > max {
-        let Some(key) = victim(db, policy, now) else {
+        let Some(i) = victim(db, policy, now) else {
             break;
         };
-        db.remove(&key);
+        let key = db.remove_at(i);
         db.evicted_keys += 1;
         db.emit(super::notify::EVICTED, "evicted", &key);
-        if db.track_evictions {
-            db.evicted.push(key.clone());
+        if let Some(g) = gone.as_deref_mut() {
+            g.push(key.clone());
         }
-        gone.push(key);
+        if db.track_evictions {
+            db.evicted.push(key);
+        }
         evicted += 1;
-        if evicted % 16 == 0 && start.elapsed() > TIME_LIMIT {
+        // The clock is read once per 16 keys.
+        if evicted % 16 == 0 && start.get_or_insert_with(Instant::now).elapsed() > TIME_LIMIT {
             break;
         }
     }
     evicted > 0 || crate::memory::used() <= max
 }
 
-/// The key the policy takes among `maxmemory-samples` drawn at random.
-fn victim(db: &Db, policy: Policy, now: u64) -> Option<Vec<u8>> {
-    let keys = db.sample(policy.volatile(), SAMPLES.load(Relaxed) as usize);
+/// The place (in the keyspace's order) of the key the policy takes among
+/// `maxmemory-samples` drawn at random.
+fn victim(db: &Db, policy: Policy, now: u64) -> Option<usize> {
+    let samples = SAMPLES.load(Relaxed) as usize;
     let now32 = now as u32;
-    let scored = keys.into_iter().filter_map(|k| Some((k, db.peek(k)?)));
     let idle = |e: &Entry| now32.wrapping_sub(e.touched);
-    // The lowest score goes.
-    let best = match policy {
-        Policy::AllKeysRandom | Policy::VolatileRandom | Policy::NoEviction => {
-            scored.map(|(k, _)| ((0, 0), k)).next()
+    let score = |e: &Entry| -> (u64, u32) {
+        match policy {
+            Policy::AllKeysRandom | Policy::VolatileRandom | Policy::NoEviction => (0, 0),
+            Policy::AllKeysLru | Policy::VolatileLru => (0, u32::MAX - idle(e)),
+            // The least used; of those, the longest idle.
+            Policy::AllKeysLfu | Policy::VolatileLfu => {
+                (u64::from(lfu_counter(e.lfu, now)), u32::MAX - idle(e))
+            }
+            Policy::VolatileTtl => (e.expires_at.unwrap_or(u64::MAX), 0),
         }
-        Policy::AllKeysLru | Policy::VolatileLru => {
-            scored.map(|(k, e)| ((0, u32::MAX - idle(e)), k)).min()
-        }
-        // The least used; of those, the longest idle.
-        Policy::AllKeysLfu | Policy::VolatileLfu => scored
-            .map(|(k, e)| ((u64::from(lfu_counter(e.lfu, now)), u32::MAX - idle(e)), k))
-            .min(),
-        Policy::VolatileTtl => scored
-            .map(|(k, e)| ((e.expires_at.unwrap_or(u64::MAX), 0), k))
-            .min(),
     };
-    best.map(|(_, k)| k.clone())
+    // The lowest score goes; a random policy takes the first drawn.
+    let mut best: Option<((u64, u32), usize)> = None;
+    for i in db.sample_places(policy.volatile(), samples) {
+        let Some(e) = db.entry_at(i) else { continue };
+        let s = score(e);
+        if best.is_none_or(|(b, _)| s < b) {
+            best = Some((s, i));
+        }
+        if matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom) {
+            break;
+        }
+    }
+    best.map(|(_, i)| i)
 }
 
 #[cfg(test)]

@@ -471,6 +471,7 @@ fn sweep(lp: &mut EventLoop) {
                 }
             }
             let s = &mut *s;
+            s.db.shrink();
             if let Some(log) = &mut s.aof {
                 log.evictions(&mut s.db);
             }
@@ -518,20 +519,19 @@ fn evict_here(s: &mut Shard, now: u64) -> Room {
     if elsewhere && !evict::fair_share(me) {
         return Room::Elsewhere;
     }
-    let mut gone = Vec::new();
-    let made = evict::make_room(&mut s.db, now, &mut gone);
-    if !gone.is_empty() {
-        if !s.watched.is_empty() {
-            for k in &gone {
-                watch::touched(s, k);
-            }
-        }
-        if let Some(log) = &mut s.aof {
+    // The evicted keys' names, for the watchers.
+    let mut gone = (!s.watched.is_empty()).then(Vec::new);
+    let made = evict::make_room(&mut s.db, now, gone.as_mut());
+    for k in gone.unwrap_or_default() {
+        watch::touched(s, &k);
+    }
+    if let Some(log) = &mut s.aof {
+        if !s.db.evicted.is_empty() {
             log.evictions(&mut s.db);
         }
-        if !s.db.events.is_empty() {
-            publish_events(s);
-        }
+    }
+    if !s.db.events.is_empty() {
+        publish_events(s);
     }
     match (made, elsewhere) {
         (true, _) => Room::Made,
