@@ -742,6 +742,16 @@ r.delete(*[f"k:{b}:{i}" for b in range(10) for i in range(200)])
 assert r.set("again", "1")
 r.flushall()
 
+# A FLUSHALL gives the keyspace's memory back: after 100,000 keys (more
+# table than the limit leaves room for) and a FLUSHALL, writes run.
+r.config_set("maxmemory", 0)
+for b in range(10):
+    r.mset({f"small:{b}:{i}": "x" for i in range(10000)})
+r.flushall()
+r.config_set("maxmemory", base + 4 * 1024 * 1024)
+assert r.set("after-flush", "1")
+r.config_set("maxmemory", 0)
+
 # volatile-ttl: the nearest expiries go first; keys without one stay.
 r.config_set("maxmemory-policy", "volatile-ttl")
 r.config_set("maxmemory", base + 6 * 1024 * 1024)
