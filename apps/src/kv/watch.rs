@@ -7,8 +7,12 @@
 //! the shard, by a transaction's write-back, a FLUSHALL/FLUSHDB of the
 //! shard) sets the flags of its watchers. EXEC checks the flag once the
 //! transaction holds every shard it touches: set, it answers nil and runs
-//! nothing. The flag is set by any write command naming the key, even
-//! one that changed nothing (Redis sets it only when the value changed).
+//! nothing. The flag is set by any write command naming the key that
+//! found it or left it, even one that changed nothing (Redis sets it
+//! only when the value changed; a DEL of a key already expired sets it
+//! in neither). A key watched while live that expires before EXEC sets
+//! it too, read or not, as Redis 7.0 fails such an EXEC: a timer per
+//! shard fires at the nearest such expiry.
 //!
 //! A connection keeps its flag and its keys in a [`Watching`]. When it lets
 //! go (UNWATCH, EXEC, DISCARD, a close), the owners forget its entries,
