@@ -6,30 +6,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use shardloop_apps::kv::aof::{replay, rewrite};
-use shardloop_apps::kv::db::{Db, Value};
+use shardloop_apps::kv::db::Db;
 
 /// The keyspace, canonically: keys sorted, sets and hashes sorted.
 fn dump(db: &Db) -> Vec<String> {
     let mut out: Vec<String> = db
         .entries()
-        .map(|(k, e)| {
-            let v = match &e.value {
-                Value::Str(s) => format!("{s:?}"),
-                Value::List(l) => format!("{l:?}"),
-                Value::Hash(h) => {
-                    let mut v: Vec<_> = h.iter().collect();
-                    v.sort();
-                    format!("{v:?}")
-                }
-                Value::Set(s) => {
-                    let mut v: Vec<_> = s.iter().collect();
-                    v.sort();
-                    format!("{v:?}")
-                }
-                Value::ZSet(z) => format!("{:?}", z.order),
-            };
-            format!("{k:?} {v} {:?}", e.expires_at)
-        })
+        .map(|(k, e)| format!("{k:?} {} {:?}", e.value.canonical(), e.expires_at))
         .collect();
     out.sort();
     out

@@ -97,6 +97,26 @@ impl Value {
         }
     }
 
+    /// The value as text, the same for equal values whatever their
+    /// tables' order (sets and hashes sorted): for comparing keyspaces.
+    pub fn canonical(&self) -> String {
+        match self {
+            Value::Str(s) => format!("{s:?}"),
+            Value::List(l) => format!("{l:?}"),
+            Value::Hash(h) => {
+                let mut v: Vec<_> = h.iter().collect();
+                v.sort();
+                format!("{v:?}")
+            }
+            Value::Set(s) => {
+                let mut v: Vec<_> = s.iter().collect();
+                v.sort();
+                format!("{v:?}")
+            }
+            Value::ZSet(z) => format!("{:?}", z.order),
+        }
+    }
+
     /// An aggregate with no element left is deleted, as in Redis.
     pub fn is_empty_aggregate(&self) -> bool {
         match self {

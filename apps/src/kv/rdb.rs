@@ -342,18 +342,8 @@ impl Reader<'_> {
                 Value::List(l)
             }
             HASH_ZIPLIST | HASH_LISTPACK => {
-                let blob = self.string()?;
-                let items = if kind == HASH_ZIPLIST {
-                    ziplist(&blob)?
-                } else {
-                    listpack(&blob)?
-                };
-                if items.len() % 2 != 0 {
-                    return None;
-                }
                 let mut h = HashMap::default();
-                let mut it = items.into_iter();
-                while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                for (f, v) in pairs(&self.string()?, kind == HASH_ZIPLIST)? {
                     if h.insert(f, v).is_some() {
                         return None;
                     }
@@ -361,18 +351,8 @@ impl Reader<'_> {
                 Value::Hash(h)
             }
             ZSET_ZIPLIST | ZSET_LISTPACK => {
-                let blob = self.string()?;
-                let items = if kind == ZSET_ZIPLIST {
-                    ziplist(&blob)?
-                } else {
-                    listpack(&blob)?
-                };
-                if items.len() % 2 != 0 {
-                    return None;
-                }
                 let mut z = ZSet::default();
-                let mut it = items.into_iter();
-                while let (Some(m), Some(s)) = (it.next(), it.next()) {
+                for (m, s) in pairs(&self.string()?, kind == ZSET_ZIPLIST)? {
                     let score: f64 = std::str::from_utf8(&s).ok()?.parse().ok()?;
                     if score.is_nan() || !z.insert(&m, score) {
                         return None;
@@ -383,6 +363,21 @@ impl Reader<'_> {
             _ => return None,
         })
     }
+}
+
+/// The elements of a ziplist or listpack blob taken two by two (a small
+/// hash's fields and values, a small sorted set's members and scores).
+fn pairs(blob: &[u8], zip: bool) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let items = if zip { ziplist(blob)? } else { listpack(blob)? };
+    if items.len() % 2 != 0 {
+        return None;
+    }
+    let mut it = items.into_iter();
+    let mut out = Vec::new();
+    while let (Some(a), Some(b)) = (it.next(), it.next()) {
+        out.push((a, b));
+    }
+    Some(out)
 }
 
 /// LZF (liblzf's format, as Redis compresses strings): `ulen` bytes.
