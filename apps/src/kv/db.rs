@@ -152,7 +152,7 @@ impl Entry {
             value,
             expires_at,
             touched: clock as u32,
-            lfu: super::evict::lfu_new(clock),
+            lfu: super::access::lfu_new(clock),
         }
     }
 }
@@ -219,7 +219,7 @@ impl Db {
             return None;
         }
         let e = self.map.get_mut(key)?;
-        super::evict::touch(e, now);
+        super::access::touch(&mut e.touched, &mut e.lfu, now);
         Some(e)
     }
 
@@ -413,7 +413,7 @@ impl Db {
             return (0..len).filter_map(at).collect();
         }
         (0..n)
-            .filter_map(|_| at((super::cmd::random() % len as u64) as usize))
+            .filter_map(|_| at((super::access::random() % len as u64) as usize))
             .collect()
     }
 
@@ -430,7 +430,7 @@ impl Db {
             (0..len).collect()
         } else {
             (0..n)
-                .map(|_| (super::cmd::random() % len as u64) as usize)
+                .map(|_| (super::access::random() % len as u64) as usize)
                 .collect()
         };
         if !volatile {

@@ -39,11 +39,10 @@
 //! `evicted` keyspace event, and touches WATCHes, as in Redis; INFO
 //! counts `evicted_keys`.
 
-use std::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
-};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use super::access::lfu_counter;
 use super::db::{Db, Entry};
 
 /// Redis's `maxmemory-policy`, named as Redis names them.
@@ -117,11 +116,7 @@ impl Policy {
 
 static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
 static POLICY: AtomicU8 = AtomicU8::new(Policy::NoEviction as u8);
-/// The policy is an LFU one (read on every access).
-static LFU: AtomicBool = AtomicBool::new(false);
 static SAMPLES: AtomicU32 = AtomicU32::new(5);
-static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
-static LFU_DECAY_TIME: AtomicU32 = AtomicU32::new(1);
 
 /// Sets `maxmemory` in bytes (0: no limit).
 pub fn set_maxmemory(bytes: u64) {
@@ -131,22 +126,12 @@ pub fn set_maxmemory(bytes: u64) {
 /// Sets the policy.
 pub fn set_policy(p: Policy) {
     POLICY.store(p as u8, Relaxed);
-    LFU.store(p.is_lfu(), Relaxed);
+    super::access::set_lfu(p.is_lfu());
 }
 
 /// Sets `maxmemory-samples`.
 pub fn set_samples(n: u32) {
     SAMPLES.store(n.max(1), Relaxed);
-}
-
-/// Sets `lfu-log-factor` and `lfu-decay-time` (minutes), as given.
-pub fn set_lfu(log_factor: Option<u32>, decay_time: Option<u32>) {
-    if let Some(f) = log_factor {
-        LFU_LOG_FACTOR.store(f, Relaxed);
-    }
-    if let Some(d) = decay_time {
-        LFU_DECAY_TIME.store(d, Relaxed);
-    }
 }
 
 /// The limit in bytes (0: none).
@@ -173,63 +158,6 @@ pub fn over() -> bool {
 
 /// Redis's reply to a command refused over the limit.
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
-
-/// Redis's `LFU_INIT_VAL`: a new key's counter.
-const LFU_INIT: u32 = 5;
-
-/// Minutes on a 16-bit clock (Redis's `LFUGetTimeInMinutes`).
-fn minutes(ms: u64) -> u32 {
-    ((ms / 60_000) & 0xffff) as u32
-}
-
-/// A new entry's LFU word at `clock` (ms).
-#[inline]
-pub fn lfu_new(clock: u64) -> u32 {
-    (minutes(clock) << 8) | LFU_INIT
-}
-
-/// The entry's LFU counter at `now`, decayed by the periods elapsed since
-/// its last decrement (Redis's `LFUDecrAndReturn`).
-pub fn lfu_counter(lfu: u32, now: u64) -> u32 {
-    let (ldt, counter) = (lfu >> 8, lfu & 0xff);
-    let decay = LFU_DECAY_TIME.load(Relaxed);
-    let now = minutes(now);
-    let elapsed = if now >= ldt {
-        now - ldt
-    } else {
-        65535 - ldt + now
-    };
-    let periods = elapsed.checked_div(decay).unwrap_or(0);
-    counter.saturating_sub(periods)
-}
-
-/// Records an access of `e` at `now` (ms): its idle clock, and its LFU
-/// counter when an LFU policy is in force (Redis updates one or the
-/// other; kv keeps the idle clock always, for OBJECT IDLETIME).
-#[inline]
-pub fn touch(e: &mut Entry, now: u64) {
-    e.touched = now as u32;
-    if LFU.load(Relaxed) {
-        let counter = lfu_counter(e.lfu, now);
-        e.lfu = (minutes(now) << 8) | log_incr(counter);
-    }
-}
-
-/// Redis's `LFULogIncr`: the counter grows with probability
-/// 1 / ((counter - 5) * lfu-log-factor + 1), up to 255.
-fn log_incr(counter: u32) -> u32 {
-    if counter >= 255 {
-        return 255;
-    }
-    let r = (super::cmd::random() >> 11) as f64 / (1u64 << 53) as f64;
-    let base = counter.saturating_sub(LFU_INIT) as f64;
-    let p = 1.0 / (base * f64::from(LFU_LOG_FACTOR.load(Relaxed)) + 1.0);
-    if r < p {
-        counter + 1
-    } else {
-        counter
-    }
-}
 
 /// One shard's count of keys the policy may take, on its own cache line
 /// (each shard writes its own on every write over the limit).
@@ -355,19 +283,6 @@ fn victim(db: &Db, policy: Policy, now: u64) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lfu_counters_grow_logarithmically_and_decay_by_the_minute() {
-        let mut c = LFU_INIT;
-        for _ in 0..100 {
-            c = log_incr(c);
-        }
-        assert!((LFU_INIT + 1..LFU_INIT + 40).contains(&c), "{c}");
-        let word = (minutes(0) << 8) | 20;
-        assert_eq!(lfu_counter(word, 59_999), 20);
-        assert_eq!(lfu_counter(word, 3 * 60_000), 17, "one per minute");
-        assert_eq!(lfu_counter(word, 100 * 60_000), 0);
-    }
 
     #[test]
     fn policies_read_and_print_as_redis_names_them() {

@@ -75,6 +75,7 @@
 //!   takeover. Off by default, like `redis-server --save ''
 //!   --appendonly no`: then nothing is written to disk.
 
+pub mod access;
 pub mod aof;
 mod blocking;
 mod clients;

@@ -325,7 +325,7 @@ pub(super) fn object(db: &mut Db, a: &Args<'_>, now: u64, out: &mut Vec<u8>) -> 
             return err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
         }
         b"idletime" => reply::int(out, i64::from((now as u32).wrapping_sub(e.touched) / 1000)),
-        _ if lfu => reply::int(out, i64::from(super::super::evict::lfu_counter(e.lfu, now))),
+        _ if lfu => reply::int(out, i64::from(super::super::access::lfu_counter(e.lfu, now))),
         _ => {
             return err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
         }

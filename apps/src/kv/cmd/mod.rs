@@ -328,27 +328,7 @@ pub fn mpop_args<'a>(a: &Args<'a>, idx: usize, ends: [&[u8]; 2]) -> Result<Mpop<
     })
 }
 
-/// A random number (xorshift64*, one generator per shard thread, seeded
-/// from the clock): SRANDMEMBER and its kin draw with it.
-pub(crate) fn random() -> u64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            (t ^ (std::process::id() as u64).rotate_left(32)) | 1
-        });
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        s.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    })
-}
+pub(crate) use super::access::random;
 
 /// A RANDMEMBER count as Redis reads it (-LONG_MAX to LONG_MAX; the error
 /// text is Redis's, "value must between" included).

@@ -327,8 +327,8 @@ fn apply(name: &str, value: &str) {
             }
         }
         "maxmemory-samples" => evict::set_samples(value.parse().unwrap_or(5)),
-        "lfu-log-factor" => evict::set_lfu(value.parse().ok(), None),
-        "lfu-decay-time" => evict::set_lfu(None, value.parse().ok()),
+        "lfu-log-factor" => super::access::set_lfu_params(value.parse().ok(), None),
+        "lfu-decay-time" => super::access::set_lfu_params(None, value.parse().ok()),
         _ => {}
     }
 }
