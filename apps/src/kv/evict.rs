@@ -6,23 +6,30 @@
 //! allocator's bytes. One figure for the whole process, read by every
 //! shard with one atomic load.
 //!
-//! **When.** Where Redis checks (`processCommand`): before a command that
-//! may grow memory (Redis's `denyoom` commands: SET, LPUSH, SADD…) runs,
-//! and before any command is queued inside MULTI, the connection's shard
-//! looks at the figure. Over the limit, it evicts **its own keys** by the
-//! policy until the process is under the limit again (or for at most
-//! 0.5 ms, Redis's default tenacity). If it could evict nothing (the
-//! policy is `noeviction`, or it holds no key the policy may take), the
-//! command gets Redis's `OOM command not allowed when used memory >
-//! 'maxmemory'.`; EXEC of a transaction holding such a command is
-//! aborted. Every shard also evicts on its own every 100 ms while the
-//! process is over (with its expiry sweep), and at once when CONFIG SET
-//! lowers the limit, so a shard that receives no command still gives up
-//! its share. A shard evicts from its own keys only: each shard holds
-//! about `1/shards` of the keys (they are spread by hash), so each gives
-//! up about its share; a shard that holds none the policy may take
-//! refuses writes while the process is over, until the others' eviction
-//! brings it under.
+//! **Refusals.** With `noeviction`, where Redis checks
+//! (`processCommand`), on the connection's shard: over the limit, a
+//! command that may grow memory (Redis's `denyoom` commands: SET, LPUSH,
+//! SADD…), any command queued inside MULTI, and EXEC of a transaction
+//! holding such a command get Redis's `OOM command not allowed when used
+//! memory > 'maxmemory'.` (EXEC aborts the transaction with it).
+//!
+//! **Evictions.** With the other policies, the shard a write lands on
+//! makes room before running it: over the limit, it evicts **its own
+//! keys** by the policy until the process is under the limit again (or for
+//! at most 0.5 ms, Redis's default tenacity). Each shard holds about
+//! `1/shards` of the keys (they are spread by hash) and takes about that
+//! share of the writes, so each gives up about its share. One rule keeps
+//! it so: a shard holding less than 7/8 of an even share of the keys the
+//! policy may take evicts nothing and asks the others to evict (at most
+//! once a millisecond), since the connections' buffers, counted too, sit
+//! on the shards that read them and would otherwise make those shards
+//! give up all their keys. Every shard also evicts on its own every 100 ms
+//! while the process is over (with its expiry sweep), and at once when
+//! CONFIG SET leaves the process over the limit. A write is refused with
+//! the OOM error only when no shard holds a key the policy may take (as
+//! Redis, e.g. `volatile-ttl` with no key left that has an expiry). A
+//! transaction across shards runs on copies and evicts nothing itself;
+//! the shards' ticks do.
 //!
 //! **Which keys.** Redis's approximated policies, by sampling
 //! `maxmemory-samples` keys (default 5) of the shard at random and taking
