@@ -594,12 +594,11 @@ fn exec_on(s: &mut Shard, spec: &Spec, a: &Args<'_>, now: u64, out: &mut Vec<u8>
     // a write that finds a key neither before nor after (a DEL of a key
     // that had expired) changes nothing a watcher sees.
     let watched: Vec<(&[u8], bool)> = if spec.write && !s.watched.is_empty() {
+        let (list, db) = (&s.watched, &mut s.db);
         cmd::key_positions(spec, a)
             .map(|i| a.get(i))
-            .filter(|k| s.watched.contains_key(*k))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|k| (k, s.db.contains_untouched(k, now)))
+            .filter(|k| list.contains_key(*k))
+            .map(|k| (k, db.contains_untouched(k, now)))
             .collect()
     } else {
         Vec::new()
