@@ -447,6 +447,11 @@ impl Db {
         self.map.get_index(place).map(|(_, e)| e)
     }
 
+    /// The key at `place` (from [`Db::sample_places`]).
+    pub fn key_at(&self, place: usize) -> Option<&[u8]> {
+        self.map.get_index(place).map(|(k, _)| k.as_slice())
+    }
+
     /// Removes the key at `place` (from [`Db::sample_places`]); returns it.
     pub fn remove_at(&mut self, place: usize) -> Vec<u8> {
         let (key, e) = self.map.swap_remove_index(place).expect("a place drawn");

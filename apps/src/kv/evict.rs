@@ -233,10 +233,19 @@ pub fn make_room(db: &mut Db, now: u64, gone: Option<&mut Vec<Vec<u8>>>) -> bool
     let mut gone = gone;
     let mut start = None;
     let mut evicted = 0usize;
+    let mut held = 0;
     while crate::memory::used() > max {
         let Some(i) = victim(db, policy, now) else {
             break;
         };
+        // A key a transaction holds stays (it writes its result back).
+        if db.key_at(i).is_some_and(super::gate::claimed) {
+            held += 1;
+            if held > 16 {
+                break;
+            }
+            continue;
+        }
         let key = db.remove_at(i);
         db.evicted_keys += 1;
         db.emit(super::notify::EVICTED, "evicted", &key);

@@ -15,14 +15,18 @@
 //!   answer arrives — and every ready reply of a read leaves in one write.
 //! * **Multi-shard commands are transactions** (MSET, MGET, DEL/EXISTS of
 //!   several keys, RENAME, SINTER/SUNION/SDIFF, MSETNX, MULTI/EXEC): the
-//!   connection's shard locks every shard the keys live on, *one at a time
-//!   in ascending shard order* (so two transactions can never wait on each
-//!   other: no deadlock), fetching copies of the keys as it goes; runs the
-//!   commands on those copies; writes the results back and unlocks. A
-//!   locked shard queues whatever else arrives for it until the unlock, so
-//!   no client ever observes half a transaction. The common path — a
-//!   command whose key lives on one shard that no transaction holds — takes
-//!   no lock at all: the lock is a flag on the shard, checked once.
+//!   connection's shard locks *the keys* the transaction names on each
+//!   shard they live on (`gate`), one shard at a time in ascending shard
+//!   order, fetching copies of them as it goes; runs the commands on
+//!   those copies; writes the results back and lets the locks go. A
+//!   command for a locked key waits in its shard's queue until the
+//!   transaction lets it go, so no client ever observes half a
+//!   transaction; commands on other keys, and other transactions on other
+//!   keys, go on meanwhile. No deadlock: a transaction takes a shard's
+//!   keys as one lock, first come first served per key, and only ever
+//!   waits on a shard above every shard where it holds keys. The common
+//!   path — a command on keys no transaction holds — takes no lock at
+//!   all: one `is_empty` check while nothing is pending.
 //! * **Per-connection order**: a connection's commands on one key always
 //!   run on one shard, in the order sent (one FIFO per destination); a
 //!   multi-shard command waits until the connection's earlier commands are
@@ -83,6 +87,7 @@ pub mod cmd;
 pub mod config;
 mod conn;
 pub mod evict;
+mod gate;
 mod notify;
 mod pubsub;
 mod stats;
@@ -230,17 +235,10 @@ pub fn start(o: &KvOptions, rt: &shardloop::Runtime) -> std::io::Result<()> {
     aof::start(o, rt)
 }
 
-/// A closure waiting for a shard's transaction lock to go.
-type Waiter = Box<dyn FnOnce(&mut EventLoop)>;
-
 /// One shard's part of kv.
 #[derive(Default)]
 struct Shard {
     db: Db,
-    /// A multi-shard transaction holds this shard.
-    locked: bool,
-    /// What arrived while locked, in order.
-    waiting: VecDeque<Waiter>,
     /// The expiry sweep is armed.
     sweeping: bool,
     commands: u64,
@@ -300,23 +298,23 @@ fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
-/// Runs `f` now if this shard is free, else when its transaction ends.
+/// Runs `f` now if nothing is locked or waiting on this shard, else once
+/// everything that arrived before it is done (a claim on every key: see
+/// `gate`).
 fn when_free(lp: &mut EventLoop, f: impl FnOnce(&mut EventLoop) + 'static) {
-    let busy = SHARD.with(|s| {
-        let s = s.borrow();
-        s.locked || !s.waiting.is_empty()
-    });
-    if busy {
-        SHARD.with(|s| s.borrow_mut().waiting.push_back(Box::new(f)));
-    } else {
-        f(lp);
-    }
+    gate::run(lp, gate::Claim::all, f);
+}
+
+thread_local! {
+    /// The lock that holds this shard while its log loads.
+    static LOADING: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
 /// Holds this shard until its log is loaded: commands queue as behind a
 /// transaction.
 fn hold() {
-    SHARD.with(|s| s.borrow_mut().locked = true);
+    let id = gate::with(|g| g.hold(gate::Claim::all()));
+    LOADING.with(|l| l.set(Some(id)));
 }
 
 /// This shard's keys and log, loaded.
@@ -331,7 +329,9 @@ fn install(db: Db, log: aof::Log) {
 /// Lets a loaded shard go: what queued runs.
 fn release(lp: &mut EventLoop) {
     ensure_sweep(lp.handle());
-    unlock(lp);
+    if let Some(id) = LOADING.with(std::cell::Cell::take) {
+        gate::release(lp, id);
+    }
 }
 
 /// Runs `f` on this shard's log and keys, if it logs.
@@ -381,26 +381,6 @@ fn run_after_sync(lp: &mut EventLoop) {
     let waiting = AFTER_SYNC.with(|q| std::mem::take(&mut *q.borrow_mut()));
     for f in waiting {
         f(lp);
-    }
-}
-
-/// Releases this shard's lock and runs what waited, until one of them
-/// locks it again.
-fn unlock(lp: &mut EventLoop) {
-    SHARD.with(|s| s.borrow_mut().locked = false);
-    loop {
-        let next = SHARD.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.locked {
-                None
-            } else {
-                s.waiting.pop_front()
-            }
-        });
-        match next {
-            Some(f) => f(lp),
-            None => break,
-        }
     }
 }
 
@@ -464,7 +444,7 @@ fn sweep(lp: &mut EventLoop) {
     let now = now_ms(lp.handle());
     SHARD.with(|s| {
         let mut s = s.borrow_mut();
-        if !s.locked && ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed) {
+        if gate::idle() && ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed) {
             // Redis's cycle: sample, and go again while a quarter expired.
             for _ in 0..16 {
                 if s.db.sweep(now, 20) < 5 {
@@ -480,7 +460,7 @@ fn sweep(lp: &mut EventLoop) {
                 publish_events(s);
             }
         }
-        if !s.locked && evict::limited() {
+        if gate::idle() && evict::limited() {
             evict_here(&mut s, now);
         }
     });
@@ -709,36 +689,62 @@ impl RemoteBatch {
         self.cmds.is_empty()
     }
 
+    /// The keys its commands name.
+    fn keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for (spec, r, _) in &self.cmds {
+            let a = Args {
+                buf: &self.buf,
+                ranges: &self.ranges[r.clone()],
+            };
+            keys.extend(cmd::key_positions(spec, &a).map(|i| a.get(i).to_vec()));
+        }
+        keys
+    }
+
     /// Sends the batch to `shard`; the replies go to `conn` on `home`.
     pub(crate) fn send(self, lp: &LoopHandle, shard: usize, home: usize, conn: ConnectionHandle) {
         lp.post(shard, move |lp| {
-            when_free(lp, move |lp| {
-                let now = now_ms(lp.handle());
-                reply::set_protocol(self.proto);
-                let mut out = Vec::new();
-                let mut marks = Vec::with_capacity(self.cmds.len());
-                SHARD.with(|s| s.borrow_mut().hops += self.cmds.len() as u64);
-                for (spec, r, seq) in &self.cmds {
-                    let start = out.len();
-                    let a = Args {
-                        buf: &self.buf,
-                        ranges: &self.ranges[r.clone()],
-                    };
-                    exec_here(spec, &a, now, &mut out);
-                    marks.push((*seq, start..out.len()));
-                }
-                let reply = move |lp: &mut EventLoop| {
-                    lp.post(home, move |lp| {
-                        lp.with_connection(conn, |p: &mut KvConn, t| p.fill_many(t, &out, &marks));
-                    });
-                };
-                if aof::on() {
-                    after_sync(lp.handle(), reply);
-                } else {
-                    reply(lp);
-                }
-            });
+            if gate::idle() {
+                return self.run(lp, home, conn);
+            }
+            // Behind what locks its keys, and behind this connection's
+            // commands already waiting here.
+            let claim = gate::Claim {
+                keys: self.keys(),
+                conn: Some(gate::Claim::conn(home, conn)),
+                all: false,
+            };
+            gate::run(lp, || claim, move |lp| self.run(lp, home, conn));
         });
+    }
+
+    /// Runs the batch on this shard and sends the replies back.
+    fn run(self, lp: &mut EventLoop, home: usize, conn: ConnectionHandle) {
+        let now = now_ms(lp.handle());
+        reply::set_protocol(self.proto);
+        let mut out = Vec::new();
+        let mut marks = Vec::with_capacity(self.cmds.len());
+        SHARD.with(|s| s.borrow_mut().hops += self.cmds.len() as u64);
+        for (spec, r, seq) in &self.cmds {
+            let start = out.len();
+            let a = Args {
+                buf: &self.buf,
+                ranges: &self.ranges[r.clone()],
+            };
+            exec_here(spec, &a, now, &mut out);
+            marks.push((*seq, start..out.len()));
+        }
+        let reply = move |lp: &mut EventLoop| {
+            lp.post(home, move |lp| {
+                lp.with_connection(conn, |p: &mut KvConn, t| p.fill_many(t, &out, &marks));
+            });
+        };
+        if aof::on() {
+            after_sync(lp.handle(), reply);
+        } else {
+            reply(lp);
+        }
     }
 }
 

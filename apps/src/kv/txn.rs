@@ -1,6 +1,7 @@
 //! Transactions over several shards (MULTI/EXEC with keys on more than one
-//! shard, and multi-key commands): each owning shard locked and fetched in
-//! ascending order, the commands run on the copies, written back, unlocked.
+//! shard, and multi-key commands): the keys locked and fetched on each
+//! owning shard in ascending order (see `gate`), the commands run on the
+//! copies, written back, the locks let go.
 //!
 //! A transaction that holds an all-shard command (DBSIZE, KEYS, SCAN,
 //! FLUSHDB, FLUSHALL, INFO) locks every shard, and each shard sends, with
@@ -30,6 +31,8 @@ struct Txn {
     to: ReplyTo,
     /// The connection's WATCH: set, EXEC answers nil and runs nothing.
     watch: Option<std::sync::Arc<super::watch::Watch>>,
+    /// The locks taken so far: shard, lock id.
+    locks: Vec<(usize, u64)>,
 }
 
 /// Whether a queued command visits every shard.
@@ -72,6 +75,7 @@ pub(super) fn txn_start(
         bases: Vec::new(),
         to,
         watch,
+        locks: Vec::new(),
     };
     txn_lock_next(lp, txn, 0);
 }
@@ -83,12 +87,20 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
         return;
     };
     let home = txn.to.shard;
+    let claim = if txn.cmds.iter().any(|(spec, _)| all_shard(spec)) {
+        super::gate::Claim::all()
+    } else {
+        super::gate::Claim {
+            keys: keys.clone(),
+            conn: None,
+            all: false,
+        }
+    };
     lp.post(shard, move |lp| {
-        when_free(lp, move |lp| {
+        super::gate::lock(lp, claim, move |lp, id| {
             let now = now_ms(lp.handle());
             let copies: Vec<(Vec<u8>, Option<Entry>)> = SHARD.with(|s| {
                 let mut s = s.borrow_mut();
-                s.locked = true;
                 keys.iter()
                     .map(|k| (k.clone(), s.db.snapshot(k, now)))
                     .collect()
@@ -117,6 +129,7 @@ fn txn_lock_next(lp: &LoopHandle, txn: Txn, i: usize) {
                 let mut txn = txn;
                 txn.fetched.extend(copies);
                 txn.bases.extend(bases);
+                txn.locks.push((shard, id));
                 let handle = lp.handle().clone();
                 txn_lock_next(&handle, txn, i + 1);
             });
@@ -130,8 +143,8 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
     reply::set_protocol(txn.to.proto);
     if txn.watch.as_ref().is_some_and(|w| w.dirty()) {
         // A watched key was written: nothing runs, every shard goes.
-        for (shard, _) in &txn.keys {
-            lp.post(*shard, unlock);
+        for &(shard, id) in &txn.locks {
+            lp.post(shard, move |lp| super::gate::release(lp, id));
         }
         let mut out = Vec::new();
         reply::nil_array(&mut out);
@@ -190,7 +203,7 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
     let to = txn.to;
     let reply = std::sync::Arc::new(parking_lot::Mutex::new(Some(out)));
     let left = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(txn.keys.len()));
-    for (shard, keys) in txn.keys {
+    for ((shard, keys), (_, id)) in txn.keys.into_iter().zip(txn.locks) {
         let results: Vec<(Vec<u8>, Option<Entry>)> = keys
             .into_iter()
             .map(|k| {
@@ -206,7 +219,7 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
                     to.send(lp, out);
                 }
             }
-            unlock(lp);
+            super::gate::release(lp, id);
         });
     }
     if !logged || left.load(std::sync::atomic::Ordering::Acquire) == 0 {

@@ -22,7 +22,7 @@ use shardloop::{Protocol, Transport};
 use super::cmd::{self, Args, ConnCmd, Gather, Kind, OwnedArgs, Spec, TxnCmd};
 use super::resp::{self, reply, Parse};
 use super::{
-    all_shards, exec_here, owner, read_keys, read_u64s, txn_start, KvOptions, ReplyTo, SHARD,
+    all_shards, exec_here, gate, owner, read_keys, read_u64s, txn_start, KvOptions, ReplyTo, SHARD,
 };
 
 /// A reply in the connection's queue.
@@ -509,20 +509,18 @@ impl KvConn {
         all_shards(t.get_loop(), spec, args.clone(), to);
         // This shard's piece now, in this connection's order (or
         // behind the transaction that holds the shard).
-        if shard_free() {
+        if gate::idle() {
             let part = super::shard_part(gather, a, super::db::now_ms(t.get_loop()), t.get_loop());
             self.gathered_part(to.seq, to.shard, part);
         } else {
-            SHARD.with(|s| {
-                s.borrow_mut().waiting.push_back(Box::new(move |lp| {
-                    let part = super::shard_part(
-                        gather,
-                        &args.args(),
-                        super::db::now_ms(lp.handle()),
-                        lp.handle(),
-                    );
-                    super::gathered(lp, to, to.shard, part);
-                }))
+            gate::queue(gate::Claim::all(), move |lp| {
+                let part = super::shard_part(
+                    gather,
+                    &args.args(),
+                    super::db::now_ms(lp.handle()),
+                    lp.handle(),
+                );
+                super::gathered(lp, to, to.shard, part);
             });
         }
     }
@@ -568,7 +566,11 @@ impl KvConn {
     /// connection can be waiting in this shard's queue unless the shard is
     /// held, and then this waits too.
     fn local(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
-        if shard_free() {
+        let waits = !gate::idle() && {
+            let claim = self.claim(t, spec, a);
+            gate::with(|g| !g.free(&claim))
+        };
+        if !waits {
             // One clock read per read of the socket, as Redis caches its
             // time per event-loop iteration.
             let client = &self.client;
@@ -587,21 +589,33 @@ impl KvConn {
             self.slots.push_back(Slot::Ready(r));
             return;
         }
+        let claim = self.claim(t, spec, a);
         let args = OwnedArgs::from_args(a);
         let to = self.slot(t, Slot::Waiting);
-        SHARD.with(|s| {
-            s.borrow_mut().waiting.push_back(Box::new(move |lp| {
-                reply::set_protocol(to.proto);
-                let mut out = Vec::new();
-                exec_here(spec, &args.args(), super::db::now_ms(lp.handle()), &mut out);
-                super::deliver(lp, to, out);
-            }))
+        gate::queue(claim, move |lp| {
+            reply::set_protocol(to.proto);
+            let mut out = Vec::new();
+            exec_here(spec, &args.args(), super::db::now_ms(lp.handle()), &mut out);
+            super::deliver(lp, to, out);
         });
+    }
+
+    /// What a command of this connection claims on this shard: its keys,
+    /// and this connection's place in the queue.
+    fn claim(&self, t: &Transport, spec: &Spec, a: &Args<'_>) -> gate::Claim {
+        gate::Claim {
+            keys: cmd::key_positions(spec, a)
+                .map(|i| a.get(i).to_vec())
+                .collect(),
+            conn: Some(gate::Claim::conn(
+                t.get_loop().shard_id().unwrap_or(0),
+                t.handle(),
+            )),
+            all: false,
+        }
     }
 }
 
-/// Whether this shard runs commands at once: no transaction holds it and
-/// nothing waits.
 /// What a connection in subscribe mode may run (Redis 7.0, RESP2).
 fn allowed_subscribed(spec: &Spec) -> bool {
     matches!(
@@ -615,11 +629,4 @@ fn allowed_subscribed(spec: &Spec) -> bool {
                 | ConnCmd::Quit
         )
     )
-}
-
-fn shard_free() -> bool {
-    SHARD.with(|s| {
-        let s = s.borrow();
-        !s.locked && s.waiting.is_empty()
-    })
 }
