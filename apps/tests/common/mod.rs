@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../../../framework/tests/util/host.rs"]
 mod host;
+pub mod resp;
 #[allow(unused_imports)]
 pub use host::{python_module, scratch_dir, tool};
 
