@@ -379,10 +379,7 @@ fn serve(s: &mut Shard, b: &Arc<Block>, key: &[u8], now: u64) {
             let (src, src_shard) = (key.to_vec(), lp.shard_id().unwrap_or(0));
             lp.post(dst_shard, move |lp| {
                 // Behind a transaction that holds the destination.
-                let claim = super::gate::Claim {
-                    keys: vec![dst.clone()],
-                    ..Default::default()
-                };
+                let claim = super::gate::Claim::keys([dst.as_slice()]);
                 super::gate::run(
                     lp,
                     || claim,

@@ -20,37 +20,54 @@
 //! (see `txn`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 
 use shardloop::{ConnectionHandle, EventLoop};
 
 use super::db::Fx;
 
-/// What an item claims: keys, and the connection it came from (so that a
-/// connection's commands keep their order on this shard), or every key.
+/// What an item claims: locks named by 64-bit hashes — of its keys, and
+/// of the connection it came from (so that a connection's commands keep
+/// their order on this shard) — or every key. Two names that collide
+/// only make their holders wait for each other: never less exclusion.
 #[derive(Default)]
 pub(crate) struct Claim {
-    pub keys: Vec<Vec<u8>>,
-    /// The connection whose order it keeps ([`Claim::conn`]).
-    pub conn: Option<u64>,
+    locks: Vec<u64>,
     /// Every key of the shard.
-    pub all: bool,
+    all: bool,
 }
 
 impl Claim {
-    /// A connection's name in a claim: its home shard and handle, hashed
-    /// (two that collide only keep each other's order too).
-    pub fn conn(home: usize, conn: ConnectionHandle) -> u64 {
-        use std::hash::BuildHasher;
-        Fx::default().hash_one((home, conn))
+    /// A claim on these keys.
+    pub fn keys<'k>(keys: impl IntoIterator<Item = &'k [u8]>) -> Self {
+        Self {
+            locks: keys.into_iter().map(key_lock).collect(),
+            all: false,
+        }
+    }
+
+    /// The same claim, in the order of this connection's commands (its
+    /// home shard and handle).
+    pub fn in_order_of(mut self, home: usize, conn: ConnectionHandle) -> Self {
+        // Tagged apart from the keys' names.
+        self.locks
+            .push(Fx::default().hash_one((0xC0_77u16, home, conn)));
+        self
     }
 
     /// A claim on every key of the shard.
     pub fn all() -> Self {
         Self {
+            locks: Vec::new(),
             all: true,
-            ..Self::default()
         }
     }
+}
+
+/// A key's lock name.
+#[inline]
+fn key_lock(key: &[u8]) -> u64 {
+    Fx::default().hash_one(key)
 }
 
 /// What a lock's holder runs once it has the lock, with its id.
@@ -77,11 +94,12 @@ pub(crate) struct Gate {
     next: u64,
     /// Pending items (locks held, work waiting), in arrival order.
     items: VecDeque<Item>,
-    /// How many pending items claim each key.
-    keys: HashMap<Vec<u8>, u32, Fx>,
-    conns: HashMap<u64, u32, Fx>,
+    /// How many pending items claim each lock.
+    counts: HashMap<u64, u32, Fx>,
     /// How many pending items claim every key.
     alls: u32,
+    /// The locks claimed by the items before the one looked at (reused).
+    before: HashSet<u64, Fx>,
 }
 
 impl Gate {
@@ -100,8 +118,7 @@ impl Gate {
         if c.all || self.alls > 0 {
             return false;
         }
-        c.keys.iter().all(|k| !self.keys.contains_key(k))
-            && c.conn.is_none_or(|h| !self.conns.contains_key(&h))
+        c.locks.iter().all(|l| !self.counts.contains_key(l))
     }
 
     fn add(&mut self, claim: Claim, work: Option<Work>) -> u64 {
@@ -110,11 +127,8 @@ impl Gate {
         if claim.all {
             self.alls += 1;
         }
-        for k in &claim.keys {
-            *self.keys.entry(k.clone()).or_default() += 1;
-        }
-        if let Some(h) = claim.conn {
-            *self.conns.entry(h).or_default() += 1;
+        for &l in &claim.locks {
+            *self.counts.entry(l).or_default() += 1;
         }
         self.items.push_back(Item { id, claim, work });
         id
@@ -124,19 +138,11 @@ impl Gate {
         if claim.all {
             self.alls -= 1;
         }
-        for k in &claim.keys {
-            if let Some(n) = self.keys.get_mut(k) {
+        for l in &claim.locks {
+            if let Some(n) = self.counts.get_mut(l) {
                 *n -= 1;
                 if *n == 0 {
-                    self.keys.remove(k);
-                }
-            }
-        }
-        if let Some(h) = claim.conn {
-            if let Some(n) = self.conns.get_mut(&h) {
-                *n -= 1;
-                if *n == 0 {
-                    self.conns.remove(&h);
+                    self.counts.remove(l);
                 }
             }
         }
@@ -149,23 +155,18 @@ impl Gate {
 
     /// The first waiting item that may run now: nothing before it that is
     /// still pending claims any of what it claims.
-    fn next_runnable(&self) -> Option<usize> {
-        let mut keys: HashSet<&[u8], Fx> = HashSet::default();
-        let mut conns: HashSet<u64, Fx> = HashSet::default();
+    fn next_runnable(&mut self) -> Option<usize> {
+        self.before.clear();
         for (i, item) in self.items.iter().enumerate() {
             let c = &item.claim;
             if c.all {
                 // It runs once first; nothing after it runs before it ends.
                 return (i == 0 && item.work.is_some()).then_some(0);
             }
-            let clear = item.work.is_some()
-                && c.keys.iter().all(|k| !keys.contains(k.as_slice()))
-                && c.conn.is_none_or(|h| !conns.contains(&h));
-            if clear {
+            if item.work.is_some() && c.locks.iter().all(|l| !self.before.contains(l)) {
                 return Some(i);
             }
-            keys.extend(c.keys.iter().map(Vec::as_slice));
-            conns.extend(c.conn);
+            self.before.extend(c.locks.iter().copied());
         }
         None
     }
@@ -288,7 +289,7 @@ pub(crate) fn queue(claim: Claim, f: impl FnOnce(&mut EventLoop) + 'static) {
 pub(crate) fn claimed(key: &[u8]) -> bool {
     GATE.with(|g| {
         let g = g.borrow();
-        !g.idle() && (g.alls > 0 || g.keys.contains_key(key))
+        !g.idle() && (g.alls > 0 || g.counts.contains_key(&key_lock(key)))
     })
 }
 
@@ -297,10 +298,7 @@ mod tests {
     use super::*;
 
     fn keys(ks: &[&str]) -> Claim {
-        Claim {
-            keys: ks.iter().map(|k| k.as_bytes().to_vec()).collect(),
-            ..Claim::default()
-        }
+        Claim::keys(ks.iter().map(|k| k.as_bytes()))
     }
 
     fn wait(g: &mut Gate, c: Claim) -> u64 {
@@ -313,6 +311,10 @@ mod tests {
         g.forget(&item.claim);
     }
 
+    fn next(g: &mut Gate) -> Option<u64> {
+        g.next_runnable().map(|i| g.items[i].id)
+    }
+
     #[test]
     fn a_lock_holds_its_keys_only() {
         let mut g = Gate::default();
@@ -322,7 +324,7 @@ mod tests {
         assert!(g.free(&keys(&["c"])), "other keys go straight through");
         assert!(!g.free(&Claim::all()), "a claim on every key waits");
         release(&mut g, t);
-        assert!(g.idle() && g.free(&keys(&["a"])) && g.keys.is_empty());
+        assert!(g.idle() && g.free(&keys(&["a"])) && g.counts.is_empty());
     }
 
     #[test]
@@ -333,24 +335,27 @@ mod tests {
         // Behind w1 on b, though nothing holds b.
         assert!(!g.free(&keys(&["b"])));
         let w2 = wait(&mut g, keys(&["b"]));
-        assert_eq!(g.next_runnable(), None);
+        assert_eq!(next(&mut g), None);
         release(&mut g, t);
-        assert_eq!(g.items[g.next_runnable().unwrap()].id, w1);
+        assert_eq!(next(&mut g), Some(w1));
         release(&mut g, w1);
-        assert_eq!(g.items[g.next_runnable().unwrap()].id, w2);
+        assert_eq!(next(&mut g), Some(w2));
     }
 
     #[test]
     fn a_connection_keeps_its_order_across_keys() {
         let mut g = Gate::default();
-        let h = 7;
         let _t = g.hold(keys(&["a"]));
-        let mut c1 = keys(&["a"]);
-        c1.conn = Some(h);
-        let _w1 = wait(&mut g, c1);
-        let mut c2 = keys(&["z"]);
-        c2.conn = Some(h);
-        assert!(!g.free(&c2), "behind its own connection's waiting command");
+        let tag = |c: Claim| {
+            let mut c = c;
+            c.locks.push(7);
+            c
+        };
+        let _w1 = wait(&mut g, tag(keys(&["a"])));
+        assert!(
+            !g.free(&tag(keys(&["z"]))),
+            "behind its own connection's waiting command"
+        );
         assert!(g.free(&keys(&["z"])), "another connection's goes through");
     }
 
@@ -360,10 +365,10 @@ mod tests {
         let t = g.hold(keys(&["a"]));
         let all = wait(&mut g, Claim::all());
         let w = wait(&mut g, keys(&["q"]));
-        assert_eq!(g.next_runnable(), None);
+        assert_eq!(next(&mut g), None);
         release(&mut g, t);
-        assert_eq!(g.items[g.next_runnable().unwrap()].id, all);
+        assert_eq!(next(&mut g), Some(all));
         release(&mut g, all);
-        assert_eq!(g.items[g.next_runnable().unwrap()].id, w);
+        assert_eq!(next(&mut g), Some(w));
     }
 }

@@ -89,7 +89,9 @@ mod conn;
 pub mod evict;
 mod gate;
 mod notify;
+mod order;
 mod pubsub;
+mod split;
 mod stats;
 mod txn;
 mod watch;
@@ -689,17 +691,17 @@ impl RemoteBatch {
         self.cmds.is_empty()
     }
 
-    /// The keys its commands name.
-    fn keys(&self) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
+    /// A claim on the keys its commands name.
+    fn claim(&self) -> gate::Claim {
+        let mut keys: Vec<&[u8]> = Vec::new();
         for (spec, r, _) in &self.cmds {
             let a = Args {
                 buf: &self.buf,
                 ranges: &self.ranges[r.clone()],
             };
-            keys.extend(cmd::key_positions(spec, &a).map(|i| a.get(i).to_vec()));
+            keys.extend(cmd::key_positions(spec, &a).map(|i| a.get(i)));
         }
-        keys
+        gate::Claim::keys(keys)
     }
 
     /// Sends the batch to `shard`; the replies go to `conn` on `home`.
@@ -710,11 +712,7 @@ impl RemoteBatch {
             }
             // Behind what locks its keys, and behind this connection's
             // commands already waiting here.
-            let claim = gate::Claim {
-                keys: self.keys(),
-                conn: Some(gate::Claim::conn(home, conn)),
-                all: false,
-            };
+            let claim = self.claim().in_order_of(home, conn);
             gate::run(lp, || claim, move |lp| self.run(lp, home, conn));
         });
     }

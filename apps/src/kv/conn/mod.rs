@@ -603,16 +603,8 @@ impl KvConn {
     /// What a command of this connection claims on this shard: its keys,
     /// and this connection's place in the queue.
     fn claim(&self, t: &Transport, spec: &Spec, a: &Args<'_>) -> gate::Claim {
-        gate::Claim {
-            keys: cmd::key_positions(spec, a)
-                .map(|i| a.get(i).to_vec())
-                .collect(),
-            conn: Some(gate::Claim::conn(
-                t.get_loop().shard_id().unwrap_or(0),
-                t.handle(),
-            )),
-            all: false,
-        }
+        gate::Claim::keys(cmd::key_positions(spec, a).map(|i| a.get(i)))
+            .in_order_of(t.get_loop().shard_id().unwrap_or(0), t.handle())
     }
 }
 
