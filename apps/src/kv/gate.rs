@@ -19,7 +19,7 @@
 //! came before it on the same shard: no cycle of waits, so no deadlock
 //! (see `txn`).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 
 use shardloop::{ConnectionHandle, EventLoop};
@@ -44,6 +44,11 @@ impl Claim {
             locks: keys.into_iter().map(key_lock).collect(),
             all: false,
         }
+    }
+
+    /// Adds a key to the claim.
+    pub fn push_key(&mut self, key: &[u8]) {
+        self.locks.push(key_lock(key));
     }
 
     /// The same claim, in the order of this connection's commands (its
@@ -92,14 +97,17 @@ struct Item {
 #[derive(Default)]
 pub(crate) struct Gate {
     next: u64,
-    /// Pending items (locks held, work waiting), in arrival order.
+    /// Pending items (locks held, work waiting), by id: arrival order.
     items: VecDeque<Item>,
-    /// How many pending items claim each lock.
-    counts: HashMap<u64, u32, Fx>,
-    /// How many pending items claim every key.
-    alls: u32,
-    /// The locks claimed by the items before the one looked at (reused).
-    before: HashSet<u64, Fx>,
+    /// Per lock, the pending items claiming it, in arrival order: the
+    /// first one holds it (or may take it).
+    queues: HashMap<u64, VecDeque<u64>, Fx>,
+    /// The pending items that claim every key, in arrival order.
+    alls: VecDeque<u64>,
+    /// How many pending items wait (the rest hold their locks).
+    waiting: usize,
+    /// Items that may run now that something before them went.
+    check: Vec<u64>,
 }
 
 impl Gate {
@@ -115,35 +123,82 @@ impl Gate {
         if self.items.is_empty() {
             return true;
         }
-        if c.all || self.alls > 0 {
+        if c.all || !self.alls.is_empty() {
             return false;
         }
-        c.locks.iter().all(|l| !self.counts.contains_key(l))
+        c.locks.iter().all(|l| !self.queues.contains_key(l))
     }
 
     fn add(&mut self, claim: Claim, work: Option<Work>) -> u64 {
         let id = self.next;
         self.next += 1;
         if claim.all {
-            self.alls += 1;
+            self.alls.push_back(id);
         }
         for &l in &claim.locks {
-            *self.counts.entry(l).or_default() += 1;
+            self.queues.entry(l).or_default().push_back(id);
         }
+        self.waiting += usize::from(work.is_some());
         self.items.push_back(Item { id, claim, work });
         id
     }
 
-    fn forget(&mut self, claim: &Claim) {
-        if claim.all {
-            self.alls -= 1;
+    fn index(&self, id: u64) -> Option<usize> {
+        self.items.binary_search_by_key(&id, |it| it.id).ok()
+    }
+
+    /// Whether a waiting item may run: it comes first on each of its
+    /// locks and after every claim on every key (or, claiming every key
+    /// itself, it comes first of all).
+    fn runnable(&self, item: &Item) -> bool {
+        if item.work.is_none() {
+            return false;
         }
-        for l in &claim.locks {
-            if let Some(n) = self.counts.get_mut(l) {
-                *n -= 1;
-                if *n == 0 {
-                    self.counts.remove(l);
+        if item.claim.all {
+            return self.items.front().map(|f| f.id) == Some(item.id);
+        }
+        if self.alls.front().is_some_and(|&a| a < item.id) {
+            return false;
+        }
+        item.claim
+            .locks
+            .iter()
+            .all(|l| self.queues.get(l).and_then(VecDeque::front) == Some(&item.id))
+    }
+
+    /// Removes item `id` (run, or its lock let go) and notes what may run
+    /// after it.
+    fn remove(&mut self, id: u64) {
+        let Some(i) = self.index(id) else {
+            return;
+        };
+        let item = self.items.remove(i).expect("present");
+        self.waiting -= usize::from(item.work.is_some());
+        for l in &item.claim.locks {
+            let Some(q) = self.queues.get_mut(l) else {
+                continue;
+            };
+            if q.front() == Some(&id) {
+                q.pop_front();
+            } else if let Some(at) = q.iter().position(|&x| x == id) {
+                q.remove(at);
+            }
+            match q.front() {
+                Some(&next) => self.check.push(next),
+                None => {
+                    self.queues.remove(l);
                 }
+            }
+        }
+        if item.claim.all {
+            self.alls.retain(|&a| a != id);
+            // Everything after it may run now.
+            let waiting = self.items.iter().filter(|it| it.work.is_some());
+            self.check.extend(waiting.map(|it| it.id));
+        }
+        if let Some(f) = self.items.front() {
+            if f.claim.all {
+                self.check.push(f.id);
             }
         }
     }
@@ -153,20 +208,19 @@ impl Gate {
         self.add(claim, None)
     }
 
-    /// The first waiting item that may run now: nothing before it that is
-    /// still pending claims any of what it claims.
-    fn next_runnable(&mut self) -> Option<usize> {
-        self.before.clear();
-        for (i, item) in self.items.iter().enumerate() {
-            let c = &item.claim;
-            if c.all {
-                // It runs once first; nothing after it runs before it ends.
-                return (i == 0 && item.work.is_some()).then_some(0);
+    /// A waiting item that may run now, taken out of the waiting: its id
+    /// and work.
+    fn take_runnable(&mut self) -> Option<(u64, Work)> {
+        while let Some(id) = self.check.pop() {
+            let Some(i) = self.index(id) else {
+                continue;
+            };
+            if !self.runnable(&self.items[i]) {
+                continue;
             }
-            if item.work.is_some() && c.locks.iter().all(|l| !self.before.contains(l)) {
-                return Some(i);
-            }
-            self.before.extend(c.locks.iter().copied());
+            let work = self.items[i].work.take().expect("waiting");
+            self.waiting -= 1;
+            return Some((id, work));
         }
         None
     }
@@ -236,42 +290,29 @@ pub(crate) fn lock(
     }
 }
 
-/// Lets lock `id` go and runs what may run now, in arrival order.
+/// Lets lock `id` go and runs what may run now.
 pub(crate) fn release(lp: &mut EventLoop, id: u64) {
-    GATE.with(|g| {
-        let mut g = g.borrow_mut();
-        if let Some(i) = g.items.iter().position(|it| it.id == id) {
-            let item = g.items.remove(i).expect("present");
-            g.forget(&item.claim);
-        }
-    });
+    GATE.with(|g| g.borrow_mut().remove(id));
     pump(lp);
 }
 
 /// Runs every waiting item that may run, one at a time (each may lock,
 /// release or queue more).
 pub(crate) fn pump(lp: &mut EventLoop) {
-    enum Next {
-        Once(Box<dyn FnOnce(&mut EventLoop)>),
-        Lock(OnLock, u64),
-    }
     loop {
         let next = GATE.with(|g| {
             let mut g = g.borrow_mut();
-            let i = g.next_runnable()?;
-            // A lock stays as held (no work left); work once is done.
-            match g.items[i].work.take().expect("waiting") {
-                Work::Once(f) => {
-                    let item = g.items.remove(i).expect("present");
-                    g.forget(&item.claim);
-                    Some(Next::Once(f))
-                }
-                Work::Lock(f) => Some(Next::Lock(f, g.items[i].id)),
+            let (id, work) = g.take_runnable()?;
+            if let Work::Once(_) = work {
+                // Done once run: what waits behind it may run too.
+                g.remove(id);
             }
+            Some((id, work))
         });
         match next {
-            Some(Next::Once(f)) => f(lp),
-            Some(Next::Lock(f, id)) => f(lp, id),
+            // A lock stays held (no work left) until released.
+            Some((id, Work::Lock(f))) => f(lp, id),
+            Some((_, Work::Once(f))) => f(lp),
             None => break,
         }
     }
@@ -289,7 +330,7 @@ pub(crate) fn queue(claim: Claim, f: impl FnOnce(&mut EventLoop) + 'static) {
 pub(crate) fn claimed(key: &[u8]) -> bool {
     GATE.with(|g| {
         let g = g.borrow();
-        !g.idle() && (g.alls > 0 || g.counts.contains_key(&key_lock(key)))
+        !g.idle() && (!g.alls.is_empty() || g.queues.contains_key(&key_lock(key)))
     })
 }
 
@@ -306,13 +347,13 @@ mod tests {
     }
 
     fn release(g: &mut Gate, id: u64) {
-        let i = g.items.iter().position(|it| it.id == id).expect("pending");
-        let item = g.items.remove(i).expect("present");
-        g.forget(&item.claim);
+        g.remove(id);
     }
 
+    /// The first waiting item that may run (the same rule as the
+    /// candidates `pump` looks at).
     fn next(g: &mut Gate) -> Option<u64> {
-        g.next_runnable().map(|i| g.items[i].id)
+        g.items.iter().find(|it| g.runnable(it)).map(|it| it.id)
     }
 
     #[test]
@@ -324,7 +365,7 @@ mod tests {
         assert!(g.free(&keys(&["c"])), "other keys go straight through");
         assert!(!g.free(&Claim::all()), "a claim on every key waits");
         release(&mut g, t);
-        assert!(g.idle() && g.free(&keys(&["a"])) && g.counts.is_empty());
+        assert!(g.idle() && g.free(&keys(&["a"])) && g.queues.is_empty());
     }
 
     #[test]
@@ -370,5 +411,27 @@ mod tests {
         assert_eq!(next(&mut g), Some(all));
         release(&mut g, all);
         assert_eq!(next(&mut g), Some(w));
+    }
+
+    #[test]
+    fn a_release_hands_each_lock_to_the_next_in_line_only() {
+        let mut g = Gate::default();
+        let t = g.hold(keys(&["a"]));
+        let w1 = wait(&mut g, keys(&["a", "b"]));
+        let w2 = wait(&mut g, keys(&["b"]));
+        let w3 = wait(&mut g, keys(&["a"]));
+        assert!(g.take_runnable().is_none());
+        g.remove(t);
+        let (id, _) = g.take_runnable().expect("w1 is next on a");
+        assert_eq!(id, w1);
+        assert!(g.take_runnable().is_none(), "w2 and w3 wait behind w1");
+        g.remove(w1);
+        let mut next: Vec<u64> =
+            std::iter::from_fn(|| g.take_runnable().map(|(id, _)| id)).collect();
+        next.sort();
+        assert_eq!(next, vec![w2, w3], "b to w2 and a to w3, together");
+        g.remove(w2);
+        g.remove(w3);
+        assert!(g.idle() && g.queues.is_empty() && g.waiting == 0);
     }
 }

@@ -78,17 +78,10 @@ fn push_arg(o: &mut OwnedArgs, s: &[u8]) {
 }
 
 /// Runs `spec` (which splits `how`) on every shard its keys live on.
-pub(super) fn start(
-    lp: &LoopHandle,
-    spec: &'static Spec,
-    how: Split,
-    args: &OwnedArgs,
-    to: ReplyTo,
-) {
-    let a = args.args();
+pub(super) fn start(lp: &LoopHandle, spec: &'static Spec, how: Split, a: &Args<'_>, to: ReplyTo) {
     let shards = lp.shard_count();
-    // Each shard's part: its arguments, its keys' places, its keys.
-    type Part = (OwnedArgs, Vec<usize>, Vec<Vec<u8>>);
+    // Each shard's part: its arguments, its keys' places, its claim.
+    type Part = (OwnedArgs, Vec<usize>, Claim);
     let mut by: Vec<Option<Part>> = (0..shards).map(|_| None).collect();
     let step = how.step();
     let mut keys = 0;
@@ -96,37 +89,38 @@ pub(super) fn start(
         let k = a.get(i);
         let part = by[owner(k, shards)].get_or_insert_with(|| {
             let mut o = OwnedArgs {
-                buf: Vec::new(),
-                ranges: Vec::new(),
+                buf: Vec::with_capacity(a.buf.len()),
+                ranges: Vec::with_capacity(a.len()),
             };
             push_arg(&mut o, a.get(0));
-            (o, Vec::new(), Vec::new())
+            (o, Vec::new(), Claim::default())
         });
         for j in i..i + step {
             push_arg(&mut part.0, a.get(j));
         }
         part.1.push(keys);
-        part.2.push(k.to_vec());
+        part.2.push_key(k);
         keys += 1;
     }
-    let by: Vec<(usize, Part)> = by
-        .into_iter()
-        .enumerate()
-        .filter_map(|(s, p)| p.map(|p| (s, p)))
-        .collect();
+    let mut places = Vec::with_capacity(2);
+    let mut requests: Vec<(usize, Claim, Grant)> = Vec::with_capacity(2);
+    let mut subs = Vec::with_capacity(2);
+    for (shard, part) in by.into_iter().enumerate() {
+        if let Some((sub, at, claim)) = part {
+            places.push(at);
+            subs.push((shard, sub, claim));
+        }
+    }
     let state = Arc::new(Mutex::new(Parts {
         how,
-        left: by.len(),
-        replies: vec![Vec::new(); by.len()],
-        places: Vec::with_capacity(by.len()),
+        left: subs.len(),
+        replies: vec![Vec::new(); subs.len()],
+        places,
         keys,
         kept: Vec::new(),
         to,
     }));
-    let mut requests: Vec<(usize, Claim, Grant)> = Vec::with_capacity(by.len());
-    for (j, (shard, (sub, places, part_keys))) in by.into_iter().enumerate() {
-        state.lock().places.push(places);
-        let claim = Claim::keys(part_keys.iter().map(Vec::as_slice));
+    for (j, (shard, sub, claim)) in subs.into_iter().enumerate() {
         let state = Arc::clone(&state);
         let grant: Grant = Box::new(move |lp: &mut EventLoop, id: u64| {
             run_part(lp, spec, &sub, j, shard, id, state);

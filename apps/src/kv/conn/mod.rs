@@ -554,6 +554,8 @@ impl KvConn {
                 self.outgoing.resize_with(shards, Default::default);
             }
             self.outgoing[first].push(spec, a, to.seq, self.proto);
+        } else if let Some(how) = crate::kv::split::Split::of(spec, a) {
+            self.split(t, spec, how, a);
         } else {
             let args = OwnedArgs::from_args(a);
             self.transaction(t, vec![(spec, args)], false, a);

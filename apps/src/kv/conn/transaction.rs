@@ -126,6 +126,28 @@ impl KvConn {
         }
     }
 
+    /// A multi-key command split by shard (see `split`): started, as a
+    /// transaction, once this connection's earlier commands are done.
+    pub(super) fn split(
+        &mut self,
+        t: &mut Transport,
+        spec: &'static Spec,
+        how: crate::kv::split::Split,
+        a: &Args<'_>,
+    ) {
+        if !self.slots.is_empty() {
+            // Not yet: handled again when the replies before it are in,
+            // and counted again then.
+            crate::kv::stats::uncount(a.get(0));
+            self.held.push_front(OwnedArgs::from_args(a));
+            return;
+        }
+        let to = self.slot(t, Slot::Waiting);
+        self.barrier = Some(to.seq);
+        self.send_outgoing(t);
+        crate::kv::split::start(t.get_loop(), spec, how, a, to);
+    }
+
     /// Handles held commands in order until one sets a barrier (or must
     /// wait again).
     pub(super) fn drain_held(&mut self, t: &mut Transport) {
