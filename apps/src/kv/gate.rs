@@ -93,6 +93,13 @@ struct Item {
     work: Option<Work>,
 }
 
+/// The items claiming one lock, in arrival order: the first holds it (or
+/// may take it). Most locks have one claimer, which costs no allocation.
+struct Line {
+    head: u64,
+    rest: VecDeque<u64>,
+}
+
 /// One shard's locks and queue.
 #[derive(Default)]
 pub(crate) struct Gate {
@@ -101,7 +108,7 @@ pub(crate) struct Gate {
     items: VecDeque<Item>,
     /// Per lock, the pending items claiming it, in arrival order: the
     /// first one holds it (or may take it).
-    queues: HashMap<u64, VecDeque<u64>, Fx>,
+    queues: HashMap<u64, Line, Fx>,
     /// The pending items that claim every key, in arrival order.
     alls: VecDeque<u64>,
     /// How many pending items wait (the rest hold their locks).
@@ -136,7 +143,17 @@ impl Gate {
             self.alls.push_back(id);
         }
         for &l in &claim.locks {
-            self.queues.entry(l).or_default().push_back(id);
+            match self.queues.entry(l) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.get_mut().rest.push_back(id)
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Line {
+                        head: id,
+                        rest: VecDeque::new(),
+                    });
+                }
+            }
         }
         self.waiting += usize::from(work.is_some());
         self.items.push_back(Item { id, claim, work });
@@ -163,7 +180,7 @@ impl Gate {
         item.claim
             .locks
             .iter()
-            .all(|l| self.queues.get(l).and_then(VecDeque::front) == Some(&item.id))
+            .all(|l| self.queues.get(l).map(|q| q.head) == Some(item.id))
     }
 
     /// Removes item `id` (run, or its lock let go) and notes what may run
@@ -178,13 +195,17 @@ impl Gate {
             let Some(q) = self.queues.get_mut(l) else {
                 continue;
             };
-            if q.front() == Some(&id) {
-                q.pop_front();
-            } else if let Some(at) = q.iter().position(|&x| x == id) {
-                q.remove(at);
+            if q.head != id {
+                if let Some(at) = q.rest.iter().position(|&x| x == id) {
+                    q.rest.remove(at);
+                }
+                continue;
             }
-            match q.front() {
-                Some(&next) => self.check.push(next),
+            match q.rest.pop_front() {
+                Some(next) => {
+                    q.head = next;
+                    self.check.push(next);
+                }
                 None => {
                     self.queues.remove(l);
                 }

@@ -57,15 +57,57 @@ impl Split {
     }
 }
 
-/// The parts of one command, filled in as they finish.
-struct Parts {
+/// One command of a group.
+struct Cmd {
     how: Split,
-    left: usize,
-    /// Each part's reply.
-    replies: Vec<Vec<u8>>,
-    /// Each part's keys, by their place among the command's keys.
-    places: Vec<Vec<usize>>,
+    /// How many keys it names.
     keys: usize,
+    /// Its reply slot on the connection.
+    seq: u64,
+}
+
+/// One command's piece on one shard: the command on that shard's keys.
+struct Sub {
+    spec: &'static Spec,
+    /// The command's place in the group.
+    cmd: usize,
+    /// Its arguments: a range of the part's argument ranges.
+    args: std::ops::Range<usize>,
+    /// Its keys' places among the command's keys.
+    places: Vec<usize>,
+    /// The command is counted here (its first piece).
+    counted: bool,
+}
+
+/// What a group runs on one shard.
+struct Part {
+    args: OwnedArgs,
+    subs: Vec<Sub>,
+    claim: Claim,
+    write: bool,
+}
+
+/// Consecutive split commands of one connection, run as one transaction
+/// (Dragonfly's squashing): one message per shard and one reply message
+/// for all of them.
+pub(crate) struct Group {
+    cmds: Vec<Cmd>,
+    /// Per shard.
+    parts: Vec<Option<Part>>,
+}
+
+/// A piece that ran: its command, its keys' places, its reply's range
+/// in its part's output.
+type Ran = (usize, Vec<usize>, std::ops::Range<usize>);
+
+/// A group in flight: each part's replies, filled in as parts finish.
+struct Flight {
+    left: usize,
+    cmds: Vec<Cmd>,
+    /// Per part: its subs' (command, places) and its output with each
+    /// sub's range.
+    done: Vec<Vec<Ran>>,
+    outs: Vec<Vec<u8>>,
     /// Locks the writing parts keep until the last part: shard, id.
     kept: Vec<(usize, u64)>,
     to: ReplyTo,
@@ -77,109 +119,161 @@ fn push_arg(o: &mut OwnedArgs, s: &[u8]) {
     o.buf.extend_from_slice(s);
 }
 
-/// Runs `spec` (which splits `how`) on every shard its keys live on.
-pub(super) fn start(lp: &LoopHandle, spec: &'static Spec, how: Split, a: &Args<'_>, to: ReplyTo) {
-    let shards = lp.shard_count();
-    // Each shard's part: its arguments, its keys' places, its claim.
-    type Part = (OwnedArgs, Vec<usize>, Claim);
-    let mut by: Vec<Option<Part>> = (0..shards).map(|_| None).collect();
-    let step = how.step();
-    let mut keys = 0;
-    for i in (1..a.len()).step_by(step) {
-        let k = a.get(i);
-        let part = by[owner(k, shards)].get_or_insert_with(|| {
-            let mut o = OwnedArgs {
-                buf: Vec::with_capacity(a.buf.len()),
-                ranges: Vec::with_capacity(a.len()),
-            };
-            push_arg(&mut o, a.get(0));
-            (o, Vec::new(), Claim::default())
-        });
-        for j in i..i + step {
-            push_arg(&mut part.0, a.get(j));
-        }
-        part.1.push(keys);
-        part.2.push_key(k);
-        keys += 1;
-    }
-    let mut places = Vec::with_capacity(2);
-    let mut requests: Vec<(usize, Claim, Grant)> = Vec::with_capacity(2);
-    let mut subs = Vec::with_capacity(2);
-    for (shard, part) in by.into_iter().enumerate() {
-        if let Some((sub, at, claim)) = part {
-            places.push(at);
-            subs.push((shard, sub, claim));
+impl Group {
+    /// An empty group for a runtime of `shards` shards.
+    pub(crate) fn new(shards: usize) -> Self {
+        Self {
+            cmds: Vec::new(),
+            parts: (0..shards).map(|_| None).collect(),
         }
     }
-    let state = Arc::new(Mutex::new(Parts {
-        how,
-        left: subs.len(),
-        replies: vec![Vec::new(); subs.len()],
-        places,
-        keys,
-        kept: Vec::new(),
-        to,
-    }));
-    for (j, (shard, sub, claim)) in subs.into_iter().enumerate() {
-        let state = Arc::clone(&state);
-        let grant: Grant = Box::new(move |lp: &mut EventLoop, id: u64| {
-            run_part(lp, spec, &sub, j, shard, id, state);
-        });
-        requests.push((shard, claim, grant));
+
+    /// Adds `spec` (which splits `how`), answered in slot `seq`.
+    pub(crate) fn push(&mut self, spec: &'static Spec, how: Split, a: &Args<'_>, seq: u64) {
+        let c = self.cmds.len();
+        let shards = self.parts.len();
+        let step = how.step();
+        let mut keys = 0;
+        for i in (1..a.len()).step_by(step) {
+            let k = a.get(i);
+            let part = self.parts[owner(k, shards)].get_or_insert_with(|| Part {
+                args: OwnedArgs {
+                    buf: Vec::with_capacity(a.buf.len()),
+                    ranges: Vec::with_capacity(a.len()),
+                },
+                subs: Vec::new(),
+                claim: Claim::default(),
+                write: false,
+            });
+            if part.subs.last().is_none_or(|s| s.cmd != c) {
+                let at = part.args.ranges.len();
+                push_arg(&mut part.args, a.get(0));
+                part.subs.push(Sub {
+                    spec,
+                    cmd: c,
+                    args: at..at + 1,
+                    places: Vec::new(),
+                    counted: false,
+                });
+            }
+            for j in i..i + step {
+                push_arg(&mut part.args, a.get(j));
+            }
+            let sub = part.subs.last_mut().expect("just pushed");
+            sub.args.end = part.args.ranges.len();
+            sub.places.push(keys);
+            part.claim.push_key(k);
+            part.write |= spec.write;
+            keys += 1;
+        }
+        // Counted once, by its first piece.
+        if let Some(sub) = self
+            .parts
+            .iter_mut()
+            .flatten()
+            .find_map(|p| p.subs.iter_mut().find(|s| s.cmd == c))
+        {
+            sub.counted = true;
+        }
+        self.cmds.push(Cmd { how, keys, seq });
     }
-    submit(lp, requests);
+
+    /// Runs the group: its parts through the global order; the replies to
+    /// `to`'s connection, each in its slot.
+    pub(crate) fn start(self, lp: &LoopHandle, to: ReplyTo) {
+        let parts: Vec<(usize, Part)> = self
+            .parts
+            .into_iter()
+            .enumerate()
+            .filter_map(|(s, p)| p.map(|p| (s, p)))
+            .collect();
+        let n = parts.len();
+        let state = Arc::new(Mutex::new(Flight {
+            left: n,
+            cmds: self.cmds,
+            done: (0..n).map(|_| Vec::new()).collect(),
+            outs: vec![Vec::new(); n],
+            kept: Vec::new(),
+            to,
+        }));
+        let requests: Vec<(usize, Claim, Grant)> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(j, (shard, mut part))| {
+                let claim = std::mem::take(&mut part.claim);
+                let state = Arc::clone(&state);
+                let grant: Grant = Box::new(move |lp: &mut EventLoop, id: u64| {
+                    run_part(lp, part, j, shard, id, state);
+                });
+                (shard, claim, grant)
+            })
+            .collect();
+        submit(lp, requests);
+    }
 }
 
 /// Runs part `j` on this shard (its lock `id` just granted).
 fn run_part(
     lp: &mut EventLoop,
-    spec: &'static Spec,
-    sub: &OwnedArgs,
+    part: Part,
     j: usize,
     shard: usize,
     id: u64,
-    state: Arc<Mutex<Parts>>,
+    state: Arc<Mutex<Flight>>,
 ) {
     let proto = state.lock().to.proto;
     reply::set_protocol(proto);
+    let now = now_ms(lp.handle());
     let mut out = Vec::new();
-    exec_here(spec, &sub.args(), now_ms(lp.handle()), &mut out);
-    if j > 0 {
-        // The command counts once, not once per part.
-        SHARD.with(|s| s.borrow_mut().commands -= 1);
+    let mut done = Vec::with_capacity(part.subs.len());
+    for sub in part.subs {
+        let a = Args {
+            buf: &part.args.buf,
+            ranges: &part.args.ranges[sub.args.clone()],
+        };
+        let start = out.len();
+        exec_here(sub.spec, &a, now, &mut out);
+        if !sub.counted {
+            // The command counts once, not once per shard.
+            SHARD.with(|s| s.borrow_mut().commands -= 1);
+        }
+        done.push((sub.cmd, sub.places, start..out.len()));
     }
-    let keep = spec.write;
+    let keep = part.write;
     if !keep {
         gate::release(lp, id);
     }
-    let done = move |lp: &mut EventLoop| part_done(lp, &state, j, out, keep.then_some((shard, id)));
+    let finish =
+        move |lp: &mut EventLoop| part_done(lp, &state, j, out, done, keep.then_some((shard, id)));
     if keep && aof::on() {
         // Logged (and synced, with `always`) before anyone learns of it.
-        after_sync(lp.handle(), done);
+        after_sync(lp.handle(), finish);
     } else {
-        done(lp);
+        finish(lp);
     }
 }
 
 /// Part `j` has run: the last one answers and lets the kept locks go.
 fn part_done(
     lp: &mut EventLoop,
-    state: &Mutex<Parts>,
+    state: &Mutex<Flight>,
     j: usize,
     out: Vec<u8>,
+    done: Vec<Ran>,
     kept: Option<(usize, u64)>,
 ) {
     let finished = {
-        let mut p = state.lock();
-        p.replies[j] = out;
-        p.kept.extend(kept);
-        p.left -= 1;
-        (p.left == 0).then(|| {
-            let reply = combine(p.how, &p.replies, &p.places, p.keys, p.to.proto);
-            (reply, std::mem::take(&mut p.kept), p.to)
+        let mut f = state.lock();
+        f.outs[j] = out;
+        f.done[j] = done;
+        f.kept.extend(kept);
+        f.left -= 1;
+        (f.left == 0).then(|| {
+            let (bytes, marks) = replies(&f);
+            (bytes, marks, std::mem::take(&mut f.kept), f.to)
         })
     };
-    let Some((reply, kept, to)) = finished else {
+    let Some((bytes, marks, kept, to)) = finished else {
         return;
     };
     let me = lp.shard_id().unwrap_or(0);
@@ -190,43 +284,61 @@ fn part_done(
             lp.post(shard, move |lp| gate::release(lp, id));
         }
     }
-    to.send(lp, reply);
+    lp.post(to.shard, move |lp| {
+        lp.with_connection(to.conn, |p: &mut super::KvConn, t| {
+            p.fill_many(t, &bytes, &marks)
+        });
+    });
 }
 
-/// The command's reply from its parts'.
-fn combine(
-    how: Split,
-    replies: &[Vec<u8>],
-    places: &[Vec<usize>],
-    keys: usize,
-    proto: u8,
-) -> Vec<u8> {
-    reply::set_protocol(proto);
-    let mut out = Vec::new();
+/// Every command's reply, one after the other, with each one's slot and
+/// range.
+#[allow(clippy::type_complexity)]
+fn replies(f: &Flight) -> (Vec<u8>, Vec<(u64, std::ops::Range<usize>)>) {
+    reply::set_protocol(f.to.proto);
+    let mut per: Vec<(Vec<&[u8]>, Vec<&[usize]>)> =
+        f.cmds.iter().map(|_| Default::default()).collect();
+    for (out, done) in f.outs.iter().zip(&f.done) {
+        for (c, places, r) in done {
+            per[*c].0.push(&out[r.clone()]);
+            per[*c].1.push(places);
+        }
+    }
+    let mut bytes = Vec::new();
+    let mut marks = Vec::with_capacity(f.cmds.len());
+    for (cmd, (replies, places)) in f.cmds.iter().zip(per) {
+        let start = bytes.len();
+        combine(cmd.how, &replies, &places, cmd.keys, &mut bytes);
+        marks.push((cmd.seq, start..bytes.len()));
+    }
+    (bytes, marks)
+}
+
+/// The command's reply from its pieces', appended to `out`.
+fn combine(how: Split, replies: &[&[u8]], places: &[&[usize]], keys: usize, out: &mut Vec<u8>) {
     if let Some(e) = replies.iter().find(|r| r.first() == Some(&b'-')) {
         out.extend_from_slice(e);
-        return out;
+        return;
     }
     match how {
-        Split::Ok => reply::ok(&mut out),
+        Split::Ok => reply::ok(out),
         Split::Sum => {
             let n: i64 = replies.iter().map(|r| int_reply(r).unwrap_or(0)).sum();
-            reply::int(&mut out, n);
+            reply::int(out, n);
         }
         Split::Values => {
             let mut values: Vec<&[u8]> = vec![&[]; keys];
             for (r, places) in replies.iter().zip(places) {
-                for (v, &at) in elements(r).into_iter().zip(places) {
+                for (v, &at) in elements(r).into_iter().zip(places.iter()) {
                     values[at] = v;
                 }
             }
-            reply::array(&mut out, keys);
+            reply::array(out, keys);
             for v in values {
                 out.extend_from_slice(v);
             }
         }
     }
-    out
 }
 
 /// The number of an integer reply (`:n\r\n`).
@@ -270,7 +382,8 @@ mod tests {
     fn mget_values_go_back_to_their_keys_places() {
         let a = b"*2\r\n$1\r\nx\r\n$-1\r\n".to_vec();
         let b = b"*1\r\n$3\r\nyyy\r\n".to_vec();
-        let out = combine(Split::Values, &[a, b], &[vec![0, 2], vec![1]], 3, 2);
+        let mut out = Vec::new();
+        combine(Split::Values, &[&a, &b], &[&[0, 2], &[1]], 3, &mut out);
         assert_eq!(out, b"*3\r\n$1\r\nx\r\n$3\r\nyyy\r\n$-1\r\n".to_vec());
         let resp3 = b"*2\r\n_\r\n$0\r\n\r\n".to_vec();
         assert_eq!(elements(&resp3), vec![&b"_\r\n"[..], b"$0\r\n\r\n"]);
@@ -278,16 +391,12 @@ mod tests {
 
     #[test]
     fn counts_add_up_and_an_error_wins() {
-        let out = combine(
-            Split::Sum,
-            &[b":2\r\n".to_vec(), b":3\r\n".to_vec()],
-            &[],
-            0,
-            2,
-        );
+        let mut out = Vec::new();
+        combine(Split::Sum, &[b":2\r\n", b":3\r\n"], &[], 0, &mut out);
         assert_eq!(out, b":5\r\n");
-        let err = b"-OOM command not allowed\r\n".to_vec();
-        let out = combine(Split::Ok, &[b"+OK\r\n".to_vec(), err.clone()], &[], 0, 2);
+        let err: &[u8] = b"-OOM command not allowed\r\n";
+        let mut out = Vec::new();
+        combine(Split::Ok, &[b"+OK\r\n", err], &[], 0, &mut out);
         assert_eq!(out, err);
     }
 }

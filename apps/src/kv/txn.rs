@@ -115,7 +115,9 @@ pub(super) fn txn_start(
     let every = cmds.iter().any(|(spec, _)| all_shard(spec));
     if let ([(spec, args)], false, false) = (cmds.as_slice(), exec, every) {
         if let Some(how) = super::split::Split::of(spec, &args.args()) {
-            return super::split::start(lp, spec, how, &args.args(), to);
+            let mut group = super::split::Group::new(lp.shard_count());
+            group.push(spec, how, &args.args(), to.seq);
+            return group.start(lp, to);
         }
     }
     let shards = lp.shard_count();

@@ -92,6 +92,10 @@ pub struct KvConn {
     held: VecDeque<OwnedArgs>,
     /// Commands for other shards gathered during this read, by shard.
     outgoing: Vec<super::RemoteBatch>,
+    /// Split multi-key commands gathered during this read, sent at its
+    /// end as one transaction (see `split`); other commands wait behind
+    /// them.
+    squash: Option<super::split::Group>,
     /// Reading is paused because [`MAX_IN_FLIGHT`] commands await their
     /// replies; it resumes once half of them are answered.
     parked: bool,
@@ -153,6 +157,7 @@ impl KvConn {
             barrier: None,
             held: VecDeque::new(),
             outgoing: Vec::new(),
+            squash: None,
             parked: false,
             write_paused: false,
             partial_since: None,
@@ -210,7 +215,7 @@ impl KvConn {
                         },
                         ranges: &ranges,
                     };
-                    if self.barrier.is_some() || !self.held.is_empty() {
+                    if (self.barrier.is_some() && self.squash.is_none()) || !self.held.is_empty() {
                         self.held.push_back(OwnedArgs::from_args(&a));
                     } else {
                         self.handle(t, &a);
@@ -234,6 +239,7 @@ impl KvConn {
         self.scratch = scratch;
         self.rest_partial = partial || at == buf.len();
         self.send_outgoing(t);
+        self.send_squash(t);
         if partial || self.partial_since.is_some() {
             self.watch_partial(t, partial);
         }
@@ -429,6 +435,9 @@ impl KvConn {
             return self.error(super::evict::OOM);
         }
         super::stats::count(idx, false);
+        if self.squash.is_some() && !matches!(spec.kind, Kind::Keyed) {
+            return self.hold_behind_squash(a);
+        }
         if let Some(queue) = &mut self.multi {
             match spec.kind {
                 Kind::Transaction(_) | Kind::Connection(ConnCmd::Quit) => {}
@@ -544,6 +553,14 @@ impl KvConn {
                 (first, keys.all(|i| owner(a.get(i), shards) == first))
             }
         };
+        let how = if single {
+            None
+        } else {
+            super::split::Split::of(spec, a)
+        };
+        if self.squash.is_some() && how.is_none() {
+            return self.hold_behind_squash(a);
+        }
         if single && first == home {
             return self.local(t, spec, a);
         }
@@ -554,7 +571,7 @@ impl KvConn {
                 self.outgoing.resize_with(shards, Default::default);
             }
             self.outgoing[first].push(spec, a, to.seq, self.proto);
-        } else if let Some(how) = crate::kv::split::Split::of(spec, a) {
+        } else if let Some(how) = how {
             self.split(t, spec, how, a);
         } else {
             let args = OwnedArgs::from_args(a);

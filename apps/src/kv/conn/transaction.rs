@@ -126,8 +126,10 @@ impl KvConn {
         }
     }
 
-    /// A multi-key command split by shard (see `split`): started, as a
-    /// transaction, once this connection's earlier commands are done.
+    /// A multi-key command split by shard (see `split`): joins the group
+    /// of split commands of this read (sent at its end as one
+    /// transaction), or opens one once this connection's earlier commands
+    /// are done.
     pub(super) fn split(
         &mut self,
         t: &mut Transport,
@@ -135,7 +137,7 @@ impl KvConn {
         how: crate::kv::split::Split,
         a: &Args<'_>,
     ) {
-        if !self.slots.is_empty() {
+        if self.squash.is_none() && !self.slots.is_empty() {
             // Not yet: handled again when the replies before it are in,
             // and counted again then.
             crate::kv::stats::uncount(a.get(0));
@@ -144,14 +146,38 @@ impl KvConn {
         }
         let to = self.slot(t, Slot::Waiting);
         self.barrier = Some(to.seq);
-        self.send_outgoing(t);
-        crate::kv::split::start(t.get_loop(), spec, how, a, to);
+        let shards = t.get_loop().shard_count();
+        self.squash
+            .get_or_insert_with(|| crate::kv::split::Group::new(shards))
+            .push(spec, how, a, to.seq);
+    }
+
+    /// Sends the group of split commands gathered so far, if any.
+    pub(super) fn send_squash(&mut self, t: &mut Transport) {
+        if let Some(group) = self.squash.take() {
+            self.send_outgoing(t);
+            let to = ReplyTo {
+                shard: t.get_loop().shard_id().unwrap_or(0),
+                conn: t.handle(),
+                seq: 0,
+                proto: self.proto,
+            };
+            group.start(t.get_loop(), to);
+        }
+    }
+
+    /// While a group of split commands gathers, a command that cannot
+    /// join it waits until the group is answered (handled, and counted,
+    /// again then).
+    pub(super) fn hold_behind_squash(&mut self, a: &Args<'_>) {
+        crate::kv::stats::uncount(a.get(0));
+        self.held.push_front(OwnedArgs::from_args(a));
     }
 
     /// Handles held commands in order until one sets a barrier (or must
     /// wait again).
     pub(super) fn drain_held(&mut self, t: &mut Transport) {
-        while self.barrier.is_none() && !self.closing {
+        while (self.barrier.is_none() || self.squash.is_some()) && !self.closing {
             let Some(cmd) = self.held.pop_front() else {
                 break;
             };
@@ -162,6 +188,7 @@ impl KvConn {
             }
         }
         self.send_outgoing(t);
+        self.send_squash(t);
     }
 
     pub(super) fn transaction_command(&mut self, t: &mut Transport, c: TxnCmd) {
