@@ -311,3 +311,137 @@ fn transactions_whose_client_leaves_before_the_reply_still_apply_whole() {
     let mut child = child;
     assert!(wait_exit(&mut child).success());
 }
+
+#[test]
+fn pipelined_multi_key_commands_are_each_atomic_and_in_order() {
+    let (child, addr, _log) = serve(&kv_config(4));
+    let keys: Vec<String> = (0..12).map(|i| format!("pipe:{i}")).collect();
+    let mset = |round: usize| {
+        let mut c = vec![b"MSET".to_vec()];
+        for k in &keys {
+            c.push(k.clone().into_bytes());
+            c.push(round.to_string().into_bytes());
+        }
+        c
+    };
+    let mget = {
+        let mut c = vec![b"MGET".to_vec()];
+        c.extend(keys.iter().map(|k| k.clone().into_bytes()));
+        c
+    };
+    // One connection's pipeline: its own writes and reads in the order
+    // sent, a single-key command between them waiting its turn.
+    let mut c = connect(addr);
+    c.send(&[
+        mset(1),
+        mget.clone(),
+        mset(2),
+        cmd(&["GET", &keys[5]]),
+        cmd(&["DEL", &keys[0], &keys[7], "pipe:none"]),
+        cmd(&["EXISTS", &keys[0], &keys[1], &keys[7]]),
+        mget.clone(),
+    ]);
+    assert_eq!(c.read(), Reply::Simple("OK".into()));
+    let Reply::Array(Some(v)) = c.read() else {
+        panic!()
+    };
+    assert!(v.iter().all(|x| int(x) == 1), "{v:?}");
+    assert_eq!(c.read(), Reply::Simple("OK".into()));
+    assert_eq!(int(&c.read()), 2);
+    assert_eq!(c.read(), Reply::Int(2));
+    assert_eq!(c.read(), Reply::Int(1));
+    let Reply::Array(Some(v)) = c.read() else {
+        panic!()
+    };
+    assert_eq!(v[0], Reply::Bulk(None));
+    assert_eq!(int(&v[1]), 2);
+
+    // A writer pipelines rounds of MSET over every key; readers pipeline
+    // MGETs: each MGET sees one round whole, and a reader never sees a
+    // round older than one it saw.
+    let writer_keys = keys.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = connect(addr);
+        for batch in 0..60 {
+            let cmds: Vec<_> = (0..16)
+                .map(|i| {
+                    let round = 10 + batch * 16 + i;
+                    let mut c = vec![b"MSET".to_vec()];
+                    for k in &writer_keys {
+                        c.push(k.clone().into_bytes());
+                        c.push(round.to_string().into_bytes());
+                    }
+                    c
+                })
+                .collect();
+            w.send(&cmds);
+            for _ in 0..16 {
+                assert_eq!(w.read(), Reply::Simple("OK".into()));
+            }
+        }
+    });
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mget = mget.clone();
+            std::thread::spawn(move || {
+                let mut r = connect(addr);
+                let mut last = 0;
+                for _ in 0..300 {
+                    r.send(&vec![mget.clone(); 8]);
+                    for _ in 0..8 {
+                        let Reply::Array(Some(v)) = r.read() else {
+                            panic!()
+                        };
+                        let seen: Vec<i64> = v
+                            .iter()
+                            .map(|x| match x {
+                                Reply::Bulk(None) => 0,
+                                x => int(x),
+                            })
+                            .collect();
+                        let round = seen.iter().copied().max().unwrap();
+                        assert!(
+                            seen.iter().all(|&x| x == round || (x == 0 && round <= 2)),
+                            "half a pipelined MSET seen: {seen:?}"
+                        );
+                        assert!(round >= last, "went back from round {last} to {round}");
+                        last = round;
+                    }
+                }
+            })
+        })
+        .collect();
+    // And single GETs, one after the other: once one key shows a round,
+    // every key read after it shows that round or a later one (an MSET is
+    // seen whole or not at all, across shards too).
+    let single_keys = keys.clone();
+    let singles = std::thread::spawn(move || {
+        let mut r = connect(addr);
+        let value = |r: &mut Resp<TcpStream>, k: &str| {
+            r.send(&[cmd(&["GET", k])]);
+            match r.read() {
+                Reply::Bulk(None) => 0,
+                x => int(&x),
+            }
+        };
+        for i in 0..3000 {
+            let first = value(&mut r, &single_keys[0]);
+            let other = &single_keys[1 + i % (single_keys.len() - 1)];
+            let then = value(&mut r, other);
+            assert!(
+                then >= first || (first <= 2 && then == 0),
+                "{} showed round {first}, then {other} showed {then}",
+                single_keys[0]
+            );
+        }
+    });
+    writer.join().unwrap();
+    for r in readers {
+        r.join().unwrap();
+    }
+    singles.join().unwrap();
+    drop(c);
+    sigterm(&child);
+    let mut child = child;
+    assert!(wait_exit(&mut child).success());
+}
