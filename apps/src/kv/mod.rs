@@ -14,19 +14,14 @@
 //!   request has a slot in the connection's reply queue, filled when its
 //!   answer arrives — and every ready reply of a read leaves in one write.
 //! * **Multi-shard commands are transactions** (MSET, MGET, DEL/EXISTS of
-//!   several keys, RENAME, SINTER/SUNION/SDIFF, MSETNX, MULTI/EXEC): the
-//!   connection's shard locks *the keys* the transaction names on each
-//!   shard they live on (`gate`), one shard at a time in ascending shard
-//!   order, fetching copies of them as it goes; runs the commands on
-//!   those copies; writes the results back and lets the locks go. A
-//!   command for a locked key waits in its shard's queue until the
-//!   transaction lets it go, so no client ever observes half a
-//!   transaction; commands on other keys, and other transactions on other
-//!   keys, go on meanwhile. No deadlock: a transaction takes a shard's
-//!   keys as one lock, first come first served per key, and only ever
-//!   waits on a shard above every shard where it holds keys. The common
-//!   path — a command on keys no transaction holds — takes no lock at
-//!   all: one `is_empty` check while nothing is pending.
+//!   several keys, RENAME, SINTER/SUNION/SDIFF, MSETNX, MULTI/EXEC),
+//!   scheduled VLL-style as Dragonfly does (`txn` has the design and its
+//!   proof sketch): placed in one global order in every involved shard's
+//!   queue at once (`order`), they lock only the keys they name (`gate`);
+//!   MSET, MGET, DEL, UNLINK, EXISTS and TOUCH run their parts where the
+//!   keys are (`split`), the rest run on copies fetched in parallel. The
+//!   common path — a command on keys no transaction holds — takes no lock
+//!   at all: one `is_empty` check while nothing is pending.
 //! * **Per-connection order**: a connection's commands on one key always
 //!   run on one shard, in the order sent (one FIFO per destination); a
 //!   multi-shard command waits until the connection's earlier commands are

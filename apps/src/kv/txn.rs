@@ -24,7 +24,9 @@
 //!    the moment its lock is granted — no copies — and sends the part's
 //!    reply. A reading part lets its lock go at once; a writing part
 //!    keeps it until every part has run. The last part to finish puts
-//!    the reply together and lets the kept locks go.
+//!    the reply together and lets the kept locks go. Consecutive such
+//!    commands of one connection's read travel as one group (Dragonfly's
+//!    squashing): one request per shard and one reply message for all.
 //! 4. **Everything else runs on copies.** MULTI/EXEC, RENAME, MSETNX,
 //!    the set operations and the rest: each shard sends copies of its
 //!    keys when granted; once all are in, the connection's shard runs the
