@@ -91,6 +91,9 @@ struct Item {
     claim: Claim,
     /// `None` while it holds its lock.
     work: Option<Work>,
+    /// On how many of its locks an item before it comes first (VLL's
+    /// counter): it may run at 0.
+    ahead: u32,
 }
 
 /// The items claiming one lock, in arrival order: the first holds it (or
@@ -136,16 +139,21 @@ impl Gate {
         c.locks.iter().all(|l| !self.queues.contains_key(l))
     }
 
-    fn add(&mut self, claim: Claim, work: Option<Work>) -> u64 {
+    fn add(&mut self, mut claim: Claim, work: Option<Work>) -> u64 {
         let id = self.next;
         self.next += 1;
         if claim.all {
             self.alls.push_back(id);
         }
+        // Each lock once (a key named twice is one lock).
+        claim.locks.sort_unstable();
+        claim.locks.dedup();
+        let mut ahead = 0;
         for &l in &claim.locks {
             match self.queues.entry(l) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
-                    e.get_mut().rest.push_back(id)
+                    e.get_mut().rest.push_back(id);
+                    ahead += 1;
                 }
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(Line {
@@ -156,7 +164,12 @@ impl Gate {
             }
         }
         self.waiting += usize::from(work.is_some());
-        self.items.push_back(Item { id, claim, work });
+        self.items.push_back(Item {
+            id,
+            claim,
+            work,
+            ahead,
+        });
         id
     }
 
@@ -177,10 +190,7 @@ impl Gate {
         if self.alls.front().is_some_and(|&a| a < item.id) {
             return false;
         }
-        item.claim
-            .locks
-            .iter()
-            .all(|l| self.queues.get(l).map(|q| q.head) == Some(item.id))
+        item.ahead == 0
     }
 
     /// Removes item `id` (run, or its lock let go) and notes what may run
@@ -204,7 +214,14 @@ impl Gate {
             match q.rest.pop_front() {
                 Some(next) => {
                     q.head = next;
-                    self.check.push(next);
+                    // First on one more of its locks.
+                    if let Some(j) = self.index(next) {
+                        let it = &mut self.items[j];
+                        it.ahead -= 1;
+                        if it.ahead == 0 {
+                            self.check.push(next);
+                        }
+                    }
                 }
                 None => {
                     self.queues.remove(l);
