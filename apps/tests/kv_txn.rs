@@ -445,3 +445,58 @@ fn pipelined_multi_key_commands_are_each_atomic_and_in_order() {
     let mut child = child;
     assert!(wait_exit(&mut child).success());
 }
+
+#[test]
+fn a_key_renamed_across_shards_is_in_exactly_one_place_at_every_moment() {
+    let (child, addr, _log) = serve(&kv_config(4));
+    let names: Vec<String> = (0..8).map(|i| format!("token:{i}")).collect();
+    let mut c = connect(addr);
+    c.send(&[cmd(&["SET", &names[0], "the token"])]);
+    assert_eq!(c.read(), Reply::Simple("OK".into()));
+    // Movers RENAME the token from one random name to another (an error
+    // when it is not there); a reader counts the names that exist.
+    let movers: Vec<_> = (0..4)
+        .map(|m| {
+            let names = names.clone();
+            std::thread::spawn(move || {
+                let mut c = connect(addr);
+                let mut rng = Rng(0xDEAD_BEEF + m);
+                let mut moved = 0;
+                for _ in 0..400 {
+                    let v = rng.accounts(2);
+                    c.send(&[cmd(&["RENAME", &names[v[0]], &names[v[1]]])]);
+                    match c.read() {
+                        Reply::Simple(ok) if ok == "OK" => moved += 1,
+                        Reply::Error(e) if e.starts_with("ERR no such key") => {}
+                        other => panic!("RENAME answered {other:?}"),
+                    }
+                }
+                moved
+            })
+        })
+        .collect();
+    let mut r = connect(addr);
+    let mut looks = 0;
+    while !movers.iter().all(|m| m.is_finished()) && looks < 100_000 {
+        let mut exists = vec![b"EXISTS".to_vec()];
+        exists.extend(names.iter().map(|n| n.as_bytes().to_vec()));
+        r.send(&[exists]);
+        assert_eq!(r.read(), Reply::Int(1), "the token in two places or none");
+        looks += 1;
+    }
+    let moved: usize = movers.into_iter().map(|m| m.join().unwrap()).sum();
+    assert!(moved > 0 && looks > 0);
+    // Where it is now holds it, whole.
+    let mut mget = vec![b"MGET".to_vec()];
+    mget.extend(names.iter().map(|n| n.as_bytes().to_vec()));
+    c.send(&[mget]);
+    let Reply::Array(Some(v)) = c.read() else {
+        panic!()
+    };
+    let found: Vec<_> = v.iter().filter(|x| **x != Reply::Bulk(None)).collect();
+    assert_eq!(found, vec![&Reply::Bulk(Some(b"the token".to_vec()))]);
+    drop((c, r));
+    sigterm(&child);
+    let mut child = child;
+    assert!(wait_exit(&mut child).success());
+}
