@@ -500,3 +500,67 @@ fn a_key_renamed_across_shards_is_in_exactly_one_place_at_every_moment() {
     let mut child = child;
     assert!(wait_exit(&mut child).success());
 }
+
+#[test]
+fn a_multi_shard_read_never_sees_a_clients_second_write_without_its_first() {
+    let (child, addr, _log) = serve(&kv_config(4));
+    // Pairs of keys; a writer sets the first of each pair, then (once
+    // that is acknowledged) the second, to the same rising number.
+    let pairs: Vec<(String, String)> = (0..6)
+        .map(|i| (format!("w1:{i}"), format!("w2:{i}")))
+        .collect();
+    let writer_pairs = pairs.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = connect(addr);
+        for n in 1..=600 {
+            let (a, b) = &writer_pairs[n % writer_pairs.len()];
+            for k in [a, b] {
+                w.send(&[cmd(&["SET", k, &n.to_string()])]);
+                assert_eq!(w.read(), Reply::Simple("OK".into()));
+            }
+        }
+    });
+    let value = |r: &Reply| match r {
+        Reply::Bulk(None) => 0,
+        x => int(x),
+    };
+    let mut r = connect(addr);
+    let mut reads = 0;
+    while !writer.is_finished() && reads < 100_000 {
+        let (a, b) = &pairs[reads % pairs.len()];
+        // MGET runs in place on each shard; MULTI of GETs runs on copies.
+        let got: Vec<Reply> = if reads % 2 == 0 {
+            r.send(&[cmd(&["MGET", a, b])]);
+            let Reply::Array(Some(v)) = r.read() else {
+                panic!()
+            };
+            v
+        } else {
+            r.send(&[
+                cmd(&["MULTI"]),
+                cmd(&["GET", a]),
+                cmd(&["GET", b]),
+                cmd(&["EXEC"]),
+            ]);
+            for _ in 0..3 {
+                r.read();
+            }
+            let Reply::Array(Some(v)) = r.read() else {
+                panic!()
+            };
+            v
+        };
+        let (first, second) = (value(&got[0]), value(&got[1]));
+        assert!(
+            first >= second,
+            "{b} = {second} seen with {a} = {first}, though {a} was set first"
+        );
+        reads += 1;
+    }
+    writer.join().unwrap();
+    assert!(reads > 0);
+    drop(r);
+    sigterm(&child);
+    let mut child = child;
+    assert!(wait_exit(&mut child).success());
+}

@@ -356,6 +356,17 @@ pub(crate) fn pump(lp: &mut EventLoop) {
     }
 }
 
+/// Places a lock request in the queue without taking it now (the caller
+/// pumps at the loop's next turn): `f` gets the lock once nothing before
+/// it claims any of `claim`.
+pub(crate) fn enqueue(claim: Claim, f: impl FnOnce(&mut EventLoop, u64) + 'static) {
+    GATE.with(|g| {
+        let mut g = g.borrow_mut();
+        let id = g.add(claim, Some(Work::Lock(Box::new(f))));
+        g.check.push(id);
+    });
+}
+
 /// Queues `f` behind what claims any of `claim` (the caller found it not
 /// [`free`](Gate::free)); it runs when a release lets it.
 pub(crate) fn queue(claim: Claim, f: impl FnOnce(&mut EventLoop) + 'static) {

@@ -702,6 +702,7 @@ impl RemoteBatch {
     /// Sends the batch to `shard`; the replies go to `conn` on `home`.
     pub(crate) fn send(self, lp: &LoopHandle, shard: usize, home: usize, conn: ConnectionHandle) {
         lp.post(shard, move |lp| {
+            order::catch_up(lp.handle());
             if gate::idle() {
                 return self.run(lp, home, conn);
             }

@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 use shardloop::{EventLoop, LoopHandle};
 
@@ -26,6 +28,15 @@ struct Request {
 /// per process, as kv's configuration is.)
 static ORDER: Mutex<Vec<VecDeque<Request>>> = Mutex::new(Vec::new());
 
+/// Which shards have requests waiting in [`ORDER`] (bit `shard % 64`):
+/// set with the requests, cleared when a shard takes them (only with at
+/// most 64 shards; beyond, a shard looks every time).
+static QUEUED: AtomicU64 = AtomicU64::new(0);
+
+fn bit(shard: usize) -> u64 {
+    1 << (shard % 64)
+}
+
 thread_local! {
     /// This shard is taking its queue (a grant that runs at once must not
     /// take the requests behind it out of order).
@@ -42,13 +53,57 @@ pub(super) fn submit(lp: &LoopHandle, parts: Vec<(usize, Claim, Grant)>) {
         if order.len() < n {
             order.resize_with(n, VecDeque::new);
         }
+        let mut bits = 0;
         for (shard, claim, grant) in parts {
             order[shard].push_back(Request { claim, grant });
+            bits |= bit(shard);
         }
+        QUEUED.fetch_or(bits, Ordering::Release);
     }
     for shard in shards {
         lp.post(shard, take_requests);
     }
+}
+
+/// This shard's requests, taken out of the global order.
+fn take_mine(lp: &LoopHandle) -> VecDeque<Request> {
+    let me = lp.shard_id().unwrap_or(0);
+    let mut order = ORDER.lock();
+    let taken = match order.get_mut(me) {
+        Some(q) => std::mem::take(q),
+        None => VecDeque::new(),
+    };
+    if lp.shard_count() <= 64 {
+        QUEUED.fetch_and(!bit(me), Ordering::Release);
+    }
+    taken
+}
+
+/// Whether transactions placed their requests for this shard in the
+/// global order since it last took them.
+#[inline]
+fn queued_here(lp: &LoopHandle) -> bool {
+    QUEUED.load(Ordering::Acquire) & bit(lp.shard_id().unwrap_or(0)) != 0
+}
+
+/// Before a shard serves plain commands: the transactions placed in the
+/// global order before now take their place in its queue first, so a
+/// command that arrives after a transaction began (in real time) is
+/// ordered after it on every shard — an MGET is never seen half before
+/// and half after a client's two SETs in a row. Their locks are taken at
+/// the loop's next turn (see [`gate::enqueue`]).
+pub(super) fn catch_up(lp: &LoopHandle) {
+    if lp.shard_count() == 1 || !queued_here(lp) || DRAINING.with(std::cell::Cell::get) {
+        return;
+    }
+    let requests = take_mine(lp);
+    if requests.is_empty() {
+        return;
+    }
+    for r in requests {
+        gate::enqueue(r.claim, r.grant);
+    }
+    lp.call_soon(gate::pump);
 }
 
 /// Turns this shard's queued requests into locks, in order.
@@ -63,15 +118,8 @@ fn take_requests(lp: &mut EventLoop) {
         return;
     }
     let _reset = Draining;
-    let me = lp.shard_id().unwrap_or(0);
     loop {
-        let requests = {
-            let mut order = ORDER.lock();
-            match order.get_mut(me) {
-                Some(q) => std::mem::take(q),
-                None => VecDeque::new(),
-            }
-        };
+        let requests = take_mine(lp.handle());
         if requests.is_empty() {
             break;
         }

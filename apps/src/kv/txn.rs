@@ -31,7 +31,10 @@
 //!    the set operations and the rest: each shard sends copies of its
 //!    keys when granted; once all are in, the connection's shard runs the
 //!    commands on them, sends each shard its results, and each writes
-//!    them back and lets its lock go.
+//!    them back and lets its lock go. A transaction that only reads
+//!    (SUNION, SINTER, MULTI of reads…) lets each lock go as soon as the
+//!    copies are taken and writes nothing back: its copies are a view in
+//!    the global order already.
 //!
 //! # Why it holds (proof sketch)
 //!
@@ -100,6 +103,10 @@ struct Txn {
     locks: Vec<Option<u64>>,
     /// Shards whose copies are still to come.
     left: usize,
+    /// Whether anything in it writes: a transaction that only reads lets
+    /// each shard's lock go as soon as its copies are taken, and writes
+    /// nothing back.
+    writes: bool,
 }
 
 /// Whether a queued command visits every shard.
@@ -122,6 +129,7 @@ pub(super) fn txn_start(
             return group.start(lp, to);
         }
     }
+    let writes = every || cmds.iter().any(|(spec, _)| spec.write);
     let shards = lp.shard_count();
     // Each key once, by owner: linear in the keys (a set per shard, not a
     // scan of the keys so far).
@@ -152,6 +160,7 @@ pub(super) fn txn_start(
         watch,
         locks: vec![None; n],
         left: n,
+        writes,
     };
     if n == 0 {
         lp.call_soon(move |lp| txn_run(lp, txn));
@@ -173,6 +182,14 @@ pub(super) fn txn_start(
             let (cmds, state) = (Arc::clone(&cmds), Arc::clone(&state));
             let grant: Grant = Box::new(move |lp: &mut EventLoop, id: u64| {
                 let (copies, bases) = fetch(lp, &keys, &cmds);
+                // Reading only: the copies are a consistent view in the
+                // global order already, so the lock can go.
+                let id = if writes {
+                    Some(id)
+                } else {
+                    gate::release(lp, id);
+                    None
+                };
                 lp.post(home, move |lp| {
                     fetched(lp, &state, place, id, copies, bases)
                 });
@@ -219,7 +236,7 @@ fn fetched(
     lp: &mut EventLoop,
     state: &Mutex<Option<Txn>>,
     place: usize,
-    id: u64,
+    id: Option<u64>,
     copies: Vec<(Vec<u8>, Option<Entry>)>,
     bases: Vec<(usize, Vec<u8>)>,
 ) {
@@ -230,7 +247,7 @@ fn fetched(
         };
         txn.fetched.extend(copies);
         txn.bases.extend(bases);
-        txn.locks[place] = Some(id);
+        txn.locks[place] = id;
         txn.left -= 1;
         if txn.left == 0 {
             guard.take()
@@ -304,6 +321,10 @@ fn txn_run(lp: &mut EventLoop, txn: Txn) {
     SHARD.with(|s| s.borrow_mut().commands += txn.cmds.len() as u64);
     if !scratch.events.is_empty() {
         super::pubsub::publish_events(lp.handle(), std::mem::take(&mut scratch.events));
+    }
+    if !txn.writes {
+        // Nothing to write back, no lock held.
+        return txn.to.send(lp, out);
     }
     // With a log, the reply waits until every shard has logged its part
     // (and synced it, with `always`): the last one sends it.

@@ -177,6 +177,8 @@ impl KvConn {
     /// bytes it used.
     fn process(&mut self, t: &mut Transport, buf: &[u8]) -> usize {
         self.now = None;
+        // Transactions begun before this read are ordered before it here.
+        super::order::catch_up(t.get_loop());
         let mut ranges = std::mem::take(&mut self.ranges);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut at = 0;
