@@ -62,9 +62,19 @@
 //!   the connection: its parts, copies and write-backs run to the end
 //!   and let their locks go; only the reply finds no one. Test:
 //!   `kv_txn.rs`'s clients that leave before their replies.
+//! * **Real time.** Before a shard serves a read of a socket or a batch
+//!   from another shard, it takes the requests placed in the global order
+//!   so far (`order::catch_up`: one atomic load when there are none). So
+//!   a command that arrives after a transaction began — a client's second
+//!   SET, sent once its first was answered — is queued behind it on every
+//!   shard it shares keys with, and no transaction sees the second
+//!   without the first. Test: `kv_txn.rs`'s MGET and MULTI of GETs
+//!   against a client's SETs in a row.
 //! * **A connection's own order.** A connection starts a transaction only
 //!   once its earlier commands are answered, and holds its later ones
-//!   until it is (the barrier in `conn`).
+//!   until it is (the barrier in `conn`); split commands that follow one
+//!   another in one read go as one group, run in order on each shard.
+//!   Test: `kv_txn.rs`'s pipelined MSET/MGET/DEL/EXISTS.
 //!
 //! A transaction that holds an all-shard command (DBSIZE, KEYS, SCAN,
 //! FLUSHDB, FLUSHALL, INFO) claims every key of every shard, and each
