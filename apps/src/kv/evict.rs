@@ -215,7 +215,7 @@ pub fn candidates_elsewhere(me: usize) -> bool {
 const TIME_LIMIT: Duration = Duration::from_micros(500);
 
 /// Evicts keys of `db` by the policy while the process is over the limit
-/// (for at most [`TIME_LIMIT`]). Returns whether a command that grows
+/// (for at most 500 µs). Returns whether a command that grows
 /// memory may run: the process is under the limit, or a key was evicted
 /// (Redis's `performEvictions` is not `EVICT_FAIL`). Each evicted key is
 /// removed, counted, recorded for the log (when `db.track_evictions`) and
