@@ -144,3 +144,57 @@ fn a_loop_of_its_own_is_shard_zero_of_one_and_calls_itself_on_the_next_iteration
     lp.run_forever().unwrap();
     assert_eq!(got.get(), 42);
 }
+
+#[test]
+fn posts_to_a_shard_keep_their_order_through_a_full_mailbox() {
+    use std::sync::{Arc, Mutex};
+    const POSTS: u64 = 12_000;
+    let rt = runtime(2);
+    let seen = Arc::new(Mutex::new(Vec::with_capacity(POSTS as usize)));
+    // Shard 1 blocks until shard 0 has filled its mailbox (4,096 batches),
+    // then drains it while shard 0 goes on posting.
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    rt.shard(1)
+        .submit(move |_| {
+            let _ = go_rx.recv_timeout(DEADLINE);
+        })
+        .unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    fn step(
+        lp: &mut shardloop::EventLoop,
+        n: u64,
+        seen: Arc<Mutex<Vec<u64>>>,
+        go: Option<mpsc::Sender<()>>,
+        done: mpsc::Sender<()>,
+    ) {
+        if n == POSTS {
+            // The last one tells.
+            lp.post(1, move |_| done.send(()).unwrap());
+            return;
+        }
+        let s = Arc::clone(&seen);
+        lp.post(1, move |_| s.lock().unwrap().push(n));
+        let go = match go {
+            Some(g) if n == 6_000 => {
+                g.send(()).unwrap();
+                None
+            }
+            g => g,
+        };
+        // One post per iteration: one batch each.
+        lp.call_soon(move |lp| step(lp, n + 1, seen, go, done));
+    }
+    let s = Arc::clone(&seen);
+    rt.shard(0)
+        .submit(move |lp| step(lp, 0, s, Some(go_tx), done_tx))
+        .unwrap();
+    done_rx.recv_timeout(DEADLINE).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len() as u64, POSTS, "every post ran once");
+    assert!(
+        seen.iter().copied().eq(0..POSTS),
+        "posts ran out of order: first out of place at {:?}",
+        seen.iter().zip(0..).find(|(a, b)| **a != *b)
+    );
+    rt.shutdown(Duration::from_secs(1)).unwrap();
+}

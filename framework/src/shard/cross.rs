@@ -239,12 +239,21 @@ impl EventLoop {
                 }),
             ));
         }
+        // A shard whose mailbox refused a task gets nothing more this
+        // iteration: what follows waits behind it, so each destination
+        // still receives its tasks in the order they were made.
+        let mut refused: Vec<usize> = Vec::new();
         for (shard, task) in sending {
+            if refused.contains(&shard) {
+                outbox.stalled.push((shard, task));
+                continue;
+            }
             match peers[shard].try_submit(task) {
                 Ok(()) => {}
                 // Never block a shard on another: try again next iteration.
                 Err(SubmitError::Full(task)) => {
                     outbox.stalled.push((shard, task));
+                    refused.push(shard);
                     ANY_QUEUED.with(|q| q.set(true));
                 }
                 Err(_) => tracing::warn!(shard, "cross-shard call to a stopped shard dropped"),
