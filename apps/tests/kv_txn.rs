@@ -46,6 +46,26 @@ fn account(i: usize) -> String {
     format!("acct:{i}")
 }
 
+/// Every account at `START`: a connection, and the total that every
+/// snapshot must sum to.
+fn open_ledger(addr: SocketAddr) -> (Resp<TcpStream>, i64) {
+    let mut c = connect(addr);
+    let mut mset = vec![b"MSET".to_vec()];
+    for i in 0..ACCOUNTS {
+        mset.push(account(i).into_bytes());
+        mset.push(START.to_string().into_bytes());
+    }
+    c.send(&[mset]);
+    assert_eq!(c.read(), Reply::Simple("OK".into()));
+    (c, START * ACCOUNTS as i64)
+}
+
+/// Stops the server; it must exit cleanly.
+fn stop(mut child: std::process::Child) {
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
 fn int(r: &Reply) -> i64 {
     match r {
         Reply::Int(n) => *n,
@@ -197,15 +217,7 @@ fn writer(addr: SocketAddr, seed: u64, rounds: usize) -> (Vec<i64>, usize) {
 #[test]
 fn random_transactions_on_four_shards_are_serializable_and_lose_nothing() {
     let (child, addr, _log) = serve(&kv_config(4));
-    let mut c = connect(addr);
-    let mut mset = vec![b"MSET".to_vec()];
-    for i in 0..ACCOUNTS {
-        mset.push(account(i).into_bytes());
-        mset.push(START.to_string().into_bytes());
-    }
-    c.send(&[mset]);
-    assert_eq!(c.read(), Reply::Simple("OK".into()));
-    let total = START * ACCOUNTS as i64;
+    let (mut c, total) = open_ledger(addr);
 
     let writers: Vec<_> = (0..6)
         .map(|w| std::thread::spawn(move || writer(addr, 0x9E37_79B9 + w, 400)))
@@ -254,23 +266,13 @@ fn random_transactions_on_four_shards_are_serializable_and_lose_nothing() {
     assert!(snapshots > 0);
     eprintln!("{committed} transactions committed, {snapshots} snapshots, all consistent");
     drop(c);
-    sigterm(&child);
-    let mut child = child;
-    assert!(wait_exit(&mut child).success());
+    stop(child);
 }
 
 #[test]
 fn transactions_whose_client_leaves_before_the_reply_still_apply_whole() {
     let (child, addr, _log) = serve(&kv_config(4));
-    let mut c = connect(addr);
-    let mut mset = vec![b"MSET".to_vec()];
-    for i in 0..ACCOUNTS {
-        mset.push(account(i).into_bytes());
-        mset.push(START.to_string().into_bytes());
-    }
-    c.send(&[mset]);
-    assert_eq!(c.read(), Reply::Simple("OK".into()));
-    let total = START * ACCOUNTS as i64;
+    let (mut c, total) = open_ledger(addr);
     let mut rng = Rng(42);
     // 40 clients each send 25 transfers and an MSETNX across shards, then
     // close at once, without reading: their transactions are in flight
@@ -307,9 +309,7 @@ fn transactions_whose_client_leaves_before_the_reply_still_apply_whole() {
     }
     assert_eq!(snapshot(&mut c, true).iter().sum::<i64>(), total);
     drop(c);
-    sigterm(&child);
-    let mut child = child;
-    assert!(wait_exit(&mut child).success());
+    stop(child);
 }
 
 #[test]
@@ -441,9 +441,7 @@ fn pipelined_multi_key_commands_are_each_atomic_and_in_order() {
     }
     singles.join().unwrap();
     drop(c);
-    sigterm(&child);
-    let mut child = child;
-    assert!(wait_exit(&mut child).success());
+    stop(child);
 }
 
 #[test]
@@ -496,9 +494,7 @@ fn a_key_renamed_across_shards_is_in_exactly_one_place_at_every_moment() {
     let found: Vec<_> = v.iter().filter(|x| **x != Reply::Bulk(None)).collect();
     assert_eq!(found, vec![&Reply::Bulk(Some(b"the token".to_vec()))]);
     drop((c, r));
-    sigterm(&child);
-    let mut child = child;
-    assert!(wait_exit(&mut child).success());
+    stop(child);
 }
 
 #[test]
@@ -560,7 +556,5 @@ fn a_multi_shard_read_never_sees_a_clients_second_write_without_its_first() {
     writer.join().unwrap();
     assert!(reads > 0);
     drop(r);
-    sigterm(&child);
-    let mut child = child;
-    assert!(wait_exit(&mut child).success());
+    stop(child);
 }
