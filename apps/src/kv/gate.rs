@@ -11,13 +11,14 @@
 //! or counts the whole keyspace) waits for everything before it and holds
 //! everything after it.
 //!
-//! Order is first come, first served per key: an item runs when no item
+//! Order is first come, first served per lock: an item runs when no item
 //! still pending that arrived before it shares a key (or its connection)
-//! with it. Because transactions lock shards in ascending shard order and
-//! each shard's part as one item, a transaction only ever waits for an
-//! item on a shard above every shard where it holds locks, or for one that
-//! came before it on the same shard: no cycle of waits, so no deadlock
-//! (see `txn`).
+//! with it — VLL's counter, per item, of the locks on which something
+//! before it comes first. Transactions arrive on every shard in one
+//! global order (`order`), so a transaction only ever waits for
+//! transactions before it in that order, or for plain commands, which
+//! hold nothing across messages: no cycle of waits, so no deadlock (see
+//! `txn`).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;

@@ -270,7 +270,8 @@ fn fetched(
     }
 }
 
-/// Every shard is locked and its copies are here: run, write back, unlock.
+/// Every shard's copies are here (its keys locked while the transaction
+/// writes): run, write back, let the locks go.
 fn txn_run(lp: &mut EventLoop, txn: Txn) {
     let now = now_ms(lp.handle());
     reply::set_protocol(txn.to.proto);
