@@ -134,11 +134,17 @@ impl Group {
         let shards = self.parts.len();
         let step = how.step();
         let mut keys = 0;
+        // The command's own bytes (`a.buf` may hold the rest of the read).
+        let span = match (a.ranges.first(), a.ranges.last()) {
+            (Some(f), Some(l)) => l.end.saturating_sub(f.start),
+            _ => 0,
+        };
+        let mut counted = false;
         for i in (1..a.len()).step_by(step) {
             let k = a.get(i);
             let part = self.parts[owner(k, shards)].get_or_insert_with(|| Part {
                 args: OwnedArgs {
-                    buf: Vec::with_capacity(a.buf.len()),
+                    buf: Vec::with_capacity(span),
                     ranges: Vec::with_capacity(a.len()),
                 },
                 subs: Vec::new(),
@@ -148,13 +154,15 @@ impl Group {
             if part.subs.last().is_none_or(|s| s.cmd != c) {
                 let at = part.args.ranges.len();
                 push_arg(&mut part.args, a.get(0));
+                // Counted once, by its first piece.
                 part.subs.push(Sub {
                     spec,
                     cmd: c,
                     args: at..at + 1,
                     places: Vec::new(),
-                    counted: false,
+                    counted: !counted,
                 });
+                counted = true;
             }
             for j in i..i + step {
                 push_arg(&mut part.args, a.get(j));
@@ -165,15 +173,6 @@ impl Group {
             part.claim.push_key(k);
             part.write |= spec.write;
             keys += 1;
-        }
-        // Counted once, by its first piece.
-        if let Some(sub) = self
-            .parts
-            .iter_mut()
-            .flatten()
-            .find_map(|p| p.subs.iter_mut().find(|s| s.cmd == c))
-        {
-            sub.counted = true;
         }
         self.cmds.push(Cmd { how, keys, seq });
     }
