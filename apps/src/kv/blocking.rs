@@ -380,41 +380,36 @@ fn serve(s: &mut Shard, b: &Arc<Block>, key: &[u8], now: u64) {
             lp.post(dst_shard, move |lp| {
                 // Behind a transaction that holds the destination.
                 let claim = super::gate::Claim::keys([dst.as_slice()]);
-                super::gate::run(
-                    lp,
-                    || claim,
-                    move |lp| {
-                        let now = super::db::now_ms(lp.handle());
-                        let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
-                        SHARD.with(|s| {
-                            let mut s = s.borrow_mut();
-                            let s = &mut *s;
-                            s.lp.get_or_insert_with(|| lp.handle().clone());
-                            let pushed = run(s, &[push, &dst, &e], now, b.to.proto);
-                            let mut out = Vec::new();
-                            reply::set_protocol(b.to.proto);
-                            if pushed.first() == Some(&b'-') {
-                                // WRONGTYPE at the destination: the client gets the
-                                // error and the element goes back where it was, as
-                                // Redis, which checks before it pops, leaves it.
-                                out = pushed;
-                                let back: &[u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
-                                let undo = [back.to_vec(), src, e];
-                                lp.post(src_shard, move |lp| {
-                                    let now = super::db::now_ms(lp.handle());
-                                    SHARD.with(|s| {
-                                        let args: Vec<&[u8]> =
-                                            undo.iter().map(Vec::as_slice).collect();
-                                        run(&mut s.borrow_mut(), &args, now, 2);
-                                    });
+                super::gate::run(lp, claim, move |lp| {
+                    let now = super::db::now_ms(lp.handle());
+                    let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+                    SHARD.with(|s| {
+                        let mut s = s.borrow_mut();
+                        let s = &mut *s;
+                        s.lp.get_or_insert_with(|| lp.handle().clone());
+                        let pushed = run(s, &[push, &dst, &e], now, b.to.proto);
+                        let mut out = Vec::new();
+                        reply::set_protocol(b.to.proto);
+                        if pushed.first() == Some(&b'-') {
+                            // WRONGTYPE at the destination: the client gets the
+                            // error and the element goes back where it was, as
+                            // Redis, which checks before it pops, leaves it.
+                            out = pushed;
+                            let back: &[u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
+                            let undo = [back.to_vec(), src, e];
+                            lp.post(src_shard, move |lp| {
+                                let now = super::db::now_ms(lp.handle());
+                                SHARD.with(|s| {
+                                    let args: Vec<&[u8]> = undo.iter().map(Vec::as_slice).collect();
+                                    run(&mut s.borrow_mut(), &args, now, 2);
                                 });
-                            } else {
-                                reply::bulk(&mut out, &e);
-                            }
-                            send(s, &b, out, None);
-                        });
-                    },
-                );
+                            });
+                        } else {
+                            reply::bulk(&mut out, &e);
+                        }
+                        send(s, &b, out, None);
+                    });
+                });
             });
         }
     }

@@ -280,24 +280,15 @@ pub(crate) fn idle() -> bool {
     GATE.with(|g| g.borrow().idle())
 }
 
-/// Runs `f` now when nothing pending claims any of `claim` (built only
-/// when something is pending), else once nothing that arrived before it
-/// does.
-pub(crate) fn run(
-    lp: &mut EventLoop,
-    claim: impl FnOnce() -> Claim,
-    f: impl FnOnce(&mut EventLoop) + 'static,
-) {
+/// Runs `f` now when nothing pending claims any of `claim`, else once
+/// nothing that arrived before it does.
+pub(crate) fn run(lp: &mut EventLoop, claim: Claim, f: impl FnOnce(&mut EventLoop) + 'static) {
     let mut f = Some(f);
     GATE.with(|g| {
         let mut g = g.borrow_mut();
-        if g.idle() {
-            return;
-        }
-        let c = claim();
-        if !g.free(&c) {
+        if !g.free(&claim) {
             let f = f.take().expect("not yet moved");
-            g.add(c, Some(Work::Once(Box::new(f))));
+            g.add(claim, Some(Work::Once(Box::new(f))));
         }
     });
     if let Some(f) = f {

@@ -299,7 +299,7 @@ fn hash_tag(key: &[u8]) -> &[u8] {
 /// everything that arrived before it is done (a claim on every key: see
 /// `gate`).
 fn when_free(lp: &mut EventLoop, f: impl FnOnce(&mut EventLoop) + 'static) {
-    gate::run(lp, gate::Claim::all, f);
+    gate::run(lp, gate::Claim::all(), f);
 }
 
 thread_local! {
@@ -709,7 +709,7 @@ impl RemoteBatch {
             // Behind what locks its keys, and behind this connection's
             // commands already waiting here.
             let claim = self.claim().in_order_of(home, conn);
-            gate::run(lp, || claim, move |lp| self.run(lp, home, conn));
+            gate::run(lp, claim, move |lp| self.run(lp, home, conn));
         });
     }
 

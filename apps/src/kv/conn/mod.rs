@@ -587,11 +587,13 @@ impl KvConn {
     /// connection can be waiting in this shard's queue unless the shard is
     /// held, and then this waits too.
     fn local(&mut self, t: &mut Transport, spec: &'static Spec, a: &Args<'_>) {
-        let waits = !gate::idle() && {
-            let claim = self.claim(t, spec, a);
-            gate::with(|g| !g.free(&claim))
+        // Behind what this shard holds or queues, if any claims its keys.
+        let waiting = if gate::idle() {
+            None
+        } else {
+            Some(self.claim(t, spec, a)).filter(|c| gate::with(|g| !g.free(c)))
         };
-        if !waits {
+        let Some(claim) = waiting else {
             // One clock read per read of the socket, as Redis caches its
             // time per event-loop iteration.
             let client = &self.client;
@@ -609,8 +611,7 @@ impl KvConn {
             exec_here(spec, a, now, &mut r);
             self.slots.push_back(Slot::Ready(r));
             return;
-        }
-        let claim = self.claim(t, spec, a);
+        };
         let args = OwnedArgs::from_args(a);
         let to = self.slot(t, Slot::Waiting);
         gate::queue(claim, move |lp| {
