@@ -98,18 +98,27 @@ impl Rng {
     }
 }
 
+/// Runs `cmds` inside MULTI/EXEC; returns EXEC's reply (every command
+/// before it must be queued).
+fn multi_exec(c: &mut Resp<TcpStream>, cmds: Vec<Vec<Vec<u8>>>) -> Reply {
+    let n = cmds.len();
+    let mut all = vec![cmd(&["MULTI"])];
+    all.extend(cmds);
+    all.push(cmd(&["EXEC"]));
+    c.send(&all);
+    assert_eq!(c.read(), Reply::Simple("OK".into()));
+    for _ in 0..n {
+        assert_eq!(c.read(), Reply::Simple("QUEUED".into()));
+    }
+    c.read()
+}
+
 /// The whole ledger as one snapshot: MGET, or GETs inside MULTI.
 fn snapshot(c: &mut Resp<TcpStream>, in_multi: bool) -> Vec<i64> {
     let names: Vec<String> = (0..ACCOUNTS).map(account).collect();
     if in_multi {
-        let mut cmds = vec![cmd(&["MULTI"])];
-        cmds.extend(names.iter().map(|n| cmd(&["GET", n])));
-        cmds.push(cmd(&["EXEC"]));
-        c.send(&cmds);
-        for _ in 0..=ACCOUNTS {
-            c.read();
-        }
-        let Reply::Array(Some(vals)) = c.read() else {
+        let gets = names.iter().map(|n| cmd(&["GET", n])).collect();
+        let Reply::Array(Some(vals)) = multi_exec(c, gets) else {
             panic!("EXEC of GETs answered no array")
         };
         return vals.iter().map(int).collect();
@@ -137,16 +146,11 @@ fn writer(addr: SocketAddr, seed: u64, rounds: usize) -> (Vec<i64>, usize) {
             0 => {
                 let v = rng.accounts(2);
                 let (a, b) = (account(v[0]), account(v[1]));
-                c.send(&[
-                    cmd(&["MULTI"]),
+                let moves = vec![
                     cmd(&["DECRBY", &a, &x.to_string()]),
                     cmd(&["INCRBY", &b, &x.to_string()]),
-                    cmd(&["EXEC"]),
-                ]);
-                for _ in 0..3 {
-                    c.read();
-                }
-                let Reply::Array(Some(r)) = c.read() else {
+                ];
+                let Reply::Array(Some(r)) = multi_exec(&mut c, moves) else {
                     panic!("EXEC failed")
                 };
                 assert_eq!(r.len(), 2);
@@ -158,17 +162,12 @@ fn writer(addr: SocketAddr, seed: u64, rounds: usize) -> (Vec<i64>, usize) {
             1 => {
                 let v = rng.accounts(3);
                 let y = x / 2;
-                c.send(&[
-                    cmd(&["MULTI"]),
+                let moves = vec![
                     cmd(&["DECRBY", &account(v[0]), &x.to_string()]),
                     cmd(&["INCRBY", &account(v[1]), &y.to_string()]),
                     cmd(&["INCRBY", &account(v[2]), &(x - y).to_string()]),
-                    cmd(&["EXEC"]),
-                ]);
-                for _ in 0..4 {
-                    c.read();
-                }
-                let Reply::Array(Some(r)) = c.read() else {
+                ];
+                let Reply::Array(Some(r)) = multi_exec(&mut c, moves) else {
                     panic!("EXEC failed")
                 };
                 assert_eq!(r.len(), 3);
@@ -190,16 +189,11 @@ fn writer(addr: SocketAddr, seed: u64, rounds: usize) -> (Vec<i64>, usize) {
                 };
                 let (va, vb) = (int(&vals[0]), int(&vals[1]));
                 let moved = va / 2;
-                c.send(&[
-                    cmd(&["MULTI"]),
+                let sets = vec![
                     cmd(&["SET", &a, &(va - moved).to_string()]),
                     cmd(&["SET", &b, &(vb + moved).to_string()]),
-                    cmd(&["EXEC"]),
-                ]);
-                for _ in 0..3 {
-                    c.read();
-                }
-                match c.read() {
+                ];
+                match multi_exec(&mut c, sets) {
                     Reply::Array(Some(_)) => {
                         net[v[0]] -= moved;
                         net[v[1]] += moved;
@@ -532,16 +526,8 @@ fn a_multi_shard_read_never_sees_a_clients_second_write_without_its_first() {
             };
             v
         } else {
-            r.send(&[
-                cmd(&["MULTI"]),
-                cmd(&["GET", a]),
-                cmd(&["GET", b]),
-                cmd(&["EXEC"]),
-            ]);
-            for _ in 0..3 {
-                r.read();
-            }
-            let Reply::Array(Some(v)) = r.read() else {
+            let gets = vec![cmd(&["GET", a]), cmd(&["GET", b])];
+            let Reply::Array(Some(v)) = multi_exec(&mut r, gets) else {
                 panic!()
             };
             v
