@@ -21,7 +21,7 @@ pub(super) fn ping(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
 
 /// CONFIG queued in MULTI, run at EXEC.
 pub(super) fn config_in_txn(_: &mut Db, a: &Args<'_>, _: u64, out: &mut Vec<u8>) -> R {
-    super::super::config::command(a, out).map_err(Msg::from)
+    super::config::command(a, out).map_err(Msg::from)
 }
 
 /// UNWATCH queued in MULTI: EXEC has let go of the watch already.

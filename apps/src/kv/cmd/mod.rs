@@ -21,6 +21,7 @@ macro_rules! named {
     };
 }
 
+mod config;
 mod dump;
 mod hashes;
 mod keys;
@@ -30,6 +31,7 @@ mod strings;
 mod table;
 mod zsets;
 
+pub use config::command as config_command;
 pub use lists::lmpop_keys;
 pub use table::*;
 pub use zsets::zmpop_keys;
@@ -192,7 +194,9 @@ fn check_flush(a: &Args<'_>) -> Result<(), Msg> {
 
 /// BGREWRITEAOF: only where kv persists.
 fn check_rewrite(_: &Args<'_>) -> Result<(), Msg> {
-    if super::aof::enabled() {
+    // aof reports `appendonly` when kv first serves, and persists from
+    // then on exactly when it reported "yes".
+    if super::config::own("appendonly").as_deref() == Some("yes") {
         Ok(())
     } else {
         err("ERR kv's append-only log is off (appendonly = false in [listener.kv])")

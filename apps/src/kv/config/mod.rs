@@ -236,6 +236,11 @@ pub fn report(name: &'static str, value: String) {
     OWN.lock().insert(name, value);
 }
 
+/// One of kv's own settings as reported at start (`None` before).
+pub fn own(name: &str) -> Option<String> {
+    OWN.lock().get(name).cloned()
+}
+
 /// CONFIG GET's pairs for `patterns` (globs), each parameter once.
 pub fn get(patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
     let (set, own) = (SET.lock(), OWN.lock());
@@ -330,40 +335,5 @@ fn apply(name: &str, value: &str) {
         "lfu-log-factor" => super::access::set_lfu_params(value.parse().ok(), None),
         "lfu-decay-time" => super::access::set_lfu_params(None, value.parse().ok()),
         _ => {}
-    }
-}
-
-/// CONFIG GET, SET and RESETSTAT: the reply in `out`, or the error.
-pub fn command(a: &super::cmd::Args<'_>, out: &mut Vec<u8>) -> Result<(), String> {
-    use super::resp::reply;
-    let sub = a.get(1).to_ascii_lowercase();
-    match sub.as_slice() {
-        b"get" if a.len() >= 3 => {
-            let patterns: Vec<&[u8]> = a.iter_from(2).collect();
-            let hits = get(&patterns);
-            reply::map(out, hits.len());
-            for (k, v) in hits {
-                reply::bulk(out, k.as_bytes());
-                reply::bulk(out, v.as_bytes());
-            }
-            Ok(())
-        }
-        b"set" if a.len() >= 4 && a.len() % 2 == 0 => {
-            let pairs: Vec<(&[u8], &[u8])> = (2..a.len())
-                .step_by(2)
-                .map(|i| (a.get(i), a.get(i + 1)))
-                .collect();
-            set(&pairs)?;
-            reply::ok(out);
-            Ok(())
-        }
-        b"resetstat" if a.len() == 2 => {
-            reply::ok(out);
-            Ok(())
-        }
-        _ => Err(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(a.get(1))
-        )),
     }
 }

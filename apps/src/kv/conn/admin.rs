@@ -368,10 +368,10 @@ impl KvConn {
         }
     }
 
-    /// CONFIG GET, SET and RESETSTAT (see `kv::config`).
+    /// CONFIG GET, SET and RESETSTAT (see `kv::cmd::config_command`).
     fn config(&mut self, t: &Transport, a: &Args<'_>) {
         let mut out = Vec::new();
-        match crate::kv::config::command(a, &mut out) {
+        match crate::kv::cmd::config_command(a, &mut out) {
             Ok(()) => {
                 // A lowered limit is enforced at once, on every shard.
                 if crate::kv::evict::over() {
