@@ -92,6 +92,12 @@ fn redis_cli_session_against_kv_on_three_shards() {
         ),
         (&["FLUSHALL"], "OK\n"),
         (&["DBSIZE"], "0\n"),
+        (&["CONFIG", "GET", "appendonly"], "appendonly\nno\n"),
+        // Not persisting, so there is no log to rewrite.
+        (
+            &["BGREWRITEAOF"],
+            "ERR kv's append-only log is off (appendonly = false in [listener.kv])\n\n",
+        ),
     ];
     for (args, want) in cases {
         assert_eq!(cli(addr, args), *want, "redis-cli {args:?}");
