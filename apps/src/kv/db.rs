@@ -1,6 +1,12 @@
 //! One shard's part of the keyspace: values, expiry (lazy on access plus an
 //! active sweep), and the lock a multi-shard transaction holds.
 
+mod glob;
+mod value;
+pub use value::{Score, Value, ZSet};
+
+pub use glob::glob_match;
+
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
 
@@ -9,125 +15,6 @@ use rustc_hash::FxHasher;
 
 /// The hasher of every map here (and of key routing): fast, deterministic.
 pub type Fx = BuildHasherDefault<FxHasher>;
-
-/// A sorted set: scores by member, and members ordered by (score, member).
-#[derive(Debug, Clone, Default)]
-pub struct ZSet {
-    pub scores: HashMap<Vec<u8>, f64, Fx>,
-    pub order: BTreeSet<(Score, Vec<u8>)>,
-}
-
-/// An `f64` with a total order (scores are never NaN).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Score(pub f64);
-
-impl Eq for Score {}
-
-impl PartialOrd for Score {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Score {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-impl ZSet {
-    /// Sets `member`'s score; returns whether it is new. A score of -0 is
-    /// kept as 0, as Redis's listpack (every sorted set of up to 128
-    /// members) keeps it; this also keeps the order of `total_cmp` the
-    /// order of `<`, as Redis sorts.
-    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
-        let score = if score == 0.0 { 0.0 } else { score };
-        match self.scores.insert(member.to_vec(), score) {
-            Some(old) => {
-                self.order.remove(&(Score(old), member.to_vec()));
-                self.order.insert((Score(score), member.to_vec()));
-                false
-            }
-            None => {
-                self.order.insert((Score(score), member.to_vec()));
-                true
-            }
-        }
-    }
-
-    /// Removes `member`; returns whether it was there.
-    pub fn remove(&mut self, member: &[u8]) -> bool {
-        match self.scores.remove(member) {
-            Some(score) => {
-                self.order.remove(&(Score(score), member.to_vec()));
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
-}
-
-/// A value of any type.
-#[derive(Debug, Clone)]
-pub enum Value {
-    Str(Vec<u8>),
-    List(VecDeque<Vec<u8>>),
-    Hash(HashMap<Vec<u8>, Vec<u8>, Fx>),
-    Set(HashSet<Vec<u8>, Fx>),
-    ZSet(ZSet),
-}
-
-impl Value {
-    /// The name `TYPE` answers.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-            Value::List(_) => "list",
-            Value::Hash(_) => "hash",
-            Value::Set(_) => "set",
-            Value::ZSet(_) => "zset",
-        }
-    }
-
-    /// The value as text, the same for equal values whatever their
-    /// tables' order (sets and hashes sorted): for comparing keyspaces.
-    pub fn canonical(&self) -> String {
-        match self {
-            Value::Str(s) => format!("{s:?}"),
-            Value::List(l) => format!("{l:?}"),
-            Value::Hash(h) => {
-                let mut v: Vec<_> = h.iter().collect();
-                v.sort();
-                format!("{v:?}")
-            }
-            Value::Set(s) => {
-                let mut v: Vec<_> = s.iter().collect();
-                v.sort();
-                format!("{v:?}")
-            }
-            Value::ZSet(z) => format!("{:?}", z.order),
-        }
-    }
-
-    /// An aggregate with no element left is deleted, as in Redis.
-    pub fn is_empty_aggregate(&self) -> bool {
-        match self {
-            Value::Str(_) => false,
-            Value::List(l) => l.is_empty(),
-            Value::Hash(h) => h.is_empty(),
-            Value::Set(s) => s.is_empty(),
-            Value::ZSet(z) => z.is_empty(),
-        }
-    }
-}
 
 /// A value, when it expires (ms since the Unix epoch), and how it was
 /// used (what `maxmemory`'s LRU and LFU policies and OBJECT IDLETIME and
@@ -509,109 +396,9 @@ impl Db {
     }
 }
 
-/// Whether `s` matches the glob `pattern` (Redis's `KEYS` syntax: `*`, `?`,
-/// `[abc]`, `[^a]`, `[a-z]`, `\x`).
-pub fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0, 0);
-    let (mut star_p, mut star_i) = (usize::MAX, 0);
-    while i < s.len() {
-        if p < pattern.len() {
-            match pattern[p] {
-                b'*' => {
-                    star_p = p;
-                    star_i = i;
-                    p += 1;
-                    continue;
-                }
-                b'?' => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                b'[' => {
-                    if let Some((matched, next)) = class(pattern, p, s[i]) {
-                        if matched {
-                            p = next;
-                            i += 1;
-                            continue;
-                        }
-                    }
-                }
-                b'\\' if p + 1 < pattern.len() => {
-                    if pattern[p + 1] == s[i] {
-                        p += 2;
-                        i += 1;
-                        continue;
-                    }
-                }
-                c => {
-                    if c == s[i] {
-                        p += 1;
-                        i += 1;
-                        continue;
-                    }
-                }
-            }
-        }
-        if star_p != usize::MAX {
-            p = star_p + 1;
-            star_i += 1;
-            i = star_i;
-            continue;
-        }
-        return false;
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-/// A `[...]` class at `p`: whether `c` is in it, and where it ends.
-fn class(pattern: &[u8], p: usize, c: u8) -> Option<(bool, usize)> {
-    let mut j = p + 1;
-    let negate = pattern.get(j) == Some(&b'^');
-    if negate {
-        j += 1;
-    }
-    let mut matched = false;
-    while j < pattern.len() && pattern[j] != b']' {
-        if pattern[j] == b'\\' && j + 1 < pattern.len() {
-            matched |= pattern[j + 1] == c;
-            j += 2;
-        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' && pattern[j + 2] != b']' {
-            let (lo, hi) = (
-                pattern[j].min(pattern[j + 2]),
-                pattern[j].max(pattern[j + 2]),
-            );
-            matched |= (lo..=hi).contains(&c);
-            j += 3;
-        } else {
-            matched |= pattern[j] == c;
-            j += 1;
-        }
-    }
-    if j >= pattern.len() {
-        return None;
-    }
-    Some((matched != negate, j + 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_patterns_match_as_redis_keys_does() {
-        assert!(glob_match(b"*", b"anything"));
-        assert!(glob_match(b"h?llo", b"hello"));
-        assert!(glob_match(b"h*llo", b"heeeello"));
-        assert!(glob_match(b"h[ae]llo", b"hallo"));
-        assert!(!glob_match(b"h[ae]llo", b"hillo"));
-        assert!(glob_match(b"h[^e]llo", b"hallo"));
-        assert!(!glob_match(b"h[^e]llo", b"hello"));
-        assert!(glob_match(b"h[a-b]llo", b"hbllo"));
-        assert!(glob_match(b"key:*:x", b"key:12:x"));
-        assert!(!glob_match(b"key:*:x", b"key:12:y"));
-        assert!(glob_match(b"a\\*b", b"a*b"));
-    }
 
     #[test]
     fn expired_keys_vanish_on_access_and_in_the_sweep() {
