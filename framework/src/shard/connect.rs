@@ -266,11 +266,7 @@ impl Core {
             protocol,
             server: None,
         });
-        let registered = match conn.transport.io.as_mut() {
-            Some(io) => io.register(registry, token_of(key), Interest::READABLE),
-            None => Err(io::Error::from(io::ErrorKind::NotConnected)),
-        };
-        if let Err(e) = registered {
+        if let Err(e) = conn.transport.register(registry, token_of(key)) {
             self.entries.remove(key);
             return Err(e);
         }
@@ -292,17 +288,12 @@ impl Core {
         #[cfg(feature = "tls")]
         {
             let handle = ConnectionHandle(key);
-            let t = &mut conn.transport;
-            let tls = t.tls.insert(Box::new(session));
-            tls.set_handshake_timer(
-                self.handle
-                    .call_later(timeout, move |lp| lp.expire_handshake(handle))
-                    .into_raw(),
-            );
+            let timer = self
+                .handle
+                .call_later(timeout, move |lp| lp.expire_handshake(handle))
+                .into_raw();
             // A client speaks first: its ClientHello leaves now.
-            tls.drain_into(&mut t.buffer);
-            t.send_queue();
-            t.life.touch();
+            conn.transport.start_tls(session, timer);
             conn.settle(&mut ctx);
             Ok(handle)
         }

@@ -9,7 +9,6 @@
 //! `write`. Nothing here allocates, locks or touches an atomic per message.
 
 use std::io;
-use std::net::Shutdown;
 use std::rc::Rc;
 
 use super::driver::{read_stream, AfterLost, Ctx, Deferred, Driven, Guarded, StreamReading};
@@ -38,12 +37,7 @@ impl Connection {
     /// Between `connection_made` and `connection_lost`: alive, and over TLS
     /// past its handshake.
     pub(crate) fn is_made(&self) -> bool {
-        !self.transport.life.is_lost()
-            && self
-                .transport
-                .tls
-                .as_ref()
-                .is_none_or(|tls| tls.is_established())
+        !self.transport.life().is_lost() && self.transport.handshake_done()
     }
 
     /// Delivers `connection_made` (T1, P2).
@@ -57,7 +51,7 @@ impl Connection {
     #[inline(always)]
     pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, ev: &super::ready::Ready) -> Next {
         let readable = ev.wants_read();
-        match self.transport.life.state() {
+        match self.transport.life().state() {
             State::Open | State::Closing => {}
             State::Finishing | State::Lost => return self.on_ended_event(ctx, readable),
         }
@@ -69,11 +63,11 @@ impl Connection {
                 self.read(ctx, ev.read_to_end());
             } else {
                 // Paused: delivered on resume.
-                self.transport.life.set_read_ready(true);
+                self.transport.life_mut().set_read_ready(true);
             }
         }
         // (Usually nothing is queued: that test first.)
-        if !self.transport.buffer.is_empty() && (ev.is_writable() || ev.is_write_closed()) {
+        if self.transport.has_queued() && (ev.is_writable() || ev.is_write_closed()) {
             self.flush(ctx);
         }
         Next::Keep
@@ -84,13 +78,13 @@ impl Connection {
     #[cold]
     #[inline(never)]
     fn on_ended_event(&mut self, ctx: &mut Ctx<'_>, readable: bool) -> Next {
-        match self.transport.life.state() {
+        match self.transport.life().state() {
             State::Lost if readable => self.linger_drain(ctx),
             State::Finishing if readable => {
                 // Flushed, `connection_lost` due: a readable edge now (the
                 // peer's FIN, maybe) will not come again, so the lingering
                 // close that follows reads at once (T3).
-                self.transport.life.readable_unread();
+                self.transport.life_mut().readable_unread();
                 Next::Keep
             }
             _ => Next::Keep,
@@ -103,7 +97,7 @@ impl Connection {
     #[inline(always)]
     pub(crate) fn read(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
         #[cfg(feature = "tls")]
-        if self.transport.tls.is_some() {
+        if self.transport.is_tls() {
             return self.read_tls(ctx, to_would_block);
         }
         read_stream(self, ctx, to_would_block);
@@ -112,7 +106,7 @@ impl Connection {
     /// The peer's EOF (P5): `eof_received`, then close unless it asked to
     /// stay half-open — which TLS cannot.
     pub(super) fn deliver_eof(&mut self, ctx: &mut Ctx<'_>) {
-        self.transport.life.eof_read();
+        self.transport.life_mut().eof_read();
         let keep = self.invoke("eof_received", |p, t| p.eof_received(t));
         if Lifecycle::closes_after_eof(keep, self.transport.can_half_open()) {
             self.transport.close();
@@ -148,7 +142,7 @@ impl Guarded for Connection {
 impl Driven for Connection {
     #[inline(always)]
     fn life(&mut self) -> &mut Lifecycle {
-        &mut self.transport.life
+        self.transport.life_mut()
     }
 
     fn pause_writing(&mut self) {
@@ -161,15 +155,11 @@ impl Driven for Connection {
     /// registered exactly while something is queued.
     fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
         let t = &mut self.transport;
-        if t.life.flushed(t.buffer.is_empty()) {
-            // Flushed: send FIN now; connection_lost follows next iteration.
-            if let Some(io) = &t.io {
-                let _ = io.shutdown(Shutdown::Write);
-            }
-        }
-        match t.life.state() {
+        // Flushed: send FIN now; connection_lost follows next iteration.
+        t.finish_if_flushed();
+        match t.life().state() {
             State::Finishing => ctx.deferred.push(t.handle().0),
-            State::Open if t.life.take_read_resumed() => ctx.deferred.push(t.handle().0),
+            State::Open if t.life_mut().take_read_resumed() => ctx.deferred.push(t.handle().0),
             _ => {}
         }
         if let Err(e) = t.sync_writable_interest(ctx.registry) {
@@ -183,47 +173,37 @@ impl Connection {
     /// Delivers `connection_lost` (P2, P3) if it is due. Returns whether the
     /// socket should linger (T3) rather than be dropped with the entry.
     fn deliver_lost(&mut self) -> Option<bool> {
-        let lost = self.transport.life.deliver_lost()?;
+        let lost = self.transport.life_mut().deliver_lost()?;
+        let (bytes_in, bytes_out) = self.transport.byte_counts();
         let stats = &self.transport.get_loop().sched.stats;
-        crate::stats::add(&stats.bytes_in, self.transport.bytes_in);
-        crate::stats::add(&stats.bytes_out, self.transport.bytes_out);
+        crate::stats::add(&stats.bytes_in, bytes_in);
+        crate::stats::add(&stats.bytes_out, bytes_out);
         let error = lost.error;
         tracing::debug!(
             peer = %peer_text(&self.transport),
-            bytes_in = self.transport.bytes_in,
-            bytes_out = self.transport.bytes_out,
+            bytes_in,
+            bytes_out,
             error = ?error,
             "connection lost"
         );
         // A TLS connection whose handshake never completed was never made:
         // its protocol hears nothing (P2).
-        if self
-            .transport
-            .tls
-            .as_ref()
-            .is_none_or(|tls| tls.is_established())
-        {
+        if self.transport.handshake_done() {
             self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
-        } else if let Some(tell) = self
-            .transport
-            .tls
-            .as_mut()
-            .and_then(|t| t.take_on_failure())
-        {
+        } else if let Some(tell) = self.transport.take_handshake_failure() {
             tell(error.unwrap_or_else(|| io::Error::other("the TLS handshake failed")));
         }
         if let Some(server) = self.server.take() {
-            server.connection_closed(self.transport.bytes_in, self.transport.bytes_out);
+            server.connection_closed(bytes_in, bytes_out);
             crate::stats::add(&self.transport.get_loop().sched.stats.closed, 1);
         }
         if lost.aborted {
             // Kept until now only for `sockname`: close it.
-            self.transport.io = None;
+            self.transport.close_socket();
         }
         // Input we never read would make the kernel answer the FIN with a
         // reset: keep draining it unless the peer already closed.
-        let socket = self.transport.io.as_ref().is_some_and(|io| !io.is_pipe());
-        Some(socket && !self.transport.life.eof_seen())
+        Some(self.transport.should_linger())
     }
 
     /// Reads and discards input of a lingering close until the peer closes.
@@ -231,16 +211,13 @@ impl Connection {
     /// took their share at `connection_lost`), so the linger check can see
     /// that the peer is alive.
     fn linger_drain(&mut self, ctx: &mut Ctx<'_>) -> Next {
-        let Some(io) = self.transport.io.as_mut() else {
-            return Next::Remove;
-        };
         loop {
-            match io.read(ctx.read_buf) {
-                Ok(0) => return Next::Remove,
-                Ok(n) => self.transport.bytes_in += n as u64,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Remove,
+            match self.transport.read_counted(ctx.read_buf) {
+                None | Some(Ok(0)) => return Next::Remove,
+                Some(Ok(_)) => {}
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(_)) => return Next::Remove,
             }
         }
     }
@@ -249,16 +226,7 @@ impl Connection {
 impl Connection {
     /// Where this lingering close stands now.
     pub(crate) fn linger_mark(&self) -> LingerMark {
-        let unacked = self
-            .transport
-            .io
-            .as_ref()
-            .and_then(|io| crate::sys::unacked_bytes(std::os::fd::AsRawFd::as_raw_fd(io)).ok())
-            .unwrap_or(0);
-        LingerMark {
-            discarded: self.transport.bytes_in,
-            unacked,
-        }
+        self.transport.linger_mark()
     }
 }
 
@@ -269,7 +237,7 @@ impl Deferred for Connection {
                 // Input (or the peer's FIN) that came while the transport
                 // no longer read: its edge is spent, so read now rather
                 // than wait for one that will not come.
-                if self.transport.life.read_ready() && self.linger_drain(ctx) == Next::Remove {
+                if self.transport.life().read_ready() && self.linger_drain(ctx) == Next::Remove {
                     return Some(AfterLost::Remove);
                 }
                 Some(AfterLost::Linger(self.linger_mark()))
@@ -277,7 +245,7 @@ impl Deferred for Connection {
             Some(false) => Some(AfterLost::Remove),
             None => {
                 let t = &self.transport;
-                if t.life.read_ready() && t.delivers_input() {
+                if t.life().read_ready() && t.delivers_input() {
                     self.read(ctx, true);
                 }
                 None

@@ -23,9 +23,10 @@ impl EventLoop {
         let mut s = self.core.handle.sched.stats.snapshot();
         for entry in self.core.entries.values() {
             if let Entry::Conn(c) = entry {
-                if !c.transport.life.is_lost() {
-                    s.bytes_in += c.transport.bytes_in;
-                    s.bytes_out += c.transport.bytes_out;
+                if !c.transport.life().is_lost() {
+                    let (bytes_in, bytes_out) = c.transport.byte_counts();
+                    s.bytes_in += bytes_in;
+                    s.bytes_out += bytes_out;
                 }
             }
         }
@@ -53,7 +54,8 @@ impl EventLoop {
                 continue;
             };
             if let Some((_, stats)) = by_id.iter_mut().find(|(i, _)| *i == id) {
-                stats.add_bytes(c.transport.bytes_in, c.transport.bytes_out);
+                let (bytes_in, bytes_out) = c.transport.byte_counts();
+                stats.add_bytes(bytes_in, bytes_out);
             }
         }
         by_id.sort_by_key(|(id, _)| *id);
@@ -93,7 +95,7 @@ impl EventLoop {
         self.for_each_connection(|t| t.abort());
         self.core
             .entries
-            .retain(|_, e| !matches!(e, Entry::Conn(c) if c.transport.life.is_lost()));
+            .retain(|_, e| !matches!(e, Entry::Conn(c) if c.transport.life().is_lost()));
         cut
     }
 
@@ -117,8 +119,10 @@ impl EventLoop {
             .entries
             .iter()
             .filter_map(|(k, e)| match e {
-                Entry::Conn(c) if c.transport.life.is_open() && !c.transport.life.drain_told() => {
-                    let spoken = c.transport.bytes_in > 0 && c.is_made();
+                Entry::Conn(c)
+                    if c.transport.life().is_open() && !c.transport.life().drain_told() =>
+                {
+                    let spoken = c.transport.bytes_received() > 0 && c.is_made();
                     if spoken || close_silent {
                         Some(k)
                     } else {
@@ -144,7 +148,7 @@ impl EventLoop {
                 core.current = key;
                 conn.read(&mut ctx, true);
             }
-            if conn.transport.life.is_open() && conn.transport.life.tell_drain() {
+            if conn.transport.life().is_open() && conn.transport.life_mut().tell_drain() {
                 if conn.is_made() {
                     // (Guarded: a panic fails this connection only.)
                     conn.invoke("drain_started", |p, t| p.drain_started(t));
@@ -167,7 +171,7 @@ impl EventLoop {
             .core
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::Conn(c) if !c.transport.life.is_lost()))
+            .filter(|(_, e)| matches!(e, Entry::Conn(c) if !c.transport.life().is_lost()))
             .map(|(k, _)| k)
             .collect();
         for key in keys {
@@ -180,7 +184,7 @@ impl EventLoop {
     pub fn is_connected(&self, handle: ConnectionHandle) -> bool {
         match self.core.entries.get(handle.0) {
             Some(Entry::Conn(c)) => c.is_made(),
-            Some(Entry::Dgram(d)) => !d.transport.life.is_lost(),
+            Some(Entry::Dgram(d)) => !d.transport.life().is_lost(),
             _ => false,
         }
     }
@@ -218,7 +222,7 @@ impl EventLoop {
     ) -> Option<R> {
         let core = &mut self.core;
         let conn = core.entries.of_mut::<Connection>(handle.0)?;
-        if conn.transport.life.is_lost() {
+        if conn.transport.life().is_lost() {
             return None;
         }
         let r = f(&mut *conn.protocol, &mut conn.transport);

@@ -126,7 +126,7 @@ impl Core {
         let Some(c) = self.entries.of::<Connection>(key) else {
             return;
         };
-        if !c.transport.life.is_lost() {
+        if !c.transport.life().is_lost() {
             return;
         }
         let now = c.linger_mark();

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::os::fd::AsRawFd;
 
-use mio::{Interest, Registry};
+use mio::Registry;
 use socket2::{Domain, Socket, Type};
 
 use super::driver::Ctx;
@@ -13,9 +13,8 @@ use super::driver::{AfterLost, Deferred, Driven, Guarded};
 use super::{token_of, ConnectionHandle, EntryKey, EventLoop};
 use crate::protocol::{DatagramProtocol, DynDatagramProtocol};
 use crate::sys::{SendBatch, UdpBatch};
-use crate::transport::flow::{FlowControl, FlowEvent};
+use crate::transport::flow::FlowControl;
 use crate::transport::lifecycle::Lifecycle;
-use crate::transport::stream::is_transient;
 use crate::transport::DatagramTransport;
 
 /// Options of [`EventLoop::create_datagram_endpoint`].
@@ -54,7 +53,7 @@ impl Guarded for DgramConn {
 
 impl Driven for DgramConn {
     fn life(&mut self) -> &mut Lifecycle {
-        &mut self.transport.life
+        self.transport.life_mut()
     }
 
     fn pause_writing(&mut self) {
@@ -65,33 +64,16 @@ impl Driven for DgramConn {
     /// that sent), then close transitions and WRITABLE interest (a corked
     /// queue is flushed right after its batch, not on WRITABLE).
     fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
-        if !self.transport.errors.is_empty() {
-            let errors = std::mem::take(&mut self.transport.errors);
-            self.transport.life.touch();
+        let errors = self.transport.take_send_errors();
+        if !errors.is_empty() {
             for e in errors {
                 self.invoke("error_received", |p, t| p.error_received(t, e));
             }
             return;
         }
         let key = self.transport.handle().0;
-        let t = &mut self.transport;
-        t.life.flushed(t.queue.is_empty());
-        if t.life.is_finishing() {
+        if self.transport.settle_interest(ctx.registry, token_of(key)) {
             ctx.deferred.push(key);
-        }
-        let want = !t.queue.is_empty() && !t.corked;
-        if want != t.writable_registered {
-            if let Some(socket) = t.socket.as_mut() {
-                let interest = if want {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                match ctx.registry.reregister(socket, token_of(key), interest) {
-                    Ok(()) => t.writable_registered = want,
-                    Err(e) => t.fail(e),
-                }
-            }
         }
     }
 }
@@ -101,7 +83,7 @@ impl DgramConn {
     /// nothing changed: that check comes first, inlined.
     #[inline(always)]
     fn settle_with(&mut self, reg: &Registry, deferred: &mut Vec<EntryKey>) {
-        if !self.transport.life.needs_settle() {
+        if !self.transport.life().needs_settle() {
             return;
         }
         let mut ctx = Ctx {
@@ -122,7 +104,7 @@ impl DgramConn {
         if ev.is_readable() || ev.is_error() {
             self.receive(reg, batch, deferred);
         }
-        if ev.is_writable() && !self.transport.queue.is_empty() {
+        if ev.is_writable() && self.transport.has_queued() {
             self.flush(reg, &mut batch.send, deferred);
         }
     }
@@ -135,15 +117,15 @@ impl DgramConn {
     /// the protocol sends in answer is queued, then flushed with `sendmmsg`
     /// once the batch is done.
     fn receive(&mut self, reg: &Registry, batch: &mut UdpBatch, deferred: &mut Vec<EntryKey>) {
-        while self.transport.life.is_open() {
-            let Some(socket) = &self.transport.socket else {
+        while self.transport.life().is_open() {
+            let Some(got) = self.transport.receive(&mut batch.recv) else {
                 return;
             };
-            match batch.recv.recv(socket.as_raw_fd()) {
+            match got {
                 Ok(n) => {
-                    self.transport.corked = n > 1;
+                    self.transport.set_corked(n > 1);
                     for i in 0..n {
-                        if !self.transport.life.is_open() {
+                        if !self.transport.life().is_open() {
                             break; // closed mid-batch: the rest is not delivered
                         }
                         let (data, addr) = batch.recv.datagram(i);
@@ -153,11 +135,11 @@ impl DgramConn {
                         });
                         self.settle_with(reg, deferred);
                     }
-                    self.transport.corked = false;
-                    if !self.transport.queue.is_empty() && !self.transport.writable_registered {
+                    self.transport.set_corked(false);
+                    if self.transport.needs_flush() {
                         self.flush(reg, &mut batch.send, deferred);
                     }
-                    if n < batch.recv.slots() || !self.transport.life.is_open() {
+                    if n < batch.recv.slots() || !self.transport.life().is_open() {
                         return;
                     }
                 }
@@ -177,21 +159,7 @@ impl DgramConn {
     /// empty or the kernel says `WouldBlock`; a datagram that fails is
     /// dropped and its error reported (P7).
     fn flush(&mut self, reg: &Registry, send: &mut SendBatch, deferred: &mut Vec<EntryKey>) {
-        let t = &mut self.transport;
-        while !t.queue.is_empty() {
-            let Some(socket) = &t.socket else { break };
-            match send.send(socket.as_raw_fd(), t.queue.iter()) {
-                Ok(n) => t.queue.pop(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if is_transient(&e) => {}
-                Err(e) => {
-                    t.errors.push(e);
-                    t.queue.pop(1);
-                }
-            }
-        }
-        t.life.touch();
-        if t.flow.after_drain(t.queue.bytes()) == FlowEvent::Resume {
+        if self.transport.send_queued(send) {
             self.invoke("resume_writing", |p, t| p.resume_writing(t));
         }
         self.settle_with(reg, deferred);
@@ -201,8 +169,8 @@ impl DgramConn {
 impl Deferred for DgramConn {
     /// `connection_lost` once due; then the entry goes.
     fn run_deferred(&mut self, _: &mut Ctx<'_>) -> Option<AfterLost> {
-        let lost = self.transport.life.deliver_lost()?;
-        self.transport.socket = None;
+        let lost = self.transport.life_mut().deliver_lost()?;
+        self.transport.close_socket();
         let error = lost.error;
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         Some(AfterLost::Remove)
@@ -313,12 +281,7 @@ impl EventLoop {
             })
         });
         let registry = self.poll.registry();
-        let socket = conn
-            .transport
-            .socket
-            .as_mut()
-            .expect("new endpoint has its socket");
-        if let Err(e) = registry.register(socket, token_of(key), Interest::READABLE) {
+        if let Err(e) = conn.transport.register(registry, token_of(key)) {
             self.core.entries.remove(key);
             return Err(e);
         }
@@ -336,7 +299,7 @@ impl EventLoop {
         f: impl FnOnce(&mut P, &mut DatagramTransport) -> R,
     ) -> Option<R> {
         let conn = self.core.entries.of_mut::<Box<DgramConn>>(handle.0)?;
-        if conn.transport.life.is_lost() {
+        if conn.transport.life().is_lost() {
             return None;
         }
         let p = conn.protocol.as_any_mut().downcast_mut::<P>()?;

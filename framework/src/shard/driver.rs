@@ -128,16 +128,14 @@ pub(crate) trait StreamReading: Driven {
 #[inline(always)]
 pub(crate) fn read_stream<R: StreamReading>(r: &mut R, ctx: &mut Ctx<'_>, to_would_block: bool) {
     while let Some(t) = r.stream().filter(|t| t.delivers_input()) {
-        let Some(io) = t.io.as_mut() else {
+        let Some(got) = t.read_raw(ctx.read_buf) else {
             return;
         };
-        let got = io.read_raw(ctx.read_buf);
         if got > 0 {
             let n = got as usize;
-            t.bytes_in += n as u64;
             let drained = n < ctx.read_buf.len() && !to_would_block;
             if drained {
-                t.life.set_read_ready(false);
+                t.life_mut().set_read_ready(false);
             }
             r.deliver(&ctx.read_buf[..n]);
             r.settle(ctx);
@@ -151,7 +149,7 @@ pub(crate) fn read_stream<R: StreamReading>(r: &mut R, ctx: &mut Ctx<'_>, to_wou
     // Stopped before the stream ran dry (reading paused, or a callback
     // closed it): the kernel may hold more, for a resumed read.
     if let Some(t) = r.stream() {
-        t.life.set_read_ready(true);
+        t.life_mut().set_read_ready(true);
     }
 }
 
@@ -168,7 +166,7 @@ fn read_ended<R: StreamReading>(r: &mut R, ctx: &mut Ctx<'_>, got: io::Result<us
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             if let Some(t) = r.stream() {
-                t.life.set_read_ready(false);
+                t.life_mut().set_read_ready(false);
             }
             false
         }

@@ -177,11 +177,7 @@ impl EventLoop {
         let mut idle = Vec::new();
         for (key, entry) in self.core.entries.iter_mut() {
             let Entry::Conn(c) = entry else { continue };
-            let t = &mut c.transport;
-            if !t.life.is_live() {
-                continue;
-            }
-            if t.idle.sweep(t.bytes_in + t.bytes_out) {
+            if c.transport.idle_sweep() {
                 idle.push(key);
             }
         }

@@ -10,7 +10,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 use mio::unix::SourceFd;
@@ -139,8 +138,7 @@ impl EventLoop {
             )
         });
         if let Err(e) = registered {
-            let _ = p.transport.kill();
-            let _ = p.transport.child.wait();
+            p.transport.kill_and_wait();
             self.core.remove_process(key);
             return Err(e);
         }
@@ -219,7 +217,7 @@ impl Core {
                 None,
             );
             if let Some(p) = self.entries.of_mut::<Box<ProcessConn>>(key) {
-                p.transport.pipes[fd] = Some(t);
+                p.transport.set_pipe(fd, t);
                 p.pipe_keys[fd] = Some(pipe_key);
             }
         }
@@ -272,9 +270,7 @@ impl Guarded for ProcessConn {
     /// the shard serves on.
     fn panicked(&mut self, e: io::Error) {
         let _ = self.transport.kill();
-        for pipe in self.transport.pipes.iter_mut().flatten() {
-            pipe.fail(io::Error::new(e.kind(), e.to_string()));
-        }
+        self.transport.fail_pipes(&e);
         self.error.get_or_insert(e);
     }
 }
@@ -304,7 +300,7 @@ impl Guarded for Pipe<'_> {
 
 impl StreamReading for Pipe<'_> {
     fn stream(&mut self) -> Option<&mut Transport> {
-        self.process.transport.pipes[self.fd].as_mut()
+        self.process.transport.pipe_mut(self.fd)
     }
 
     fn deliver(&mut self, data: &[u8]) {
@@ -317,7 +313,7 @@ impl StreamReading for Pipe<'_> {
     /// The child closed it: `pipe_connection_lost(None)`.
     fn at_eof(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(t) = self.stream() {
-            t.life.set_read_ready(false);
+            t.life_mut().set_read_ready(false);
             t.abort();
         }
         self.settle(ctx);
@@ -339,8 +335,8 @@ impl Driven for Pipe<'_> {
     }
 
     fn life(&mut self) -> &mut Lifecycle {
-        match self.process.transport.pipes[self.fd].as_mut() {
-            Some(t) => &mut t.life,
+        match self.process.transport.pipe_mut(self.fd) {
+            Some(t) => t.life_mut(),
             None => &mut self.gone,
         }
     }
@@ -354,24 +350,23 @@ impl Driven for Pipe<'_> {
     /// in line with its queue.
     fn settle_state(&mut self, ctx: &mut Ctx<'_>) {
         let (fd, key) = (self.fd, self.process.transport.handle().0);
-        let Some(t) = self.process.transport.pipes[fd].as_mut() else {
+        let Some(t) = self.process.transport.pipe_mut(fd) else {
             return;
         };
-        t.life.flushed(t.buffer.is_empty());
-        if t.life.is_finishing() {
-            let mut t = self.process.transport.pipes[fd].take().expect("just seen");
-            if let Some(io) = t.io.as_mut() {
-                let _ = io.deregister(ctx.registry);
-            }
-            let error = t.life.take_error();
+        let empty = !t.has_queued();
+        t.life_mut().flushed(empty);
+        if t.life().is_finishing() {
+            let mut t = self.process.transport.take_pipe(fd).expect("just seen");
+            t.deregister(ctx.registry);
+            let error = t.life_mut().take_error();
             drop(t); // closes the pipe
             self.invoke("pipe_connection_lost", |p, tr| {
                 p.pipe_connection_lost(tr, fd as i32, error)
             });
             return;
         }
-        if t.life.take_read_resumed() {
-            t.life.set_read_resumed(); // the deferred pass reads it
+        if t.life_mut().take_read_resumed() {
+            t.life_mut().set_read_resumed(); // the deferred pass reads it
             ctx.deferred.push(key);
         }
         if let Err(e) = t.sync_writable_interest(ctx.registry) {
@@ -384,18 +379,18 @@ impl ProcessConn {
     fn on_pipe_event(&mut self, ctx: &mut Ctx<'_>, fd: usize, ev: &super::ready::Ready) {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
         if fd == 0 {
-            let Some(stdin) = self.transport.pipes[0].as_mut() else {
+            let Some(stdin) = self.transport.pipe_mut(0) else {
                 return;
             };
             if readable {
                 // Readiness of a write pipe: the child closed its stdin.
                 stdin.fail_on_read(io::ErrorKind::BrokenPipe.into());
-            } else if ev.is_writable() && !stdin.buffer.is_empty() && stdin.drain_queue() {
+            } else if ev.is_writable() && stdin.has_queued() && stdin.drain_queue() {
                 self.invoke("resume_writing", |p, t| p.resume_writing(t));
             }
         } else if readable {
-            if let Some(t) = self.transport.pipes[fd].as_mut() {
-                t.life.set_read_ready(true);
+            if let Some(t) = self.transport.pipe_mut(fd) {
+                t.life_mut().set_read_ready(true);
             }
             // Once the writer is gone, read to the end even after a short
             // read: no later edge would report the EOF.
@@ -419,9 +414,9 @@ impl ProcessConn {
         if self.exited {
             return;
         }
-        let status = match self.transport.child.try_wait() {
-            Ok(Some(status)) => status,
-            Ok(None) => return, // not yet (a spurious wake-up)
+        match self.transport.reap() {
+            Ok(true) => {}
+            Ok(false) => return, // not yet (a spurious wake-up)
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reap a child process");
                 return;
@@ -431,7 +426,6 @@ impl ProcessConn {
         let _ = ctx
             .registry
             .deregister(&mut SourceFd(&self.pidfd.as_raw_fd()));
-        self.transport.returncode = status.code().or_else(|| status.signal().map(|s| -s));
         self.invoke("process_exited", |p, t| p.process_exited(t));
         self.settle(ctx);
     }
@@ -444,9 +438,9 @@ impl ProcessConn {
     fn settle(&mut self, ctx: &mut Ctx<'_>) {
         let key = self.transport.handle().0;
         while let Some(fd) = (0..3).find(|&fd| {
-            self.transport.pipes[fd]
-                .as_ref()
-                .is_some_and(|t| t.life.needs_settle())
+            self.transport
+                .pipe(fd)
+                .is_some_and(|t| t.life().needs_settle())
         }) {
             settle_changes(
                 &mut Pipe {
@@ -457,7 +451,7 @@ impl ProcessConn {
                 ctx,
             );
         }
-        if self.exited && !self.lost && self.transport.pipes.iter().all(Option::is_none) {
+        if self.exited && !self.lost && self.transport.pipes_closed() {
             ctx.deferred.push(key);
         }
     }
@@ -468,18 +462,19 @@ impl Deferred for ProcessConn {
     /// child exited and every pipe is closed (P9); then the entry goes.
     fn run_deferred(&mut self, ctx: &mut Ctx<'_>) -> Option<AfterLost> {
         for fd in 1..3 {
-            let resumed = self.transport.pipes[fd]
-                .as_mut()
-                .is_some_and(|t| t.life.take_read_resumed() && t.life.read_ready());
+            let resumed = self
+                .transport
+                .pipe_mut(fd)
+                .is_some_and(|t| t.life_mut().take_read_resumed() && t.life().read_ready());
             if resumed {
                 self.read_pipe(ctx, fd, true);
             }
         }
-        if self.lost || !self.exited || self.transport.pipes.iter().any(Option::is_some) {
+        if self.lost || !self.exited || !self.transport.pipes_closed() {
             return None;
         }
         self.lost = true;
-        self.transport.closing = true;
+        self.transport.set_closing();
         let error = self.error.take();
         self.invoke("connection_lost", |p, t| p.connection_lost(t, error));
         let _ = ctx

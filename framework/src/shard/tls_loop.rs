@@ -87,10 +87,10 @@ impl EventLoop {
             Some((session, tls.handshake_timeout())),
         )?;
         let done = |lp: &mut EventLoop| {
-            lp.core.entries.of::<Connection>(handle.0).is_none_or(|c| {
-                !c.transport.life.is_open()
-                    || c.transport.tls.as_ref().is_some_and(|t| t.is_established())
-            })
+            lp.core
+                .entries
+                .of::<Connection>(handle.0)
+                .is_none_or(|c| !c.transport.life().is_open() || c.transport.tls_established())
         };
         let ran = self.run_until(done);
         let Some(c) = self.core.entries.of_mut::<Connection>(handle.0) else {
@@ -98,7 +98,7 @@ impl EventLoop {
                 "the TLS connection vanished during its handshake",
             ));
         };
-        if c.transport.tls.as_ref().is_some_and(|t| t.is_established()) {
+        if c.transport.tls_established() {
             return ran.map(|()| handle);
         }
         // Not established: the handshake failed (its error is still here,
@@ -106,7 +106,7 @@ impl EventLoop {
         // stopped first.
         let error = c
             .transport
-            .life
+            .life_mut()
             .take_error()
             .unwrap_or_else(|| LoopError::Stopped("the TLS handshake").into());
         c.transport.abort();
@@ -122,9 +122,7 @@ impl EventLoop {
         tell: Box<dyn FnOnce(io::Error)>,
     ) {
         if let Some(c) = self.core.entries.of_mut::<Connection>(handle.0) {
-            if let Some(tls) = c.transport.tls.as_mut() {
-                tls.on_failure = Some(tell);
-            }
+            c.transport.on_handshake_failure(tell);
         }
     }
 
@@ -136,7 +134,7 @@ impl EventLoop {
             return;
         };
         let t = &c.transport;
-        if !t.life.is_open() || t.tls.as_ref().is_none_or(|tls| tls.is_established()) {
+        if !t.life().is_open() || t.handshake_done() {
             return;
         }
         let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
@@ -152,7 +150,7 @@ impl Connection {
     /// drained, reading pauses, or the transport closes.
     pub(super) fn read_tls(&mut self, ctx: &mut Ctx<'_>, to_would_block: bool) {
         // Until a read finds the socket drained, it may hold more.
-        self.transport.life.set_read_ready(true);
+        self.transport.life_mut().set_read_ready(true);
         let half = ctx.read_buf.len() / 2;
         let (cipher, plain) = ctx.read_buf.split_at_mut(half);
         let mut ctx = Ctx {
@@ -164,13 +162,13 @@ impl Connection {
             return;
         }
         while self.transport.delivers_input() {
-            let Some(io) = self.transport.io.as_mut() else {
+            let Some(got) = self.transport.read_counted(cipher) else {
                 return;
             };
-            let n = match io.read(cipher) {
+            let n = match got {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.transport.life.set_read_ready(false);
+                    self.transport.life_mut().set_read_ready(false);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -179,12 +177,11 @@ impl Connection {
                     return;
                 }
             };
-            self.transport.bytes_in += n as u64;
             if !self.decrypt(&cipher[..n], n == 0, plain, &mut ctx) || n == 0 {
                 return;
             }
             if n < cipher.len() && !to_would_block {
-                self.transport.life.set_read_ready(false);
+                self.transport.life_mut().set_read_ready(false);
                 return;
             }
         }
@@ -203,33 +200,25 @@ impl Connection {
         ctx: &mut Ctx<'_>,
     ) -> bool {
         loop {
-            let t = &mut self.transport;
-            let Some(tls) = t.tls.as_mut() else {
-                return false;
-            };
-            let fed = if eof {
-                tls.feed_eof(&mut t.buffer)
-            } else {
-                tls.feed(&mut input, &mut t.buffer)
-            };
-            if let Err(e) = fed {
-                self.tls_failed(e, ctx);
+            if !self.transport.is_tls() {
                 return false;
             }
-            if let Some(done) = tls.try_establish() {
-                if let Some(timer) = done.timer {
-                    t.get_loop().cancel_raw(timer);
+            match self.transport.tls_feed(&mut input, eof) {
+                Ok(true) => self.made(ctx),
+                Ok(false) => {}
+                Err(e) => {
+                    self.tls_failed(e, ctx);
+                    return false;
                 }
-                self.made(ctx);
             }
             loop {
                 let t = &mut self.transport;
                 let delivering = t.delivers_input();
-                let open = t.life.is_open();
-                let Some(tls) = t.tls.as_mut() else {
+                let open = t.life().is_open();
+                let Some(decrypted) = t.tls_decrypted(plain) else {
                     return false;
                 };
-                match tls.decrypted(plain) {
+                match decrypted {
                     Ok(Decrypted::Data(0)) => break,
                     Ok(Decrypted::Data(m)) => {
                         if delivering {
@@ -237,16 +226,14 @@ impl Connection {
                             self.invoke("data_received", |p, t| p.data_received(t, data));
                             self.settle(ctx);
                         } else if open {
-                            tls.stash.extend_from_slice(&plain[..m]);
-                            t.life.set_read_ready(true);
+                            t.stash_plain(&plain[..m]);
                         }
                     }
                     Ok(Decrypted::Closed) => {
                         if delivering {
                             self.deliver_eof(ctx);
                         } else {
-                            tls.eof_stashed = true;
-                            t.life.set_read_ready(true);
+                            t.stash_eof();
                         }
                         return false;
                     }
@@ -256,15 +243,14 @@ impl Connection {
                     }
                 }
             }
-            if input.is_empty() || !self.transport.life.is_open() {
+            if input.is_empty() || !self.transport.life().is_open() {
                 break;
             }
         }
         // Handshake replies, key updates: send what rustls produced.
         let t = &mut self.transport;
-        if !t.buffer.is_empty() && !t.writable_registered {
-            t.send_queue();
-            t.life.touch();
+        if t.has_queued() && t.send_session_output() {
+            t.life_mut().touch();
             self.settle(ctx);
         }
         self.transport.delivers_input()
@@ -274,14 +260,15 @@ impl Connection {
     /// reading may go on.
     fn deliver_stash(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let delivering = self.transport.delivers_input();
-        let Some(tls) = self.transport.tls.as_mut() else {
+        if !self.transport.is_tls() {
             return true;
-        };
+        }
         if !delivering {
             return false;
         }
-        let stash = std::mem::take(&mut tls.stash);
-        let eof = std::mem::take(&mut tls.eof_stashed);
+        let Some((stash, eof)) = self.transport.take_stash() else {
+            return true;
+        };
         if !stash.is_empty() {
             self.invoke("data_received", |p, t| p.data_received(t, &stash));
             self.settle(ctx);
@@ -289,8 +276,8 @@ impl Connection {
         if eof {
             if self.transport.delivers_input() {
                 self.deliver_eof(ctx);
-            } else if let Some(tls) = self.transport.tls.as_mut() {
-                tls.eof_stashed = true; // paused again: deliver on resume
+            } else {
+                self.transport.stash_eof(); // paused again: deliver on resume
             }
             return false;
         }
@@ -302,12 +289,10 @@ impl Connection {
     /// reports it. The alert rustls queued is sent if the socket takes it.
     fn tls_failed(&mut self, e: io::Error, ctx: &mut Ctx<'_>) {
         let t = &mut self.transport;
-        if t.tls.as_ref().is_some_and(|tls| !tls.is_established()) {
+        if t.tls_handshaking() {
             handshake_failed(t, &e);
         }
-        if !t.writable_registered {
-            t.send_queue();
-        }
+        t.send_session_output();
         t.fail(e);
         self.settle(ctx);
     }
@@ -321,8 +306,7 @@ impl Connection {
 fn handshake_failed(t: &crate::transport::Transport, e: &io::Error) {
     let stats = &t.get_loop().sched.stats;
     let peer = t.peername().map(|a| a.to_string()).unwrap_or_default();
-    let server = t.tls.as_ref().is_some_and(|tls| tls.is_server());
-    if server && t.bytes_in == 0 {
+    if t.is_tls_server() && t.bytes_received() == 0 {
         crate::stats::add(&stats.tls_silent_closes, 1);
         tracing::debug!(%peer, error = %e, "TLS connection closed before its handshake began");
     } else {

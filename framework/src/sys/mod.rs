@@ -23,7 +23,7 @@ mod fds;
 mod udp;
 
 pub(crate) use fds::{inherited_fd, pidfd_open, recv_fds, send_fds, send_signal};
-pub(crate) use udp::{SendBatch, UdpBatch};
+pub(crate) use udp::{RecvBatch, SendBatch, UdpBatch};
 
 /// A system call with up to six arguments, entered directly: on x86-64 the
 /// `syscall` instruction (no call into glibc's variadic `syscall()`, which

@@ -6,6 +6,7 @@
 //! written once here for every transport kind.
 
 pub(crate) mod datagram_queue;
+mod driven;
 pub mod flow;
 pub(crate) mod lifecycle;
 pub(crate) mod listener;
@@ -14,11 +15,14 @@ pub(crate) mod stream;
 pub(crate) mod subprocess;
 pub(crate) mod timeouts;
 #[cfg(feature = "tls")]
+mod tls_driven;
+#[cfg(feature = "tls")]
 pub(crate) mod tls_session;
 #[cfg(not(feature = "tls"))]
 #[path = "tls_off.rs"]
 pub(crate) mod tls_session;
 pub(crate) mod udp;
+mod udp_driven;
 pub(crate) mod write;
 pub(crate) mod write_buffer;
 

@@ -43,25 +43,25 @@ pub(crate) const MAX_IOV: usize = 64;
 /// ```
 #[derive(Debug)]
 pub struct Transport {
-    pub(crate) io: Option<Stream>,
+    pub(super) io: Option<Stream>,
     handle: ConnectionHandle,
-    lp: LoopHandle,
+    pub(super) lp: LoopHandle,
     /// Open, closing, finishing, lost; the error for `connection_lost`.
-    pub(crate) life: Lifecycle,
-    pub(crate) eof_write: EofWrite,
-    pub(crate) buffer: WriteBuffer,
-    pub(crate) flow: FlowControl,
-    pub(crate) writable_registered: bool,
+    pub(super) life: Lifecycle,
+    pub(super) eof_write: EofWrite,
+    pub(super) buffer: WriteBuffer,
+    pub(super) flow: FlowControl,
+    pub(super) writable_registered: bool,
     /// Bytes received and sent on this connection: the shard's counters and
     /// the idle sweep read them; plain fields, nothing shared per message.
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
+    pub(super) bytes_in: u64,
+    pub(super) bytes_out: u64,
     /// The idle timeout's bookkeeping.
-    pub(crate) idle: IdleWatch,
+    pub(super) idle: IdleWatch,
     peer: Option<Address>,
     /// The TLS layer, if this is a TLS connection (boxed: plain TCP pays
     /// one pointer).
-    pub(crate) tls: Option<Box<TlsSession>>,
+    pub(super) tls: Option<Box<TlsSession>>,
 }
 
 impl Transport {

@@ -16,13 +16,13 @@ use crate::shard::LoopHandle;
 /// [`SubprocessProtocol`](crate::SubprocessProtocol) callback. `!Send` (T2).
 #[derive(Debug)]
 pub struct SubprocessTransport {
-    pub(crate) child: Child,
+    child: Child,
     handle: ConnectionHandle,
     lp: LoopHandle,
     /// stdin, stdout, stderr — while piped and open.
-    pub(crate) pipes: [Option<Transport>; 3],
-    pub(crate) returncode: Option<i32>,
-    pub(crate) closing: bool,
+    pipes: [Option<Transport>; 3],
+    returncode: Option<i32>,
+    closing: bool,
 }
 
 impl SubprocessTransport {
@@ -117,5 +117,64 @@ impl SubprocessTransport {
             "subprocess" => Some(ExtraInfo::Subprocess(self.child.id())),
             _ => default,
         }
+    }
+}
+
+/// The driver's interface (`shard/subprocess.rs`): the pipes as the loop
+/// sets them up, reads and retires them, and the child's reaping.
+impl SubprocessTransport {
+    /// Pipe `fd` (0, 1 or 2) while it is open.
+    pub(crate) fn pipe(&self, fd: usize) -> Option<&Transport> {
+        self.pipes[fd].as_ref()
+    }
+
+    /// Pipe `fd` (0, 1 or 2) while it is open, to work it.
+    pub(crate) fn pipe_mut(&mut self, fd: usize) -> Option<&mut Transport> {
+        self.pipes[fd].as_mut()
+    }
+
+    /// Installs pipe `fd` once registered with the loop.
+    pub(crate) fn set_pipe(&mut self, fd: usize, t: Transport) {
+        self.pipes[fd] = Some(t);
+    }
+
+    /// Takes pipe `fd` out: it closes when dropped.
+    pub(crate) fn take_pipe(&mut self, fd: usize) -> Option<Transport> {
+        self.pipes[fd].take()
+    }
+
+    /// Whether every pipe is closed.
+    pub(crate) fn pipes_closed(&self) -> bool {
+        self.pipes.iter().all(Option::is_none)
+    }
+
+    /// Fails every open pipe with `e` (a protocol callback panicked).
+    pub(crate) fn fail_pipes(&mut self, e: &io::Error) {
+        for pipe in self.pipes.iter_mut().flatten() {
+            pipe.fail(io::Error::new(e.kind(), e.to_string()));
+        }
+    }
+
+    /// Kills the child and waits for it (a process whose start failed).
+    pub(crate) fn kill_and_wait(&mut self) {
+        let _ = self.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Reaps the child if it exited, recording its return code (`-N` for
+    /// signal `N`, as asyncio); `Ok(false)` while it runs.
+    pub(crate) fn reap(&mut self) -> io::Result<bool> {
+        use std::os::unix::process::ExitStatusExt as _;
+        let Some(status) = self.child.try_wait()? else {
+            return Ok(false);
+        };
+        self.returncode = status.code().or_else(|| status.signal().map(|s| -s));
+        Ok(true)
+    }
+
+    /// The transport's end: closing from now on (`connection_lost` is
+    /// being delivered).
+    pub(crate) fn set_closing(&mut self) {
+        self.closing = true;
     }
 }

@@ -50,11 +50,16 @@ impl IdleWatch {
 /// the kernel still holds unacknowledged in the send queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LingerMark {
-    pub(crate) discarded: u64,
-    pub(crate) unacked: usize,
+    discarded: u64,
+    unacked: usize,
 }
 
 impl LingerMark {
+    /// A mark of `discarded` input bytes and `unacked` sent ones.
+    pub(crate) fn new(discarded: u64, unacked: usize) -> Self {
+        Self { discarded, unacked }
+    }
+
     /// Whether the peer acknowledged some of what we sent since `before`.
     pub(crate) fn acked_since(self, before: LingerMark) -> bool {
         self.unacked < before.unacked

@@ -75,7 +75,7 @@ pub(crate) enum TlsPhase {
 /// The step that completed a handshake: the timer it leaves to cancel.
 #[derive(Debug)]
 pub(crate) struct Established {
-    pub(crate) timer: Option<u64>,
+    pub(super) timer: Option<u64>,
 }
 
 pub(crate) struct TlsSession {
@@ -84,9 +84,9 @@ pub(crate) struct TlsSession {
     /// The handshake phase.
     phase: TlsPhase,
     /// Decrypted input not yet delivered (reading paused meanwhile).
-    pub(crate) stash: Vec<u8>,
+    pub(super) stash: Vec<u8>,
     /// The peer's close_notify arrived while reading was paused.
-    pub(crate) eof_stashed: bool,
+    pub(super) eof_stashed: bool,
     /// Ciphertext handed to the write queue, and to the kernel, in total.
     queued_cipher: u64,
     sent_cipher: u64,
@@ -95,11 +95,11 @@ pub(crate) struct TlsSession {
     marks: VecDeque<(u64, usize)>,
     /// Plaintext written by the protocol whose ciphertext the kernel has
     /// not wholly taken: what flow control counts.
-    pub(crate) pending_plain: usize,
+    pub(super) pending_plain: usize,
     server_hostname: Option<String>,
     /// Told the error if the handshake fails (the protocol hears nothing
     /// then): how an awaited TLS connect learns why.
-    pub(crate) on_failure: Option<Box<dyn FnOnce(io::Error)>>,
+    pub(super) on_failure: Option<Box<dyn FnOnce(io::Error)>>,
 }
 
 impl std::fmt::Debug for TlsSession {

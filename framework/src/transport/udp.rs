@@ -28,7 +28,7 @@ use crate::shard::LoopHandle;
 /// ```
 #[derive(Debug)]
 pub struct DatagramTransport {
-    pub(crate) socket: Option<UdpSocket>,
+    pub(super) socket: Option<UdpSocket>,
     handle: ConnectionHandle,
     lp: LoopHandle,
     remote: Option<SocketAddr>,
@@ -36,17 +36,17 @@ pub struct DatagramTransport {
     /// does the same), so it still answers after `abort()`.
     local: Option<SocketAddr>,
     /// Open, closing, finishing, lost (the same machine as streams').
-    pub(crate) life: Lifecycle,
+    pub(super) life: Lifecycle,
     /// Datagrams the kernel refused for now (or corked), with their target
     /// (`None`: the connected remote).
-    pub(crate) queue: DatagramQueue,
+    pub(super) queue: DatagramQueue,
     /// Set while the loop delivers a batch of received datagrams: sends
     /// are queued and leave together in one `sendmmsg` after the batch.
-    pub(crate) corked: bool,
-    pub(crate) flow: FlowControl,
-    pub(crate) writable_registered: bool,
+    pub(super) corked: bool,
+    pub(super) flow: FlowControl,
+    pub(super) writable_registered: bool,
     /// Send errors to deliver to `error_received` after the callback.
-    pub(crate) errors: Vec<io::Error>,
+    pub(super) errors: Vec<io::Error>,
 }
 
 impl DatagramTransport {
