@@ -204,8 +204,13 @@ impl Connection {
                 return false;
             }
             match self.transport.tls_feed(&mut input, eof) {
-                Ok(true) => self.made(ctx),
-                Ok(false) => {}
+                Ok(Some(done)) => {
+                    if let Some(timer) = done.timer() {
+                        self.transport.get_loop().cancel_raw(timer);
+                    }
+                    self.made(ctx);
+                }
+                Ok(None) => {}
                 Err(e) => {
                     self.tls_failed(e, ctx);
                     return false;

@@ -16,6 +16,12 @@ use super::timeouts::LingerMark;
 use super::Transport;
 
 impl Transport {
+    /// The loop this transport belongs to, opaque to `transport/`.
+    #[inline(always)]
+    pub(crate) fn loop_ref(&self) -> &crate::base::LoopRef {
+        &self.lp
+    }
+
     /// The transport's state machine (open, closing, finishing, lost) and
     /// its read bookkeeping.
     #[inline(always)]

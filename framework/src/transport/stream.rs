@@ -15,9 +15,8 @@ use super::tls_session::TlsSession;
 use super::write_buffer::WriteBuffer;
 use super::ExtraInfo;
 use super::{lifecycle::Lifecycle, timeouts::IdleWatch};
-use crate::base::ConnectionHandle;
+use crate::base::{ConnectionHandle, LoopRef};
 use crate::error::TransportError;
-use crate::shard::LoopHandle;
 
 /// Whether `write_eof` was asked for, and whether the socket is shut yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +44,7 @@ pub(crate) const MAX_IOV: usize = 64;
 pub struct Transport {
     pub(super) io: Option<Stream>,
     handle: ConnectionHandle,
-    pub(super) lp: LoopHandle,
+    pub(super) lp: LoopRef,
     /// Open, closing, finishing, lost; the error for `connection_lost`.
     pub(super) life: Lifecycle,
     pub(super) eof_write: EofWrite,
@@ -68,7 +67,7 @@ impl Transport {
     pub(crate) fn new(
         io: Stream,
         handle: ConnectionHandle,
-        lp: LoopHandle,
+        lp: LoopRef,
         flow: FlowControl,
         peer: Option<Address>,
     ) -> Self {
@@ -100,11 +99,6 @@ impl Transport {
     /// it, at a timer, whether its peer sent anything since it last looked.
     pub fn bytes_received(&self) -> u64 {
         self.bytes_in
-    }
-
-    /// The loop this transport lives on: schedule callbacks or stop it.
-    pub fn get_loop(&self) -> &LoopHandle {
-        &self.lp
     }
 
     /// A writable event: sends what is queued, then applies what a drain

@@ -7,8 +7,7 @@ use std::io;
 use std::process::Child;
 
 use super::{ExtraInfo, Transport};
-use crate::base::ConnectionHandle;
-use crate::shard::LoopHandle;
+use crate::base::{ConnectionHandle, LoopRef};
 
 /// A child process started by
 /// [`EventLoop::subprocess_exec`](crate::EventLoop::subprocess_exec), owned
@@ -18,7 +17,7 @@ use crate::shard::LoopHandle;
 pub struct SubprocessTransport {
     child: Child,
     handle: ConnectionHandle,
-    lp: LoopHandle,
+    lp: LoopRef,
     /// stdin, stdout, stderr — while piped and open.
     pipes: [Option<Transport>; 3],
     returncode: Option<i32>,
@@ -26,7 +25,7 @@ pub struct SubprocessTransport {
 }
 
 impl SubprocessTransport {
-    pub(crate) fn new(child: Child, handle: ConnectionHandle, lp: LoopHandle) -> Self {
+    pub(crate) fn new(child: Child, handle: ConnectionHandle, lp: LoopRef) -> Self {
         Self {
             child,
             handle,
@@ -41,11 +40,6 @@ impl SubprocessTransport {
     /// [`EventLoop::with_subprocess`](crate::EventLoop::with_subprocess).
     pub fn handle(&self) -> ConnectionHandle {
         self.handle
-    }
-
-    /// The loop this transport lives on.
-    pub fn get_loop(&self) -> &LoopHandle {
-        &self.lp
     }
 
     /// The child's process id (T15).
@@ -123,6 +117,11 @@ impl SubprocessTransport {
 /// The driver's interface (`shard/subprocess.rs`): the pipes as the loop
 /// sets them up, reads and retires them, and the child's reaping.
 impl SubprocessTransport {
+    /// The loop this transport belongs to, opaque to `transport/`.
+    pub(crate) fn loop_ref(&self) -> &LoopRef {
+        &self.lp
+    }
+
     /// Pipe `fd` (0, 1 or 2) while it is open.
     pub(crate) fn pipe(&self, fd: usize) -> Option<&Transport> {
         self.pipes[fd].as_ref()

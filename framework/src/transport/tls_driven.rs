@@ -5,7 +5,7 @@
 
 use std::io;
 
-use super::tls_session::{Decrypted, TlsSession};
+use super::tls_session::{Decrypted, Established, TlsSession};
 use super::Transport;
 
 impl Transport {
@@ -44,26 +44,22 @@ impl Transport {
 
     /// Feeds ciphertext from `input` (consumed as rustls takes it), or with
     /// `eof` the end of the stream, to the session; what it answers
-    /// (handshake flights, alerts) is queued. Returns whether this step
-    /// completed the handshake (its timer then cancelled).
-    pub(crate) fn tls_feed(&mut self, input: &mut &[u8], eof: bool) -> io::Result<bool> {
+    /// (handshake flights, alerts) is queued. Returns the handshake's end
+    /// when this step completed it (its timer, for the loop to cancel).
+    pub(crate) fn tls_feed(
+        &mut self,
+        input: &mut &[u8],
+        eof: bool,
+    ) -> io::Result<Option<Established>> {
         let Some(tls) = self.tls.as_mut() else {
-            return Ok(false);
+            return Ok(None);
         };
         if eof {
             tls.feed_eof(&mut self.buffer)?;
         } else {
             tls.feed(input, &mut self.buffer)?;
         }
-        match tls.try_establish() {
-            Some(done) => {
-                if let Some(timer) = done.timer {
-                    self.lp.cancel_raw(timer);
-                }
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(tls.try_establish())
     }
 
     /// The next plaintext the session holds, into `plain`; `None` when

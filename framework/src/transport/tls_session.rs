@@ -78,6 +78,13 @@ pub(crate) struct Established {
     pub(super) timer: Option<u64>,
 }
 
+impl Established {
+    /// The handshake timer to cancel, if one was armed.
+    pub(crate) fn timer(&self) -> Option<u64> {
+        self.timer
+    }
+}
+
 pub(crate) struct TlsSession {
     conn: Connection,
     context: TlsContext,

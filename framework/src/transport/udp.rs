@@ -15,9 +15,8 @@ use super::flow::{resolve_limits, FlowControl, FlowEvent};
 use super::lifecycle::Lifecycle;
 use super::stream::is_transient;
 use super::{Address, ExtraInfo};
-use crate::base::ConnectionHandle;
+use crate::base::{ConnectionHandle, LoopRef};
 use crate::error::TransportError;
-use crate::shard::LoopHandle;
 
 /// A UDP endpoint, owned by its shard's loop and handed to every
 /// [`DatagramProtocol`](crate::DatagramProtocol) callback. `!Send` (T2).
@@ -30,7 +29,7 @@ use crate::shard::LoopHandle;
 pub struct DatagramTransport {
     pub(super) socket: Option<UdpSocket>,
     handle: ConnectionHandle,
-    lp: LoopHandle,
+    pub(super) lp: LoopRef,
     remote: Option<SocketAddr>,
     /// The local address, recorded when the endpoint was made (asyncio
     /// does the same), so it still answers after `abort()`.
@@ -53,7 +52,7 @@ impl DatagramTransport {
     pub(crate) fn new(
         socket: UdpSocket,
         handle: ConnectionHandle,
-        lp: LoopHandle,
+        lp: LoopRef,
         remote: Option<SocketAddr>,
         flow: FlowControl,
     ) -> Self {
@@ -75,11 +74,6 @@ impl DatagramTransport {
     /// This endpoint's handle, for reaching it from a loop callback.
     pub fn handle(&self) -> ConnectionHandle {
         self.handle
-    }
-
-    /// The loop this endpoint lives on.
-    pub fn get_loop(&self) -> &LoopHandle {
-        &self.lp
     }
 
     /// Sends one datagram without blocking (T14). `addr` `None` sends to the

@@ -15,6 +15,12 @@ use super::DatagramTransport;
 use crate::sys::{RecvBatch, SendBatch};
 
 impl DatagramTransport {
+    /// The loop this endpoint belongs to, opaque to `transport/`.
+    #[inline(always)]
+    pub(crate) fn loop_ref(&self) -> &crate::base::LoopRef {
+        &self.lp
+    }
+
     /// The endpoint's state machine (the same as streams').
     #[inline(always)]
     pub(crate) fn life(&self) -> &Lifecycle {
