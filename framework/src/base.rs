@@ -26,30 +26,19 @@ pub(crate) fn key_of(token: Token) -> EntryKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectionHandle(pub(crate) EntryKey);
 
-/// The loop a transport belongs to, as the transport layer keeps it:
-/// opaque here; the loop layer (`shard/`) puts its `LoopHandle` in and
-/// reads it back for `get_loop()`, so transports never name the loop's
-/// types. One per loop, shared by its transports: a clone is a reference
-/// count. A thin pointer (the `Box` holds the vtable), so an idle
-/// connection's entry does not grow.
-#[derive(Clone)]
-pub(crate) struct LoopRef(std::rc::Rc<Box<dyn std::any::Any>>);
-
-impl LoopRef {
-    /// Wraps `owner`, the loop's handle.
-    pub(crate) fn new<T: std::any::Any>(owner: T) -> Self {
-        Self(std::rc::Rc::new(Box::new(owner)))
-    }
-
-    /// The loop's handle, if it is a `T`.
-    #[inline]
-    pub(crate) fn get<T: std::any::Any>(&self) -> Option<&T> {
-        (**self.0).downcast_ref()
-    }
+/// The type hole through which the transport layer keeps its loop's
+/// handle without naming the loop's types: `transport/` stores a
+/// [`LoopRef`], and the loop layer (`shard/`) says what that is (its
+/// `LoopHandle`) by implementing this trait for [`Loop`]. Resolved at
+/// compile time: a plain field, no indirection, no check.
+pub(crate) trait LoopKind {
+    /// What a transport keeps of its loop.
+    type Handle: Clone + std::fmt::Debug;
 }
 
-impl std::fmt::Debug for LoopRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoopRef").finish_non_exhaustive()
-    }
-}
+/// The loop, as the layers below it name it (see [`LoopKind`]).
+pub(crate) enum Loop {}
+
+/// The handle of the loop a transport belongs to (the loop's
+/// `LoopHandle`; see [`LoopKind`]).
+pub(crate) type LoopRef = <Loop as LoopKind>::Handle;

@@ -260,7 +260,7 @@ impl Core {
         }
         let flow =
             FlowControl::with_limits(self.config.write_buffer_high, self.config.write_buffer_low);
-        let lp = self.loop_ref.clone();
+        let lp = self.handle.clone();
         let (key, conn) = self.entries.add(|k| Connection {
             transport: Transport::new(stream, ConnectionHandle(k), lp, flow, peer),
             protocol,

@@ -266,7 +266,7 @@ impl EventLoop {
             self.core.config.write_buffer_high,
             self.core.config.write_buffer_low,
         );
-        let lp = self.core.loop_ref.clone();
+        let lp = self.core.handle.clone();
         let protocol: Box<dyn DynDatagramProtocol> = Box::new(factory());
         let (key, conn) = self.core.entries.add(|k| {
             Box::new(DgramConn {

@@ -74,8 +74,6 @@ pub(crate) struct Core {
     /// a panic cut it short); its allocation is reused.
     spare: Vec<EntryKey>,
     handle: LoopHandle,
-    /// `handle` as this loop's transports keep it (one, shared).
-    loop_ref: crate::base::LoopRef,
     config: LoopConfig,
     /// `recvmmsg`/`sendmmsg` buffers, made with the first UDP endpoint.
     udp_batch: Option<crate::sys::UdpBatch>,
@@ -141,7 +139,6 @@ impl EventLoop {
         )
         .map_err(|e| io::Error::from(crate::LoopError::InvalidSetting(e.to_string())))?;
         let idle = config.idle_timeout.filter(|t| !t.is_zero());
-        let handle = LoopHandle::new(config.clock.clone());
         let mut lp = Self {
             poll: Poll::new()?,
             events: vec![libc::epoll_event { events: 0, u64: 0 }; config.events_capacity.max(1)],
@@ -151,8 +148,7 @@ impl EventLoop {
                 read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
                 deferred: Vec::new(),
                 spare: Vec::new(),
-                handle: handle.clone(),
-                loop_ref: crate::base::LoopRef::new(handle),
+                handle: LoopHandle::new(config.clock.clone()),
                 config,
                 udp_batch: None,
                 current: EntryKey::null(),

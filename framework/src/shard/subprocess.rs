@@ -113,7 +113,7 @@ impl EventLoop {
                 .take()
                 .map(|p| Stream::ReadPipe(mio::unix::pipe::Receiver::from(p))),
         ];
-        let lp = self.core.loop_ref.clone();
+        let lp = self.core.handle.clone();
         let (key, _) = self.core.entries.add(|k| {
             Box::new(ProcessConn {
                 transport: SubprocessTransport::new(child, ConnectionHandle(k), lp),
@@ -212,7 +212,7 @@ impl Core {
             let t = Transport::new(
                 stream,
                 ConnectionHandle(pipe_key),
-                self.loop_ref.clone(),
+                self.handle.clone(),
                 flow,
                 None,
             );

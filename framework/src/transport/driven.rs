@@ -14,11 +14,12 @@ use mio::{Interest, Registry, Token};
 use super::lifecycle::Lifecycle;
 use super::timeouts::LingerMark;
 use super::Transport;
+use crate::base::LoopRef;
 
 impl Transport {
-    /// The loop this transport belongs to, opaque to `transport/`.
+    /// The handle of the loop this transport belongs to.
     #[inline(always)]
-    pub(crate) fn loop_ref(&self) -> &crate::base::LoopRef {
+    pub(crate) fn loop_ref(&self) -> &LoopRef {
         &self.lp
     }
 

@@ -117,7 +117,7 @@ impl SubprocessTransport {
 /// The driver's interface (`shard/subprocess.rs`): the pipes as the loop
 /// sets them up, reads and retires them, and the child's reaping.
 impl SubprocessTransport {
-    /// The loop this transport belongs to, opaque to `transport/`.
+    /// The handle of the loop this transport belongs to.
     pub(crate) fn loop_ref(&self) -> &LoopRef {
         &self.lp
     }

@@ -12,12 +12,13 @@ use super::flow::FlowEvent;
 use super::lifecycle::Lifecycle;
 use super::stream::is_transient;
 use super::DatagramTransport;
+use crate::base::LoopRef;
 use crate::sys::{RecvBatch, SendBatch};
 
 impl DatagramTransport {
-    /// The loop this endpoint belongs to, opaque to `transport/`.
+    /// The handle of the loop this endpoint belongs to.
     #[inline(always)]
-    pub(crate) fn loop_ref(&self) -> &crate::base::LoopRef {
+    pub(crate) fn loop_ref(&self) -> &LoopRef {
         &self.lp
     }
 
