@@ -148,6 +148,8 @@ pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod protocol;
+#[cfg(feature = "hyper")]
+pub mod rt;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 

@@ -166,6 +166,13 @@ impl std::fmt::Debug for LoopHandle {
 }
 
 impl LoopHandle {
+    /// This loop's identity among the live loops (two handles of one loop
+    /// give the same number).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn identity(&self) -> usize {
+        Rc::as_ptr(&self.sched) as *const () as usize
+    }
+
     pub(crate) fn new(clock: Clock) -> Self {
         Self {
             sched: Rc::new(Scheduler {

@@ -44,6 +44,7 @@
 
 mod protocol;
 mod reader;
+mod stream_io;
 mod writer;
 
 use std::future::{poll_fn, Future};
@@ -56,6 +57,7 @@ use std::time::Duration;
 
 pub use protocol::StreamReaderProtocol;
 pub use reader::{ReadInto, StreamFeed, StreamReader};
+pub use stream_io::StreamIo;
 pub use writer::{Drain, StreamWriter};
 
 use crate::error::LoopError;

@@ -141,7 +141,7 @@ impl StreamReader {
     /// One step of [`read_into`](Self::read_into): copies what is
     /// buffered, or reports EOF or the error, or waits.
     #[inline]
-    fn poll_read_into(
+    pub(crate) fn poll_read_into(
         &self,
         cx: &mut std::task::Context<'_>,
         dst: &mut [u8],
@@ -165,6 +165,36 @@ impl StreamReader {
         }
         let n = have.min(dst.len());
         dst[..n].copy_from_slice(&buf[start..start + n]);
+        s.advance(&mut buf, n);
+        drop(buf);
+        self.resume_if_paused(false);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Hands the buffered input to `take`, which consumes what it returns
+    /// (at most what it was given); waits when nothing is buffered. At EOF
+    /// `take` is not called and the result is 0; a connection lost with an
+    /// error reports it once nothing is left.
+    #[cfg(any(feature = "hyper", feature = "tokio-io"))]
+    pub(crate) fn poll_read_with(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        take: impl FnOnce(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>> {
+        let s = &self.shared;
+        let mut buf = s.buf.borrow_mut();
+        let start = s.start.get();
+        if buf.len() == start {
+            drop(buf);
+            if !s.eof.get() {
+                // Waiting with reading paused would wait forever.
+                self.resume_if_paused(true);
+                s.wait_read(cx.waker());
+                return Poll::Pending;
+            }
+            return Poll::Ready(self.take_error().map_or(Ok(0), Err));
+        }
+        let n = take(&buf[start..]).min(buf.len() - start);
         s.advance(&mut buf, n);
         drop(buf);
         self.resume_if_paused(false);

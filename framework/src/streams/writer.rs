@@ -96,6 +96,23 @@ impl StreamWriter {
         }
     }
 
+    /// Ready when a write may go on: at once unless the transport paused
+    /// writing, else once it resumes; an error once the connection is
+    /// lost. The poll form of [`drain`](Self::drain) without its yield.
+    pub(crate) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let s = &self.shared;
+        if s.lost.get() {
+            return Poll::Ready(Err(s.error_copy().unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::ConnectionReset, "connection lost")
+            })));
+        }
+        if !s.write_paused.get() {
+            return Poll::Ready(Ok(()));
+        }
+        s.wait_state(cx.waker());
+        Poll::Pending
+    }
+
     /// Closes the connection: the queue is flushed, then a FIN (T3). The
     /// reader sees EOF. [`wait_closed`](Self::wait_closed) waits for the
     /// end.
