@@ -99,13 +99,20 @@ impl StreamIo {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         }
-        let slices: Vec<&[u8]> = parts.iter().map(|p| &**p).collect();
-        Poll::Ready(
-            self.writer
-                .writelines(&slices)
-                .map(|()| n)
-                .map_err(io_error),
-        )
+        // The parts as slices: on the stack for the usual few (no
+        // allocation per write), else in a vector.
+        const ON_STACK: usize = 16;
+        let written = if parts.len() <= ON_STACK {
+            let mut slices: [&[u8]; ON_STACK] = [&[]; ON_STACK];
+            for (slot, part) in slices.iter_mut().zip(parts) {
+                *slot = part;
+            }
+            self.writer.writelines(&slices[..parts.len()])
+        } else {
+            let slices: Vec<&[u8]> = parts.iter().map(|p| &**p).collect();
+            self.writer.writelines(&slices)
+        };
+        Poll::Ready(written.map(|()| n).map_err(io_error))
     }
 
     /// Ready once the transport takes more: the queue is in the
