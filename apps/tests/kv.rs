@@ -1,6 +1,6 @@
 //! The kv app against real Redis clients: redis-cli, redis-benchmark,
 //! redis-py. (The differential test against redis-server itself is
-//! `kv_differential.rs`.)
+//! `kv_differential/`.)
 
 mod common;
 
