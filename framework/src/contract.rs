@@ -1,6 +1,6 @@
 //! The contract every transport, protocol and loop keeps: asyncio's
 //! rules, numbered so that tests can name the rule they prove
-//! (`framework/tests/tcp_contract.rs::t10_high_zero_forces_low_zero`).
+//! (`framework/tests/tcp_contract/main.rs::t10_high_zero_forces_low_zero`).
 //!
 //! Names follow asyncio (`write`, `data_received`, `get_extra_info`, …) so
 //! that an asyncio user recognises everything; where Rust demands a
@@ -18,8 +18,8 @@
 //!   calls `connection_made(transport)` once the channel is established.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t1_the_loop_makes_transports_and_calls_connection_made_on_both_sides`
-//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!   - `framework/tests/tcp_contract/main.rs`: `t1_the_loop_makes_transports_and_calls_connection_made_on_both_sides`
+//!   - `framework/tests/tls_contract/main.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
 //!
 //! **T2** Transports and protocols live on one shard and are `!Send`; a
 //!   compile-fail doctest proves it.
@@ -51,10 +51,10 @@
 //!   - `framework/src/transport/lifecycle.rs`: `t3_a_readable_edge_while_finishing_is_kept_for_the_lingering_close`
 //!   - `framework/src/transport/lifecycle.rs`: `t3_close_flushes_then_finishes_once_and_a_second_close_does_nothing`
 //!   - `framework/src/transport/timeouts.rs`: `t3_a_lingering_close_goes_on_while_acknowledged_and_for_linger_time_while_fed`
-//!   - `framework/tests/tcp_contract.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
-//!   - `framework/tests/tcp_contract.rs`: `t3_close_stops_receiving_at_once`
-//!   - `framework/tests/tcp_contract.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`
-//!   - `framework/tests/tcp_contract.rs`: `t3_a_peer_that_only_keeps_sending_cannot_hold_a_lingering_close_beyond_linger_time`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t3_close_flushes_multi_megabyte_queue_to_slow_reader_before_lost`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t3_close_stops_receiving_at_once`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t3_lingering_close_delivers_answer_then_fin_while_peer_still_sends`
+//!   - `framework/tests/tcp_contract/main.rs`: `t3_a_peer_that_only_keeps_sending_cannot_hold_a_lingering_close_beyond_linger_time`
 //!   - `framework/tests/udp_contract.rs`: `t3_t6_close_and_abort_call_connection_lost_once_on_a_later_iteration`
 //!   - `apps/tests/drain.rs`: `sigterm_drain_waits_for_slow_readers_every_accepted_byte_comes_back_then_a_clean_eof`
 //!
@@ -65,9 +65,9 @@
 //!   returns the default.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t4_sockname_still_answers_in_connection_lost_after_abort_and_after_a_reset`
-//!   - `framework/tests/tcp_contract.rs`: `t4_get_extra_info_names_and_default`
-//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t4_sockname_still_answers_in_connection_lost_after_abort_and_after_a_reset`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t4_get_extra_info_names_and_default`
+//!   - `framework/tests/tls_contract/main.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
 //!   - `framework/tests/udp_contract.rs`: `t4_sockname_still_answers_after_abort`
 //!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_and_connection_echo_with_t4_t7_t13`
 //!
@@ -77,7 +77,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/subprocess.rs`: `t5_a_paused_stdout_holds_output_and_eof_until_resumed`
-//!   - `framework/tests/tcp_contract.rs`: `t5_pause_reading_holds_data_and_eof_until_resume_in_order`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t5_pause_reading_holds_data_and_eof_until_resume_in_order`
 //!   - `framework/src/transport/lifecycle.rs`: `t5_input_that_came_while_paused_is_read_after_resume_and_never_after_eof`
 //!
 //! **T6** `abort()`: close now, drop buffered data, receive nothing more;
@@ -85,7 +85,7 @@
 //!   `abort()`.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t6_abort_discards_queue_and_lost_follows_later`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t6_abort_discards_queue_and_lost_follows_later`
 //!   - `framework/src/transport/lifecycle.rs`: `t6_abort_skips_the_flush_and_lost_follows_once`
 //!   - `framework/tests/udp_contract.rs`: `t3_t6_close_and_abort_call_connection_lost_once_on_a_later_iteration`
 //!
@@ -93,15 +93,15 @@
 //!   false for TLS.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t7_can_write_eof_for_tcp`
-//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t7_can_write_eof_for_tcp`
+//!   - `framework/tests/tls_contract/main.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
 //!   - `framework/tests/unix_and_interop.rs`: `l2_unix_server_and_connection_echo_with_t4_t7_t13`
 //!
 //! **T8** `get_write_buffer_size()`: bytes queued and not yet handed to the
 //!   kernel.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t8_write_buffer_size_counts_only_unsent_bytes`
+//!   - `framework/tests/tcp_contract/main.rs`: `t8_write_buffer_size_counts_only_unsent_bytes`
 //!
 //! **T9** `get_write_buffer_limits()` returns `(low, high)`.
 //!
@@ -114,9 +114,9 @@
 //!   limits re-checks the buffer at once and may pause.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t10_high_zero_forces_low_zero`
-//!   - `framework/tests/tcp_contract.rs`: `t10_setting_limits_rechecks_the_buffer_at_once`
-//!   - `framework/tests/tcp_contract.rs`: `t10_limits_defaults_derivations_and_invalid`
+//!   - `framework/tests/tcp_contract/main.rs`: `t10_high_zero_forces_low_zero`
+//!   - `framework/tests/tcp_contract/main.rs`: `t10_setting_limits_rechecks_the_buffer_at_once`
+//!   - `framework/tests/tcp_contract/main.rs`: `t10_limits_defaults_derivations_and_invalid`
 //!
 //! **T11** `write(data)` never blocks: try the socket when nothing is queued,
 //!   queue the rest, flush when writable. Bytes leave in the order written.
@@ -125,22 +125,22 @@
 //!   can tell.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t11_writes_never_block_and_keep_order_through_the_queue`
-//!   - `framework/tests/tcp_contract.rs`: `t11_write_after_write_eof_is_an_error_and_after_close_is_dropped`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t11_writes_never_block_and_keep_order_through_the_queue`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t11_write_after_write_eof_is_an_error_and_after_close_is_dropped`
 //!
 //! **T12** `writelines(parts)` equals writing each part in turn, but costs
 //!   one vectored syscall when the socket takes it, and obeys flow control
 //!   exactly like `write` (CPython once forgot that: gh-127655).
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t12_writelines_equals_the_writes_in_turn`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t12_writelines_equals_the_writes_in_turn`
 //!
 //! **T13** `write_eof()`: after the queue drains, shut down the write side;
 //!   data can still be received. On TLS it is an unsupported-operation error.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `t13_write_eof_flushes_then_half_closes_and_data_still_arrives`
-//!   - `framework/tests/tls_contract.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
+//!   - `framework/tests/tcp_contract/writes.rs`: `t13_write_eof_flushes_then_half_closes_and_data_still_arrives`
+//!   - `framework/tests/tls_contract/main.rs`: `t1_t4_t7_t13_echo_between_shardloop_client_and_server_with_extra_info`
 //!
 //! **T14** `DatagramTransport::sendto(data, addr)`: `None` sends to the
 //!   remote address given at creation; on a connected endpoint any other
@@ -196,8 +196,8 @@
 //!
 //!   Tests:
 //!   - `framework/tests/protocol_contract.rs`: `p3_connection_lost_reports_a_reset`
-//!   - `framework/tests/tcp_contract.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
-//!   - `framework/tests/tls_contract.rs`: `p3_a_peer_that_closes_without_close_notify_is_reported_as_truncation`
+//!   - `framework/tests/tcp_contract/main.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
+//!   - `framework/tests/tls_contract/main.rs`: `p3_a_peer_that_closes_without_close_notify_is_reported_as_truncation`
 //!   - `framework/src/transport/lifecycle.rs`: `p3_the_first_fatal_error_is_what_lost_reports`
 //!
 //! **P4** `data_received(data)`: never empty, always in order, chunked
@@ -214,7 +214,7 @@
 //!   - `framework/src/transport/lifecycle.rs`: `p5_only_eof_received_true_on_a_half_closable_transport_stays_open`
 //!   - `framework/tests/protocol_contract.rs`: `p5_eof_received_true_keeps_half_open_and_we_can_still_write`
 //!   - `framework/tests/protocol_contract.rs`: `p5_eof_received_false_closes_the_transport`
-//!   - `framework/tests/tls_contract.rs`: `p5_eof_received_true_does_not_keep_a_tls_connection_open`
+//!   - `framework/tests/tls_contract/main.rs`: `p5_eof_received_true_does_not_keep_a_tls_connection_open`
 //!
 //! **P6** Stream state machine, enforced and tested: `connection_made →
 //!   data_received* → eof_received? → connection_lost`.
@@ -235,12 +235,12 @@
 //!   paired; correct with either mark at zero.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `p8_queue_exactly_at_high_does_not_pause`
-//!   - `framework/tests/tcp_contract.rs`: `p8_one_byte_over_high_pauses_once_and_drain_to_low_resumes_once`
-//!   - `framework/tests/tcp_contract.rs`: `p8_high_zero_pauses_whenever_queue_non_empty_and_resumes_at_empty`
-//!   - `framework/tests/tcp_contract.rs`: `p8_writelines_pauses_like_write`
-//!   - `framework/tests/tcp_contract.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
-//!   - `framework/tests/tls_contract.rs`: `p8_pause_and_resume_count_plaintext_to_a_peer_that_does_not_read`
+//!   - `framework/tests/tcp_contract/main.rs`: `p8_queue_exactly_at_high_does_not_pause`
+//!   - `framework/tests/tcp_contract/main.rs`: `p8_one_byte_over_high_pauses_once_and_drain_to_low_resumes_once`
+//!   - `framework/tests/tcp_contract/main.rs`: `p8_high_zero_pauses_whenever_queue_non_empty_and_resumes_at_empty`
+//!   - `framework/tests/tcp_contract/main.rs`: `p8_writelines_pauses_like_write`
+//!   - `framework/tests/tcp_contract/main.rs`: `p3_p8_a_reset_while_paused_reports_the_error_and_never_resumes`
+//!   - `framework/tests/tls_contract/main.rs`: `p8_pause_and_resume_count_plaintext_to_a_peer_that_does_not_read`
 //!   - `framework/tests/udp_contract.rs`: `p8_answers_queued_over_high_during_a_batch_pause_once_and_resume_once`
 //!
 //! **P9** Subprocess: `pipe_data_received(fd, data)` for stdout/stderr,
@@ -259,7 +259,7 @@
 //!   `get_write_buffer_size()` inside the callback.
 //!
 //!   Tests:
-//!   - `framework/tests/tcp_contract.rs`: `p10_pause_is_delivered_when_the_writing_callback_returns_with_size_visible`
+//!   - `framework/tests/tcp_contract/main.rs`: `p10_pause_is_delivered_when_the_writing_callback_returns_with_size_visible`
 //!   - `framework/src/transport/lifecycle.rs`: `p10_a_due_pause_is_taken_once_and_asks_for_a_settle`
 //!
 //! **P11** Beyond asyncio: `drain_started(transport)` tells a connection
@@ -274,8 +274,8 @@
 //!   deadline.
 //!
 //!   Tests:
-//!   - `framework/tests/runtime.rs`: `p11_drain_started_is_told_once_and_a_protocol_ends_its_request_before_closing`
-//!   - `framework/tests/runtime.rs`: `a_request_racing_the_drain_is_served_and_a_silent_connection_closed_after_its_grace`
+//!   - `framework/tests/runtime/udp.rs`: `p11_drain_started_is_told_once_and_a_protocol_ends_its_request_before_closing`
+//!   - `framework/tests/runtime/main.rs`: `a_request_racing_the_drain_is_served_and_a_silent_connection_closed_after_its_grace`
 //!
 //! # Loop
 //!
@@ -348,7 +348,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/tasks.rs`: `a_cancelled_task_is_never_polled_again_and_its_state_is_dropped`
-//!   - `framework/tests/streams.rs`: `s7_cancelling_a_task_blocked_in_read_closes_its_connection`
+//!   - `framework/tests/streams/main.rs`: `s7_cancelling_a_task_blocked_in_read_closes_its_connection`
 //!
 //! **K4** A waker used from another thread reaches the shard through its
 //!   mailbox and wakes the loop.
@@ -361,7 +361,7 @@
 //!
 //!   Tests:
 //!   - `framework/tests/tasks.rs`: `a_panicking_task_reports_its_error_and_the_loop_serves_on`
-//!   - `framework/tests/streams.rs`: `s8_a_panicking_stream_task_costs_its_connection_only`
+//!   - `framework/tests/streams/main.rs`: `s8_a_panicking_stream_task_costs_its_connection_only`
 //!
 //! **K6** At most `TASK_BUDGET` tasks are polled per loop iteration, so a
 //!   task that keeps waking itself cannot starve I/O.
@@ -385,14 +385,14 @@
 //!   `read_to_end` consumes them.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s1_reads_come_out_in_order_each_byte_once_across_read_readline_readexactly_readuntil`
+//!   - `framework/tests/streams/main.rs`: `s1_reads_come_out_in_order_each_byte_once_across_read_readline_readexactly_readuntil`
 //!
 //! **S2** After the peer's EOF, what is buffered is still read; then `read`
 //!   returns empty and `at_eof()` is true. The connection stays half-open:
 //!   the writer can still answer.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s2_after_eof_the_buffered_bytes_are_read_then_read_returns_empty_and_at_eof_holds`
+//!   - `framework/tests/streams/main.rs`: `s2_after_eof_the_buffered_bytes_are_read_then_read_returns_empty_and_at_eof_holds`
 //!
 //! **S3** `readexactly(n)` at EOF before `n` bytes fails with
 //!   `IncompleteRead` carrying the partial data; `readuntil` fails with
@@ -400,26 +400,26 @@
 //!   then drops the over-long line.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s3_readexactly_at_eof_fails_carrying_the_partial_data_and_readuntil_past_the_limit_overruns`
+//!   - `framework/tests/streams/main.rs`: `s3_readexactly_at_eof_fails_carrying_the_partial_data_and_readuntil_past_the_limit_overruns`
 //!
 //! **S4** More than twice the limit buffered pauses the transport's
 //!   reading; reading it down to the limit resumes it (and a read that
 //!   would wait resumes it first).
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s4_the_reader_pauses_reading_above_twice_its_limit_and_resumes_when_read_down`
+//!   - `framework/tests/streams/main.rs`: `s4_the_reader_pauses_reading_above_twice_its_limit_and_resumes_when_read_down`
 //!
 //! **S5** `drain()` returns at once unless the transport paused writing;
 //!   then it waits for `resume_writing`. A writer that drains never holds
 //!   more than the high-water mark plus its last write.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s5_drain_waits_while_the_peer_does_not_read_and_returns_once_it_reads`
+//!   - `framework/tests/streams/main.rs`: `s5_drain_waits_while_the_peer_does_not_read_and_returns_once_it_reads`
 //!
 //! **S6** `drain()` fails once the connection is lost, with its error.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s6_drain_fails_once_the_connection_is_lost`
+//!   - `framework/tests/streams/main.rs`: `s6_drain_fails_once_the_connection_is_lost`
 //!
 //! **S7** `start_server` runs its callback as a task per connection;
 //!   `open_connection` returns a connected pair; `close()` then
@@ -428,20 +428,20 @@
 //!   answers as the transport's. Connect failures are returned.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s9_start_server_and_open_connection_echo_lines_on_one_loop_with_peername`
-//!   - `framework/tests/streams.rs`: `s10_open_connection_to_a_closed_port_fails_with_connection_refused`
+//!   - `framework/tests/streams/servers.rs`: `s9_start_server_and_open_connection_echo_lines_on_one_loop_with_peername`
+//!   - `framework/tests/streams/servers.rs`: `s10_open_connection_to_a_closed_port_fails_with_connection_refused`
 //!
 //! **S8** Streams work over Unix sockets and TLS (a failed handshake is
 //!   the error of `open_tls_connection`), and through the runtime, whose
 //!   stream server spreads its connections over the shards.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s11_streams_over_unix_sockets_and_tls`
-//!   - `framework/tests/streams.rs`: `s12_a_runtime_stream_server_spreads_its_connections_over_the_shards`
+//!   - `framework/tests/streams/servers.rs`: `s11_streams_over_unix_sockets_and_tls`
+//!   - `framework/tests/streams/servers.rs`: `s12_a_runtime_stream_server_spreads_its_connections_over_the_shards`
 //!
 //! **S9** A reader can stand alone, fed by hand (`StreamReader::detached`
 //!   and its `StreamFeed`: `feed_data`, `feed_eof`, `set_exception`), as
 //!   asyncio's can: a read waiting on it wakes when it is fed.
 //!
 //!   Tests:
-//!   - `framework/tests/streams.rs`: `s13_a_detached_reader_is_fed_by_hand_and_wakes_a_waiting_read`
+//!   - `framework/tests/streams/servers.rs`: `s13_a_detached_reader_is_fed_by_hand_and_wakes_a_waiting_read`

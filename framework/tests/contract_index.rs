@@ -28,8 +28,20 @@ fn every_test_the_contract_names_exists_and_every_rule_test_is_named() {
     }
     assert!(listed.len() > 50, "only {} tests listed", listed.len());
     for dir in ["framework/tests", "apps/tests"] {
+        // A test crate is a file or a folder of files (`NAME/main.rs` and
+        // its modules).
+        let mut paths = Vec::new();
         for entry in std::fs::read_dir(root().join(dir)).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                for inner in std::fs::read_dir(&path).unwrap() {
+                    paths.push(inner.unwrap().path());
+                }
+            } else {
+                paths.push(path);
+            }
+        }
+        for path in paths {
             if path.extension().is_none_or(|x| x != "rs") {
                 continue;
             }
