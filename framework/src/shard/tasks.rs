@@ -1,7 +1,8 @@
 //! Tasks on a shard: `async`/`await` code run by the shard's own loop,
 //! between its I/O events, never moving to another thread (so `!Send`
-//! futures are fine). The task machinery is the `async-task` crate; this
-//! module is the queue and the loop's side of it.
+//! futures are fine). The task itself is `sys::task`'s single-threaded
+//! one (no atomic on the same-thread wake and poll path); this module is
+//! the queue and the loop's side of it.
 //!
 //! A task woken on its shard is queued there; one woken from another thread
 //! travels through the shard's mailbox, which wakes the loop. The loop runs
@@ -18,7 +19,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
+use crate::sys::task::{self, Runnable};
 
 use super::{EventLoop, LoopHandle, ShardHandle};
 use crate::sys::LoanSlot;
@@ -34,14 +35,6 @@ thread_local! {
     /// The loop polling a task on this thread right now, lent to that task
     /// (see [`with_current_loop`]).
     static CURRENT: LoanSlot<EventLoop> = const { LoanSlot::new() };
-}
-
-/// This thread's mark: the address of one of its thread-locals, unique
-/// among live threads — cheaper than `thread::current().id()`, which
-/// touches an `Arc` (the schedule of every wake-up compares it).
-#[inline(always)]
-fn thread_mark() -> usize {
-    ANY_READY.with(|a| a as *const Cell<bool> as usize)
 }
 
 /// Polls a task with its loop lent to it.
@@ -69,7 +62,7 @@ pub enum TaskError {
 /// Dropping the handle lets the task run on (it is detached).
 #[must_use = "a dropped JoinHandle lets its task run on, detached"]
 pub struct JoinHandle<T> {
-    task: Option<async_task::Task<Result<T, TaskError>>>,
+    task: Option<task::Task<Result<T, TaskError>>>,
 }
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
@@ -132,24 +125,28 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-/// Queues a woken task: here if woken on its shard, else through the
-/// shard's mailbox.
+/// Queues a task woken on its shard (the task's `local` hook).
 #[inline]
-fn schedule(owner: usize, shard: &ShardHandle, runnable: Runnable) {
-    // One look at this thread's flag tells whether we are on the shard
-    // and marks a task ready if so.
-    let here = ANY_READY.with(|a| {
-        let here = a as *const Cell<bool> as usize == owner;
-        if here {
-            a.set(true);
+fn schedule_here(runnable: Runnable) {
+    ANY_READY.with(|a| a.set(true));
+    READY.with(|q| q.borrow_mut().push_back(runnable));
+}
+
+/// A task's waker from another thread (its `remote` hook): it travels to
+/// the task's shard through the mailbox, to wake the task there (`wake`)
+/// or to be dropped there.
+fn schedule_away(shard: &ShardHandle, waker: Waker, wake: bool) {
+    let sent = shard.submit(move |_| {
+        if wake {
+            waker.wake();
+        } else {
+            drop(waker);
         }
-        here
     });
-    if here {
-        READY.with(|q| q.borrow_mut().push_back(runnable));
-    } else if let Err(e) = shard.submit(move |lp| run_lent(lp, runnable)) {
-        // The shard has stopped: the task can never run again. Leak it
-        // rather than drop it on a thread it does not belong to.
+    if let Err(e) = sent {
+        // The shard has stopped: the task can never run again. Leak the
+        // waker rather than drop it on a thread the task does not belong
+        // to.
         std::mem::forget(e);
     }
 }
@@ -178,10 +175,11 @@ impl LoopHandle {
             .get()
             .cloned()
             .expect("the loop's mailbox exists (EventLoop::new sets it up)");
-        let owner = thread_mark();
-        let (runnable, task) = async_task::spawn_local(CatchPanic(Box::pin(future)), move |r| {
-            schedule(owner, &shard, r)
-        });
+        let (runnable, task) = task::spawn_local(
+            CatchPanic(Box::pin(future)),
+            schedule_here,
+            move |waker, wake| schedule_away(&shard, waker, wake),
+        );
         runnable.schedule();
         JoinHandle { task: Some(task) }
     }

@@ -20,6 +20,7 @@ use std::mem::{size_of, zeroed};
 use std::os::fd::RawFd;
 
 mod fds;
+pub(crate) mod task;
 mod udp;
 
 pub(crate) use fds::{inherited_fd, pidfd_open, recv_fds, send_fds, send_signal};
