@@ -146,36 +146,21 @@ impl StreamReader {
         cx: &mut std::task::Context<'_>,
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let s = &self.shared;
-        let mut buf = s.buf.borrow_mut();
-        let start = s.start.get();
-        let have = buf.len() - start;
-        if have == 0 || dst.is_empty() {
-            drop(buf);
-            if !s.eof.get() && !dst.is_empty() {
-                // Waiting with reading paused would wait forever.
-                self.resume_if_paused(true);
-                s.wait_read(cx.waker());
-                return Poll::Pending;
-            }
-            return Poll::Ready(match self.take_error() {
-                Some(e) if !dst.is_empty() => Err(e),
-                _ => Ok(0),
-            });
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
         }
-        let n = have.min(dst.len());
-        dst[..n].copy_from_slice(&buf[start..start + n]);
-        s.advance(&mut buf, n);
-        drop(buf);
-        self.resume_if_paused(false);
-        Poll::Ready(Ok(n))
+        self.poll_read_with(cx, |data| {
+            let n = data.len().min(dst.len());
+            dst[..n].copy_from_slice(&data[..n]);
+            n
+        })
     }
 
     /// Hands the buffered input to `take`, which consumes what it returns
     /// (at most what it was given); waits when nothing is buffered. At EOF
     /// `take` is not called and the result is 0; a connection lost with an
     /// error reports it once nothing is left.
-    #[cfg(any(feature = "hyper", feature = "tokio-io"))]
+    #[inline]
     pub(crate) fn poll_read_with(
         &self,
         cx: &mut std::task::Context<'_>,
